@@ -1,0 +1,1 @@
+"""Feature tables, regression, classification, ranking and reports (scikit-learn conventions)."""

@@ -1,0 +1,68 @@
+"""The ``prunegraph`` command line.
+
+Each command group lives in its own ``prunegraph/_cli_<group>.py`` module that
+exposes ``register(subparsers)``; the handler it sets with
+``parser.set_defaults(func=...)`` receives the parsed arguments and returns an
+exit code. Errors derived from :class:`~prunegraph.errors.PrunegraphError`
+print as one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from prunegraph.errors import PrunegraphError
+
+COMMAND_MODULES = (
+    "prunegraph._cli_db",
+    "prunegraph._cli_encode",
+    "prunegraph._cli_prune",
+    "prunegraph._cli_query",
+    "prunegraph._cli_metrics",
+    "prunegraph._cli_analyze",
+    "prunegraph._cli_study",
+    "prunegraph._cli_demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from prunegraph import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="prunegraph",
+        description="Graph-database-backed analysis store for the topology of sparse neural networks.",
+    )
+    parser.add_argument("--version", action="version", version=f"prunegraph {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # command group not built yet
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except PrunegraphError as exc:
+        print(f"prunegraph: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("prunegraph: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
