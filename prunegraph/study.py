@@ -1,0 +1,823 @@
+"""Study definitions: a TOML grid of sparse networks, parsed, validated and expanded.
+
+A study is the Cartesian product ``models x datasets x pruners x sparsities x
+seeds`` plus the settings shared by every network of the grid (per-pruner
+options, training, storage level, encodings, metrics, analyses, output
+folder). :func:`load_study` reads the TOML file into a frozen
+:class:`StudyConfig`; :func:`expand` turns it into one :class:`NetworkSpec`
+per network, in a deterministic order.
+
+Identity
+--------
+Each network's ``network_id`` (16 lowercase hex characters) is the first 64
+bits of ``sha256`` over the canonical JSON (sorted keys, no whitespace) of
+everything that determines the sparse network and its accuracies::
+
+    {study, model, model_options, dataset, dataset_options, input_shape,
+     num_classes, pruner, pruner_options, sparsity, seed, training,
+     versions: {pipeline, torch}}
+
+The study name is part of the identity so that two studies never share (or
+delete) each other's networks. Storage settings (level, encodings, metrics)
+are *not* part of it: changing them re-exports or recomputes metrics of the
+same network instead of creating a new one. ``PIPELINE_VERSION`` is bumped
+whenever a change in prunegraph alters the networks it produces (init,
+pruning or training semantics); the torch ``major.minor`` enters because
+initialisation and training results depend on it.
+
+Study file (TOML)
+-----------------
+::
+
+    [study]
+    name = "demo"                 # required; letters, digits, _ . -
+    description = "..."
+    output = "results/demo"       # report + caches; relative to the CWD
+
+    [grid]
+    models = ["mlp", "conv2"]
+    datasets = ["digits"]
+    pruners = ["random", "snip"]  # or "applicable": every registered pruner that applies
+    sparsities = [0.5, 0.9]       # each in (0, 1)
+    seeds = [0, 1]
+
+    [models.conv2]                # keyword options of build_model (optional)
+    [datasets.synthetic]          # keyword options of load_dataset (optional)
+    input_shape = [3, 32, 32]
+    num_classes = 10
+    [pruners.synflow]             # keyword options of prune (optional)
+    iterations = 20
+
+    [training]                    # omit or enabled = false: no training, no accuracies
+    enabled = true
+    epochs = 8
+    finetune_epochs = 4           # magnitude pruners fine-tune the trained dense model
+    lr = 0.05
+    optimizer = "sgd"
+    momentum = 0.9
+    weight_decay = 0.0005
+    schedule = "cosine"
+    batch_size = 64
+
+    [export]
+    level = "summary"             # full | rolled | summary
+    encodings = ["mge", "rolled", "rolled_channel"]
+    full = [{model = "conv2", sparsity = 0.9, seed = 0}]   # these networks are stored at 'full'
+
+    [metrics]
+    names = "all"                 # or a list of metric names
+
+    [analysis]
+    run = ["regress", "importance", "classify", "rank", "ramanujan"]
+    cv = "grouped"                # grouped | paper
+    n_repeats = 5
+
+    [run]
+    workers = 2
+    executor = "process"          # process | serial
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+import json
+import math
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from prunegraph.errors import UnknownNameError, ValidationError
+
+PIPELINE_VERSION = 1
+"""Bumped when prunegraph changes the networks it produces (see module docstring)."""
+
+LEVELS = ("full", "rolled", "summary")
+ENCODINGS = ("mge", "rolled", "rolled_channel")
+ANALYSES = ("regress", "importance", "classify", "rank", "ramanujan")
+CV_PROTOCOLS = ("grouped", "paper")
+EXECUTORS = ("process", "serial")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("cosine", "step", "none")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
+_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+
+_SECTIONS = {
+    "study": ("name", "description", "output"),
+    "grid": ("models", "datasets", "pruners", "sparsities", "seeds"),
+    "training": (
+        "enabled",
+        "epochs",
+        "finetune_epochs",
+        "lr",
+        "optimizer",
+        "momentum",
+        "weight_decay",
+        "schedule",
+        "batch_size",
+    ),
+    "export": ("level", "encodings", "full", "batch_size"),
+    "metrics": ("names",),
+    "analysis": ("run", "cv", "n_repeats", "normalize"),
+    "run": ("workers", "executor"),
+    "models": None,  # free tables: name -> options
+    "datasets": None,
+    "pruners": None,
+}
+_SELECTOR_KEYS = ("model", "dataset", "pruner", "sparsity", "seed")
+
+
+# --------------------------------------------------------------------------- dataclasses
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How dense baselines are trained and sparse networks trained or fine-tuned.
+
+    ``finetune_epochs`` applies to pruners that prune a trained model
+    (category ``magnitude``); every other pruner trains its sparse network from
+    its initialisation for ``epochs``.
+    """
+
+    enabled: bool = False
+    epochs: int = 10
+    finetune_epochs: int = 5
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    batch_size: int = 64
+
+    def train_kwargs(self, *, epochs: int | None = None) -> dict[str, Any]:
+        """Keyword arguments of :func:`prunegraph.loader.training.train`."""
+        return {
+            "epochs": self.epochs if epochs is None else epochs,
+            "lr": self.lr,
+            "optimizer": self.optimizer,
+            "momentum": self.momentum,
+            "weight_decay": self.weight_decay,
+            "schedule": None if self.schedule == "none" else self.schedule,
+            "batch_size": self.batch_size,
+        }
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    level: str = "summary"
+    encodings: tuple[str, ...] = ENCODINGS
+    full: tuple[tuple[tuple[str, Any], ...], ...] = ()
+    batch_size: int = 20_000
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    run: tuple[str, ...] = ANALYSES
+    cv: str = "grouped"
+    n_repeats: int = 5
+    normalize: str | None = None
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    workers: int = 1
+    executor: str = "process"
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A parsed, validated study (see the module docstring for the file format)."""
+
+    name: str
+    models: tuple[str, ...]
+    datasets: tuple[str, ...]
+    pruners: tuple[str, ...]
+    sparsities: tuple[float, ...]
+    seeds: tuple[int, ...]
+    description: str = ""
+    output: Path = Path("results")
+    model_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    dataset_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    pruner_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    export: ExportSettings = field(default_factory=ExportSettings)
+    metrics: tuple[str, ...] | None = None  # None = every metric
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    run: RunSettings = field(default_factory=RunSettings)
+    source: Path | None = None
+
+    def options_for(self, kind: str, name: str) -> dict[str, Any]:
+        table = {"model": self.model_options, "dataset": self.dataset_options}.get(
+            kind, self.pruner_options
+        )
+        return dict(dict(table).get(name, ()))
+
+    @property
+    def n_networks(self) -> int:
+        return (
+            len(self.models)
+            * len(self.datasets)
+            * len(self.pruners)
+            * len(self.sparsities)
+            * len(self.seeds)
+        )
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Everything that defines one network of a study (hashable, picklable).
+
+    ``input_shape``/``num_classes`` are filled by :func:`expand` from the
+    dataset (``None`` until known).
+    """
+
+    study: str
+    model: str
+    dataset: str
+    pruner: str
+    sparsity: float
+    seed: int
+    model_options: tuple[tuple[str, Any], ...] = ()
+    dataset_options: tuple[tuple[str, Any], ...] = ()
+    pruner_options: tuple[tuple[str, Any], ...] = ()
+    input_shape: tuple[int, ...] | None = None
+    num_classes: int | None = None
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    level: str = "summary"
+
+    def identity(self) -> dict[str, Any]:
+        """The JSON-able configuration hashed into :attr:`network_id`."""
+        return {
+            "study": self.study,
+            "model": self.model,
+            "model_options": dict(self.model_options),
+            "dataset": self.dataset,
+            "dataset_options": dict(self.dataset_options),
+            "input_shape": list(self.input_shape) if self.input_shape else None,
+            "num_classes": self.num_classes,
+            "pruner": self.pruner,
+            "pruner_options": dict(self.pruner_options),
+            "sparsity": self.sparsity,
+            "seed": self.seed,
+            "training": asdict(self.training) if self.training.enabled else None,
+            "versions": code_versions(),
+        }
+
+    @property
+    def network_id(self) -> str:
+        return config_hash(self.identity())
+
+    @property
+    def dense_key(self) -> str:
+        """Identity of the dense baseline shared by every pruner and sparsity."""
+        ident = self.identity()
+        for key in ("study", "pruner", "pruner_options", "sparsity"):
+            ident.pop(key)
+        return config_hash(ident)
+
+    def label(self) -> str:
+        return f"{self.model}/{self.dataset}/{self.pruner}/s={self.sparsity:g}/seed={self.seed}"
+
+    def config_json(self) -> str:
+        ident = self.identity()
+        ident["network_id"] = config_hash(self.identity())
+        ident["level"] = self.level
+        return canonical_json(ident)
+
+
+# --------------------------------------------------------------------------- identity
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal configurations, equal strings."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_jsonable
+    )
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, tuple | set | frozenset):
+        return list(obj)
+    if hasattr(obj, "item"):  # numpy scalar
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+
+
+def config_hash(obj: Any) -> str:
+    """First 16 hex characters of ``sha256(canonical_json(obj))``."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:16]
+
+
+_VERSIONS: dict[str, Any] | None = None
+
+
+def code_versions() -> dict[str, Any]:
+    """Versions that change what a configuration produces (see module docstring)."""
+    global _VERSIONS
+    if _VERSIONS is None:
+        try:
+            import torch
+
+            torch_version = ".".join(torch.__version__.split("+")[0].split(".")[:2])
+        except ImportError:  # pragma: no cover - torch is a hard dependency
+            torch_version = None
+        _VERSIONS = {"pipeline": PIPELINE_VERSION, "torch": torch_version}
+    return dict(_VERSIONS)
+
+
+def is_network_id(value: object) -> bool:
+    return isinstance(value, str) and bool(_ID_RE.match(value))
+
+
+# --------------------------------------------------------------------------- parsing
+def _did_you_mean(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _check_keys(where: str, table: Mapping[str, Any], allowed: Sequence[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ValidationError(
+                f"Unknown key '{key}' in {where}.{_did_you_mean(key, allowed)} "
+                f"Allowed keys: {', '.join(allowed)}."
+            )
+
+
+def _table(where: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValidationError(f"{where} must be a table. Got {type(value).__name__} instead.")
+    return value
+
+
+def _str_list(where: str, value: Any, *, allow_empty: bool = False) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError(f"{where} must be a list of strings. Got {value!r} instead.")
+    if not value and not allow_empty:
+        raise ValidationError(f"{where} must not be empty.")
+    if len(set(value)) != len(value):
+        dup = sorted({v for v in value if value.count(v) > 1})
+        raise ValidationError(f"{where} lists {', '.join(dup)} more than once.")
+    return tuple(value)
+
+
+def _number(
+    where: str,
+    value: Any,
+    kind: type,
+    *,
+    low: float,
+    high: float = math.inf,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> Any:
+    ok_type = (
+        isinstance(value, int) and not isinstance(value, bool)
+        if kind is int
+        else isinstance(value, int | float) and not isinstance(value, bool)
+    )
+    inside = (
+        ok_type
+        and (value > low if open_low else value >= low)
+        and (value < high if open_high else value <= high)
+    )
+    if not inside:
+        lo = "(" if open_low else "["
+        hi = ")" if open_high else "]"
+        hi_val = "inf" if math.isinf(high) else f"{high:g}"
+        raise ValidationError(
+            f"{where} must be {'an int' if kind is int else 'a float'} in the range "
+            f"{lo}{low:g}, {hi_val}{hi}. Got {value!r} instead."
+        )
+    return kind(value)
+
+
+def _choice(where: str, value: Any, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        hint = _did_you_mean(value, choices) if isinstance(value, str) else ""
+        raise ValidationError(
+            f"{where} must be one of {', '.join(choices)}. Got {value!r} instead.{hint}"
+        )
+    return value
+
+
+def _options(where: str, value: Any) -> tuple[tuple[str, Any], ...]:
+    table = _table(where, value)
+    for key, val in table.items():
+        try:
+            canonical_json(val)
+        except (TypeError, ValueError):
+            raise ValidationError(f"{where}.{key} must be a plain TOML value.") from None
+    return tuple(sorted((k, _freeze(v)) for k, v in table.items()))
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
+
+
+def parse_study(
+    data: Mapping[str, Any],
+    *,
+    source: Path | None = None,
+    check_names: bool = True,
+) -> StudyConfig:
+    """Validate a study mapping (the parsed TOML) into a :class:`StudyConfig`.
+
+    Parameters
+    ----------
+    data : mapping
+        The TOML document as a dict.
+    source : Path, optional
+        The file it came from (named in messages, stored on the config).
+    check_names : bool
+        Check model, pruner, dataset and metric names against their
+        registries, and each pruner's applicability to each model.
+
+    Raises
+    ------
+    ValidationError
+        On any unknown key (with a did-you-mean), wrong type or value.
+    UnknownNameError
+        On an unknown model, pruner or metric name.
+    """
+    where = f"study file {source}" if source else "study"
+    _check_keys(where, data, list(_SECTIONS))
+    study = _table("[study]", data.get("study", {}))
+    _check_keys("[study]", study, _SECTIONS["study"])  # type: ignore[arg-type]
+    name = study.get("name")
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValidationError(
+            "[study] name is required: 1-100 letters, digits, '_', '.' or '-' (it names the "
+            f"Study node and the output folder). Got {name!r} instead."
+        )
+    description = study.get("description", "")
+    if not isinstance(description, str):
+        raise ValidationError("[study] description must be a string.")
+    output = study.get("output", f"results/{name}")
+    if not isinstance(output, str) or not output:
+        raise ValidationError(f"[study] output must be a folder path. Got {output!r} instead.")
+
+    grid = _table("[grid]", data.get("grid", {}))
+    _check_keys("[grid]", grid, _SECTIONS["grid"])  # type: ignore[arg-type]
+    for key in _SECTIONS["grid"]:  # type: ignore[union-attr]
+        if key not in grid:
+            raise ValidationError(f"[grid] needs '{key}'.")
+    models = _str_list("[grid] models", grid["models"])
+    datasets = _str_list("[grid] datasets", grid["datasets"])
+    pruners_raw = grid["pruners"]
+    if pruners_raw == "applicable":
+        pruners: tuple[str, ...] = ("applicable",)
+    else:
+        pruners = _str_list("[grid] pruners", pruners_raw)
+    if not isinstance(grid["sparsities"], list) or not grid["sparsities"]:
+        raise ValidationError("[grid] sparsities must be a non-empty list of floats in (0, 1).")
+    sparsities = tuple(
+        _number(
+            f"[grid] sparsities[{i}]", s, float, low=0.0, high=1.0, open_low=True, open_high=True
+        )
+        for i, s in enumerate(grid["sparsities"])
+    )
+    if len(set(sparsities)) != len(sparsities):
+        raise ValidationError("[grid] sparsities lists a value more than once.")
+    if not isinstance(grid["seeds"], list) or not grid["seeds"]:
+        raise ValidationError("[grid] seeds must be a non-empty list of non-negative ints.")
+    seeds = tuple(
+        _number(f"[grid] seeds[{i}]", s, int, low=0, high=2**32 - 1)
+        for i, s in enumerate(grid["seeds"])
+    )
+    if len(set(seeds)) != len(seeds):
+        raise ValidationError("[grid] seeds lists a value more than once.")
+
+    option_tables = {}
+    for kind, listed in (("models", models), ("datasets", datasets), ("pruners", pruners)):
+        table = _table(f"[{kind}]", data.get(kind, {}))
+        parsed = {}
+        for key, value in table.items():
+            if key not in listed and listed != ("applicable",):
+                raise ValidationError(
+                    f"[{kind}.{key}] gives options for '{key}', which [grid] {kind} does not "
+                    f"list.{_did_you_mean(key, listed)}"
+                )
+            parsed[key] = _options(f"[{kind}.{key}]", value)
+        option_tables[kind] = tuple(sorted(parsed.items()))
+
+    training = _parse_training(data.get("training", {}))
+    export = _parse_export(data.get("export", {}), models, datasets, pruners)
+    metrics_table = _table("[metrics]", data.get("metrics", {}))
+    _check_keys("[metrics]", metrics_table, _SECTIONS["metrics"])  # type: ignore[arg-type]
+    names = metrics_table.get("names", "all")
+    metrics = None if names == "all" else _str_list("[metrics] names", names)
+    analysis = _parse_analysis(data.get("analysis", {}))
+    run_table = _table("[run]", data.get("run", {}))
+    _check_keys("[run]", run_table, _SECTIONS["run"])  # type: ignore[arg-type]
+    run = RunSettings(
+        workers=_number("[run] workers", run_table.get("workers", 1), int, low=1, high=256),
+        executor=_choice("[run] executor", run_table.get("executor", "process"), EXECUTORS),
+    )
+    config = StudyConfig(
+        name=name,
+        description=description,
+        output=Path(output),
+        models=models,
+        datasets=datasets,
+        pruners=pruners,
+        sparsities=sparsities,
+        seeds=seeds,
+        model_options=option_tables["models"],
+        dataset_options=option_tables["datasets"],
+        pruner_options=option_tables["pruners"],
+        training=training,
+        export=export,
+        metrics=metrics,
+        analysis=analysis,
+        run=run,
+        source=source,
+    )
+    if check_names:
+        config = check_registries(config)
+    return config
+
+
+def _parse_training(value: Any) -> TrainingSettings:
+    table = _table("[training]", value)
+    _check_keys("[training]", table, _SECTIONS["training"])  # type: ignore[arg-type]
+    enabled = table.get("enabled", bool(table))
+    if not isinstance(enabled, bool):
+        raise ValidationError(f"[training] enabled must be true or false. Got {enabled!r}.")
+    d = TrainingSettings()
+    return TrainingSettings(
+        enabled=enabled,
+        epochs=_number("[training] epochs", table.get("epochs", d.epochs), int, low=1, high=10_000),
+        finetune_epochs=_number(
+            "[training] finetune_epochs",
+            table.get("finetune_epochs", d.finetune_epochs),
+            int,
+            low=0,
+            high=10_000,
+        ),
+        lr=_number(
+            "[training] lr", table.get("lr", d.lr), float, low=0.0, high=10.0, open_low=True
+        ),
+        optimizer=_choice("[training] optimizer", table.get("optimizer", d.optimizer), OPTIMIZERS),
+        momentum=_number(
+            "[training] momentum",
+            table.get("momentum", d.momentum),
+            float,
+            low=0.0,
+            high=1.0,
+            open_high=True,
+        ),
+        weight_decay=_number(
+            "[training] weight_decay",
+            table.get("weight_decay", d.weight_decay),
+            float,
+            low=0.0,
+            high=1.0,
+        ),
+        schedule=_choice("[training] schedule", table.get("schedule", d.schedule), SCHEDULES),
+        batch_size=_number(
+            "[training] batch_size",
+            table.get("batch_size", d.batch_size),
+            int,
+            low=1,
+            high=1_000_000,
+        ),
+    )
+
+
+def _parse_export(
+    value: Any, models: Sequence[str], datasets: Sequence[str], pruners: Sequence[str]
+) -> ExportSettings:
+    table = _table("[export]", value)
+    _check_keys("[export]", table, _SECTIONS["export"])  # type: ignore[arg-type]
+    level = _choice("[export] level", table.get("level", "summary"), LEVELS)
+    encodings = _str_list("[export] encodings", table.get("encodings", list(ENCODINGS)))
+    for enc in encodings:
+        _choice("[export] encodings entry", enc, ENCODINGS)
+    full_raw = table.get("full", [])
+    if not isinstance(full_raw, list):
+        raise ValidationError("[export] full must be a list of tables like {model = 'conv6'}.")
+    selectors = []
+    for i, sel in enumerate(full_raw):
+        sel = _table(f"[export] full[{i}]", sel)
+        _check_keys(f"[export] full[{i}]", sel, _SELECTOR_KEYS)
+        if not sel:
+            raise ValidationError(f"[export] full[{i}] is empty: it would select every network.")
+        for key, listed in (("model", models), ("dataset", datasets), ("pruner", pruners)):
+            if key in sel and listed != ("applicable",) and sel[key] not in listed:
+                raise ValidationError(
+                    f"[export] full[{i}] selects {key} '{sel[key]}', which [grid] does not list."
+                    f"{_did_you_mean(str(sel[key]), listed)}"
+                )
+        selectors.append(tuple(sorted(sel.items())))
+    batch = _number(
+        "[export] batch_size", table.get("batch_size", 20_000), int, low=1, high=10_000_000
+    )
+    return ExportSettings(level=level, encodings=encodings, full=tuple(selectors), batch_size=batch)
+
+
+def _parse_analysis(value: Any) -> AnalysisSettings:
+    table = _table("[analysis]", value)
+    _check_keys("[analysis]", table, _SECTIONS["analysis"])  # type: ignore[arg-type]
+    run = _str_list("[analysis] run", table.get("run", list(ANALYSES)), allow_empty=True)
+    for item in run:
+        _choice("[analysis] run entry", item, ANALYSES)
+    normalize = table.get("normalize")
+    if normalize is not None and not isinstance(normalize, str):
+        raise ValidationError("[analysis] normalize must be a string (e.g. 'paper').")
+    return AnalysisSettings(
+        run=run,
+        cv=_choice("[analysis] cv", table.get("cv", "grouped"), CV_PROTOCOLS),
+        n_repeats=_number("[analysis] n_repeats", table.get("n_repeats", 5), int, low=1, high=1000),
+        normalize=normalize,
+    )
+
+
+def load_study(path: str | Path, *, check_names: bool = True) -> StudyConfig:
+    """Read and validate a study TOML file (see the module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValidationError(f"Study file {path} does not exist.")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ValidationError(f"Study file {path} is not valid TOML: {exc}") from None
+    return parse_study(data, source=path, check_names=check_names)
+
+
+# --------------------------------------------------------------------------- registries
+@dataclass(frozen=True)
+class Registries:
+    """The names a study may use, and how to tell whether a pruner applies to a model.
+
+    ``applies(pruner, model, dataset)`` returns None when it applies, else the reason.
+    """
+
+    models: Sequence[str]
+    pruners: Sequence[str]
+    datasets: Callable[[str], bool] | None = None
+    metrics: Sequence[str] | None = None
+    applies: Callable[[str, str, str], str | None] | None = None
+
+
+def default_registries() -> Registries:
+    """Registries of the installed loader (models, pruners) and metric engine."""
+    from prunegraph.loader.models import MODELS
+    from prunegraph.loader.pruning import PRUNERS
+
+    metrics: list[str] | None
+    try:
+        from prunegraph.queries import metrics as metric_module
+
+        registry = getattr(metric_module, "METRICS", None)
+        metrics = list(registry) if registry is not None else None
+    except ImportError:
+        metrics = None
+    return Registries(
+        models=MODELS.names(),
+        pruners=PRUNERS.names(),
+        metrics=metrics,
+        applies=_pruner_applies,
+    )
+
+
+def _pruner_applies(pruner: str, model: str, dataset: str) -> str | None:
+    """Why ``pruner`` cannot prune ``model`` on ``dataset`` (None if it can)."""
+    from prunegraph.loader.pruning import PRUNERS
+
+    entry = PRUNERS.get(pruner)
+    check = getattr(entry, "applies_to", None)
+    if callable(check):
+        try:
+            reason = check(model=model, dataset=dataset)
+        except TypeError:
+            reason = check(model)
+        if isinstance(reason, str) and reason:
+            return reason
+        if reason is False:
+            return f"pruner '{pruner}' does not apply to model '{model}'"
+    return None
+
+
+def check_registries(config: StudyConfig, registries: Registries | None = None) -> StudyConfig:
+    """Check names against the registries; resolve ``pruners = "applicable"``.
+
+    An explicitly listed pruner that cannot prune a listed model is an error
+    naming the pair and the reason; with ``"applicable"`` such pairs are
+    dropped from the grid instead (see :func:`expand`).
+    """
+    reg = registries or default_registries()
+    for model in config.models:
+        if model not in reg.models:
+            raise UnknownNameError("model", model, reg.models)
+    if config.pruners == ("applicable",):
+        config = replace(config, pruners=tuple(reg.pruners))
+        explicit = False
+    else:
+        explicit = True
+        for pruner in config.pruners:
+            if pruner not in reg.pruners:
+                raise UnknownNameError("pruner", pruner, reg.pruners)
+    if config.metrics is not None and reg.metrics is not None:
+        for metric in config.metrics:
+            if metric not in reg.metrics:
+                raise UnknownNameError("metric", metric, reg.metrics)
+    if explicit and reg.applies is not None:
+        problems = []
+        for model, dataset, pruner in itertools.product(
+            config.models, config.datasets, config.pruners
+        ):
+            reason = reg.applies(pruner, model, dataset)
+            if reason:
+                problems.append(f"{pruner} x {model} on {dataset}: {reason}")
+        if problems:
+            raise ValidationError(
+                "These pruners do not apply to these models (remove them from [grid] or use "
+                'pruners = "applicable"): ' + "; ".join(problems) + "."
+            )
+    return config
+
+
+# --------------------------------------------------------------------------- expansion
+def _selected(spec: NetworkSpec, selector: tuple[tuple[str, Any], ...]) -> bool:
+    for key, value in selector:
+        actual = getattr(spec, key)
+        if key == "sparsity":
+            if not math.isclose(actual, float(value), rel_tol=0, abs_tol=1e-12):
+                return False
+        elif actual != value:
+            return False
+    return True
+
+
+def expand(
+    config: StudyConfig,
+    *,
+    shapes: Callable[[str, dict[str, Any]], tuple[tuple[int, ...], int]] | None = None,
+    applies: Callable[[str, str, str], str | None] | None = None,
+) -> list[NetworkSpec]:
+    """One :class:`NetworkSpec` per grid point, ordered model, dataset, seed, pruner, sparsity.
+
+    Parameters
+    ----------
+    shapes : callable, optional
+        ``shapes(dataset, options) -> (input_shape, num_classes)``; defaults to
+        loading the dataset (cheap for the bundled ones).
+    applies : callable, optional
+        ``applies(pruner, model, dataset) -> reason or None``; inapplicable
+        pairs are dropped (they were rejected at validation when listed
+        explicitly).
+
+    The order keeps networks that share a dense baseline next to each other.
+    """
+    shapes = shapes or dataset_shape
+    known: dict[str, tuple[tuple[int, ...], int]] = {}
+    specs = []
+    for model, dataset, seed, pruner, sparsity in itertools.product(
+        config.models, config.datasets, config.seeds, config.pruners, config.sparsities
+    ):
+        if applies is not None and applies(pruner, model, dataset):
+            continue
+        if dataset not in known:
+            known[dataset] = shapes(dataset, config.options_for("dataset", dataset))
+        input_shape, num_classes = known[dataset]
+        spec = NetworkSpec(
+            study=config.name,
+            model=model,
+            dataset=dataset,
+            pruner=pruner,
+            sparsity=sparsity,
+            seed=seed,
+            model_options=tuple(sorted(config.options_for("model", model).items())),
+            dataset_options=tuple(sorted(config.options_for("dataset", dataset).items())),
+            pruner_options=tuple(sorted(config.options_for("pruner", pruner).items())),
+            input_shape=tuple(int(d) for d in input_shape),
+            num_classes=int(num_classes),
+            training=config.training,
+            level=config.export.level,
+        )
+        if any(_selected(spec, sel) for sel in config.export.full):
+            spec = replace(spec, level="full")
+        specs.append(spec)
+    return specs
+
+
+def dataset_shape(dataset: str, options: dict[str, Any]) -> tuple[tuple[int, ...], int]:
+    """``(input_shape, num_classes)`` of a dataset, loading it through the loader."""
+    from prunegraph.loader.data import load_dataset
+
+    split = load_dataset(dataset, **_thaw(options))
+    return tuple(split.input_shape), int(split.num_classes)
+
+
+def _thaw(options: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    items = options.items() if isinstance(options, Mapping) else options
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in items}

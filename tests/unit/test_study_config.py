@@ -1,0 +1,252 @@
+"""Study TOML parsing, validation, identity and executors (no database, no training)."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+
+from prunegraph.errors import UnknownNameError, ValidationError
+from prunegraph.executors import Executor, SerialExecutor, local_process_executor, make_executor
+from prunegraph.study import (
+    NetworkSpec,
+    Registries,
+    check_registries,
+    config_hash,
+    expand,
+    is_network_id,
+    load_study,
+    parse_study,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BASE = {
+    "study": {"name": "unit", "output": "out/unit"},
+    "grid": {
+        "models": ["mlp", "conv2"],
+        "datasets": ["digits"],
+        "pruners": ["random", "snip", "magnitude"],
+        "sparsities": [0.5, 0.9],
+        "seeds": [0, 1],
+    },
+    "pruners": {"snip": {"batches": 2}},
+    "training": {"epochs": 2, "lr": 0.1},
+    "export": {"level": "summary", "full": [{"model": "conv2", "sparsity": 0.9, "seed": 0}]},
+}
+
+
+def fake_registries(applies=None) -> Registries:
+    return Registries(
+        models=["mlp", "conv2", "lenet5"],
+        pruners=["random", "snip", "magnitude", "synflow"],
+        metrics=["kcore", "sink", "delta_r"],
+        applies=applies,
+    )
+
+
+def shapes(dataset, options):
+    return ((1, 8, 8), 10)
+
+
+def parse(data, **kw):
+    config = parse_study(data, check_names=False)
+    return check_registries(config, kw.get("registries", fake_registries()))
+
+
+def test_parse_and_expand_full_grid() -> None:
+    config = parse(BASE)
+    specs = expand(config, shapes=shapes)
+    assert len(specs) == config.n_networks == 2 * 3 * 2 * 2
+    ids = [s.network_id for s in specs]
+    assert len(set(ids)) == len(ids)
+    assert all(is_network_id(i) for i in ids)
+    full = [s for s in specs if s.level == "full"]
+    assert {(s.model, s.sparsity, s.seed) for s in full} == {("conv2", 0.9, 0)}
+    assert len(full) == 3  # one per pruner
+    snip = next(s for s in specs if s.pruner == "snip")
+    assert dict(snip.pruner_options) == {"batches": 2}
+    assert snip.training.enabled and snip.training.epochs == 2
+
+
+def test_identity_is_stable_and_sensitive() -> None:
+    spec = expand(parse(BASE), shapes=shapes)[0]
+    same = expand(parse(copy.deepcopy(BASE)), shapes=shapes)[0]
+    assert spec.network_id == same.network_id
+    for field, value in [
+        ("sparsity", 0.51),
+        ("seed", 7),
+        ("pruner", "synflow"),
+        ("model", "lenet5"),
+        ("input_shape", (1, 16, 16)),
+        ("num_classes", 3),
+        ("pruner_options", (("iterations", 5),)),
+    ]:
+        changed = NetworkSpec(**{**spec.__dict__, field: value})
+        assert changed.network_id != spec.network_id, field
+    # storage level is not identity: changing it re-exports the same network
+    assert NetworkSpec(**{**spec.__dict__, "level": "full"}).network_id == spec.network_id
+    data = copy.deepcopy(BASE)
+    data["training"]["epochs"] = 3
+    assert expand(parse(data), shapes=shapes)[0].network_id != spec.network_id
+
+
+def test_dense_key_shared_across_pruners_and_sparsities() -> None:
+    specs = expand(parse(BASE), shapes=shapes)
+    keys = {(s.model, s.seed): set() for s in specs}
+    for s in specs:
+        keys[(s.model, s.seed)].add(s.dense_key)
+    assert all(len(v) == 1 for v in keys.values())
+    assert len({next(iter(v)) for v in keys.values()}) == 4
+
+
+def test_config_hash_is_order_independent() -> None:
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
+    assert len(config_hash({})) == 16
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (
+            ("grid", "sparsites"),
+            [0.5],
+            "Unknown key 'sparsites' in [grid]. Did you mean 'sparsities'?",
+        ),
+        (("training", "epoch"), 3, "Did you mean 'epochs'?"),
+        (("exprt",), {}, "Did you mean 'export'?"),
+        (
+            ("grid", "sparsities"),
+            [0.5, 1.5],
+            "sparsities[1] must be a float in the range (0, 1). Got 1.5",
+        ),
+        (("grid", "sparsities"), [0.0], "range (0, 1). Got 0.0"),
+        (("grid", "sparsities"), [0.5, 0.5], "more than once"),
+        (("grid", "seeds"), [-1], "seeds[0] must be an int"),
+        (("grid", "seeds"), [1.5], "seeds[0] must be an int"),
+        (("grid", "models"), [], "must not be empty"),
+        (("grid", "models"), "conv2", None),
+        (("export", "level"), "everything", "level must be one of full, rolled, summary"),
+        (("export", "encodings"), ["mge", "rolld"], "Did you mean 'rolled'?"),
+        (("export", "full"), [{"modle": "x"}], "Did you mean 'model'?"),
+        (("export", "full"), [{"model": "lenet5"}], "does not list"),
+        (("export", "full"), [{}], "would select every network"),
+        (("pruners", "synflow"), {"iterations": 3}, "which [grid] pruners does not list"),
+        (("study", "name"), "bad name!", "[study] name is required"),
+        (("training", "optimizer"), "adamw", "optimizer must be one of sgd, adam"),
+        (("training", "lr"), 0, "lr must be a float in the range (0, 10]"),
+        (("analysis", "run"), ["regres"], "Did you mean 'regress'?"),
+        (("analysis", "cv"), "kfold", "cv must be one of grouped, paper"),
+        (("run", "workers"), 0, "workers must be an int"),
+    ],
+)
+def test_bad_values_are_named(path, value, message) -> None:
+    data = copy.deepcopy(BASE)
+    table = data
+    for key in path[:-1]:
+        table = table.setdefault(key, {})
+    table[path[-1]] = value
+    if message is None:  # a single string is accepted as a one-element list
+        assert parse(data).models == ("conv2",)
+        return
+    with pytest.raises(ValidationError) as err:
+        parse(data)
+    assert message in str(err.value)
+
+
+def test_missing_grid_key() -> None:
+    data = copy.deepcopy(BASE)
+    del data["grid"]["seeds"]
+    with pytest.raises(ValidationError, match=r"\[grid\] needs 'seeds'"):
+        parse(data)
+
+
+@pytest.mark.parametrize(
+    ("key", "bad", "kind", "hint"),
+    [("models", "conv_2", "model", "conv2"), ("pruners", "snp", "pruner", "snip")],
+)
+def test_unknown_registry_names(key, bad, kind, hint) -> None:
+    data = copy.deepcopy(BASE)
+    data["grid"][key] = [bad]
+    data["export"]["full"] = []
+    data.pop("pruners")
+    with pytest.raises(UnknownNameError) as err:
+        parse(data)
+    assert f"Unknown {kind} '{bad}'. Did you mean '{hint}'?" in str(err.value)
+
+
+def test_unknown_metric_name() -> None:
+    data = copy.deepcopy(BASE)
+    data["metrics"] = {"names": ["kcor"]}
+    with pytest.raises(UnknownNameError, match="Did you mean 'kcore'"):
+        parse(data)
+
+
+def test_inapplicable_pruner_is_reported_or_dropped() -> None:
+    def applies(pruner, model, dataset):
+        return "needs a conv layer" if (pruner == "snip" and model == "mlp") else None
+
+    with pytest.raises(ValidationError, match="snip x mlp on digits: needs a conv layer"):
+        parse(BASE, registries=fake_registries(applies))
+    data = copy.deepcopy(BASE)
+    data["grid"]["pruners"] = "applicable"
+    config = parse(data, registries=fake_registries(applies))
+    assert set(config.pruners) == {"magnitude", "random", "snip", "synflow"}
+    specs = expand(config, shapes=shapes, applies=applies)
+    assert not any(s.pruner == "snip" and s.model == "mlp" for s in specs)
+    assert any(s.pruner == "snip" and s.model == "conv2" for s in specs)
+
+
+def test_load_study_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="does not exist"):
+        load_study(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[study\nname=1")
+    with pytest.raises(ValidationError, match="not valid TOML"):
+        load_study(bad)
+
+
+@pytest.mark.parametrize("name", ["demo.toml", "pai-cifar.toml", "ci-tiny.toml"])
+def test_bundled_studies_parse(name: str) -> None:
+    path = ROOT / "examples" / name
+    if not path.exists():
+        pytest.skip(f"{name} not written yet")
+    config = parse_study(tomllib.loads(path.read_text()), source=path, check_names=False)
+    assert config.n_networks >= 1
+
+
+# --------------------------------------------------------------------------- executors
+def _square(x: int) -> int:
+    return x * x
+
+
+def _boom(x: int) -> int:
+    raise RuntimeError(f"boom {x}")
+
+
+def test_serial_executor_runs_and_captures_errors() -> None:
+    ex = make_executor("serial", 4)
+    assert isinstance(ex, SerialExecutor) and isinstance(ex, Executor)
+    assert ex.submit(_square, 3).result() == 9
+    fut: Future[int] = ex.submit(_boom, 2)
+    assert isinstance(fut.exception(), RuntimeError)
+    assert list(ex.map(_square, [1, 2, 3])) == [1, 4, 9]
+
+
+def test_process_executor_runs_in_other_processes() -> None:
+    with local_process_executor(2) as ex:
+        assert isinstance(ex, Executor)
+        assert sorted(ex.map(_square, range(4))) == [0, 1, 4, 9]
+        with pytest.raises(RuntimeError, match="boom 5"):
+            ex.submit(_boom, 5).result()
+
+
+def test_executor_bad_input() -> None:
+    with pytest.raises(ValidationError, match="workers"):
+        local_process_executor(0)
+    with pytest.raises(ValidationError, match="Unknown executor 'dask'"):
+        make_executor("dask", 2)
