@@ -178,9 +178,8 @@ def build_model(
         init_kaiming_normal(model)
         if isinstance(model, DagNet):
             model.reset_edge_weights()
-    model.architecture = name
-    model.input_shape = shape
-    model.num_classes = int(num_classes)
+    # Plain attributes (nn.Module stores non-tensor values in __dict__ anyway).
+    model.__dict__.update(architecture=name, input_shape=shape, num_classes=int(num_classes))
     return model
 
 
@@ -658,6 +657,8 @@ class DagNet(nn.Module):
     ReLU, global average pooling and a linear layer. Edge weights start at
     ``tanh(w) = 0.5``; :meth:`resource_loss` is ``sum_e |tanh w_e|`` (eq. 2).
     """
+
+    edge_mask: torch.Tensor
 
     def __init__(
         self,
