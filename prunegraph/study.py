@@ -666,6 +666,7 @@ class Registries:
     datasets: Callable[[str], bool] | None = None
     metrics: Sequence[str] | None = None
     applies: Callable[[str, str, str], str | None] | None = None
+    pruner_options: Callable[[str], Sequence[str] | None] | None = None
 
 
 def default_registries() -> Registries:
@@ -686,6 +687,7 @@ def default_registries() -> Registries:
         pruners=PRUNERS.names(),
         metrics=metrics,
         applies=_pruner_applies,
+        pruner_options=lambda name: sorted(PRUNERS.get(name).defaults),
     )
 
 
@@ -726,6 +728,19 @@ def check_registries(config: StudyConfig, registries: Registries | None = None) 
         for pruner in config.pruners:
             if pruner not in reg.pruners:
                 raise UnknownNameError("pruner", pruner, reg.pruners)
+    if reg.pruner_options is not None:
+        for pruner, options in config.pruner_options:
+            if pruner not in config.pruners:
+                continue
+            allowed = reg.pruner_options(pruner)
+            if allowed is None:
+                continue
+            for key, _ in options:
+                if key not in allowed:
+                    raise ValidationError(
+                        f"Unknown option '{key}' in [pruners.{pruner}].{_did_you_mean(key, allowed)} "
+                        f"Options of '{pruner}': {', '.join(allowed) or 'none'}."
+                    )
     if config.metrics is not None and reg.metrics is not None:
         for metric in config.metrics:
             if metric not in reg.metrics:

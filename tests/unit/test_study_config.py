@@ -45,6 +45,7 @@ def fake_registries(applies=None) -> Registries:
         pruners=["random", "snip", "magnitude", "synflow"],
         metrics=["kcore", "sink", "delta_r"],
         applies=applies,
+        pruner_options=lambda name: {"snip": ["batches", "batch_size"]}.get(name, []),
     )
 
 
@@ -177,6 +178,16 @@ def test_unknown_registry_names(key, bad, kind, hint) -> None:
     with pytest.raises(UnknownNameError) as err:
         parse(data)
     assert f"Unknown {kind} '{bad}'. Did you mean '{hint}'?" in str(err.value)
+
+
+def test_unknown_pruner_option() -> None:
+    data = copy.deepcopy(BASE)
+    data["pruners"] = {"snip": {"batchs": 3}}
+    with pytest.raises(
+        ValidationError,
+        match=r"Unknown option 'batchs' in \[pruners.snip\]. Did you mean 'batches'",
+    ):
+        parse(data)
 
 
 def test_unknown_metric_name() -> None:

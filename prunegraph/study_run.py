@@ -1,0 +1,700 @@
+"""Run a study end to end: dense baselines, pruning, training, encoding, export, metrics, report.
+
+Execution model
+---------------
+The parent process expands the study, asks the store which networks are
+already complete (status ``'complete'``, the requested level, metrics
+present) and submits the rest to an :mod:`executor <prunegraph.executors>`
+in two phases:
+
+1. **dense baselines**, one per ``(model, model options, dataset, seed,
+   training)`` (:attr:`NetworkSpec.dense_key`), trained and evaluated once and
+   cached on disk as ``<out>/cache/dense/<key>.pt`` (a resumed or repeated run
+   reuses them);
+2. **networks**: build (Kaiming init with the seed), prune, train or fine-tune,
+   evaluate, encode, export at the chosen level, compute metrics. The masks
+   (and trained weights when the study trains) are cached as
+   ``<out>/cache/networks/<network_id>.pt`` so a network whose metrics or
+   storage level changed is re-exported without re-training.
+
+**Each worker opens its own** :class:`~prunegraph.queries.store.Store` (one
+per process, from the parent's connection settings) and writes its network
+itself: graphs never travel between processes, and a cluster executor runs
+the same task function unchanged. The exporter's ``status`` property makes
+this safe under interruption: a network is ``'complete'`` only after its last
+write and its metrics, so a killed run leaves nothing that looks done, and
+re-exporting the same ``network_id`` replaces a half-written copy.
+
+The outcome of every network (complete, skipped, failed with error and
+traceback, per-stage seconds) is written to ``<out>/run.json`` after each
+network, so a crash loses nothing already recorded. Failures do not stop
+the other networks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, as_completed
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prunegraph.errors import PrunegraphError, ValidationError
+from prunegraph.executors import Executor, make_executor
+from prunegraph.study import NetworkSpec, StudyConfig, _thaw, expand
+
+if TYPE_CHECKING:
+    from prunegraph.config import ConnectionSettings
+    from prunegraph.queries.store import Store
+
+STAGES = ("dense", "build", "prune", "train", "evaluate", "encode", "export", "metrics")
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class NetworkOutcome:
+    """What happened to one network in one run."""
+
+    network_id: str
+    label: str
+    status: str  # 'complete' | 'skipped' | 'failed'
+    level: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+    acc_dense: float | None = None
+    acc_sparse: float | None = None
+    n_edges: int | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+
+@dataclass
+class StudySummary:
+    """The result of :func:`run_study`."""
+
+    study: str
+    out_dir: Path
+    outcomes: list[NetworkOutcome]
+    seconds: dict[str, float]
+    report: Path | None = None
+    analysis_error: str | None = None
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[NetworkOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def stage_seconds(self) -> dict[str, float]:
+        """Worker seconds per network stage, summed over networks (CPU-time-like)."""
+        totals = dict.fromkeys(STAGES, 0.0)
+        for outcome in self.outcomes:
+            for stage, sec in outcome.seconds.items():
+                totals[stage] = totals.get(stage, 0.0) + sec
+        return totals
+
+    def format(self) -> str:
+        lines = [
+            f"Study '{self.study}': {len(self.outcomes)} networks: {self.count('complete')} computed, "
+            f"{self.count('skipped')} already complete (skipped), {self.count('failed')} failed.",
+            "Wall time: " + ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items()),
+        ]
+        stage = {k: v for k, v in self.stage_seconds().items() if v > 0}
+        if stage:
+            lines.append(
+                "Worker time per stage: " + ", ".join(f"{k} {v:.1f}s" for k, v in stage.items())
+            )
+        for o in self.failed[:10]:
+            lines.append(f"  FAILED {o.network_id} {o.label}: {o.error}")
+        if len(self.failed) > 10:
+            lines.append(
+                f"  ... and {len(self.failed) - 10} more failures in {self.out_dir}/run.json"
+            )
+        if self.analysis_error:
+            lines.append(f"Analysis failed: {self.analysis_error}")
+        if self.report is not None:
+            lines.append(f"Report: {self.report}")
+        lines.append(f"Run log: {self.out_dir / 'run.json'}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a worker needs besides the network spec (picklable)."""
+
+    out_dir: str
+    settings: ConnectionSettings | None
+    encodings: tuple[str, ...]
+    metrics: tuple[str, ...] | None
+    export_batch_size: int = 20_000
+    threads: int | None = None
+
+
+# --------------------------------------------------------------------------- per-process state
+_STORES: dict[Any, Store] = {}
+_DATASETS: dict[tuple[str, Any], Any] = {}
+
+
+def _store_for(settings: ConnectionSettings | None) -> Store:
+    """The process's store for ``settings`` (opened once per worker process)."""
+    from prunegraph.queries.store import Store
+
+    key = None if settings is None else (settings.uri, settings.user, settings.database)
+    store = _STORES.get(key)
+    if store is None:
+        store = Store.connect() if settings is None else Store(settings)
+        _STORES[key] = store
+    return store
+
+
+def _dataset(spec: NetworkSpec) -> Any:
+    from prunegraph.loader.data import load_dataset
+
+    key = (spec.dataset, spec.dataset_options)
+    if key not in _DATASETS:
+        _DATASETS[key] = load_dataset(spec.dataset, **_thaw(spec.dataset_options))
+    return _DATASETS[key]
+
+
+@contextlib.contextmanager
+def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # readers never see a half-written cache file
+
+
+def _load_cache(path: Path) -> dict[str, Any] | None:
+    import torch
+
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # a corrupt cache entry is recomputed, not fatal
+        return None
+
+
+# --------------------------------------------------------------------------- pruner facts
+def pruner_category(name: str) -> str:
+    """The registry category of a pruner (``pai``, ``random``, ``magnitude``, ``dst``, ``graph``)."""
+    from prunegraph.loader.pruning import PRUNERS
+
+    entry = PRUNERS.get(name)
+    return str(getattr(entry, "category", "unknown"))
+
+
+def _prunes_trained_model(name: str) -> bool:
+    """Magnitude-style pruners prune the trained dense model, then fine-tune."""
+    from prunegraph.loader.pruning import PRUNERS
+
+    entry = PRUNERS.get(name)
+    flag = getattr(entry, "needs_trained", None)
+    if flag is not None:
+        return bool(flag)
+    return pruner_category(name) == "magnitude"
+
+
+def pruner_applies(pruner: str, model: str, dataset: str) -> str | None:
+    from prunegraph.study import _pruner_applies
+
+    return _pruner_applies(pruner, model, dataset)
+
+
+# --------------------------------------------------------------------------- tasks
+def _build(spec: NetworkSpec) -> Any:
+    from prunegraph.loader.models import build_model
+
+    assert spec.input_shape is not None and spec.num_classes is not None
+    return build_model(
+        spec.model,
+        input_shape=spec.input_shape,
+        num_classes=spec.num_classes,
+        seed=spec.seed,
+        **_thaw(spec.model_options),
+    )
+
+
+def dense_baseline(spec: NetworkSpec, out_dir: str) -> dict[str, Any]:
+    """Train and evaluate the dense model of ``spec`` once; cached under ``out_dir``.
+
+    Returns ``{"acc_dense", "state_dict", "seconds"}``.
+    """
+    from prunegraph.loader.training import evaluate, train
+
+    path = Path(out_dir) / "cache" / "dense" / f"{spec.dense_key}.pt"
+    cached = _load_cache(path)
+    if cached is not None:
+        return cached
+    start = time.perf_counter()
+    data = _dataset(spec)
+    model = _build(spec)
+    train(model, data.train, seed=spec.seed, **spec.training.train_kwargs())
+    acc = float(evaluate(model, data.test))
+    entry = {
+        "acc_dense": acc,
+        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "seconds": time.perf_counter() - start,
+        "spec": spec.label(),
+    }
+    _atomic_torch_save(entry, path)
+    return entry
+
+
+def run_dense_task(spec: NetworkSpec, out_dir: str) -> tuple[str, float, float]:
+    """Executor task: ``(dense_key, acc_dense, seconds)`` (the weights stay in the cache file)."""
+    entry = dense_baseline(spec, out_dir)
+    return spec.dense_key, float(entry["acc_dense"]), float(entry.get("seconds", 0.0))
+
+
+def sparse_network(
+    spec: NetworkSpec, ctx: RunContext, seconds: dict[str, float]
+) -> tuple[Any, dict[str, Any], float | None, float | None]:
+    """Build, prune, train and evaluate one network; ``(model, masks, acc_dense, acc_sparse)``.
+
+    Cached in ``<out>/cache/networks/<network_id>.pt`` (masks, accuracies and,
+    when trained, the weights).
+    """
+    import numpy as np
+
+    from prunegraph.loader.masks import apply_masks, remove_masks
+    from prunegraph.loader.pruning import prune
+    from prunegraph.loader.training import evaluate, train
+
+    path = Path(ctx.out_dir) / "cache" / "networks" / f"{spec.network_id}.pt"
+    cached = _load_cache(path)
+    with _timed(seconds, "build"):
+        model = _build(spec)
+    if cached is not None:
+        if cached.get("state_dict") is not None:
+            model.load_state_dict(cached["state_dict"])
+        masks = {k: np.asarray(v, dtype=bool) for k, v in cached["masks"].items()}
+        return model, masks, cached.get("acc_dense"), cached.get("acc_sparse")
+
+    training = spec.training
+    data = _dataset(spec)
+    acc_dense = acc_sparse = None
+    from_trained = training.enabled and _prunes_trained_model(spec.pruner)
+    if training.enabled:
+        with _timed(seconds, "dense"):
+            dense = dense_baseline(spec, ctx.out_dir)
+        acc_dense = float(dense["acc_dense"])
+        if from_trained:
+            model.load_state_dict(dense["state_dict"])
+    with _timed(seconds, "prune"):
+        masks = prune(
+            model,
+            spec.pruner,
+            spec.sparsity,
+            data=data.train,
+            seed=spec.seed,
+            **_thaw(spec.pruner_options),
+        )
+    masks = {k: np.asarray(v, dtype=bool) for k, v in masks.items()}
+    if training.enabled:
+        epochs = training.finetune_epochs if from_trained else training.epochs
+        with _timed(seconds, "train"):
+            if epochs > 0:
+                train(
+                    model,
+                    data.train,
+                    masks=masks,
+                    seed=spec.seed,
+                    **training.train_kwargs(epochs=epochs),
+                )
+        with _timed(seconds, "evaluate"):
+            apply_masks(model, masks)
+            acc_sparse = float(evaluate(model, data.test))
+            remove_masks(model)
+    else:
+        # Untrained: zero the pruned weights so the encoding sees the sparse network.
+        apply_masks(model, masks)
+        remove_masks(model)
+    entry = {
+        "masks": masks,
+        "acc_dense": acc_dense,
+        "acc_sparse": acc_sparse,
+        # Untrained weights are reproducible from the seed: do not store them.
+        "state_dict": model.state_dict() if training.enabled else None,
+        "spec": spec.label(),
+    }
+    _atomic_torch_save(entry, path)
+    return model, masks, acc_dense, acc_sparse
+
+
+def _record(spec: NetworkSpec, acc_dense: float | None, acc_sparse: float | None) -> Any:
+    from prunegraph.loader.records import NetworkRecord
+
+    assert spec.input_shape is not None
+    return NetworkRecord(
+        network_id=spec.network_id,
+        study=spec.study,
+        architecture=spec.model,
+        dataset=spec.dataset,
+        pruner=spec.pruner,
+        pruner_category=pruner_category(spec.pruner),
+        sparsity=spec.sparsity,
+        seed=spec.seed,
+        input_shape=spec.input_shape,
+        acc_dense=acc_dense,
+        acc_sparse=acc_sparse,
+        config=json.loads(spec.config_json()),
+    )
+
+
+def run_network_task(spec: NetworkSpec, ctx: RunContext) -> NetworkOutcome:
+    """Executor task: the whole pipeline of one network, written to the store.
+
+    Never raises for a failure of this network: the error and traceback are
+    returned in the outcome (``KeyboardInterrupt`` still propagates).
+    """
+    seconds: dict[str, float] = {}
+    outcome = NetworkOutcome(spec.network_id, spec.label(), "failed", level=spec.level)
+    try:
+        from prunegraph.loader.encoding import encode
+        from prunegraph.loader.export import export_network
+
+        model, masks, acc_dense, acc_sparse = sparse_network(spec, ctx, seconds)
+        outcome.acc_dense, outcome.acc_sparse = acc_dense, acc_sparse
+        assert spec.input_shape is not None
+        graphs: dict[str, Any] = {}
+        with _timed(seconds, "encode"):
+            for kind in ("mge", *ctx.encodings):
+                if kind not in graphs:
+                    graphs[kind] = encode(model, masks, spec.input_shape, kind=kind)
+        outcome.n_edges = int(graphs["mge"].n_edges)
+        store = _store_for(ctx.settings)
+        record = _record(spec, acc_dense, acc_sparse)
+        with _timed(seconds, "export"):
+            export_network(
+                store,
+                graphs["mge"],
+                record=record,
+                level=spec.level,
+                rolled=graphs.get("rolled"),
+                rolled_channel=graphs.get("rolled_channel"),
+            )
+        with _timed(seconds, "metrics"):
+            _compute_metrics(store, spec, graphs, ctx.metrics)
+        outcome.status = "complete"
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        outcome.error = f"{type(exc).__name__}: {exc}"
+        outcome.traceback = traceback.format_exc()
+    outcome.seconds = seconds
+    return outcome
+
+
+def _compute_metrics(
+    store: Store, spec: NetworkSpec, graphs: dict[str, Any], metrics: Sequence[str] | None
+) -> None:
+    """Compute and write the network's metrics (in-process from the graphs, as the level allows)."""
+    from prunegraph.queries.metrics import compute_metrics
+
+    compute_metrics(
+        store,
+        spec.network_id,
+        metrics=None if metrics is None else list(metrics),
+        write=True,
+        graphs=graphs,
+    )
+
+
+# --------------------------------------------------------------------------- store status
+def stored_networks(store: Store, study: str) -> dict[str, dict[str, Any]]:
+    """``network_id -> {status, level, metric_engines, ...}`` for the study's stored networks."""
+    return {row["network_id"]: row for row in store.query("study_network_status", study=study)}
+
+
+def is_complete(
+    row: dict[str, Any] | None, spec: NetworkSpec, metrics: Sequence[str] | None
+) -> bool:
+    """A stored network is done when complete, at the requested level, with its metrics."""
+    if not row or row.get("status") != "complete" or row.get("level") != spec.level:
+        return False
+    engines = row.get("metric_engines")
+    if not engines:
+        return False
+    try:
+        present = set(json.loads(engines)) if isinstance(engines, str) else set(engines)
+    except ValueError:
+        return False
+    return bool(present) and (metrics is None or set(metrics) <= present)
+
+
+# --------------------------------------------------------------------------- the runner
+def _progress(total: int, desc: str, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="net",
+        disable=not enabled or total == 0,
+        dynamic_ncols=True,
+        file=sys.stderr,
+    )
+
+
+def _write_run_log(
+    path: Path, config: StudyConfig, outcomes: dict[str, NetworkOutcome], extra: dict[str, Any]
+) -> None:
+    payload = {
+        "study": config.name,
+        "source": str(config.source) if config.source else None,
+        **extra,
+        "networks": [asdict(o) for o in outcomes.values()],
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def select(
+    specs: Sequence[NetworkSpec], *, limit: int | None = None, where: dict[str, Any] | None = None
+) -> list[NetworkSpec]:
+    """Filter specs by field values (``where``) and keep the first ``limit``."""
+    out = list(specs)
+    for key, value in (where or {}).items():
+        if key not in {"model", "dataset", "pruner", "sparsity", "seed"}:
+            raise ValidationError(f"Cannot select networks by '{key}'.")
+        out = [s for s in out if str(getattr(s, key)) == str(value)]
+    if limit is not None:
+        if limit < 1:
+            raise ValidationError(
+                f"The 'limit' parameter must be an int >= 1. Got {limit} instead."
+            )
+        out = out[:limit]
+    return out
+
+
+def run_study(
+    config: StudyConfig,
+    *,
+    out_dir: str | Path | None = None,
+    workers: int | None = None,
+    executor: Executor | None = None,
+    limit: int | None = None,
+    where: dict[str, Any] | None = None,
+    store: Store | None = None,
+    analyses: bool = True,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> StudySummary:
+    """Run every network of ``config`` not yet complete in the store, then the analyses.
+
+    Parameters
+    ----------
+    config : StudyConfig
+        From :func:`prunegraph.study.load_study`.
+    out_dir : path, optional
+        Output folder (default ``config.output``): ``run.json``, caches, report.
+    workers : int, optional
+        Worker processes (default ``[run] workers``); ignored when ``executor`` is given.
+    executor : Executor, optional
+        Any object with ``submit``/``map``/``shutdown`` (see :mod:`prunegraph.executors`).
+    limit, where
+        Run only the first ``limit`` networks / those matching ``where``.
+    store : Store, optional
+        Parent connection (default: :meth:`Store.connect`); workers open their own.
+    analyses : bool
+        Run the analyses and write the report afterwards.
+    """
+    say = log or (lambda msg: print(msg, file=sys.stderr))
+    t0 = time.perf_counter()
+    walls: dict[str, float] = {}
+    out = Path(out_dir) if out_dir is not None else Path(config.output)
+    out.mkdir(parents=True, exist_ok=True)
+    own_store = store is None
+    if store is None:
+        from prunegraph.queries.store import Store
+
+        store = Store.connect()
+    try:
+        specs = select(expand(config, applies=pruner_applies), limit=limit, where=where)
+        existing = stored_networks(store, config.name)
+        todo = [s for s in specs if not is_complete(existing.get(s.network_id), s, config.metrics)]
+        outcomes: dict[str, NetworkOutcome] = {}
+        for s in specs:
+            if s not in todo:
+                row = existing[s.network_id]
+                outcomes[s.network_id] = NetworkOutcome(
+                    s.network_id,
+                    s.label(),
+                    "skipped",
+                    level=s.level,
+                    acc_sparse=row.get("acc_sparse"),
+                )
+        walls["plan"] = time.perf_counter() - t0
+        say(
+            f"Study '{config.name}': {len(specs)} networks, {len(specs) - len(todo)} already "
+            f"complete, {len(todo)} to compute; output in {out}"
+        )
+        run_log = out / "run.json"
+        n_workers = workers if workers is not None else config.run.workers
+        ctx = RunContext(
+            out_dir=str(out.resolve()),
+            settings=store.settings,
+            encodings=tuple(config.export.encodings),
+            metrics=config.metrics,
+            export_batch_size=config.export.batch_size,
+        )
+        pool = executor or make_executor(config.run.executor, n_workers)
+        _STORES[(store.settings.uri, store.settings.user, store.settings.database)] = store
+        try:
+            t = time.perf_counter()
+            _run_dense(todo, ctx, pool, progress, say)
+            walls["dense"] = time.perf_counter() - t
+            t = time.perf_counter()
+            _run_networks(todo, ctx, pool, outcomes, progress, config, run_log)
+            walls["networks"] = time.perf_counter() - t
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            _write_run_log(run_log, config, outcomes, {"interrupted": True})
+            raise
+        finally:
+            if executor is None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        summary = StudySummary(config.name, out, list(outcomes.values()), walls)
+        if analyses and config.analysis.run:
+            t = time.perf_counter()
+            try:
+                summary.report = run_analyses(store, config, out)
+            except PrunegraphError as exc:
+                summary.analysis_error = str(exc)
+            except Exception as exc:  # the networks are stored; report the analysis problem
+                summary.analysis_error = f"{type(exc).__name__}: {exc}"
+                (out / "analysis_error.txt").write_text(traceback.format_exc())
+            walls["analysis"] = time.perf_counter() - t
+        walls["total"] = time.perf_counter() - t0
+        _write_run_log(
+            run_log, config, outcomes, {"seconds": walls, "report": str(summary.report or "")}
+        )
+        return summary
+    finally:
+        _STORES.pop((store.settings.uri, store.settings.user, store.settings.database), None)
+        if own_store:
+            store.close()
+
+
+def _run_dense(
+    todo: Sequence[NetworkSpec],
+    ctx: RunContext,
+    pool: Executor,
+    progress: bool,
+    say: Callable[[str], None],
+) -> None:
+    """Phase 1: every missing dense baseline, in parallel, before the networks that need it."""
+    needed: dict[str, NetworkSpec] = {}
+    for spec in todo:
+        if spec.training.enabled and spec.dense_key not in needed:
+            cached = Path(ctx.out_dir) / "cache" / "dense" / f"{spec.dense_key}.pt"
+            if not cached.is_file():
+                needed[spec.dense_key] = spec
+    if not needed:
+        return
+    bar = _progress(len(needed), "dense baselines", progress)
+    futures = {pool.submit(run_dense_task, s, ctx.out_dir): s for s in needed.values()}
+    try:
+        for fut in as_completed(futures):
+            spec = futures[fut]
+            exc = fut.exception()
+            if exc is not None:  # the networks needing it fail with the same error, recorded
+                say(f"dense baseline of {spec.model}/{spec.dataset}/seed={spec.seed} failed: {exc}")
+            bar.update(1)
+    finally:
+        bar.close()
+
+
+def _run_networks(
+    todo: Sequence[NetworkSpec],
+    ctx: RunContext,
+    pool: Executor,
+    progress: bool,
+    outcomes: dict[str, NetworkOutcome],
+    config: StudyConfig,
+    run_log: Path,
+) -> None:
+    """Phase 2: each network's pipeline; results recorded as they arrive."""
+    bar = _progress(len(todo), f"networks ({config.name})", progress)
+    futures: dict[Future[NetworkOutcome], NetworkSpec] = {
+        pool.submit(run_network_task, s, ctx): s for s in todo
+    }
+    try:
+        for fut in as_completed(futures):
+            spec = futures[fut]
+            exc = fut.exception()
+            if exc is not None:  # the worker itself died (e.g. killed, out of memory)
+                outcome = NetworkOutcome(
+                    spec.network_id,
+                    spec.label(),
+                    "failed",
+                    level=spec.level,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+            else:
+                outcome = fut.result()
+            outcomes[spec.network_id] = outcome
+            bar.update(1)
+            if outcome.status == "failed":
+                bar.write(f"FAILED {spec.label()}: {outcome.error}")
+            _write_run_log(run_log, config, outcomes, {"in_progress": True})
+    finally:
+        bar.close()
+
+
+# --------------------------------------------------------------------------- analyses
+def run_analyses(store: Store, config: StudyConfig, out: Path) -> Path:
+    """Feature table of the study from the store, then the report; returns the report path."""
+    from prunegraph.analysis import features as feature_module
+    from prunegraph.analysis.report import write_report
+
+    table = feature_module.load_features(store, study=config.name)
+    report_dir = out / "report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    frame = getattr(table, "frame", table)
+    frame.to_csv(report_dir / "features.csv", index=False)
+    result = write_report(
+        table,
+        report_dir,
+        **_report_kwargs(write_report, config),
+    )
+    return Path(result) if result is not None else report_dir / "index.html"
+
+
+def _report_kwargs(fn: Callable[..., Any], config: StudyConfig) -> dict[str, Any]:
+    """Pass the study's analysis settings the report function accepts."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    wanted = {
+        "sections": tuple(config.analysis.run),
+        "analyses": tuple(config.analysis.run),
+        "cv": config.analysis.cv,
+        "protocol": config.analysis.cv,
+        "n_repeats": config.analysis.n_repeats,
+        "normalize": config.analysis.normalize,
+        "title": f"prunegraph study '{config.name}'",
+    }
+    return {k: v for k, v in wanted.items() if k in params and v is not None}
+
+
+def replace_level(spec: NetworkSpec, level: str) -> NetworkSpec:
+    return replace(spec, level=level)
