@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from prunegraph.errors import PrunegraphError, ValidationError
 from prunegraph.executors import Executor, make_executor
-from prunegraph.study import NetworkSpec, StudyConfig, _thaw, expand
+from prunegraph.study import AnalysisSettings, NetworkSpec, StudyConfig, _thaw, expand
 
 if TYPE_CHECKING:
     from prunegraph.config import ConnectionSettings
@@ -367,31 +367,19 @@ def run_network_task(spec: NetworkSpec, ctx: RunContext) -> NetworkOutcome:
     seconds: dict[str, float] = {}
     outcome = NetworkOutcome(spec.network_id, spec.label(), "failed", level=spec.level)
     try:
-        from prunegraph.loader.encoding import encode
-        from prunegraph.loader.export import export_network
-
         model, masks, acc_dense, acc_sparse = sparse_network(spec, ctx, seconds)
         outcome.acc_dense, outcome.acc_sparse = acc_dense, acc_sparse
         assert spec.input_shape is not None
-        graphs: dict[str, Any] = {}
-        with _timed(seconds, "encode"):
-            for kind in ("mge", *ctx.encodings):
-                if kind not in graphs:
-                    graphs[kind] = encode(model, masks, spec.input_shape, kind=kind)
-        outcome.n_edges = int(graphs["mge"].n_edges)
-        store = _store_for(ctx.settings)
-        record = _record(spec, acc_dense, acc_sparse)
-        with _timed(seconds, "export"):
-            export_network(
-                store,
-                graphs["mge"],
-                record=record,
-                level=spec.level,
-                rolled=graphs.get("rolled"),
-                rolled_channel=graphs.get("rolled_channel"),
-            )
-        with _timed(seconds, "metrics"):
-            _compute_metrics(store, spec, graphs, ctx.metrics)
+        outcome.n_edges = store_network(
+            _store_for(ctx.settings),
+            model,
+            masks,
+            _record(spec, acc_dense, acc_sparse),
+            level=spec.level,
+            encodings=ctx.encodings,
+            metrics=ctx.metrics,
+            seconds=seconds,
+        )
         outcome.status = "complete"
     except KeyboardInterrupt:
         raise
@@ -402,15 +390,53 @@ def run_network_task(spec: NetworkSpec, ctx: RunContext) -> NetworkOutcome:
     return outcome
 
 
+def store_network(
+    store: Store,
+    model: Any,
+    masks: dict[str, Any],
+    record: Any,
+    *,
+    level: str,
+    encodings: Sequence[str],
+    metrics: Sequence[str] | None,
+    seconds: dict[str, float] | None = None,
+) -> int:
+    """Encode a pruned model, export it at ``level`` and compute its metrics; returns MGE edges.
+
+    Shared by :func:`run_network_task` and :mod:`prunegraph.study_import`.
+    """
+    from prunegraph.loader.encoding import encode
+    from prunegraph.loader.export import export_network
+
+    seconds = {} if seconds is None else seconds
+    graphs: dict[str, Any] = {}
+    with _timed(seconds, "encode"):
+        for kind in ("mge", *encodings):
+            if kind not in graphs:
+                graphs[kind] = encode(model, masks, record.input_shape, kind=kind)
+    with _timed(seconds, "export"):
+        export_network(
+            store,
+            graphs["mge"],
+            record=record,
+            level=level,
+            rolled=graphs.get("rolled"),
+            rolled_channel=graphs.get("rolled_channel"),
+        )
+    with _timed(seconds, "metrics"):
+        _compute_metrics(store, record.network_id, graphs, metrics)
+    return int(graphs["mge"].n_edges)
+
+
 def _compute_metrics(
-    store: Store, spec: NetworkSpec, graphs: dict[str, Any], metrics: Sequence[str] | None
+    store: Store, network_id: str, graphs: dict[str, Any], metrics: Sequence[str] | None
 ) -> None:
     """Compute and write the network's metrics (in-process from the graphs, as the level allows)."""
     from prunegraph.queries.metrics import compute_metrics
 
     compute_metrics(
         store,
-        spec.network_id,
+        network_id,
         metrics=None if metrics is None else list(metrics),
         write=True,
         graphs=graphs,
@@ -576,7 +602,7 @@ def run_study(
         if analyses and config.analysis.run:
             t = time.perf_counter()
             try:
-                summary.report = run_analyses(store, config, out)
+                summary.report = run_analyses(store, config.name, config.analysis, out)
             except PrunegraphError as exc:
                 summary.analysis_error = str(exc)
             except Exception as exc:  # the networks are stored; report the analysis problem
@@ -661,12 +687,12 @@ def _run_networks(
 
 
 # --------------------------------------------------------------------------- analyses
-def run_analyses(store: Store, config: StudyConfig, out: Path) -> Path:
+def run_analyses(store: Store, study: str, settings: AnalysisSettings, out: Path) -> Path:
     """Feature table of the study from the store, then the report; returns the report path."""
     from prunegraph.analysis import features as feature_module
     from prunegraph.analysis.report import write_report
 
-    table = feature_module.load_features(store, study=config.name)
+    table = feature_module.load_features(store, study=study)
     report_dir = out / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     frame = getattr(table, "frame", table)
@@ -674,24 +700,26 @@ def run_analyses(store: Store, config: StudyConfig, out: Path) -> Path:
     result = write_report(
         table,
         report_dir,
-        **_report_kwargs(write_report, config),
+        **_report_kwargs(write_report, study, settings),
     )
     return Path(result) if result is not None else report_dir / "index.html"
 
 
-def _report_kwargs(fn: Callable[..., Any], config: StudyConfig) -> dict[str, Any]:
+def _report_kwargs(
+    fn: Callable[..., Any], study: str, settings: AnalysisSettings
+) -> dict[str, Any]:
     """Pass the study's analysis settings the report function accepts."""
     import inspect
 
     params = inspect.signature(fn).parameters
     wanted = {
-        "sections": tuple(config.analysis.run),
-        "analyses": tuple(config.analysis.run),
-        "cv": config.analysis.cv,
-        "protocol": config.analysis.cv,
-        "n_repeats": config.analysis.n_repeats,
-        "normalize": config.analysis.normalize,
-        "title": f"prunegraph study '{config.name}'",
+        "sections": tuple(settings.run),
+        "analyses": tuple(settings.run),
+        "cv": settings.cv,
+        "protocol": settings.cv,
+        "n_repeats": settings.n_repeats,
+        "normalize": settings.normalize,
+        "title": f"prunegraph study '{study}'",
     }
     return {k: v for k, v in wanted.items() if k in params and v is not None}
 
