@@ -1,0 +1,348 @@
+"""Pruners that train: iterative magnitude pruning with rewinding, SET and RigL.
+
+They use :func:`prunegraph.loader.training.train` and change ``model`` in
+place: ``imp`` leaves it at the rewind point (initial weights, or the weights
+after ``rewind_step`` steps, the lottery-ticket convention); ``set`` and
+``rigl`` leave it trained with the returned masks applied as zeros.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from prunegraph.errors import ValidationError
+from prunegraph.loader.masks import Masks, prunable_parameters
+from prunegraph.loader.pruning import (
+    PruneContext,
+    _apportion,
+    _check_positive_int,
+    _n_keep,
+    _sizes,
+    counts_to_random_masks,
+    erk_densities,
+    magnitude_scores,
+    register_pruner,
+    threshold,
+)
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "epochs": 1,
+    "lr": 0.05,
+    "batch_size": 64,
+    "optimizer": "sgd",
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "schedule": "cosine",
+}
+
+
+def _train(
+    ctx: PruneContext, masks: Masks, seed: int, settings: dict[str, Any], hook: Any = None
+) -> Any:
+    from prunegraph.loader.training import train
+
+    return train(
+        ctx.model,
+        ctx.train_dataset(),
+        masks=masks,
+        step_hook=hook,
+        seed=seed,
+        **settings,
+    )
+
+
+# --------------------------------------------------------------------------- IMP
+
+
+@register_pruner(
+    "imp",
+    "magnitude",
+    needs_data=True,
+    summary="iterative magnitude pruning with rewinding (lottery ticket): train, prune, rewind, repeat",
+    source="Frankle & Carbin 2019; Frankle et al. 2020 (rewinding); seed 004",
+)
+def _imp(
+    ctx: PruneContext,
+    *,
+    rounds: int = 3,
+    rewind_step: int = 0,
+    scope: str = "global",
+    epochs: int = 1,
+    lr: float = 0.05,
+    batch_size: int = 64,
+    optimizer: str = "sgd",
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    schedule: str = "cosine",
+) -> Masks:
+    """Each round prunes the same fraction ``1 - d^(1/rounds)`` of the surviving weights."""
+    _check_positive_int(rounds=rounds, epochs=epochs, batch_size=batch_size)
+    if isinstance(rewind_step, bool) or not isinstance(rewind_step, int) or rewind_step < 0:
+        raise ValidationError(
+            f"The 'rewind_step' option of imp must be a non-negative int. Got {rewind_step!r} instead."
+        )
+    settings = dict(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        schedule=schedule,
+    )
+    model = ctx.model
+    masks: Masks = {
+        n: np.ones(tuple(p.shape), dtype=bool) for n, p in prunable_parameters(model).items()
+    }
+    rewind: dict[str, torch.Tensor] | None = (
+        copy.deepcopy(model.state_dict()) if rewind_step == 0 else None
+    )
+
+    def capture(net: nn.Module, step: int) -> None:
+        nonlocal rewind
+        if rewind is None and step == rewind_step:
+            rewind = copy.deepcopy(net.state_dict())
+
+    for k in range(1, rounds + 1):
+        _train(ctx, masks, ctx.seed + k, settings, capture if rewind is None else None)
+        if rewind is None:
+            raise ValidationError(
+                f"The 'rewind_step' option of imp ({rewind_step}) is beyond the first round's "
+                "training steps; lower it or train longer."
+            )
+        masks = threshold(
+            magnitude_scores_masked(model, masks), 1.0 - ctx.density ** (k / rounds), scope
+        )
+        model.load_state_dict(rewind)
+    with torch.no_grad():
+        for name, p in prunable_parameters(model).items():
+            p.mul_(torch.as_tensor(masks[name], dtype=p.dtype))
+    return masks
+
+
+def magnitude_scores_masked(model: nn.Module, masks: Masks) -> dict[str, np.ndarray]:
+    """``|theta|`` with the weights already pruned by ``masks`` at ``-inf``."""
+    scores = magnitude_scores(model)
+    return {n: np.where(masks[n], s, -np.inf) for n, s in scores.items()}
+
+
+# --------------------------------------------------------------------------- SET / RigL
+
+
+def _initial_masks(ctx: PruneContext, distribution: str, rng: np.random.Generator) -> Masks:
+    params = ctx.params()
+    sizes = _sizes(params)
+    if distribution == "erk":
+        densities = erk_densities([tuple(p.shape) for p in params.values()], ctx.density)
+    elif distribution == "uniform":
+        densities = np.full(len(sizes), ctx.density)
+    else:
+        raise ValidationError(
+            "The 'distribution' option must be one of ('erk', 'uniform'). "
+            f"Got {distribution!r} instead."
+        )
+    counts = _apportion(sizes, densities, _n_keep(int(sizes.sum()), ctx.sparsity))
+    return counts_to_random_masks(params, counts, rng)
+
+
+def update_fraction(step: int, t_end: int, alpha: float) -> float:
+    """Cosine-annealed drop fraction ``alpha/2 * (1 + cos(pi t / T_end))`` (Evci et al. 2020)."""
+    return 0.5 * alpha * (1.0 + math.cos(math.pi * step / t_end))
+
+
+def drop_and_grow(
+    mask: np.ndarray,
+    magnitude: np.ndarray,
+    grow_score: np.ndarray | None,
+    fraction: float,
+    rng: np.random.Generator,
+) -> int:
+    """Drop the ``round(fraction * active)`` smallest-magnitude active weights, regrow as many.
+
+    Regrowth picks the highest ``grow_score`` among inactive weights (RigL), or
+    uniformly at random among inactive weights that were not just dropped
+    (SET, ``grow_score=None``). Edits ``mask`` in place, keeps its count;
+    returns the number of weights moved.
+    """
+    flat = mask.reshape(-1)
+    active = np.flatnonzero(flat)
+    inactive = np.flatnonzero(~flat)
+    n = min(round(fraction * active.size), inactive.size, active.size)
+    if n <= 0:
+        return 0
+    mags = magnitude.reshape(-1)[active]
+    dropped = active[np.argsort(mags, kind="stable")[:n]]
+    if grow_score is None:
+        grown = rng.choice(inactive, size=n, replace=False)
+    else:
+        candidates = np.concatenate([inactive, dropped])
+        scores = grow_score.reshape(-1)[candidates]
+        grown = candidates[np.argsort(-scores, kind="stable")[:n]]
+    flat[dropped] = False
+    flat[grown] = True
+    return n
+
+
+def _batch_stream(
+    ctx: PruneContext, batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    generator = torch.Generator().manual_seed(ctx.seed + 104729)
+    dataset = ctx.train_dataset()
+    while True:
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, shuffle=True, generator=generator
+        )
+        for x, y in loader:
+            yield x.float(), y.long()
+
+
+def _dst(
+    ctx: PruneContext,
+    *,
+    grow: str,
+    distribution: str,
+    update_interval: int,
+    drop_fraction: float,
+    stop_fraction: float,
+    settings: dict[str, Any],
+) -> Masks:
+    _check_positive_int(update_interval=update_interval)
+    if not 0.0 < drop_fraction < 1.0:
+        raise ValidationError(
+            f"The 'drop_fraction' option must be a float in the range (0, 1). Got {drop_fraction!r} instead."
+        )
+    if not 0.0 < stop_fraction <= 1.0:
+        raise ValidationError(
+            f"The 'stop_fraction' option must be a float in the range (0, 1]. Got {stop_fraction!r} instead."
+        )
+    rng = np.random.default_rng(ctx.seed)
+    masks = _initial_masks(ctx, distribution, rng)
+    n_samples = len(ctx.train_dataset())
+    total_steps = settings["epochs"] * math.ceil(n_samples / settings["batch_size"])
+    t_end = max(1, int(stop_fraction * total_steps))
+    stream = _batch_stream(ctx, settings["batch_size"]) if grow == "gradient" else None
+
+    def hook(model: nn.Module, step: int) -> None:
+        if step % update_interval != 0 or step >= t_end:
+            return
+        fraction = update_fraction(step, t_end, drop_fraction)
+        params = prunable_parameters(model)
+        grads: dict[str, np.ndarray] = {}
+        if stream is not None:
+            # RigL needs the dense gradient, including at masked (zero) weights
+            x, y = next(stream)
+            loss = F.cross_entropy(model(x), y)
+            g = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+            grads = {
+                n: (np.zeros(tuple(p.shape)) if gi is None else gi.detach().abs().numpy())
+                for (n, p), gi in zip(params.items(), g, strict=True)
+            }
+        for name, p in params.items():
+            drop_and_grow(
+                masks[name],
+                p.detach().abs().numpy(),
+                grads.get(name) if stream is not None else None,
+                fraction,
+                rng,
+            )
+        # regrown weights start at zero (they are zero while masked; keep it explicit)
+        with torch.no_grad():
+            for name, p in params.items():
+                p.mul_(torch.from_numpy(masks[name]).to(p.dtype))
+
+    _train(ctx, masks, ctx.seed, settings, hook)
+    return masks
+
+
+@register_pruner(
+    "set",
+    "dst",
+    needs_data=True,
+    summary="SET: sparse training from ERK; drop smallest |theta|, regrow at random (cosine fraction)",
+    source="Mocanu et al. 2018; Liu et al. 2021 (SET-ITOP); seed 000 Table 4",
+)
+def _set(
+    ctx: PruneContext,
+    *,
+    distribution: str = "erk",
+    update_interval: int = 100,
+    drop_fraction: float = 0.3,
+    stop_fraction: float = 0.75,
+    epochs: int = 1,
+    lr: float = 0.05,
+    batch_size: int = 64,
+    optimizer: str = "sgd",
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    schedule: str = "cosine",
+) -> Masks:
+    settings = dict(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        schedule=schedule,
+    )
+    _check_positive_int(epochs=epochs, batch_size=batch_size)
+    return _dst(
+        ctx,
+        grow="random",
+        distribution=distribution,
+        update_interval=update_interval,
+        drop_fraction=drop_fraction,
+        stop_fraction=stop_fraction,
+        settings=settings,
+    )
+
+
+@register_pruner(
+    "rigl",
+    "dst",
+    needs_data=True,
+    summary="RigL: sparse training from ERK; drop smallest |theta|, regrow largest |gradient|",
+    source="Evci et al. 2020; seed 000 Table 4",
+)
+def _rigl(
+    ctx: PruneContext,
+    *,
+    distribution: str = "erk",
+    update_interval: int = 100,
+    drop_fraction: float = 0.3,
+    stop_fraction: float = 0.75,
+    epochs: int = 1,
+    lr: float = 0.05,
+    batch_size: int = 64,
+    optimizer: str = "sgd",
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    schedule: str = "cosine",
+) -> Masks:
+    settings = dict(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        schedule=schedule,
+    )
+    _check_positive_int(epochs=epochs, batch_size=batch_size)
+    return _dst(
+        ctx,
+        grow="gradient",
+        distribution=distribution,
+        update_interval=update_interval,
+        drop_fraction=drop_fraction,
+        stop_fraction=stop_fraction,
+        settings=settings,
+    )
