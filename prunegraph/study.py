@@ -69,7 +69,8 @@ Study file (TOML)
 
     [analysis]
     run = ["regress", "importance", "classify", "rank", "ramanujan"]
-    cv = "grouped"                # grouped | paper
+    cv = "grouped"                # grouped | kfold (the papers' protocol)
+    n_splits = 5
     n_repeats = 5
 
     [run]
@@ -99,7 +100,7 @@ PIPELINE_VERSION = 1
 LEVELS = ("full", "rolled", "summary")
 ENCODINGS = ("mge", "rolled", "rolled_channel")
 ANALYSES = ("regress", "importance", "classify", "rank", "ramanujan")
-CV_PROTOCOLS = ("grouped", "paper")
+CV_PROTOCOLS = ("grouped", "kfold")  # kfold: the papers' plain k-fold
 EXECUTORS = ("process", "serial")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "step", "none")
@@ -122,7 +123,7 @@ _SECTIONS = {
     ),
     "export": ("level", "encodings", "full", "batch_size"),
     "metrics": ("names",),
-    "analysis": ("run", "cv", "n_repeats", "normalize"),
+    "analysis": ("run", "cv", "n_splits", "n_repeats", "normalize"),
     "run": ("workers", "executor"),
     "models": None,  # free tables: name -> options
     "datasets": None,
@@ -176,6 +177,7 @@ class ExportSettings:
 class AnalysisSettings:
     run: tuple[str, ...] = ANALYSES
     cv: str = "grouped"
+    n_splits: int = 5
     n_repeats: int = 5
     normalize: str | None = None
 
@@ -636,6 +638,7 @@ def _parse_analysis(value: Any) -> AnalysisSettings:
     return AnalysisSettings(
         run=run,
         cv=_choice("[analysis] cv", table.get("cv", "grouped"), CV_PROTOCOLS),
+        n_splits=_number("[analysis] n_splits", table.get("n_splits", 5), int, low=2, high=100),
         n_repeats=_number("[analysis] n_repeats", table.get("n_repeats", 5), int, low=1, high=1000),
         normalize=normalize,
     )

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from prunegraph.errors import PrunegraphError, ValidationError
 from prunegraph.executors import Executor, make_executor
-from prunegraph.study import AnalysisSettings, NetworkSpec, StudyConfig, _thaw, expand
+from prunegraph.study import LEVELS, AnalysisSettings, NetworkSpec, StudyConfig, _thaw, expand
 
 if TYPE_CHECKING:
     from prunegraph.config import ConnectionSettings
@@ -200,15 +200,47 @@ def pruner_category(name: str) -> str:
     return str(getattr(entry, "category", "unknown"))
 
 
-def _prunes_trained_model(name: str) -> bool:
-    """Magnitude-style pruners prune the trained dense model, then fine-tune."""
+_TRAIN_OPTIONS = ("epochs", "lr", "batch_size", "optimizer", "momentum", "weight_decay", "schedule")
+
+
+def pruning_mode(name: str) -> str:
+    """How a pruner fits into the train/prune pipeline.
+
+    - ``'trained'``: magnitude pruners prune the trained dense model, which is
+      then fine-tuned for ``finetune_epochs``;
+    - ``'init'``: pruning at initialisation, random and graph pruners prune the
+      freshly initialised model, which is then trained for ``epochs`` (from the
+      same initialisation as its dense baseline);
+    - ``'rewind'``: pruners that train while pruning and rewind (IMP) are then
+      trained for ``epochs`` from the rewind point;
+    - ``'during'``: dynamic sparse training (SET, RigL) trains while pruning;
+      the result is evaluated as is.
+    """
     from prunegraph.loader.pruning import PRUNERS
 
     entry = PRUNERS.get(name)
-    flag = getattr(entry, "needs_trained", None)
-    if flag is not None:
-        return bool(flag)
-    return pruner_category(name) == "magnitude"
+    trains = set(_TRAIN_OPTIONS) <= set(getattr(entry, "defaults", {}))
+    category = pruner_category(name)
+    if category == "dst":
+        return "during"
+    if trains:
+        return "rewind"
+    if category == "magnitude":
+        return "trained"
+    return "init"
+
+
+def pruner_options(spec: NetworkSpec) -> dict[str, Any]:
+    """The study's pruner options, plus its training settings for pruners that train.
+
+    Options set in ``[pruners.<name>]`` win over the ``[training]`` values.
+    """
+    options = _thaw(spec.pruner_options)
+    if spec.training.enabled and pruning_mode(spec.pruner) in ("rewind", "during"):
+        train = spec.training.train_kwargs()
+        train["schedule"] = train["schedule"] or "none"
+        options = {**{k: train[k] for k in _TRAIN_OPTIONS}, **options}
+    return options
 
 
 def pruner_applies(pruner: str, model: str, dataset: str) -> str | None:
@@ -290,12 +322,12 @@ def sparse_network(
     training = spec.training
     data = _dataset(spec)
     acc_dense = acc_sparse = None
-    from_trained = training.enabled and _prunes_trained_model(spec.pruner)
+    mode = pruning_mode(spec.pruner)
     if training.enabled:
         with _timed(seconds, "dense"):
             dense = dense_baseline(spec, ctx.out_dir)
         acc_dense = float(dense["acc_dense"])
-        if from_trained:
+        if mode == "trained":
             model.load_state_dict(dense["state_dict"])
     with _timed(seconds, "prune"):
         masks = prune(
@@ -304,13 +336,13 @@ def sparse_network(
             spec.sparsity,
             data=data.train,
             seed=spec.seed,
-            **_thaw(spec.pruner_options),
+            **pruner_options(spec),
         )
     masks = {k: np.asarray(v, dtype=bool) for k, v in masks.items()}
     if training.enabled:
-        epochs = training.finetune_epochs if from_trained else training.epochs
-        with _timed(seconds, "train"):
-            if epochs > 0:
+        epochs = {"trained": training.finetune_epochs, "during": 0}.get(mode, training.epochs)
+        if epochs > 0:
+            with _timed(seconds, "train"):
                 train(
                     model,
                     data.train,
@@ -379,6 +411,7 @@ def run_network_task(spec: NetworkSpec, ctx: RunContext) -> NetworkOutcome:
             encodings=ctx.encodings,
             metrics=ctx.metrics,
             seconds=seconds,
+            batch_size=ctx.export_batch_size,
         )
         outcome.status = "complete"
     except KeyboardInterrupt:
@@ -400,6 +433,7 @@ def store_network(
     encodings: Sequence[str],
     metrics: Sequence[str] | None,
     seconds: dict[str, float] | None = None,
+    batch_size: int = 20_000,
 ) -> int:
     """Encode a pruned model, export it at ``level`` and compute its metrics; returns MGE edges.
 
@@ -422,6 +456,8 @@ def store_network(
             level=level,
             rolled=graphs.get("rolled"),
             rolled_channel=graphs.get("rolled_channel"),
+            batch_size=batch_size,
+            progress=False,
         )
     with _timed(seconds, "metrics"):
         _compute_metrics(store, record.network_id, graphs, metrics)
@@ -453,7 +489,10 @@ def is_complete(
     row: dict[str, Any] | None, spec: NetworkSpec, metrics: Sequence[str] | None
 ) -> bool:
     """A stored network is done when complete, at the requested level, with its metrics."""
-    if not row or row.get("status") != "complete" or row.get("level") != spec.level:
+    # Export only ever upgrades a level (summary < rolled < full), so a higher stored level is fine.
+    if not row or row.get("status") != "complete" or row.get("level") not in LEVELS:
+        return False
+    if LEVELS.index(row["level"]) < LEVELS.index(spec.level):
         return False
     engines = row.get("metric_engines")
     if not engines:
@@ -687,41 +726,41 @@ def _run_networks(
 
 
 # --------------------------------------------------------------------------- analyses
+_SECTIONS = {
+    "regress": "regression",
+    "importance": "importance",
+    "classify": "classification",
+    "rank": "ranking",
+    "ramanujan": "ramanujan",
+}
+
+
 def run_analyses(store: Store, study: str, settings: AnalysisSettings, out: Path) -> Path:
-    """Feature table of the study from the store, then the report; returns the report path."""
-    from prunegraph.analysis import features as feature_module
+    """Feature table of the study from the store, then the report; returns ``report.html``.
+
+    Writes ``<out>/report/`` (HTML plus one CSV per table, and ``features.csv``,
+    the wide feature table the analyses used).
+    """
+    from prunegraph.analysis.features import load_features
     from prunegraph.analysis.report import write_report
 
-    table = feature_module.load_features(store, study=study)
+    table = load_features(store, study=study, normalisation=settings.normalize or "raw")
     report_dir = out / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
-    frame = getattr(table, "frame", table)
-    frame.to_csv(report_dir / "features.csv", index=False)
-    result = write_report(
-        table,
-        report_dir,
-        **_report_kwargs(write_report, study, settings),
+    frame = getattr(table, "data", None)
+    if frame is not None:
+        frame.to_csv(report_dir / "features.csv", index=False)
+    return Path(
+        write_report(
+            table,
+            report_dir,
+            sections=tuple(_SECTIONS[a] for a in settings.run),
+            protocol=settings.cv,
+            n_splits=settings.n_splits,
+            n_repeats=settings.n_repeats,
+            title=f"prunegraph study '{study}'",
+        )
     )
-    return Path(result) if result is not None else report_dir / "index.html"
-
-
-def _report_kwargs(
-    fn: Callable[..., Any], study: str, settings: AnalysisSettings
-) -> dict[str, Any]:
-    """Pass the study's analysis settings the report function accepts."""
-    import inspect
-
-    params = inspect.signature(fn).parameters
-    wanted = {
-        "sections": tuple(settings.run),
-        "analyses": tuple(settings.run),
-        "cv": settings.cv,
-        "protocol": settings.cv,
-        "n_repeats": settings.n_repeats,
-        "normalize": settings.normalize,
-        "title": f"prunegraph study '{study}'",
-    }
-    return {k: v for k, v in wanted.items() if k in params and v is not None}
 
 
 def replace_level(spec: NetworkSpec, level: str) -> NetworkSpec:

@@ -141,7 +141,7 @@ def test_config_hash_is_order_independent() -> None:
         (("training", "optimizer"), "adamw", "optimizer must be one of sgd, adam"),
         (("training", "lr"), 0, "lr must be a float in the range (0, 10]"),
         (("analysis", "run"), ["regres"], "Did you mean 'regress'?"),
-        (("analysis", "cv"), "kfold", "cv must be one of grouped, paper"),
+        (("analysis", "cv"), "kfolds", "cv must be one of grouped, kfold"),
         (("run", "workers"), 0, "workers must be an int"),
     ],
 )
