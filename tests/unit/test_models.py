@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 import torch.fx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from prunegraph.errors import UnknownNameError, ValidationError
@@ -24,7 +26,7 @@ EXPECTED = {
     "mlp", "lenet5", "conv2", "conv4", "conv6", "vgg11", "vgg16",
     "resnet20", "resnet32", "wrn28_2", "mobilenetv2", "dagnet",
 }  # fmt: skip
-SHAPES = [(3, 32, 32), (1, 8, 8)]
+SHAPES = [(3, 32, 32), (1, 8, 8), (2, 9, 11)]
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +39,7 @@ def test_registry_holds_every_architecture() -> None:
     assert set(MODELS) == EXPECTED
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=["cifar", "digits"])
+@pytest.mark.parametrize("shape", SHAPES, ids=["cifar", "digits", "odd"])
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_builds_runs_and_traces(name: str, shape: tuple[int, ...]) -> None:
     model = build_model(name, input_shape=shape, num_classes=7, seed=0).eval()
@@ -242,3 +244,20 @@ def test_bad_seed_and_bad_hidden() -> None:
         build_model("mlp", input_shape=(64,), num_classes=10, seed="x")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="hidden"):
         build_model("mlp", input_shape=(64,), num_classes=10, hidden=())
+
+
+# ------------------------------------------------------- any input size (property)
+@pytest.mark.parametrize("name", sorted(EXPECTED - {"vgg16", "mobilenetv2"}))
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(c=st.integers(1, 3), h=st.integers(1, 13), w=st.integers(1, 13), k=st.integers(2, 5))
+def test_any_input_size_works_or_is_refused_clearly(
+    name: str, c: int, h: int, w: int, k: int
+) -> None:
+    try:
+        model = build_model(name, input_shape=(c, h, w), num_classes=k, seed=0)
+    except ValidationError as exc:
+        assert "too small" in str(exc)
+        return
+    with torch.no_grad():
+        out = model.eval()(torch.randn(2, c, h, w))
+    assert out.shape == (2, k)
