@@ -281,7 +281,7 @@ def _usable(home: Path) -> bool:
     return (home / "bin" / "java").is_file()
 
 
-def find_java(candidates: tuple[Path, ...] = _JVM_CANDIDATES) -> Path:
+def find_java(candidates: tuple[Path, ...] | None = None) -> Path:
     """The JDK that runs Neo4j: Java 17 or 21, never another version.
 
     ``PRUNEGRAPH_JAVA_HOME`` must be 17/21 if set. ``JAVA_HOME`` is used when it
@@ -301,7 +301,8 @@ def find_java(candidates: tuple[Path, ...] = _JVM_CANDIDATES) -> Path:
         return home
     rejected: list[str] = []
     env_home = os.environ.get("JAVA_HOME")
-    ordered = ([Path(env_home)] if env_home else []) + list(candidates)
+    ordered = [Path(env_home)] if env_home else []
+    ordered += list(_JVM_CANDIDATES if candidates is None else candidates)
     which = shutil.which("java")
     if which:  # e.g. /usr/bin/java -> /usr/lib/jvm/<jdk>/bin/java
         ordered.append(Path(which).resolve().parents[1])
