@@ -1,0 +1,474 @@
+"""The metric registry and the single entry point :func:`compute_metrics`.
+
+``METRICS`` maps every metric name (the Neo4j property and wide-table column)
+to a :class:`MetricSpec`: its section, the graph it is computed on, whether it
+is per layer, and whether the database engine implements it.
+
+Engine choice (``engine="auto"``), per metric:
+
+* database (GDS / Cypher) when a store is given, the network is stored at
+  level ``full``, the metric has a database implementation, and either no
+  in-memory MGE was supplied or it has at most ``DB_AUTO_MAX_EDGES`` edges
+  (beyond that, projecting 10^7+ relationships costs more than computing in
+  process on arrays already in memory);
+* in process otherwise (numpy / scipy / numba), exact unless the work of an
+  exact ``n2`` / 4-cycle count exceeds ``budget``, in which case a stratified
+  sample gives an unbiased estimate and its standard error.
+
+``engine="database"`` runs every database-implemented metric in the database
+(and fails if the network is not stored at ``full``); ``engine="inprocess"``
+never touches GDS. Either way the long table records the engine of each value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from prunegraph._registry import Registry
+from prunegraph.errors import NotFoundError, UnknownNameError, ValidationError
+from prunegraph.loader.graph import EdgeBlock, MultipartiteGraph, Partition
+from prunegraph.queries.motifs import DEFAULT_BUDGET, Estimate
+from prunegraph.queries.paths import SECTION_D, compute_section_d
+from prunegraph.queries.ramanujan import SECTION_B, compute_section_b, network_means
+from prunegraph.queries.topometrics import SECTION_A, compute_section_a
+
+if TYPE_CHECKING:
+    from prunegraph.queries.store import Store
+
+LONG_COLUMNS = ("network_id", "graph", "layer", "metric", "value", "se", "engine")
+ENGINES = ("auto", "inprocess", "database")
+GRAPH_PREFIX = {"mge": "", "rolled": "rolled_", "rolled_channel": "ch_"}
+LAYER_PREFIX = {"rolled": "", "rolled_channel": "ch_"}
+DB_AUTO_MAX_EDGES = 5_000_000
+DB_METRICS = (
+    "sink",
+    "source",
+    "disconnected",
+    "r_out",
+    "r_in",
+    "n1",
+    "kcore",
+    "strength",
+    "components",
+    "component_size",
+    "cut_edges",
+    "cut_nodes",
+)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What one metric name means: section, graph, level and database support."""
+
+    name: str
+    section: str
+    graph: str
+    base: str
+    per_layer: bool = False
+    database: bool = False
+    pairwise: bool = False
+
+
+METRICS: Registry[MetricSpec] = Registry("metric")
+
+
+def _register_all() -> None:
+    for graph, prefix in GRAPH_PREFIX.items():
+        for base in SECTION_A:
+            METRICS.add(
+                prefix + base,
+                MetricSpec(
+                    prefix + base,
+                    "A",
+                    graph,
+                    base,
+                    database=(graph == "mge" and base in DB_METRICS),
+                ),
+            )
+    for graph, prefix in LAYER_PREFIX.items():
+        for base in SECTION_B:
+            METRICS.add(prefix + base, MetricSpec(prefix + base, "B", graph, base, per_layer=True))
+            mean = f"mean_{prefix}{base}"
+            METRICS.add(mean, MetricSpec(mean, "B", graph, f"mean_{base}"))
+    for base in SECTION_D:
+        METRICS.add(base, MetricSpec(base, "D", "mge", base))
+    for base in ("stability_jaccard", "stability_overlap"):
+        METRICS.add(base, MetricSpec(base, "C", "mge", base, pairwise=True))
+
+
+_register_all()
+
+
+def property_names() -> set[str]:
+    """Every property name metric write-back may set (the whitelist)."""
+    names = set(METRICS.names())
+    return names | {f"{n}_se" for n in names} | {"metric_engines", "metric_estimators"}
+
+
+# ------------------------------------------------------------------ inputs
+def _as_graphs(source: Any, graphs: Any) -> dict[str, MultipartiteGraph]:
+    found: dict[str, MultipartiteGraph] = {}
+    for item in (source, graphs):
+        if item is None:
+            continue
+        if isinstance(item, MultipartiteGraph):
+            found[item.kind] = item
+        elif isinstance(item, Mapping):
+            for key, g in item.items():
+                if not isinstance(g, MultipartiteGraph) or g.kind != key:
+                    raise ValidationError(
+                        f"The graphs mapping must map a kind to a MultipartiteGraph of that kind; "
+                        f"got {key!r} -> {type(g).__name__}"
+                        f"{'' if not isinstance(g, MultipartiteGraph) else f' of kind {g.kind!r}'}."
+                    )
+                found[key] = g
+    return found
+
+
+def _is_store(obj: Any) -> bool:
+    return hasattr(obj, "run") and hasattr(obj, "query") and hasattr(obj, "gds")
+
+
+def _resolve_metrics(metrics: Sequence[str] | str | None, available: set[str]) -> list[str]:
+    if metrics is None:
+        return [
+            m for m in METRICS.names() if not METRICS[m].pairwise and METRICS[m].graph in available
+        ]
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    out = []
+    for m in metrics:
+        spec = METRICS.get(m)  # raises UnknownNameError with a did-you-mean
+        if spec.pairwise:
+            raise ValidationError(
+                f"Metric '{m}' compares two networks; use "
+                "prunegraph.queries.stability.stability(graph_a, graph_b)."
+            )
+        out.append(m)
+    return list(dict.fromkeys(out))
+
+
+# ------------------------------------------------------------- in process
+def _inprocess(
+    graph: MultipartiteGraph,
+    wanted: list[str],
+    mge: MultipartiteGraph | None,
+    budget: float,
+    seed: int,
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Rows (without network_id) for the wanted metrics on one graph, plus estimator notes."""
+    rows: list[dict[str, Any]] = []
+    notes: dict[str, dict[str, Any]] = {}
+    kind = graph.kind
+    prefix = GRAPH_PREFIX[kind]
+    a_wanted = [METRICS[m].base for m in wanted if METRICS[m].section == "A"]
+    if a_wanted:
+        engines: dict[str, str] = {}
+        values = compute_section_a(graph, a_wanted, budget=budget, seed=seed, engines=engines)
+        for base, est in values.items():
+            name = prefix + base
+            rows.append(_row(kind, None, name, est, engines[base]))
+            if not est.exact:
+                notes[name] = {
+                    "estimator": est.estimator,
+                    "sample_size": est.sample_size,
+                    "population": est.population,
+                }
+    b_wanted = [m for m in wanted if METRICS[m].section == "B"]
+    if b_wanted and kind in LAYER_PREFIX:
+        lp = LAYER_PREFIX[kind]
+        per_layer = compute_section_b(graph)
+        if mge is not None:
+            from prunegraph.loader.export import rolled_layer_index
+
+            mapping = dict(
+                zip([b.index for b in graph.blocks], rolled_layer_index(mge, graph), strict=True)
+            )
+            per_layer = {mapping[k]: v for k, v in per_layer.items()}
+        for layer, vals in sorted(per_layer.items()):
+            for base, v in vals.items():
+                if lp + base in b_wanted:
+                    rows.append(_row(kind, layer, lp + base, Estimate(v), "numpy"))
+        for mean_name, v in network_means(per_layer).items():
+            name = f"mean_{lp}{mean_name[len('mean_') :]}"
+            if name in b_wanted:
+                rows.append(_row(kind, None, name, Estimate(v), "numpy"))
+    d_wanted = [m for m in wanted if METRICS[m].section == "D"]
+    if d_wanted and kind == "mge":
+        for name, v in compute_section_d(graph, d_wanted).items():
+            engine = "networkx" if name == "pca_elongation" else "scipy"
+            rows.append(_row(kind, None, name, Estimate(v), engine))
+    return rows, notes
+
+
+def _row(graph: str, layer: int | None, metric: str, est: Estimate, engine: str) -> dict[str, Any]:
+    value = est.value
+    if value is not None and not np.isfinite(value):
+        value = None
+    return {
+        "graph": graph,
+        "layer": layer,
+        "metric": metric,
+        "value": value,
+        "se": est.se,
+        "engine": "estimate" if est.se is not None else engine,
+    }
+
+
+def _frame(rows: list[dict[str, Any]], network_id: str | None) -> pd.DataFrame:
+    df = pd.DataFrame.from_records(
+        [{"network_id": network_id, **r} for r in rows], columns=list(LONG_COLUMNS)
+    )
+    df["layer"] = df["layer"].astype("Int64")
+    df["value"] = pd.to_numeric(df["value"], errors="coerce").astype("float64")
+    df["se"] = pd.to_numeric(df["se"], errors="coerce").astype("float64")
+    return df
+
+
+# ------------------------------------------------------------ from store
+def load_mge(store: Store, network_id: str) -> MultipartiteGraph:
+    """Rebuild a stored (level ``full``) MGE in memory from its units' relationships."""
+    from prunegraph.loader.export import read_edges
+
+    info = _network_info(store, network_id)
+    if info.get("level") != "full":
+        raise ValidationError(
+            f"Network {network_id} is stored at level {info.get('level')!r}; its MGE can only be "
+            "read back from level 'full'."
+        )
+    shapes = json.loads(info["partition_shapes_json"])
+    partitions, offset = [], 0
+    for p, shape in enumerate(shapes):
+        part = Partition(index=p, name=f"p{p}", shape=tuple(shape), offset=offset)
+        partitions.append(part)
+        offset += part.size
+    layers = store.query("metric_layer_types", network_id=network_id)
+    edges = read_edges(store, network_id, graph="mge")
+    blocks, start = [], 0
+    counts = np.bincount(edges.layer, minlength=len(layers)) if len(edges.layer) else None
+    for row in layers:
+        n = int(counts[row["index"]]) if counts is not None and row["index"] < len(counts) else 0
+        blocks.append(
+            EdgeBlock(
+                index=row["index"],
+                name=row["name"] or f"layer{row['index']}",
+                kind=row["kind"],
+                src_partition=row["src_partition"],
+                dst_partition=row["dst_partition"],
+                start=start,
+                stop=start + n,
+                pool=row["pool"],
+                n_weights=row["n_weights"] or 0,
+                n_unmasked=row["n_unmasked"] or 0,
+            )
+        )
+        start += n
+    return MultipartiteGraph(
+        kind="mge",
+        partitions=tuple(partitions),
+        blocks=tuple(blocks),
+        src=edges.src.astype(np.int32),
+        dst=edges.dst.astype(np.int32),
+        weight=edges.weight.astype(np.float32),
+        meta={"network_id": network_id},
+    )
+
+
+def _network_info(store: Store, network_id: str) -> dict[str, Any]:
+    rows = store.query("metric_network_info", network_id=network_id)
+    if not rows:
+        raise NotFoundError(f"No network '{network_id}' in the store.")
+    return rows[0]
+
+
+def write_metrics(
+    store: Store, df: pd.DataFrame, *, estimators: Mapping[str, Any] | None = None
+) -> int:
+    """Write a long table back as Network / Layer properties (whitelisted names only).
+
+    Network-level rows set ``<metric>`` (and ``<metric>_se`` for estimates) on
+    the Network node; per-layer rows on the Layer node ``(network_id, index)``.
+    ``metric_engines`` (JSON metric -> engine) and ``metric_estimators`` (JSON
+    metric -> estimator, sample size) are merged with what is stored.
+    Returns the number of nodes updated.
+    """
+    allowed = property_names()
+    updated = 0
+    for network_id, part in df.groupby("network_id", sort=False):
+        info = _network_info(store, str(network_id))
+        engines = json.loads(info.get("metric_engines") or "{}")
+        notes = json.loads(info.get("metric_estimators") or "{}")
+        props: dict[str, Any] = {}
+        layer_props: dict[int, dict[str, Any]] = {}
+        for r in part.itertuples(index=False):
+            if r.metric not in allowed:
+                raise ValidationError(f"Refusing to write unknown metric property {r.metric!r}.")
+            value = None if pd.isna(r.value) else float(r.value)
+            se = None if pd.isna(r.se) else float(r.se)
+            if pd.isna(r.layer):
+                props[r.metric] = value
+                props[f"{r.metric}_se"] = se
+                engines[r.metric] = r.engine
+                if se is None:
+                    notes.pop(r.metric, None)
+            else:
+                target = layer_props.setdefault(int(r.layer), {})
+                target[r.metric] = value
+                engines[f"layer:{r.metric}"] = r.engine
+        for m, note in (estimators or {}).items():
+            notes[m] = note
+        props["metric_engines"] = json.dumps(engines, sort_keys=True)
+        props["metric_estimators"] = json.dumps(notes, sort_keys=True)
+        res = store.query("metric_write_network", network_id=str(network_id), props=props)
+        updated += int(res[0]["updated"]) if res else 0
+        if layer_props:
+            rows = [{"index": k, "props": v} for k, v in sorted(layer_props.items())]
+            res = store.query("metric_write_layers", network_id=str(network_id), rows=rows)
+            updated += int(res[0]["updated"]) if res else 0
+    return updated
+
+
+# ------------------------------------------------------------ entry point
+def compute_metrics(
+    source: Any,
+    network_id: str | None = None,
+    *,
+    metrics: Sequence[str] | str | None = None,
+    engine: str = "auto",
+    write: bool = True,
+    graphs: MultipartiteGraph | Mapping[str, MultipartiteGraph] | None = None,
+    budget: float = DEFAULT_BUDGET,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Compute metrics of one network and return them as a long table.
+
+    Parameters
+    ----------
+    source : Store, MultipartiteGraph or mapping kind -> MultipartiteGraph
+        A store (then ``network_id`` is required and the database engine is
+        available) or in-memory graph(s) of kinds ``mge``, ``rolled``,
+        ``rolled_channel``.
+    network_id : str, optional
+        16 lowercase hex characters; taken from ``graph.meta['network_id']``
+        when omitted for in-memory graphs.
+    metrics : names from ``METRICS``, optional
+        Default: every non-pairwise metric whose graph is available.
+    engine : {"auto", "inprocess", "database"}
+        See the module docstring for the rule.
+    write : bool
+        With a store, write the values back as Network / Layer properties.
+    graphs : MultipartiteGraph or mapping, optional
+        In-memory graphs to use alongside a store (avoids reading the MGE back).
+    budget : float
+        Work units allowed for an exact ``n2`` / 4-cycle count before sampling.
+    seed : int
+        Seed of the sampling estimators.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``network_id, graph, layer, metric, value, se, engine``;
+        ``df.attrs['estimators']`` maps estimated metrics to their estimator
+        and sample size.
+    """
+    from prunegraph.loader.records import validate_network_id
+
+    if engine not in ENGINES:
+        raise ValidationError(
+            f"The 'engine' parameter of compute_metrics must be one of {ENGINES}. Got {engine!r} instead."
+        )
+    store = source if _is_store(source) else None
+    in_memory = _as_graphs(None if store is not None else source, graphs)
+    if store is None and not in_memory:
+        raise ValidationError(
+            "The 'source' parameter of compute_metrics must be a Store, a MultipartiteGraph or a "
+            f"mapping of graph kind to MultipartiteGraph. Got {type(source).__name__} instead."
+        )
+    if network_id is None:
+        for g in in_memory.values():
+            network_id = g.meta.get("network_id") or network_id
+    if store is not None:
+        if network_id is None:
+            raise ValidationError("compute_metrics needs a network_id when reading from a store.")
+        validate_network_id(network_id, where="compute_metrics")
+        info = _network_info(store, network_id)
+        level = info.get("level")
+    else:
+        if network_id is not None:
+            validate_network_id(network_id, where="compute_metrics")
+        level = None
+    available = set(in_memory)
+    if level == "full":
+        available.add("mge")
+    wanted = _resolve_metrics(metrics, available)
+    missing_graph = sorted({METRICS[m].graph for m in wanted} - available)
+    if missing_graph:
+        need = [m for m in wanted if METRICS[m].graph in missing_graph]
+        raise ValidationError(
+            f"Metrics {need} need the {missing_graph} graph(s), which were not given"
+            + (" and are not stored at level 'full'." if store is not None else ".")
+        )
+
+    # Engine choice per metric.
+    db_wanted: list[str] = []
+    if store is not None and engine != "inprocess":
+        candidates = [m for m in wanted if METRICS[m].database]
+        if engine == "database":
+            if level != "full" and candidates:
+                raise ValidationError(
+                    f"engine='database' needs network {network_id} stored at level 'full' "
+                    f"(it is at {level!r})."
+                )
+            db_wanted = candidates
+        elif level == "full":
+            mge = in_memory.get("mge")
+            if mge is None or mge.n_edges <= DB_AUTO_MAX_EDGES:
+                db_wanted = candidates
+    rows: list[dict[str, Any]] = []
+    notes: dict[str, dict[str, Any]] = {}
+    if db_wanted:
+        from prunegraph.queries.gds_metrics import database_metrics
+
+        rows.extend(database_metrics(store, network_id, db_wanted, info=info))
+    rest = [m for m in wanted if m not in db_wanted]
+    if rest:
+        if "mge" in {METRICS[m].graph for m in rest} and "mge" not in in_memory:
+            assert store is not None and network_id is not None
+            in_memory["mge"] = load_mge(store, network_id)
+        for kind in ("mge", "rolled", "rolled_channel"):
+            these = [m for m in rest if METRICS[m].graph == kind]
+            if these:
+                r, n = _inprocess(in_memory[kind], these, in_memory.get("mge"), budget, seed)
+                rows.extend(r)
+                notes.update(n)
+    df = _frame(rows, network_id)
+    df.attrs["estimators"] = notes
+    if store is not None and write:
+        write_metrics(store, df, estimators=notes)
+    return df
+
+
+def wide(df: pd.DataFrame) -> pd.DataFrame:
+    """Network-level rows of a long table pivoted to one row per network."""
+    net = df[df["layer"].isna()]
+    return net.pivot_table(index="network_id", columns="metric", values="value", aggfunc="first")
+
+
+__all__ = [
+    "DB_METRICS",
+    "LONG_COLUMNS",
+    "METRICS",
+    "MetricSpec",
+    "UnknownNameError",
+    "compute_metrics",
+    "load_mge",
+    "property_names",
+    "wide",
+    "write_metrics",
+]

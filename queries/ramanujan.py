@@ -1,0 +1,224 @@
+r"""Section B: per-layer Ramanujan metrics on the rolled (and rolled-channel) bipartite graphs.
+
+For one layer's bi-adjacency ``B`` (left x right), after removing isolated
+nodes, with ``dl = |E| / |L|``, ``dr = |E| / |R|`` and ``t1 >= t2`` the two
+largest *distinct* eigenvalue magnitudes of the adjacency ``[[0, B], [B^T, 0]]``
+(the singular values of ``B``, plus 0 when ``|L| + |R| > 2 rank(B)``)::
+
+    delta_s      = 2 sqrt(t1 - 1) - t2                     (null if t1 < 1)
+    delta_r      = sqrt(dl - 1) + sqrt(dr - 1) - t2
+    delta_s_rel  = delta_s / t2,  delta_r_rel = delta_r / t2   (null if t2 = 0)
+    delta_r_imdb = mean over left-degree groups (d > 0, >= 3 nodes; the group plus
+                   all right nodes, isolated ones removed, kept when dl, dr >= 3)
+                   of delta_r
+    lambda_imsg  = mean over the same subgraphs of t1 - t2 of the |w|-weighted B
+    lambda2_nlap = second smallest eigenvalue of the normalised Laplacian of the
+                   largest connected component
+    layer_density = unmasked weights / all weights
+
+Magnitudes closer than ``1e-9`` (relative to ``t1``) count as one distinct
+value. Undefined values are ``None`` (stored as null), never 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.csgraph as csgraph
+import scipy.sparse.linalg as spla
+
+from prunegraph.loader.graph import MultipartiteGraph
+
+DISTINCT_RTOL = 1e-9
+DENSE_SVD_MAX = 4096
+"""Bi-adjacencies with a side up to this size use a dense SVD (all singular values)."""
+
+SECTION_B = (
+    "layer_density",
+    "delta_s",
+    "delta_r",
+    "delta_s_rel",
+    "delta_r_rel",
+    "delta_r_imdb",
+    "lambda_imsg",
+    "lambda2_nlap",
+)
+
+
+def _biadjacency(rows, cols, weights, n_left, n_right, weighted: bool) -> sp.csr_matrix:
+    data = np.abs(weights).astype(np.float64) if weighted else np.ones(len(rows))
+    b = sp.csr_matrix((data, (rows, cols)), shape=(n_left, n_right))
+    b.sum_duplicates()
+    if not weighted:
+        b.data[:] = 1.0
+    return b
+
+
+def _drop_isolated(b: sp.csr_matrix) -> sp.csr_matrix:
+    keep_l = np.diff(b.indptr) > 0
+    keep_r = np.bincount(b.indices, minlength=b.shape[1]) > 0
+    return b[keep_l][:, keep_r].tocsr()
+
+
+def _singular_values(b: sp.csr_matrix, k: int | None = None) -> np.ndarray:
+    """Singular values (descending); all of them for small ``b``, else the top ``k``."""
+    if min(b.shape) == 0:
+        return np.zeros(0)
+    if min(b.shape) <= DENSE_SVD_MAX:
+        small = b @ b.T if b.shape[0] <= b.shape[1] else b.T @ b
+        ev = np.linalg.eigvalsh(small.toarray())
+        return np.sqrt(np.clip(ev, 0, None))[::-1]
+    kk = min(k or 8, min(b.shape) - 1)
+    return np.sort(spla.svds(b.astype(np.float64), k=kk, return_singular_vectors=False))[::-1]
+
+
+def top_two_magnitudes(b: sp.csr_matrix) -> tuple[float | None, float | None]:
+    """``(t1, t2)``: the two largest distinct eigenvalue magnitudes of the bipartite adjacency."""
+    if b.nnz == 0:
+        return None, None
+    s = _singular_values(b)
+    t1 = float(s[0])
+    full_rank_count = min(b.shape) if min(b.shape) <= DENSE_SVD_MAX else None
+    mags = list(s)
+    # Zero eigenvalues exist when |L| + |R| exceeds twice the number of singular values.
+    if full_rank_count is not None and sum(b.shape) > 2 * full_rank_count:
+        mags.append(0.0)
+    tol = DISTINCT_RTOL * t1
+    for m in mags[1:]:
+        if m < t1 - tol:
+            return t1, (0.0 if m <= tol else float(m))
+    return t1, None
+
+
+def _delta_r(b: sp.csr_matrix) -> tuple[float | None, float, float]:
+    """``(delta_r, dl, dr)`` of a bi-adjacency without isolated nodes."""
+    e = b.nnz
+    dl, dr = e / b.shape[0], e / b.shape[1]
+    _, t2 = top_two_magnitudes(b)
+    if t2 is None:
+        return None, dl, dr
+    return math.sqrt(dl - 1) + math.sqrt(dr - 1) - t2, dl, dr
+
+
+def lambda2_normalised_laplacian(b: sp.csr_matrix) -> float | None:
+    """Second smallest eigenvalue of the normalised Laplacian of the largest component.
+
+    With ``N = D_L^{-1/2} B D_R^{-1/2}`` and singular values ``s_i`` the
+    normalised Laplacian has eigenvalues ``1 -+ s_i`` and ``1`` for the
+    remaining ``|L| + |R| - 2 min(|L|, |R|)`` dimensions.
+    """
+    if b.nnz == 0:
+        return None
+    nl = b.shape[0]
+    adj = sp.bmat([[None, b], [b.T, None]]).tocsr()
+    _, labels = csgraph.connected_components(adj, directed=False)
+    sizes = np.bincount(labels)
+    keep = labels == int(np.argmax(sizes))
+    left, right = keep[:nl], keep[nl:]
+    sub = b[left][:, right].tocsr()
+    if sub.shape[0] + sub.shape[1] < 2:
+        return None
+    dl = np.asarray(sub.sum(axis=1)).ravel()
+    dr = np.asarray(sub.sum(axis=0)).ravel()
+    norm = sp.diags(1 / np.sqrt(dl)) @ sub @ sp.diags(1 / np.sqrt(dr))
+    s = _singular_values(sp.csr_matrix(norm), k=3)
+    r = min(sub.shape)
+    eig = np.concatenate((1 - s, 1 + s, np.ones(sum(sub.shape) - 2 * r)))
+    eig.sort()
+    return float(max(eig[1], 0.0))
+
+
+def layer_metrics(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    weights: np.ndarray,
+    n_left: int,
+    n_right: int,
+    *,
+    n_weights: int | None = None,
+    n_unmasked: int | None = None,
+) -> dict[str, float | None]:
+    """All section-B metrics of one layer given its bipartite edge list (local indices)."""
+    out: dict[str, float | None] = dict.fromkeys(SECTION_B)
+    if n_weights:
+        out["layer_density"] = (n_unmasked if n_unmasked is not None else len(rows)) / n_weights
+    elif n_left and n_right:
+        out["layer_density"] = len(np.unique(np.asarray(rows, np.int64) * n_right + cols)) / (
+            n_left * n_right
+        )
+    b_full = _biadjacency(rows, cols, weights, n_left, n_right, weighted=False)
+    if b_full.nnz == 0:
+        return out
+    b = _drop_isolated(b_full)
+    t1, t2 = top_two_magnitudes(b)
+    if t1 is not None and t2 is not None:
+        if t1 >= 1:
+            out["delta_s"] = 2 * math.sqrt(t1 - 1) - t2
+        out["delta_r"], _, _ = _delta_r(b)
+        if t2 > 0:
+            out["delta_s_rel"] = None if out["delta_s"] is None else out["delta_s"] / t2
+            out["delta_r_rel"] = None if out["delta_r"] is None else out["delta_r"] / t2
+    out["lambda2_nlap"] = lambda2_normalised_laplacian(b)
+
+    # Iterative (degree-grouped) forms, on the graph before isolated-node removal.
+    w_full = _biadjacency(rows, cols, weights, n_left, n_right, weighted=True)
+    left_deg = np.diff(b_full.indptr)
+    deltas, gaps = [], []
+    for d in np.unique(left_deg):
+        group = np.flatnonzero(left_deg == d)
+        if d == 0 or len(group) < 3:
+            continue
+        sub = b_full[group]
+        keep_r = np.bincount(sub.indices, minlength=n_right) > 0
+        sub = sub[:, keep_r].tocsr()
+        dr = sub.nnz / sub.shape[1]
+        if d < 3 or dr < 3:
+            continue
+        delta, _, _ = _delta_r(sub)
+        if delta is not None:
+            deltas.append(delta)
+        wt1, wt2 = top_two_magnitudes(w_full[group][:, keep_r].tocsr())
+        if wt1 is not None and wt2 is not None:
+            gaps.append(wt1 - wt2)
+    out["delta_r_imdb"] = float(np.mean(deltas)) if deltas else None
+    out["lambda_imsg"] = float(np.mean(gaps)) if gaps else None
+    return out
+
+
+def compute_section_b(graph: MultipartiteGraph) -> dict[int, dict[str, float | None]]:
+    """Section-B metrics of every conv/linear block of a rolled (or rolled-channel) graph.
+
+    Keys are the blocks' ``index`` (the layer index).
+    """
+    result: dict[int, dict[str, float | None]] = {}
+    for block in graph.blocks:
+        if block.kind == "skip":
+            continue
+        s, d, w = graph.block_local_edges(block)
+        n_left = graph.partitions[block.src_partition].size
+        n_right = graph.partitions[block.dst_partition].size
+        if graph.kind == "rolled_channel":
+            # Channel graphs: density = kernel slices with any unmasked entry / all slices.
+            result[block.index] = layer_metrics(s, d, w, n_left, n_right)
+        else:
+            result[block.index] = layer_metrics(
+                s,
+                d,
+                w,
+                n_left,
+                n_right,
+                n_weights=block.n_weights or None,
+                n_unmasked=block.n_unmasked,
+            )
+    return result
+
+
+def network_means(per_layer: dict[int, dict[str, float | None]]) -> dict[str, float | None]:
+    """``mean_<name>`` over layers, nulls skipped (null when every layer is null)."""
+    out: dict[str, float | None] = {}
+    for name in SECTION_B:
+        vals = [v[name] for v in per_layer.values() if v.get(name) is not None]
+        out[f"mean_{name}"] = float(np.mean(vals)) if vals else None
+    return out
