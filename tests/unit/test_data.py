@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -59,7 +60,7 @@ def test_synthetic_is_configurable_and_deterministic() -> None:
 
 def _write_npz(path: Path, **overrides: object) -> Path:
     rng = np.random.default_rng(0)
-    arrays: dict[str, object] = {
+    arrays: dict[str, Any] = {
         "x_train": rng.normal(size=(20, 2, 4, 4)).astype(np.float32),
         "y_train": np.arange(20) % 3,
         "x_test": rng.normal(size=(6, 2, 4, 4)),
@@ -159,14 +160,14 @@ def test_unknown_dataset_name_suggests_the_closest() -> None:
 @pytest.mark.parametrize("fraction", [0, 1, 1.5, -0.1, "0.2", True])
 def test_bad_test_fraction(fraction: object) -> None:
     with pytest.raises(ValidationError, match="test_fraction"):
-        load_dataset("digits", test_fraction=fraction)  # type: ignore[arg-type]
+        load_dataset("digits", test_fraction=fraction)
 
 
 def test_bad_seed_type_and_options() -> None:
     with pytest.raises(ValidationError, match="seed"):
         load_dataset("digits", seed=-1)
     with pytest.raises(ValidationError, match="name_or_path"):
-        load_dataset(42)  # type: ignore[arg-type]
+        load_dataset(42)
     with pytest.raises(ValidationError, match="Bad option"):
         load_dataset("digits", colour=True)
     with pytest.raises(ValidationError, match="input_shape"):

@@ -209,7 +209,7 @@ def test_unknown_model_name_suggests_the_closest() -> None:
 @pytest.mark.parametrize("shape", [(0, 8, 8), (3, 8), (1, 2, 3, 4), "abc", (3.0, 8, 8), None, ()])
 def test_bad_input_shape(shape: object) -> None:
     with pytest.raises(ValidationError, match="input_shape"):
-        build_model("resnet20", input_shape=shape, num_classes=10)  # type: ignore[arg-type]
+        build_model("resnet20", input_shape=shape, num_classes=10)
 
 
 def test_vector_input_for_an_image_model() -> None:
@@ -220,7 +220,7 @@ def test_vector_input_for_an_image_model() -> None:
 @pytest.mark.parametrize("num_classes", [1, 0, 2.5, True, "10"])
 def test_bad_num_classes(num_classes: object) -> None:
     with pytest.raises(ValidationError, match="num_classes"):
-        build_model("mlp", input_shape=(64,), num_classes=num_classes)  # type: ignore[arg-type]
+        build_model("mlp", input_shape=(64,), num_classes=num_classes)
 
 
 @pytest.mark.parametrize(
@@ -241,7 +241,7 @@ def test_dagnet_bad_options(kwargs: dict[str, object]) -> None:
 
 def test_bad_seed_and_bad_hidden() -> None:
     with pytest.raises(ValidationError, match="seed"):
-        build_model("mlp", input_shape=(64,), num_classes=10, seed="x")  # type: ignore[arg-type]
+        build_model("mlp", input_shape=(64,), num_classes=10, seed="x")
     with pytest.raises(ValidationError, match="hidden"):
         build_model("mlp", input_shape=(64,), num_classes=10, hidden=())
 
