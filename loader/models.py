@@ -754,6 +754,42 @@ class DagNet(nn.Module):
             self.edge_mask.mul_(torch.from_numpy(keep).to(self.edge_mask.dtype))
         return keep
 
+    def adjacency(self, tau: float | None = None, *, remove_dead: bool = False) -> np.ndarray:
+        """Weighted block-level adjacency ``A[i, j] = |tanh w_ij| m_ij`` (float64, N x N).
+
+        Parameters
+        ----------
+        tau : float, optional
+            Drop edges with ``|tanh w| < tau`` (does not change the model).
+        remove_dead : bool
+            Also drop "dead paths" (seed 003, section 3): edges not on any
+            path from the input node 0 to the output node ``N-1``.
+        """
+        strength = self.edge_strength().astype(np.float64)
+        if tau is not None:
+            if not 0.0 <= tau < 1.0:
+                raise ValidationError(
+                    f"The 'tau' parameter of adjacency must be a float in [0, 1). Got {tau!r}."
+                )
+            strength = np.where(strength >= tau, strength, 0.0)
+        src, dst = self.edge_index
+        adjacency = np.zeros((self.n_nodes, self.n_nodes))
+        adjacency[src, dst] = strength
+        if remove_dead:
+            linked = adjacency > 0
+            # Node ids are a topological order, so one forward and one backward sweep suffice.
+            from_input = np.zeros(self.n_nodes, dtype=bool)
+            from_input[0] = True
+            for j in range(1, self.n_nodes):
+                from_input[j] = bool(np.any(from_input[:j] & linked[:j, j]))
+            to_output = np.zeros(self.n_nodes, dtype=bool)
+            to_output[-1] = True
+            for i in range(self.n_nodes - 2, -1, -1):
+                to_output[i] = bool(np.any(to_output[i + 1 :] & linked[i, i + 1 :]))
+            alive = np.outer(from_input & to_output, from_input & to_output)
+            adjacency = np.where(alive, adjacency, 0.0)
+        return adjacency
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         coef = torch.tanh(self.edge_weights) * self.edge_mask
         outputs: list[torch.Tensor] = [self.stem(x)]

@@ -261,3 +261,26 @@ def test_any_input_size_works_or_is_refused_clearly(
     with torch.no_grad():
         out = model.eval()(torch.randn(2, c, h, w))
     assert out.shape == (2, k)
+
+
+def test_dagnet_adjacency_thresholds_and_removes_dead_paths() -> None:
+    model = build_model("dagnet", input_shape=(1, 8, 8), num_classes=10, n_nodes=6)
+    src, dst = model.edge_index
+    full = model.adjacency()
+    assert full.shape == (6, 6)
+    np.testing.assert_allclose(full[src, dst], 0.5, rtol=1e-6)
+    assert np.count_nonzero(full) == len(src) and np.all(np.triu(full, 1) == full)
+    # Weaken every edge into node 2, every edge into node 3 but 2 -> 3, and every edge out
+    # of node 3: after thresholding, 2 -> 3 survives but lies on no input-output path.
+    with torch.no_grad():
+        for e, (i, j) in enumerate(model.edge_pairs):
+            if i == 3 or (j == 3 and i != 2) or (j == 2):
+                model.edge_weights[e] = 0.001
+    thresholded = model.adjacency(0.006)
+    assert thresholded[2, 3] > 0 and thresholded[:, 2].sum() == 0
+    alive = model.adjacency(0.006, remove_dead=True)
+    # node 2 gets no input and node 3 reaches no output: both dead, with their edges
+    assert alive[2].sum() == 0 and alive[:, 3].sum() == 0
+    assert alive[0, 5] > 0 and alive[0, 1] > 0 and alive[1, 5] > 0
+    with pytest.raises(ValidationError, match="tau"):
+        model.adjacency(1.5)
