@@ -333,6 +333,20 @@ def find_maven() -> str:
     return mvn
 
 
+@contextlib.contextmanager
+def _locked(paths: StackPaths) -> Iterator[None]:
+    """Serialise build/start/stop between processes (e.g. two test runs starting at once)."""
+    import fcntl
+
+    paths.home.mkdir(parents=True, exist_ok=True)
+    with (paths.home / ".stack.lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 # --------------------------------------------------------------------------- build
 
 
@@ -389,6 +403,13 @@ def build(*, force: bool = False, echo: bool = True) -> bool:
     paths = stack_paths()
     if not force and is_built(paths):
         return False
+    with _locked(paths):
+        if not force and is_built(paths):  # another process built it meanwhile
+            return False
+        return _build_locked(paths, echo=echo)
+
+
+def _build_locked(paths: StackPaths, *, echo: bool) -> bool:
     if is_running(paths):
         raise StackError(
             "The local Neo4j is running from the installation that needs a rebuild; "
@@ -698,6 +719,11 @@ def start(*, timeout: float | None = None, echo: bool = True) -> StartResult:
     Idempotent: a running server is left alone.
     """
     paths = stack_paths()
+    with _locked(paths):
+        return _start_locked(paths, timeout, echo=echo)
+
+
+def _start_locked(paths: StackPaths, timeout: float | None, *, echo: bool) -> StartResult:
     pid = running_pid(paths)
     if pid is not None:
         if not bolt_answers(paths.bolt_port):
@@ -705,7 +731,9 @@ def start(*, timeout: float | None = None, echo: bool = True) -> StartResult:
         return StartResult(already_running=True, pid=pid, uri=paths.uri)
     java_home = find_java()
     _check_ports_free(paths)
-    built = build(echo=echo)
+    built = False
+    if not is_built(paths):
+        built = _build_locked(paths, echo=echo)
     started = time.monotonic()
     for sub in ("conf", "logs", "run", "import"):
         (paths.neo4j_home / sub).mkdir(parents=True, exist_ok=True)
@@ -713,7 +741,9 @@ def start(*, timeout: float | None = None, echo: bool = True) -> StartResult:
     (paths.conf_dir / "neo4j.conf").write_text(render_config(paths))
 
     notes: list[str] = []
-    password = read_local_password(paths)
+    # The local credentials file wins; else NEO4J_PASSWORD (so the environment and the server
+    # agree, as with Docker's NEO4J_AUTH); else a fresh random password on first start.
+    password = read_local_password(paths) or os.environ.get("NEO4J_PASSWORD") or None
     if not _data_initialised(paths):
         if password is None:
             password = secrets.token_urlsafe(24)
@@ -789,6 +819,11 @@ def stop(*, timeout: float = 120.0) -> bool:
     Returns True when a server was stopped, False when none was running.
     """
     paths = stack_paths()
+    with _locked(paths):
+        return _stop_locked(paths, timeout)
+
+
+def _stop_locked(paths: StackPaths, timeout: float) -> bool:
     pid = running_pid(paths)
     if pid is None:
         return False

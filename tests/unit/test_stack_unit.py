@@ -68,7 +68,11 @@ def _script(path: Path, body: str) -> Path:
 
 def fake_jdk(root: Path, version: str, *, release: bool = True) -> Path:
     home = root / f"jdk-{version}"
-    _script(home / "bin" / "java", f"echo 'openjdk version \"{version}\" 2025-01-01' >&2\n")
+    _script(
+        home / "bin" / "java",
+        'echo "$@" >> "$(dirname "$0")/calls.log"\n'
+        f"echo 'openjdk version \"{version}\" 2025-01-01' >&2\n",
+    )
     if release:
         (home / "release").write_text(f'IMPLEMENTOR="Test"\nJAVA_VERSION="{version}"\n')
     return home
@@ -349,6 +353,38 @@ def test_initialised_data_without_credentials_refuses_to_start(
     (paths.data_dir / "databases" / "system").mkdir(parents=True)
     with pytest.raises(StackError, match="password that is not in"):
         stack.start(echo=False)
+
+
+def _java_calls(tools: Path) -> list[str]:
+    log = tools / "jdk-17.0.9" / "bin" / "calls.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_first_start_uses_neo4j_password_and_stores_it_first(
+    fake_tools: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEO4J_PASSWORD", "from-env-1234")
+    # The fake JVM starts nothing, so start fails after setting the password.
+    with pytest.raises(StackError, match="bootloader failed to start"):
+        stack.start(echo=False)
+    paths = stack.stack_paths()
+    assert stack.read_local_password(paths) == "from-env-1234"
+    assert paths.credentials.stat().st_mode & 0o777 == 0o600
+    calls = _java_calls(fake_tools)
+    assert any("Neo4jAdminCommand dbms set-initial-password" in c for c in calls)
+    assert calls[-1].endswith("org.neo4j.server.startup.Neo4jCommand start")
+    assert "auth_enabled=true" in (paths.conf_dir / "neo4j.conf").read_text()
+
+
+def test_first_start_without_password_generates_a_strong_one(
+    fake_tools: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(StackError):
+        stack.start(echo=False)
+    password = stack.read_local_password(stack.stack_paths())
+    assert password is not None and len(password) >= 24
+    out = capsys.readouterr()
+    assert password not in out.out + out.err
 
 
 # ------------------------------------------------------------------ probes and process
