@@ -1,0 +1,521 @@
+"""The wide feature table: one row per sparse network, read from the store or a file.
+
+Columns (pinned; see ``docs/analysis.md``):
+
+* identifiers :data:`IDENTIFIER_COLUMNS`
+  (``network_id, study, architecture, dataset, pruner, pruner_category, sparsity, seed``);
+* outcomes :data:`OUTCOME_COLUMNS` (``acc_dense, acc_sparse, acc_drop``) with
+  ``acc_drop = 1 - acc_sparse / acc_dense`` (filled in when missing);
+* metric columns named as in ``spec/topometrics.md``: Section A topometrics on
+  the MGE (``sink`` ... ``spectral_radius``), the same on the rolled BGE with
+  prefix ``rolled_`` and on the rolled-channel BGE with prefix ``ch_``; the
+  network-level means of the Section B per-layer metrics (``mean_<name>``,
+  ``mean_ch_<name>``); Section C ``stability_*``; Section D path metrics.
+
+Auxiliary columns (``n_nodes``, ``n_edges``, ``<metric>_se`` and the other
+Network properties) are kept in the frame but are never features.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from prunegraph.errors import UnknownNameError, ValidationError
+
+IDENTIFIER_COLUMNS: tuple[str, ...] = (
+    "network_id",
+    "study",
+    "architecture",
+    "dataset",
+    "pruner",
+    "pruner_category",
+    "sparsity",
+    "seed",
+)
+OUTCOME_COLUMNS: tuple[str, ...] = ("acc_dense", "acc_sparse", "acc_drop")
+#: Columns a feature table must have (``study``, ``pruner_category``, ``seed``
+#: and ``acc_drop`` are filled in when absent, see :func:`validate_features`).
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "network_id",
+    "architecture",
+    "dataset",
+    "pruner",
+    "sparsity",
+    "acc_dense",
+    "acc_sparse",
+)
+#: The configuration whose seed replicates must stay in one cross-validation fold.
+CONFIGURATION_COLUMNS: tuple[str, ...] = ("architecture", "dataset", "pruner", "sparsity")
+
+#: Section A topometrics of ``spec/topometrics.md`` (MGE names; ``rolled_``/``ch_`` prefixed on BGEs).
+TOPOMETRICS: tuple[str, ...] = (
+    "sink",
+    "source",
+    "disconnected",
+    "r_out",
+    "r_in",
+    "n1",
+    "n2",
+    "motif3",
+    "motif4",
+    "kcore",
+    "strength",
+    "components",
+    "component_size",
+    "cut_edges",
+    "cut_nodes",
+    "spectral_gap",
+    "spectral_radius",
+)
+#: Section B per-layer metrics (rolled BGE names; ``ch_`` prefixed on the rolled-channel BGE).
+LAYER_METRICS: tuple[str, ...] = (
+    "layer_density",
+    "delta_s",
+    "delta_r",
+    "delta_s_rel",
+    "delta_r_rel",
+    "delta_r_imdb",
+    "lambda_imsg",
+    "lambda2_nlap",
+)
+RAMANUJAN_METRICS: tuple[str, ...] = tuple(m for m in LAYER_METRICS if m != "layer_density")
+#: Section D path metrics.
+PATH_METRICS: tuple[str, ...] = (
+    "log_paths",
+    "mean_path",
+    "max_path",
+    "edge_connectivity",
+    "mean_degree",
+    "ln_communicability",
+    "pca_elongation",
+)
+#: ``paper`` normalisation: node counts over ``|V|``, edge counts over ``|E|``.
+NODE_COUNT_METRICS: tuple[str, ...] = ("sink", "source", "disconnected", "component_size")
+EDGE_COUNT_METRICS: tuple[str, ...] = ("r_out", "r_in", "cut_edges", "cut_nodes")
+
+GRAPH_PREFIXES: Mapping[str, str] = {"mge": "", "rolled": "rolled_", "rolled_channel": "ch_"}
+
+
+def _feature_set_columns() -> dict[str, tuple[str, ...]]:
+    sets: dict[str, tuple[str, ...]] = {
+        "mge": TOPOMETRICS,
+        "rolled": tuple(f"rolled_{m}" for m in TOPOMETRICS),
+        "rolled_channel": tuple(f"ch_{m}" for m in TOPOMETRICS),
+        "ramanujan": tuple(f"mean_{m}" for m in RAMANUJAN_METRICS),
+        "ramanujan_channel": tuple(f"mean_ch_{m}" for m in RAMANUJAN_METRICS),
+        "density": ("mean_layer_density",),
+        "paths": PATH_METRICS,
+    }
+    sets["all"] = tuple(dict.fromkeys(c for cols in sets.values() for c in cols))
+    return sets
+
+
+#: Named feature sets (candidate columns; a table uses those it has). ``stability``
+#: is matched by prefix (``stability_*``) and is part of ``all``.
+FEATURE_SETS: Mapping[str, tuple[str, ...]] = _feature_set_columns()
+NORMALISATIONS: tuple[str, ...] = ("raw", "paper", "minmax", "zscore")
+
+# Network properties that are bookkeeping, never features.
+_NON_FEATURE_COLUMNS = frozenset(
+    {
+        *IDENTIFIER_COLUMNS,
+        *OUTCOME_COLUMNS,
+        "input_shape",
+        "config_json",
+        "content_hash",
+        "level",
+        "status",
+        "n_nodes",
+        "n_edges",
+        "n_partitions",
+        "metric_engines",
+    }
+)
+
+
+class SupportsQueryDF(Protocol):
+    """What :func:`load_features` needs from ``prunegraph.queries.store.Store``."""
+
+    def query_df(self, name: str, /, **params: Any) -> pd.DataFrame: ...
+
+
+def feature_set_columns(name: str, columns: Iterable[str]) -> list[str]:
+    """Columns of feature set ``name`` that are present in ``columns`` (in canonical order).
+
+    Raises
+    ------
+    UnknownNameError
+        If ``name`` is not a known feature set (``stability`` included).
+    """
+    columns = list(columns)
+    if name == "stability":
+        return [c for c in columns if c.startswith("stability_")]
+    if name not in FEATURE_SETS:
+        raise UnknownNameError("feature set", name, [*FEATURE_SETS, "stability"])
+    present = set(columns)
+    chosen = [c for c in FEATURE_SETS[name] if c in present]
+    if name == "all":
+        chosen += [c for c in columns if c.startswith("stability_") and c not in chosen]
+    return chosen
+
+
+def pivot_layer_metrics(layers: pd.DataFrame) -> pd.DataFrame:
+    """Network-level ``mean_<metric>`` summaries of per-layer rows (nulls skipped).
+
+    Parameters
+    ----------
+    layers : DataFrame
+        One row per (network, layer) with ``network_id`` and any of the
+        :data:`LAYER_METRICS` (and their ``ch_`` versions) as columns.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``network_id``, columns ``mean_<metric>``:
+        ``mean_m = (1/|L_m|) sum_{l in L_m} m_l`` over the layers ``L_m`` where
+        ``m`` is defined (not null).
+    """
+    if "network_id" not in layers.columns:
+        raise ValidationError("The per-layer table must have a 'network_id' column.")
+    names = [m for m in (*LAYER_METRICS, *(f"ch_{x}" for x in LAYER_METRICS)) if m in layers]
+    if not names:
+        return pd.DataFrame(index=pd.Index(layers["network_id"].unique(), name="network_id"))
+    values = layers[["network_id", *names]].copy()
+    values[names] = values[names].apply(pd.to_numeric, errors="coerce")
+    means = values.groupby("network_id", sort=False)[names].mean()  # mean() skips NaN
+    return means.rename(columns={m: f"mean_{m}" for m in names})
+
+
+def _expand_props(frame: pd.DataFrame) -> pd.DataFrame:
+    """Flatten a ``props`` column of property maps (the library queries return ``properties(n)``)."""
+    if "props" not in frame.columns:
+        return frame
+    props = pd.DataFrame(list(frame["props"]), index=frame.index)
+    rest = frame.drop(columns="props")
+    return pd.concat([rest, props.drop(columns=[c for c in props if c in rest])], axis=1)
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise ValidationError(f"Feature file '{path}' does not exist.")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pd.read_csv(path)
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    raise ValidationError(
+        f"Feature file '{path}' must be .csv or .parquet (got '{suffix or 'no suffix'}')."
+    )
+
+
+def features_from_store(store: SupportsQueryDF, study: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read the wide network table and the long per-layer table of ``study``.
+
+    Uses the library queries ``network_features`` and ``layer_metrics``.
+    ``mean_*`` columns missing on the Network nodes are computed from the layers.
+    """
+    networks = _expand_props(store.query_df("network_features", study=study))
+    if networks.empty:
+        from prunegraph.errors import NotFoundError
+
+        raise NotFoundError(f"Study '{study}' has no complete networks in the store.")
+    layers = _expand_props(store.query_df("layer_metrics", study=study))
+    if not layers.empty:
+        means = pivot_layer_metrics(layers)
+        missing = [c for c in means.columns if c not in networks.columns]
+        if missing:
+            networks = networks.merge(
+                means[missing], left_on="network_id", right_index=True, how="left"
+            )
+    return networks, layers
+
+
+def validate_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """Check and complete a raw feature table; return a cleaned copy.
+
+    * missing required columns raise :class:`ValidationError` naming them;
+    * ``study`` defaults to ``''``, ``pruner_category`` to ``'unknown'``,
+      ``seed`` to ``0``; ``acc_drop`` is computed as ``1 - acc_sparse/acc_dense``
+      when absent;
+    * duplicated ``network_id`` and non-numeric metric columns raise;
+    * rows with a missing outcome (``acc_drop``) are dropped with a warning.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise ValidationError(
+            f"A feature table must be a pandas DataFrame. Got {type(frame).__name__} instead."
+        )
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValidationError(
+            f"The feature table is missing required column(s): {', '.join(missing)}. "
+            f"Required: {', '.join(REQUIRED_COLUMNS)}."
+        )
+    df = frame.copy()
+    for column, default in (("study", ""), ("pruner_category", "unknown"), ("seed", 0)):
+        if column not in df.columns:
+            df[column] = default
+    if df["network_id"].duplicated().any():
+        dups = df.loc[df["network_id"].duplicated(), "network_id"].astype(str).unique()[:5]
+        raise ValidationError(f"The feature table has duplicated network_id(s): {', '.join(dups)}.")
+    for column in ("sparsity", "acc_dense", "acc_sparse"):
+        df[column] = pd.to_numeric(df[column], errors="coerce")
+    if "acc_drop" not in df.columns:
+        df["acc_drop"] = 1.0 - df["acc_sparse"] / df["acc_dense"]
+    else:
+        df["acc_drop"] = pd.to_numeric(df["acc_drop"], errors="coerce")
+    no_outcome = df["acc_drop"].isna() | ~np.isfinite(df["acc_drop"].to_numpy(dtype=float))
+    if no_outcome.any():
+        warnings.warn(
+            f"Dropping {int(no_outcome.sum())} row(s) without a finite acc_drop.",
+            UserWarning,
+            stacklevel=2,
+        )
+        df = df.loc[~no_outcome]
+    for column in metric_columns(df):
+        if not pd.api.types.is_numeric_dtype(df[column]):
+            converted = pd.to_numeric(df[column], errors="coerce")
+            bad = converted.isna() & df[column].notna()
+            if bad.any():
+                raise ValidationError(
+                    f"Metric column '{column}' must be numeric; got e.g. {df.loc[bad, column].iloc[0]!r}."
+                )
+            df[column] = converted
+    for column in ("architecture", "dataset", "pruner", "pruner_category", "study"):
+        df[column] = df[column].astype(str)
+    return df.reset_index(drop=True)
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns that may be features: known metric names, ``mean_*``, ``stability_*``."""
+    known = set(FEATURE_SETS["all"])
+    return [
+        c
+        for c in frame.columns
+        if c not in _NON_FEATURE_COLUMNS
+        and not c.endswith("_se")
+        and (c in known or c.startswith(("stability_", "mean_")))
+    ]
+
+
+def normalise(frame: pd.DataFrame, how: str = "raw") -> pd.DataFrame:
+    """Return a copy of ``frame`` with its metric columns normalised.
+
+    Parameters
+    ----------
+    how : {'raw', 'paper', 'minmax', 'zscore'}
+        ``raw``: stored values. ``paper`` (seed 001's released data,
+        ``spec/topometrics.md``): node counts ``sink, source, disconnected,
+        component_size`` divided by ``|V|`` (``n_nodes``) and edge counts
+        ``r_out, r_in, cut_edges, cut_nodes`` divided by ``|E|`` (``n_edges``);
+        the ``rolled_``/``ch_`` versions use ``rolled_n_nodes``/``ch_n_nodes``
+        (and ``_n_edges``) when those columns exist and stay raw otherwise;
+        the rest raw. ``minmax``: every metric column mapped to ``[0, 1]`` over
+        the table, ``(x - min) / (max - min)``. ``zscore``: ``(x - mean) / std``.
+        (Regression pipelines min-max scale inside each fold regardless.)
+    """
+    if how not in NORMALISATIONS:
+        raise UnknownNameError("normalisation", str(how), NORMALISATIONS)
+    df = frame.copy()
+    if how == "raw":
+        return df
+    if how == "paper":
+        for prefix in GRAPH_PREFIXES.values():
+            for names, size in ((NODE_COUNT_METRICS, "n_nodes"), (EDGE_COUNT_METRICS, "n_edges")):
+                size_col = f"{prefix}{size}"
+                if size_col not in df.columns:
+                    continue
+                denom = pd.to_numeric(df[size_col], errors="coerce").replace(0, np.nan)
+                for name in names:
+                    if f"{prefix}{name}" in df.columns:
+                        df[f"{prefix}{name}"] = df[f"{prefix}{name}"] / denom
+        return df
+    cols = metric_columns(df)
+    values = df[cols].astype(float)
+    if how == "minmax":
+        span = (values.max() - values.min()).replace(0, np.nan)
+        df[cols] = ((values - values.min()) / span).fillna(0.0).where(values.notna())
+    else:
+        std = values.std(ddof=0).replace(0, np.nan)
+        df[cols] = ((values - values.mean()) / std).fillna(0.0).where(values.notna())
+    return df
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """A validated feature table plus, optionally, its per-layer rows.
+
+    Attributes
+    ----------
+    data : DataFrame
+        One row per network (identifiers, outcomes, metric columns).
+    layers : DataFrame or None
+        One row per (network, layer) with ``network_id, layer`` and the Section B
+        metrics; used by the Ramanujan-vs-density analysis.
+    normalisation : str
+        How the metric columns were normalised (see :func:`normalise`).
+    """
+
+    data: pd.DataFrame
+    layers: pd.DataFrame | None = None
+    normalisation: str = "raw"
+    dropped: tuple[str, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def y(self) -> pd.Series:
+        """The accuracy drop ``1 - acc_sparse / acc_dense``."""
+        return self.data["acc_drop"]
+
+    @property
+    def groups(self) -> pd.Series:
+        """Configuration label (architecture, dataset, pruner, sparsity) of each row."""
+        return configuration_labels(self.data)
+
+    def feature_columns(self, feature_set: str | Sequence[str] = "mge") -> list[str]:
+        """Usable columns of ``feature_set`` (a set name or an explicit column list).
+
+        Columns that are entirely null or constant over the table are left out
+        (they carry no signal and break scaling).
+        """
+        if isinstance(feature_set, str):
+            cols = feature_set_columns(feature_set, self.data.columns)
+        else:
+            absent = [c for c in feature_set if c not in self.data.columns]
+            if absent:
+                raise ValidationError(f"Feature column(s) not in the table: {', '.join(absent)}.")
+            cols = list(feature_set)
+        return [c for c in cols if self.data[c].nunique(dropna=True) > 1]
+
+    def X(self, feature_set: str | Sequence[str] = "mge") -> pd.DataFrame:
+        """The feature matrix of ``feature_set``; raises if no usable column is present."""
+        cols = self.feature_columns(feature_set)
+        if not cols:
+            name = feature_set if isinstance(feature_set, str) else ", ".join(feature_set)
+            raise ValidationError(
+                f"Feature set '{name}' has no usable (present, non-constant) column in this table."
+            )
+        return self.data[cols].astype(float)
+
+    def subset(self, mask: pd.Series | np.ndarray) -> FeatureTable:
+        """Rows selected by a boolean mask (layers filtered to the same networks)."""
+        data = self.data.loc[np.asarray(mask, dtype=bool)].reset_index(drop=True)
+        layers = None
+        if self.layers is not None:
+            layers = self.layers[self.layers["network_id"].isin(set(data["network_id"]))]
+        return replace(self, data=data, layers=layers)
+
+    def scenarios(self, scenario: str) -> list[tuple[str, FeatureTable]]:
+        """Split into the seed-001 scenarios.
+
+        ``'sparsity'`` (sparsity-fixed: one table per sparsity), ``'architecture'``
+        (architecture-fixed: one per architecture), ``'all'`` (the whole table).
+        """
+        if scenario == "all":
+            return [("all", self)]
+        column = {"sparsity": "sparsity", "architecture": "architecture"}.get(scenario)
+        if column is None:
+            raise UnknownNameError("scenario", scenario, ("sparsity", "architecture", "all"))
+        return [
+            (str(value), self.subset(self.data[column] == value))
+            for value in sorted(self.data[column].unique())
+        ]
+
+
+def configuration_labels(frame: pd.DataFrame) -> pd.Series:
+    """One string label per (architecture, dataset, pruner, sparsity) configuration."""
+    missing = [c for c in CONFIGURATION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValidationError(f"Cannot group by configuration: missing {', '.join(missing)}.")
+    parts = [frame[c].astype(str) for c in CONFIGURATION_COLUMNS]
+    label = parts[0]
+    for part in parts[1:]:
+        label = label + "|" + part
+    return label.rename("configuration")
+
+
+def load_features(
+    source: pd.DataFrame | str | Path | SupportsQueryDF,
+    *,
+    study: str | None = None,
+    normalisation: str = "raw",
+    layers: pd.DataFrame | str | Path | None = None,
+    drop_constant: bool = True,
+) -> FeatureTable:
+    """Load, validate and normalise a feature table.
+
+    Parameters
+    ----------
+    source : DataFrame, path or Store
+        A DataFrame, a ``.csv``/``.parquet`` file with the columns of
+        ``docs/analysis.md``, or a connected ``Store`` (then ``study`` is required
+        and the library queries ``network_features``/``layer_metrics`` are used).
+    study : str, optional
+        Study name in the store; with a file, keeps only that study's rows.
+    normalisation : {'raw', 'paper', 'minmax', 'zscore'}
+        See :func:`normalise`.
+    layers : DataFrame or path, optional
+        Per-layer rows (``network_id, layer, layer_density, delta_r, ...``) for
+        file sources; ``mean_*`` columns absent from the table are computed from them.
+    drop_constant : bool
+        Drop metric columns that are constant or entirely null (with a warning).
+
+    Returns
+    -------
+    FeatureTable
+    """
+    if normalisation not in NORMALISATIONS:
+        raise UnknownNameError("normalisation", str(normalisation), NORMALISATIONS)
+    layer_frame: pd.DataFrame | None = None
+    if hasattr(source, "query_df"):
+        if not study:
+            raise ValidationError("Reading features from the store needs a study name (study=...).")
+        frame, layer_frame = features_from_store(source, study)  # type: ignore[arg-type]
+    elif isinstance(source, pd.DataFrame):
+        frame = source
+    elif isinstance(source, str | Path):
+        frame = _read_file(Path(source))
+    else:
+        raise ValidationError(
+            "The 'source' parameter of load_features must be a DataFrame, a CSV/Parquet path "
+            f"or a Store. Got {type(source).__name__} instead."
+        )
+    if layers is not None:
+        layer_frame = _read_file(Path(layers)) if isinstance(layers, str | Path) else layers
+        means = pivot_layer_metrics(layer_frame)
+        missing = [c for c in means.columns if c not in frame.columns]
+        if missing:
+            frame = frame.merge(means[missing], left_on="network_id", right_index=True, how="left")
+    if study is not None and "study" in frame.columns and not hasattr(source, "query_df"):
+        frame = frame[frame["study"].astype(str) == study]
+        if frame.empty:
+            raise ValidationError(f"No rows of study '{study}' in the feature table.")
+    df = validate_features(frame)
+    if "metric_engines" in df.columns and df["metric_engines"].map(type).eq(dict).any():
+        df["metric_engines"] = df["metric_engines"].map(
+            lambda v: json.dumps(v) if isinstance(v, dict) else v
+        )
+    dropped: list[str] = []
+    if drop_constant:
+        dropped = [c for c in metric_columns(df) if df[c].nunique(dropna=True) <= 1]
+        if dropped:
+            warnings.warn(
+                f"Dropping {len(dropped)} constant or all-null metric column(s): "
+                f"{', '.join(dropped)}.",
+                UserWarning,
+                stacklevel=2,
+            )
+            df = df.drop(columns=dropped)
+    df = normalise(df, normalisation)
+    return FeatureTable(
+        data=df, layers=layer_frame, normalisation=normalisation, dropped=tuple(dropped)
+    )

@@ -1,0 +1,274 @@
+"""Ranking pruners by the topometric mixture (seed 001 section 4.3, eq. 5) scored with RBO.
+
+Rank-biased overlap (Webber, Moffat & Zobel 2010), **extrapolated variant
+``RBO_ext``** (their eq. 32). For lists ``S`` (length ``s``) and ``L`` (length
+``l >= s``), ``X_d = |S[:d] ∩ L[:d]|`` and persistence ``p`` (seed 001's ``alpha``)::
+
+    RBO_ext = (1-p)/p * ( sum_{d=1}^{l} X_d/d p^d + sum_{d=s+1}^{l} X_s (d-s)/(s d) p^d )
+              + ( (X_l - X_s)/l + X_s/s ) p^l
+
+For two lists of the same length ``k`` this is
+``(1-p)/p sum_{d<=k} (X_d/d) p^d + (X_k/k) p^k``: 1 for identical lists, 0 for
+disjoint ones, and the limit of seed 001's truncated sum
+``(1-p) sum_d p^(d-1) X_d/d`` when the agreement at depth ``k`` is assumed to
+continue. Seed 001 Table 12 reports 1.0 for identical 3-item rankings, which the
+truncated sum (``1 - p^3``) cannot give, so ``RBO_ext`` is the variant that
+reproduces it. The ranking score is the mean over ``alpha in {0.25, 0.5, 0.75}``.
+
+The mixture of eq. 5: for a target configuration ``(M, D, s)`` and pruner ``p``
+with min-max scaled topometrics ``x^p``, ``r^p = sum_i x^p_i (w^M_i + w^s_i) / 2``
+where ``w^M`` (architecture-fixed) and ``w^s`` (sparsity-fixed) are importance
+vectors estimated on the rows of architecture ``M`` resp. sparsity ``s``
+**excluding every row of the target configuration (M, D, s)**. Pruners are
+sorted by ascending ``r^p`` (lower predicted accuracy drop first). Baselines
+sort by the descending network mean of a per-layer metric (denser / larger
+bound difference = better): ``mean_layer_density``, ``mean_delta_r``,
+``mean_delta_r_imdb``, ``mean_lambda_imsg``. The truth sorts pruners by
+ascending seed-mean ``acc_drop``. Ties break by pruner name.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+
+from prunegraph.analysis.features import FeatureTable
+from prunegraph.analysis.importance import pearson_columns
+from prunegraph.analysis.regression import PAPER_REGRESSORS, make_regressor
+from prunegraph.errors import UnknownNameError, ValidationError
+
+DEFAULT_ALPHAS: tuple[float, ...] = (0.25, 0.5, 0.75)
+BASELINES: dict[str, str] = {
+    "layer_density": "mean_layer_density",
+    "delta_r": "mean_delta_r",
+    "delta_r_imdb": "mean_delta_r_imdb",
+    "lambda_imsg": "mean_lambda_imsg",
+}
+MIXTURE = "mixture"
+IMPORTANCE_KINDS: tuple[str, ...] = ("prediction", "target")
+
+
+def _check_ranking(items: Sequence[Hashable], name: str) -> list[Hashable]:
+    items = list(items)
+    if len(set(items)) != len(items):
+        raise ValidationError(f"Ranking '{name}' has duplicated items; RBO needs distinct items.")
+    return items
+
+
+def rbo(a: Sequence[Hashable], b: Sequence[Hashable], *, p: float = 0.5) -> float:
+    """Extrapolated rank-biased overlap ``RBO_ext(a, b; p)`` (Webber et al. 2010, eq. 32).
+
+    Parameters
+    ----------
+    a, b : sequence
+        Rankings, best first, without duplicates (may differ in length and items).
+    p : float in (0, 1)
+        Persistence: the weight of depth ``d`` decays as ``p^(d-1)``.
+
+    Returns
+    -------
+    float in [0, 1]
+    """
+    if not (isinstance(p, float | int) and 0.0 < float(p) < 1.0):
+        raise ValidationError(
+            f"The 'p' parameter of rbo must be a float in the range (0, 1). Got {p!r} instead."
+        )
+    a, b = _check_ranking(a, "a"), _check_ranking(b, "b")
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    s, l_ = len(short), len(long_)
+    if s == 0:
+        return 1.0 if l_ == 0 else 0.0
+    # Depth at which each item enters the overlap: max of its ranks (inf if in one list only).
+    rank_short = {item: d for d, item in enumerate(short, start=1)}
+    rank_long = {item: d for d, item in enumerate(long_, start=1)}
+    entry = [max(rank_short[i], rank_long[i]) for i in rank_short if i in rank_long]
+    overlap = np.cumsum(np.bincount(np.asarray(entry, dtype=int), minlength=l_ + 1)[1:])
+    depth = np.arange(1, l_ + 1, dtype=float)
+    weights = float(p) ** depth
+    x_s, x_l = float(overlap[s - 1]), float(overlap[l_ - 1])
+    tail = depth > s
+    total = np.sum(overlap / depth * weights) + np.sum(
+        x_s * (depth[tail] - s) / (s * depth[tail]) * weights[tail]
+    )
+    value = (1 - p) / p * total + ((x_l - x_s) / l_ + x_s / s) * float(p) ** l_
+    return float(min(max(value, 0.0), 1.0))
+
+
+def mean_rbo(
+    a: Sequence[Hashable], b: Sequence[Hashable], *, alphas: Sequence[float] = DEFAULT_ALPHAS
+) -> float:
+    """``RBO_ext`` averaged over the persistences ``alphas`` (seed 001: 0.25, 0.5, 0.75)."""
+    if len(alphas) == 0:
+        raise ValidationError("The 'alphas' parameter of mean_rbo must not be empty.")
+    return float(np.mean([rbo(a, b, p=alpha) for alpha in alphas]))
+
+
+def order_by(scores: pd.Series, *, ascending: bool) -> list[str]:
+    """Index labels sorted by value (NaN last), ties broken by label."""
+    frame = pd.DataFrame({"score": scores.to_numpy(dtype=float), "name": scores.index.astype(str)})
+    frame = frame.sort_values(["score", "name"], ascending=[ascending, True], na_position="last")
+    return frame["name"].tolist()
+
+
+def importance_weights(
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    kind: str = "prediction",
+    regressors: Sequence[str] = PAPER_REGRESSORS,
+    random_state: int = 0,
+) -> pd.Series:
+    """Importance vector ``w`` for the mixture, NaN -> 0.
+
+    ``kind='prediction'``: mean over ``regressors`` of the Pearson ``r`` between
+    each feature and the regressor's fitted prediction (seed 001's importance
+    without the CV repeats, so the per-target re-estimation stays cheap);
+    ``kind='target'``: Pearson ``r`` between each feature and ``y``.
+    """
+    if kind not in IMPORTANCE_KINDS:
+        raise UnknownNameError("importance kind", kind, IMPORTANCE_KINDS)
+    if kind == "target":
+        return pearson_columns(X, y.to_numpy(dtype=float)).fillna(0.0)
+    per_regressor = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for name in regressors:
+            model = make_regressor(name, random_state=random_state).fit(X, y.to_numpy(dtype=float))
+            per_regressor.append(pearson_columns(X, model.predict(X)))
+    return pd.concat(per_regressor, axis=1).mean(axis=1, skipna=True).fillna(0.0)
+
+
+@dataclass
+class RankingResult:
+    """Output of :func:`rank_pruners`.
+
+    ``scores``: one row per (architecture, dataset, sparsity, strategy) with
+    ``rbo``, ``predicted`` and ``true`` orders (``'>'``-joined, best first).
+    ``notes``: configurations or strategies skipped and why.
+    """
+
+    scores: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def table(self) -> pd.DataFrame:
+        """Seed 001 Table 4: ``'mean ± std'`` over datasets per (architecture, strategy) x sparsity, plus ``avg``."""
+        if self.scores.empty:
+            return pd.DataFrame()
+        grouped = self.scores.groupby(["architecture", "strategy", "sparsity"])["rbo"]
+        mean, std = grouped.mean().unstack("sparsity"), grouped.std(ddof=0).unstack("sparsity")
+        cells = mean.map(lambda v: f"{v:.2f}") + " ± " + std.map(lambda v: f"{v:.2f}")
+        avg = self.scores.groupby(["architecture", "strategy", "dataset"])["rbo"].mean()
+        avg_grouped = avg.groupby(["architecture", "strategy"])
+        cells["avg"] = (
+            avg_grouped.mean().map(lambda v: f"{v:.2f}")
+            + " ± "
+            + avg_grouped.std(ddof=0).map(lambda v: f"{v:.2f}")
+        )
+        cells.columns = [str(c) for c in cells.columns]
+        return cells.reset_index()
+
+
+def rank_pruners(
+    table: FeatureTable,
+    *,
+    feature_set: str | Sequence[str] = "mge",
+    baselines: dict[str, str] | None = None,
+    importance: str = "prediction",
+    regressors: Sequence[str] = PAPER_REGRESSORS,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    category: str | None = None,
+    min_training_rows: int = 4,
+    random_state: int = 0,
+) -> RankingResult:
+    """Rank the pruners of every (architecture, dataset, sparsity) and score each strategy.
+
+    Parameters
+    ----------
+    feature_set : str or list of str
+        Topometrics of the mixture (default the MGE set).
+    baselines : dict, optional
+        ``{strategy: column}``; default :data:`BASELINES` (those present are used).
+    importance : {'prediction', 'target'}
+        See :func:`importance_weights`.
+    category : str, optional
+        Only rank pruners of this ``pruner_category`` (seed 001 Tables 11-12).
+    min_training_rows : int
+        A scenario with fewer rows (after excluding the target) contributes no weights.
+    """
+    data = table.data
+    if category is not None:
+        if category not in set(data["pruner_category"]):
+            raise UnknownNameError(
+                "pruner category", category, sorted(set(data["pruner_category"]))
+            )
+        table = table.subset(data["pruner_category"] == category)
+        data = table.data
+    columns = table.feature_columns(feature_set)
+    if not columns:
+        raise ValidationError(f"Feature set '{feature_set}' has no usable column for the mixture.")
+    baselines = dict(BASELINES if baselines is None else baselines)
+    notes = [
+        f"baseline '{k}' skipped: column '{c}' not in the table"
+        for k, c in baselines.items()
+        if c not in data
+    ]
+    baselines = {k: c for k, c in baselines.items() if c in data}
+    features = data[columns].astype(float)
+    span = (features.max() - features.min()).replace(0, np.nan)
+    scaled = ((features - features.min()) / span).fillna(
+        0.0
+    )  # min-max over the table, no outcome used
+    rows = []
+    config_keys = ["architecture", "dataset", "sparsity"]
+    for (arch, dataset, sparsity), target_rows in data.groupby(config_keys, sort=True):
+        pruner_means = target_rows.groupby("pruner")
+        if pruner_means.ngroups < 2:
+            notes.append(f"{arch}/{dataset}/{sparsity}: fewer than 2 pruners, nothing to rank")
+            continue
+        true_order = order_by(pruner_means["acc_drop"].mean(), ascending=True)
+        in_target = data.index.isin(target_rows.index)
+        weights = []
+        for mask in (data["architecture"] == arch, data["sparsity"] == sparsity):
+            train = mask.to_numpy() & ~in_target
+            if train.sum() < min_training_rows or data.loc[train, "acc_drop"].nunique() < 2:
+                continue
+            weights.append(
+                importance_weights(
+                    features.loc[train],
+                    data.loc[train, "acc_drop"],
+                    kind=importance,
+                    regressors=regressors,
+                    random_state=random_state,
+                )
+            )
+        strategies: dict[str, tuple[pd.Series, bool]] = {}
+        if weights:
+            w = pd.concat(weights, axis=1).mean(axis=1)  # (w^M + w^s) / 2
+            r = (scaled.loc[target_rows.index] @ w).groupby(target_rows["pruner"]).mean()
+            strategies[MIXTURE] = (r, True)
+        else:
+            notes.append(
+                f"{arch}/{dataset}/{sparsity}: no training rows outside the target for the mixture"
+            )
+        for name, column in baselines.items():
+            strategies[name] = (pruner_means[column].mean(), False)
+        for name, (score, ascending) in strategies.items():
+            predicted = order_by(score, ascending=ascending)
+            rows.append(
+                {
+                    "architecture": arch,
+                    "dataset": dataset,
+                    "sparsity": sparsity,
+                    "strategy": name,
+                    "rbo": mean_rbo(predicted, true_order, alphas=alphas),
+                    "n_pruners": len(true_order),
+                    "predicted": ">".join(predicted),
+                    "true": ">".join(true_order),
+                }
+            )
+    return RankingResult(scores=pd.DataFrame(rows), notes=notes)

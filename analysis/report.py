@@ -1,0 +1,351 @@
+"""Tables (CSV) and a self-contained HTML report (matplotlib PNGs embedded as base64).
+
+:func:`write_report` runs every analysis section on a feature table and never
+crashes on a small or partial study: a section that cannot run (too few rows,
+configurations or classes, missing columns or per-layer rows) is replaced by a
+note saying why, in the HTML and in ``notes.txt``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from prunegraph.analysis.classification import classification_table
+from prunegraph.analysis.features import FeatureTable, load_features
+from prunegraph.analysis.importance import importance_matrix, permutation_importance_cv
+from prunegraph.analysis.ramanujan import density_correlations, plot_density_profiles
+from prunegraph.analysis.ranking import rank_pruners
+from prunegraph.analysis.regression import (
+    DEFAULT_FEATURE_SETS,
+    DEFAULT_REGRESSORS,
+    RegressionStudy,
+    regress,
+)
+from prunegraph.errors import PrunegraphError, ValidationError
+
+SECTIONS: tuple[str, ...] = ("regression", "importance", "classification", "ranking", "ramanujan")
+
+
+def _agg():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def figure_to_base64(fig: Any) -> str:
+    """PNG bytes of a matplotlib figure as a base64 string (the figure is closed)."""
+    plt = _agg()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def score_table(
+    summary: pd.DataFrame, *, metric: str = "r2_adj", regressor: str = "paper_mean"
+) -> pd.DataFrame:
+    """Seed 001 Table 3 layout: rows = feature set, columns = scenario/subset, cells ``mean ± std``."""
+    part = summary[summary["regressor"] == regressor]
+    if part.empty:
+        return pd.DataFrame()
+    cells = part.assign(
+        cell=part[f"{metric}_mean"].map(lambda v: f"{v:.3f}")
+        + " ± "
+        + part[f"{metric}_std"].map(lambda v: "nan" if pd.isna(v) else f"{v:.3f}"),
+        column=part["scenario"] + "=" + part["subset"].astype(str),
+    )
+    return cells.pivot(index="feature_set", columns="column", values="cell")
+
+
+def plot_importance_heatmap(matrix: pd.DataFrame, *, title: str) -> Any:
+    """Features x subsets heatmap of correlation importance in [-1, 1] (Figures 3-4)."""
+    plt = _agg()
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * matrix.shape[1], 0.8 + 0.32 * matrix.shape[0]))
+    image = ax.imshow(matrix.to_numpy(dtype=float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    ax.set_xticks(range(matrix.shape[1]), [str(c) for c in matrix.columns], rotation=45, ha="right")
+    ax.set_yticks(range(matrix.shape[0]), [str(i) for i in matrix.index])
+    for (i, j), value in np.ndenumerate(matrix.to_numpy(dtype=float)):
+        if np.isfinite(value):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7)
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label="Pearson r")
+    fig.tight_layout()
+    return fig
+
+
+@dataclass
+class _Report:
+    out_dir: Path
+    parts: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def heading(self, text: str) -> None:
+        self.parts.append(f"<h2>{html.escape(text)}</h2>")
+
+    def text(self, text: str) -> None:
+        self.parts.append(f"<p>{html.escape(text)}</p>")
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        self.parts.append(f'<p class="note">{html.escape(text)}</p>')
+
+    def table(self, frame: pd.DataFrame, name: str, *, caption: str, index: bool = False) -> None:
+        path = self.out_dir / f"{name}.csv"
+        frame.to_csv(path, index=index)
+        self.files.append(path.name)
+        self.parts.append(f"<h3>{html.escape(caption)}</h3><p class='file'>{path.name}</p>")
+        self.parts.append(
+            frame.to_html(index=index, float_format=lambda v: f"{v:.3f}", na_rep="", border=0)
+        )
+
+    def figure(self, fig: Any, caption: str) -> None:
+        data = figure_to_base64(fig)
+        self.parts.append(
+            f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{data}'/>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+
+    def guarded(self, section: str, run: Callable[[], None]) -> None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                run()
+        except PrunegraphError as exc:
+            self.note(f"Section '{section}' skipped: {exc}")
+        except Exception as exc:  # a report must never crash the study runner
+            self.note(f"Section '{section}' failed unexpectedly ({type(exc).__name__}: {exc}).")
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}
+table{border-collapse:collapse;font-size:12px;margin-bottom:1em}
+th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}
+.note{color:#8a4b00;background:#fff6e6;padding:4px 8px}
+.file{color:#777;font-size:11px;margin:0}
+img{max-width:100%}
+"""
+
+
+def write_report(
+    features: FeatureTable | pd.DataFrame | str | Path,
+    out_dir: str | Path,
+    *,
+    sections: Sequence[str] = SECTIONS,
+    protocol: str = "grouped",
+    n_splits: int = 5,
+    n_repeats: int = 10,
+    feature_sets: Sequence[str] = DEFAULT_FEATURE_SETS,
+    regressors: Sequence[str] = DEFAULT_REGRESSORS,
+    xgboost_estimators: int = 100,
+    random_state: int = 0,
+    title: str | None = None,
+) -> Path:
+    """Run the analyses and write ``report.html`` plus one CSV per table into ``out_dir``.
+
+    Parameters
+    ----------
+    features : FeatureTable, DataFrame or path
+        The study's feature table (DataFrames and files go through
+        :func:`~prunegraph.analysis.features.load_features` with defaults).
+    sections : sequence of str
+        Any of :data:`SECTIONS`; ``importance`` reuses the regression fits (it
+        runs the regression itself when ``regression`` is not selected).
+    protocol, n_splits, n_repeats, random_state
+        Cross-validation settings shared by every section.
+    xgboost_estimators : int
+        ``n_estimators`` of the XGBoost regressor and classifier.
+
+    Returns
+    -------
+    Path
+        The written ``report.html``.
+    """
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        raise ValidationError(
+            f"Unknown report section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}."
+        )
+    table = features if isinstance(features, FeatureTable) else load_features(features)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = _Report(out)
+    data = table.data
+    n_configs = table.groups.nunique()
+    report.text(
+        f"{len(data)} networks, {n_configs} configurations (architecture, dataset, pruner, sparsity); "
+        f"architectures: {', '.join(sorted(data['architecture'].unique()))}; "
+        f"datasets: {', '.join(sorted(data['dataset'].unique()))}; "
+        f"pruners: {', '.join(sorted(data['pruner'].unique()))}; "
+        f"sparsities: {', '.join(map(str, sorted(data['sparsity'].unique())))}. "
+        f"Normalisation '{table.normalisation}', CV protocol '{protocol}', {n_splits}-fold x {n_repeats} repeats."
+    )
+    if table.dropped:
+        report.note(f"Constant or empty metric columns dropped: {', '.join(table.dropped)}.")
+    params = {"xgboost": {"n_estimators": xgboost_estimators}}
+    state: dict[str, RegressionStudy] = {}
+
+    def run_regression() -> None:
+        study = regress(
+            table,
+            feature_sets=feature_sets,
+            regressors=regressors,
+            protocol=protocol,
+            n_splits=n_splits,
+            n_repeats=n_repeats,
+            random_state=random_state,
+            regressor_params=params,
+        )
+        state["study"] = study
+        for note in study.notes:
+            report.note(note)
+        if study.summary.empty:
+            raise ValidationError("no (scenario, feature set) had enough data to cross-validate")
+        if "regression" in sections:
+            report.table(
+                study.summary,
+                "regression",
+                caption="All regressors (mean, std, 95% interval over repeats)",
+            )
+            for metric, label in (("r2_adj", "Adjusted R2"), ("mae", "MAE")):
+                report.table(
+                    score_table(study.summary, metric=metric),
+                    f"table3_{metric}",
+                    caption=f"{label} of the mean of the eight seed-001 regressors (Table 3 layout)",
+                    index=True,
+                )
+
+    def run_importance() -> None:
+        if "study" not in state:
+            raise ValidationError(
+                "the regression did not run, so there are no predictions to correlate"
+            )
+        for scenario, figure in (("sparsity", "Figure 3"), ("architecture", "Figure 4")):
+            matrix = importance_matrix(state["study"], table, scenario=scenario, feature_set="mge")
+            if matrix.empty:
+                report.note(
+                    f"Importance ({scenario}-fixed) skipped: no fitted MGE regression in this scenario."
+                )
+                continue
+            report.table(
+                matrix,
+                f"importance_{scenario}",
+                caption=f"Correlation importance, {scenario}-fixed ({figure})",
+                index=True,
+            )
+            report.figure(
+                plot_importance_heatmap(matrix, title=f"{scenario}-fixed"),
+                f"Pearson r between topometrics and CV predictions ({figure} layout)",
+            )
+        perm = permutation_importance_cv(
+            table.X("mge"),
+            table.y,
+            groups=table.groups,
+            protocol=protocol,
+            n_splits=n_splits,
+            n_repeats=max(1, min(n_repeats, 3)),
+            random_state=random_state,
+            regressor_params={"n_estimators": xgboost_estimators},
+        )
+        report.table(
+            perm,
+            "permutation_importance",
+            caption="XGBoost permutation importance (held-out R2 decrease, all data)",
+            index=True,
+        )
+
+    def run_classification() -> None:
+        result, notes = classification_table(
+            table,
+            feature_sets=[fs for fs in ("mge", "all") if table.feature_columns(fs)],
+            protocol=protocol,
+            n_splits=n_splits,
+            n_repeats=n_repeats,
+            n_estimators=xgboost_estimators,
+            random_state=random_state,
+        )
+        for note in notes:
+            report.note(note)
+        if result.empty:
+            raise ValidationError("no classification cell had enough rows and classes")
+        report.table(
+            result,
+            "classification",
+            caption="Balanced accuracy of pruner / category classification (seed 000 Table 5)",
+        )
+
+    def run_ranking() -> None:
+        categories = sorted(data["pruner_category"].unique())
+        for category in [None, *(categories if len(categories) > 1 else [])]:
+            result = rank_pruners(table, category=category, random_state=random_state)
+            suffix = "" if category is None else f"_{category}"
+            for note in result.notes:
+                report.note(f"ranking{suffix}: {note}")
+            if result.scores.empty:
+                report.note(f"Ranking{suffix} skipped: no configuration with two or more pruners.")
+                continue
+            report.table(
+                result.scores,
+                f"ranking_scores{suffix}",
+                caption=f"Mean RBO per configuration{'' if category is None else f' ({category} pruners)'}",
+            )
+            report.table(
+                result.table(),
+                f"ranking_table{suffix}",
+                caption=f"Mean RBO over datasets (Table 4 layout){'' if category is None else f', {category} pruners (Tables 11-12)'}",
+            )
+
+    def run_ramanujan() -> None:
+        corr = density_correlations(table)
+        report.table(
+            corr,
+            "ramanujan_correlations",
+            caption="Pearson r of Ramanujan metrics with layer density (Appendix D)",
+        )
+        for sparsity in sorted(data["sparsity"].unique()):
+            report.figure(
+                plot_density_profiles(table, sparsity=float(sparsity)),
+                f"Ramanujan metrics vs layer density, s={sparsity} (Figure 2 layout)",
+            )
+
+    runners = {
+        "regression": ("Accuracy-drop regression", run_regression),
+        "importance": ("Feature importance", run_importance),
+        "classification": ("Pruner classification", run_classification),
+        "ranking": ("Ranking pruners (RBO_ext, alpha in 0.25/0.5/0.75)", run_ranking),
+        "ramanujan": ("Ramanujan metrics vs layer density", run_ramanujan),
+    }
+    wanted = list(sections)
+    if "importance" in wanted and "regression" not in wanted:
+        wanted.insert(0, "regression")
+    for name in SECTIONS:
+        if name not in wanted:
+            continue
+        heading, run = runners[name]
+        if name in sections:
+            report.heading(heading)
+        report.guarded(name, run)
+    (out / "notes.txt").write_text("\n".join(report.notes) + ("\n" if report.notes else ""))
+    doc_title = html.escape(
+        title or f"prunegraph analysis: {', '.join(sorted(data['study'].unique()))}"
+    )
+    page = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{doc_title}</title>"
+        f"<style>{_CSS}</style></head><body><h1>{doc_title}</h1>{''.join(report.parts)}</body></html>"
+    )
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,229 @@
+"""``prunegraph analyze``: regression, importance, classification, ranking, Ramanujan, report.
+
+Every action reads a feature table from the store (``--study NAME``) or from a
+CSV/Parquet file (``--features FILE``, optional ``--layers FILE`` with per-layer
+rows) and writes CSV (and HTML for ``report``) into ``--out DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from prunegraph.errors import ValidationError
+
+ACTIONS = ("regress", "importance", "classify", "rank", "ramanujan", "report")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("input")
+    src.add_argument("--study", help="study name in the store (or filter of a --features file)")
+    src.add_argument("--features", type=Path, help="feature table (.csv or .parquet)")
+    src.add_argument("--layers", type=Path, help="per-layer rows (.csv or .parquet) for --features")
+    src.add_argument(
+        "--normalisation",
+        default="raw",
+        choices=("raw", "paper", "minmax", "zscore"),
+        help="feature normalisation (default raw; 'paper' = seed 001's released data)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    cv = p.add_argument_group("cross-validation")
+    cv.add_argument("--protocol", default="grouped", choices=("grouped", "kfold"))
+    cv.add_argument("--n-splits", type=int, default=5)
+    cv.add_argument("--n-repeats", type=int, default=10)
+    cv.add_argument("--seed", type=int, default=0, help="random state of the first repeat")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "analyze",
+        help="regress, explain, classify and rank sparse networks from their topometrics",
+        description="Analyses of a feature table (seed 001 sections 4.1-4.3, seed 000 section 4).",
+    )
+    sub = parser.add_subparsers(dest="analyze_command", metavar="ACTION")
+
+    p = sub.add_parser("regress", help="cross-validated accuracy-drop regression (Table 3)")
+    _common(p)
+    p.add_argument("--feature-sets", default="mge,rolled,rolled_channel,ramanujan,density")
+    p.add_argument("--scenarios", default="sparsity,architecture,all")
+    p.add_argument(
+        "--regressors", default=None, help="comma list (default: the 8 of seed 001 + xgboost)"
+    )
+    p.set_defaults(func=_regress)
+
+    p = sub.add_parser("importance", help="correlation (Figs 3-4) and permutation importance")
+    _common(p)
+    p.add_argument("--feature-set", default="mge")
+    p.set_defaults(func=_importance)
+
+    p = sub.add_parser(
+        "classify", help="classify pruner and category with XGBoost (seed 000 Table 5)"
+    )
+    _common(p)
+    p.add_argument("--feature-sets", default="mge")
+    p.add_argument("--targets", default="pruner_category,pruner")
+    p.add_argument("--aggregate-seeds", action="store_true", help="average seed replicates first")
+    p.set_defaults(func=_classify)
+
+    p = sub.add_parser(
+        "rank", help="rank pruners by topometric mixture vs baselines, RBO (Table 4)"
+    )
+    _common(p)
+    p.add_argument("--feature-set", default="mge")
+    p.add_argument("--category", help="rank only pruners of this category (Tables 11-12)")
+    p.add_argument("--importance", default="prediction", choices=("prediction", "target"))
+    p.set_defaults(func=_rank)
+
+    p = sub.add_parser("ramanujan", help="Ramanujan metrics vs layer density (Fig. 2, App. D)")
+    _common(p)
+    p.set_defaults(func=_ramanujan)
+
+    p = sub.add_parser("report", help="every analysis into one HTML report plus CSV tables")
+    _common(p)
+    p.add_argument("--sections", default="regression,importance,classification,ranking,ramanujan")
+    p.set_defaults(func=_report)
+
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from prunegraph.analysis.features import load_features
+
+    if args.features is None and args.study is None:
+        raise ValidationError("Give --study NAME (read from the store) or --features FILE.")
+    if args.features is not None:
+        return load_features(
+            args.features, study=args.study, normalisation=args.normalisation, layers=args.layers
+        )
+    from prunegraph.queries.store import Store
+
+    with Store.connect() as store:
+        return load_features(store, study=args.study, normalisation=args.normalisation)
+
+
+def _cv(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "protocol": args.protocol,
+        "n_splits": args.n_splits,
+        "n_repeats": args.n_repeats,
+        "random_state": args.seed,
+    }
+
+
+def _write(frame: Any, out: Path, name: str, *, index: bool = False) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.csv"
+    frame.to_csv(path, index=index)
+    print(f"wrote {path} ({len(frame)} rows)")
+    return path
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        print(f"note: {note}")
+
+
+def _regress(args: argparse.Namespace) -> int:
+    from prunegraph.analysis.regression import DEFAULT_REGRESSORS, regress
+    from prunegraph.analysis.report import score_table
+
+    table = _load(args)
+    study = regress(
+        table,
+        feature_sets=_split(args.feature_sets),
+        scenarios=_split(args.scenarios),
+        regressors=_split(args.regressors) if args.regressors else DEFAULT_REGRESSORS,
+        **_cv(args),
+    )
+    _print_notes(study.notes)
+    _write(study.summary, args.out, "regression")
+    if not study.summary.empty:
+        _write(score_table(study.summary, metric="r2_adj"), args.out, "table3_r2_adj", index=True)
+        _write(score_table(study.summary, metric="mae"), args.out, "table3_mae", index=True)
+    return 0
+
+
+def _importance(args: argparse.Namespace) -> int:
+    from prunegraph.analysis.importance import importance_matrix, permutation_importance_cv
+    from prunegraph.analysis.regression import regress
+
+    table = _load(args)
+    study = regress(
+        table, feature_sets=[args.feature_set], scenarios=["sparsity", "architecture"], **_cv(args)
+    )
+    _print_notes(study.notes)
+    for scenario in ("sparsity", "architecture"):
+        matrix = importance_matrix(study, table, scenario=scenario, feature_set=args.feature_set)
+        if not matrix.empty:
+            _write(matrix, args.out, f"importance_{scenario}", index=True)
+    perm = permutation_importance_cv(
+        table.X(args.feature_set), table.y, groups=table.groups, **_cv(args)
+    )
+    _write(perm, args.out, "permutation_importance", index=True)
+    return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from prunegraph.analysis.classification import classification_table
+
+    table = _load(args)
+    result, notes = classification_table(
+        table,
+        targets=_split(args.targets),
+        feature_sets=_split(args.feature_sets),
+        aggregate_seeds=args.aggregate_seeds,
+        **_cv(args),
+    )
+    _print_notes(notes)
+    _write(result, args.out, "classification")
+    return 0
+
+
+def _rank(args: argparse.Namespace) -> int:
+    from prunegraph.analysis.ranking import rank_pruners
+
+    table = _load(args)
+    result = rank_pruners(
+        table,
+        feature_set=args.feature_set,
+        category=args.category,
+        importance=args.importance,
+        random_state=args.seed,
+    )
+    _print_notes(result.notes)
+    _write(result.scores, args.out, "ranking_scores")
+    _write(result.table(), args.out, "ranking_table")
+    return 0
+
+
+def _ramanujan(args: argparse.Namespace) -> int:
+    from prunegraph.analysis.ramanujan import density_correlations, plot_density_profiles
+    from prunegraph.analysis.report import figure_to_base64
+
+    table = _load(args)
+    _write(density_correlations(table), args.out, "ramanujan_correlations")
+    import base64
+
+    for sparsity in sorted(table.data["sparsity"].unique()):
+        path = args.out / f"ramanujan_s{sparsity}.png"
+        path.write_bytes(
+            base64.b64decode(
+                figure_to_base64(plot_density_profiles(table, sparsity=float(sparsity)))
+            )
+        )
+        print(f"wrote {path}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from prunegraph.analysis.report import write_report
+
+    table = _load(args)
+    path = write_report(table, args.out, sections=_split(args.sections), **_cv(args))
+    print(f"wrote {path}")
+    return 0
