@@ -19,7 +19,7 @@ import itertools
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -117,7 +117,8 @@ def build_demo_network(sparsity: float, seed: int, epochs: int) -> DemoNetwork:
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     src, dst, w, lay = [], [], [], []
     for k, m in enumerate(linears):
-        weight = (m.weight * m.weight_mask).detach().numpy()  # (out, in)
+        mask = cast("torch.Tensor", m.weight_mask)  # buffer added by torch.nn.utils.prune
+        weight = (m.weight * mask).detach().numpy()  # (out, in)
         out_idx, in_idx = np.nonzero(weight)
         src.append(offsets[k] + in_idx)
         dst.append(offsets[k + 1] + out_idx)
@@ -194,7 +195,7 @@ def write_demo_network(store: Any, net: DemoNetwork) -> None:
             f"UNWIND $rows AS r CREATE (:Unit:L{p}:{label} {{uid: r[0], p: r[1], i: r[2]}})", rows
         )
     # (src, dst, layer, w) tuples: ints stay ints for the uid index, w stays a float.
-    rows = list(
+    edge_rows = list(
         zip(
             net.src.tolist(), net.dst.tolist(), net.layer.tolist(), net.weight.tolist(), strict=True
         )
@@ -202,7 +203,7 @@ def write_demo_network(store: Any, net: DemoNetwork) -> None:
     store.write_batches(
         f"UNWIND $rows AS r MATCH (a:Unit:{label} {{uid: r[0]}}) MATCH (b:Unit:{label} {{uid: r[1]}}) "
         "CREATE (a)-[:LINEAR {w: r[3], layer: r[2]}]->(b)",
-        rows,
+        edge_rows,
     )
     store.run("MATCH (n:Network {network_id: $id}) SET n.status = 'complete'", {"id": nid})
 

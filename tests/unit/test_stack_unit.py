@@ -8,6 +8,7 @@ never download anything or start a JVM.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import stat
@@ -508,3 +509,34 @@ def test_cli_build_when_up_to_date(fake_tools: Path, capsys: pytest.CaptureFixtu
     assert main(["db", "build"]) == 0
     assert "up to date" in capsys.readouterr().out
     assert len(_calls(fake_tools)) == 2
+
+
+# ------------------------------------------------------------------ smoke demo (no database)
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 1.0, 1.5, -0.1])
+def test_demo_rejects_bad_sparsity(sparsity: float) -> None:
+    from prunegraph._cli_demo import build_demo_network
+    from prunegraph.errors import ValidationError
+
+    with pytest.raises(
+        ValidationError, match="'sparsity' parameter of demo must be a float in the range"
+    ):
+        build_demo_network(sparsity, seed=0, epochs=1)
+
+
+def test_demo_network_edges_respect_the_layers() -> None:
+    import numpy as np
+
+    from prunegraph._cli_demo import build_demo_network
+
+    net = build_demo_network(0.75, seed=1, epochs=2)
+    total = sum(a * b for a, b in zip(net.sizes[:-1], net.sizes[1:], strict=True))
+    assert net.src.size == pytest.approx(0.25 * total, abs=2)  # global magnitude pruning
+    offsets = net.offsets
+    # every edge of layer k goes from partition k to partition k + 1
+    assert np.all(net.src >= offsets[net.layer]) and np.all(net.src < offsets[net.layer + 1])
+    assert np.all(net.dst >= offsets[net.layer + 1]) and np.all(net.dst < offsets[net.layer + 2])
+    assert np.all(net.weight > 0)
+    assert re.fullmatch(r"[0-9a-f]{16}", net.network_id)
+    assert build_demo_network(0.75, seed=1, epochs=2).network_id == net.network_id
