@@ -163,7 +163,7 @@ def ln_communicability(graph: MultipartiteGraph) -> float | None:
     c = float((phi[s] * phi[t] * np.exp(lam - top)).sum())
     if c <= 0:
         return None
-    return top + math.log(c)
+    return float(top + math.log(c))
 
 
 def pca_elongation(graph: MultipartiteGraph) -> float | None:

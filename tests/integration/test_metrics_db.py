@@ -11,13 +11,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 
-from _metric_graphs import mlp_232, random_layered  # noqa: E402
+from _metric_graphs import mlp_232, random_layered
 
-from prunegraph.errors import ValidationError  # noqa: E402
-from prunegraph.loader.export import delete_network, export_network  # noqa: E402
-from prunegraph.loader.records import NetworkRecord  # noqa: E402
-from prunegraph.queries.gds_metrics import database_metrics, projection  # noqa: E402
-from prunegraph.queries.metrics import DB_METRICS, compute_metrics, load_mge  # noqa: E402
+from prunegraph.errors import ValidationError
+from prunegraph.loader.export import delete_network, export_network
+from prunegraph.loader.records import NetworkRecord
+from prunegraph.queries.gds_metrics import database_metrics, projection
+from prunegraph.queries.metrics import DB_METRICS, compute_metrics, load_mge
 
 STUDY = f"test_metrics_db_{uuid.uuid4().hex[:8]}"
 

@@ -80,7 +80,7 @@ def random_layered(seed, sizes=(6, 8, 8, 6), density=0.4, skip=True):
 def undirected_nx(g):
     G = nx.Graph()
     G.add_nodes_from(range(g.n_nodes))
-    G.add_edges_from(zip(g.src.tolist(), g.dst.tolist()))
+    G.add_edges_from(zip(g.src.tolist(), g.dst.tolist(), strict=True))
     return G
 
 

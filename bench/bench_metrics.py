@@ -1,0 +1,190 @@
+"""Benchmark of the in-process metric engine: time and peak memory per metric.
+
+Workloads: the ResNet-20 MGE (CIFAR shape 3x32x32) at sparsity 0.98, 0.9, 0.6
+and the Conv-6 MGE at 0.9 and 0.6, with random masks (exact count of unmasked
+weights per layer, uniform positions). Each case runs in a fresh subprocess so
+its peak resident memory (``ru_maxrss``) is its own; within a case, each
+metric's time is measured and the process's peak RSS after it is reported.
+
+Usage::
+
+    .venv/bin/python bench/bench_metrics.py --quick          # ResNet-20 0.98 and 0.9
+    .venv/bin/python bench/bench_metrics.py                  # + ResNet-20 0.6, Conv-6 0.9
+    .venv/bin/python bench/bench_metrics.py --case conv6:0.6 # the ~10^8-edge case, alone
+
+Paper reference (igraph, motif4 from a 0.1 % vertex sample), same machine class:
+ResNet-20 0.9 ~16 s / 2.3 GB, ResNet-20 0.6 ~78 s / 7.8 GB, Conv-6 0.9 ~150 s / 12 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+CACHE = Path("/tmp/prunegraph_bench")
+
+QUICK = ["resnet20:0.98", "resnet20:0.9"]
+DEFAULT = [*QUICK, "resnet20:0.6", "conv6:0.9"]
+PAPER = {"resnet20:0.9": (16, 2.3), "resnet20:0.6": (78, 7.8), "conv6:0.9": (150, 12.0)}
+ORDER = [
+    ("sink", "source", "disconnected", "r_out", "r_in"),
+    ("n1",),
+    ("strength",),
+    ("components", "component_size"),
+    ("kcore",),
+    ("cut_edges", "cut_nodes"),
+    ("motif3", "motif4"),
+    ("n2",),
+    ("spectral_gap",),
+    ("spectral_radius",),
+    ("log_paths", "mean_path", "max_path"),
+    ("edge_connectivity",),
+]
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def random_masks(model, sparsity: float, seed: int) -> dict[str, np.ndarray]:
+    from prunegraph.loader.masks import prunable_parameters
+
+    rng = np.random.default_rng(seed)
+    masks = {}
+    for name, p in prunable_parameters(model).items():
+        n = p.numel()
+        keep = max(1, round((1 - sparsity) * n))
+        flat = np.zeros(n, dtype=bool)
+        flat[rng.choice(n, size=keep, replace=False)] = True
+        masks[name] = flat.reshape(tuple(p.shape))
+    return masks
+
+
+def graph_path(case: str) -> Path:
+    return CACHE / f"{case.replace(':', '_')}.npz"
+
+
+def encode_case(case: str) -> float:
+    """Encode the case's MGE (random masks, seed 0) into the cache; returns seconds."""
+    from prunegraph.loader.encoding import encode
+    from prunegraph.loader.models import build_model
+
+    arch, s = case.split(":")
+    t0 = time.perf_counter()
+    model = build_model(arch, input_shape=(3, 32, 32), num_classes=10, seed=0)
+    graph = encode(model, random_masks(model, float(s), seed=0), (3, 32, 32), kind="mge")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    graph.save(graph_path(case))
+    return time.perf_counter() - t0
+
+
+def run_case(case: str, budget: float) -> dict:
+    # No torch in this process: its peak memory is the metric engine's own.
+    from prunegraph.loader.graph import MultipartiteGraph
+    from prunegraph.queries._structure import GraphStructure
+    from prunegraph.queries.paths import compute_section_d
+    from prunegraph.queries.topometrics import compute_section_a
+
+    graph = MultipartiteGraph.load(graph_path(case))
+    encode_s = 0.0
+    base_mb = peak_mb()
+    st = GraphStructure(graph)
+    rows = []
+    total = 0.0
+    for group in ORDER:
+        t = time.perf_counter()
+        if group[0] in ("log_paths", "edge_connectivity"):
+            vals = compute_section_d(graph, list(group))
+            res = {k: (v, None) for k, v in vals.items()}
+        else:
+            out = compute_section_a(st, list(group), budget=budget, seed=0)
+            res = {k: (e.value, e.se) for k, e in out.items()}
+        dt = time.perf_counter() - t
+        total += dt
+        rows.append(
+            {"metrics": ",".join(group), "seconds": dt, "peak_mb": peak_mb(), "values": res}
+        )
+    return {
+        "case": case,
+        "nodes": graph.n_nodes,
+        "edges": graph.n_edges,
+        "encode_s": encode_s,
+        "graph_mb": base_mb,
+        "total_s": total,
+        "peak_mb": peak_mb(),
+        "rows": rows,
+    }
+
+
+def fmt_value(v, se) -> str:
+    if v is None:
+        return "null"
+    text = f"{v:.6g}"
+    if se is not None:
+        text += f" ± {se:.3g} ({100 * se / abs(v):.3f} %)" if v else f" ± {se:.3g}"
+    return text
+
+
+def report(res: dict) -> None:
+    print(
+        f"\n== {res['case']}: {res['nodes']:,} nodes, {res['edges']:,} edges "
+        f"(graph loaded: peak {res['graph_mb']:.0f} MB)"
+    )
+    print(f"{'metrics':<40} {'engine':<9} {'time s':>8} {'peak MB':>8}  values")
+    for r in res["rows"]:
+        vals = "; ".join(f"{k}={fmt_value(*v)}" for k, v in r["values"].items())
+        print(
+            f"{r['metrics']:<40} {'inprocess':<9} {r['seconds']:8.2f} {r['peak_mb']:8.0f}  {vals}"
+        )
+    line = f"TOTAL metrics {res['total_s']:.1f} s, process peak {res['peak_mb'] / 1024:.2f} GB"
+    if res["case"] in PAPER:
+        ps, pg = PAPER[res["case"]]
+        line += f"  (paper: {ps} s, {pg} GB -> speed-up {ps / res['total_s']:.1f}x)"
+    print(line)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="only the small ResNet-20 cases")
+    parser.add_argument("--case", action="append", help="arch:sparsity, repeatable")
+    parser.add_argument("--budget", type=float, default=3e8, help="exact-count work budget")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--encode", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.encode:
+        print(json.dumps({"encode_s": encode_case(args.encode)}))
+        return 0
+    if args.child:
+        print(json.dumps(run_case(args.child, args.budget), default=float))
+        return 0
+    cases = args.case or (QUICK if args.quick else DEFAULT)
+    for case in cases:
+        if not graph_path(case).exists():
+            enc = subprocess.run(
+                [sys.executable, __file__, "--encode", case], capture_output=True, text=True
+            )
+            if enc.returncode:
+                print(f"== {case}: encoding FAILED\n{enc.stderr[-2000:]}")
+                continue
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", case, "--budget", str(args.budget)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode:
+            print(f"== {case}: FAILED\n{proc.stderr[-2000:]}")
+            continue
+        report(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

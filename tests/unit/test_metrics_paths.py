@@ -1,0 +1,107 @@
+"""Section D path metrics and section C stability on hand-checkable graphs."""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+import pytest
+from _metric_graphs import build, full, mlp_232, random_layered
+
+from prunegraph.errors import ValidationError
+from prunegraph.queries.paths import compute_section_d, edge_connectivity, path_counts
+from prunegraph.queries.stability import stability
+
+
+def test_mlp_paths_by_hand():
+    d = compute_section_d(mlp_232())
+    assert d["log_paths"] == pytest.approx(math.log(12))
+    assert d["mean_path"] == 2 and d["max_path"] == 2
+    assert d["edge_connectivity"] == 6
+    assert d["mean_degree"] == pytest.approx(24 / 7)
+
+
+def test_skip_changes_path_lengths():
+    g = build(
+        [1, 1, 1],
+        [
+            (0, 1, [(0, 0)], None, "conv"),
+            (1, 2, [(0, 0)], None, "conv"),
+            (0, 2, [(0, 0)], None, "skip"),
+        ],
+    )
+    lp, mp, xp = path_counts(g)
+    assert lp == pytest.approx(math.log(2)) and mp == pytest.approx(1.5) and xp == 2
+    assert edge_connectivity(g) == 2
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_path_dp_matches_networkx(seed):
+    g = random_layered(seed, sizes=(4, 5, 5, 4), density=0.5)
+    G = nx.DiGraph()
+    G.add_edges_from(zip(g.src.tolist(), g.dst.tolist(), strict=True))
+    first = range(g.partitions[0].size)
+    last = range(g.partitions[-1].offset, g.n_nodes)
+    lengths = [
+        len(p) - 1
+        for s in first
+        for t in last
+        if s in G and t in G
+        for p in nx.all_simple_paths(G, s, t)
+    ]
+    lp, mp, xp = path_counts(g)
+    assert lp == pytest.approx(math.log(len(lengths)))
+    assert mp == pytest.approx(np.mean(lengths)) and xp == max(lengths)
+    G.add_edges_from(("s", u, {"capacity": 10**6}) for u in first)
+    G.add_edges_from((t, "t", {"capacity": 10**6}) for t in last)
+    for _u, _v, data in G.edges(data=True):
+        data.setdefault("capacity", 1)
+    assert edge_connectivity(g) == nx.maximum_flow_value(G, "s", "t")
+
+
+def test_huge_path_counts_stay_finite():
+    layers = [50] * 30  # 50^29 * 50 paths: far beyond float range
+    blocks = [(p, p + 1, full(50, 50), None, "linear") for p in range(29)]
+    lp, mp, xp = path_counts(build(layers, blocks))
+    assert lp == pytest.approx(30 * math.log(50)) and mp == 29 and xp == 29
+
+
+def test_no_path_is_null_and_big_graphs_skip_embeddings():
+    g = build([2, 2, 2], [(0, 1, [(0, 0)], None, "conv"), (1, 2, [(1, 1)], None, "conv")])
+    assert path_counts(g) == (None, None, None)
+    assert edge_connectivity(g) == 0
+    big = random_layered(0, sizes=(600, 600, 600, 600), density=0.005)
+    d = compute_section_d(big, ["ln_communicability", "pca_elongation"])
+    assert d == {"ln_communicability": None, "pca_elongation": None}
+
+
+def test_small_graph_embedding_metrics():
+    d = compute_section_d(mlp_232(), ["ln_communicability", "pca_elongation"])
+    assert np.isfinite(d["ln_communicability"])
+    assert 0 <= d["pca_elongation"] <= 1
+
+
+def test_backward_block_is_rejected():
+    g = build([2, 2], [(1, 0, [(0, 0)], None, "conv")])
+    with pytest.raises(ValidationError, match="earlier to later"):
+        path_counts(g)
+
+
+def two_layer(e0, e1):
+    return build([3, 3, 3], [(0, 1, e0, None, "conv"), (1, 2, e1, None, "conv")])
+
+
+def test_stability_by_hand():
+    a = two_layer([(0, 0), (0, 1)], [(2, 2)])
+    b = two_layer([(0, 1), (1, 1)], [(2, 2)])
+    s = stability(a, b)
+    # layer 0: J = 1/3, O = 1/2, e = 2; layer 1: J = O = 1, e = 1
+    assert s["stability_jaccard"] == pytest.approx((2 / 3 + 1) / 3)
+    assert s["stability_overlap"] == pytest.approx((1 + 1) / 3)
+    assert stability(a, a) == {"stability_jaccard": 1.0, "stability_overlap": 1.0}
+
+
+def test_stability_needs_same_architecture():
+    with pytest.raises(ValidationError, match="same architecture"):
+        stability(two_layer([(0, 0)], [(0, 0)]), build([3, 3], [(0, 1, [(0, 0)], None, "conv")]))

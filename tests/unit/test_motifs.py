@@ -1,0 +1,89 @@
+"""Motif counts against brute force, and the sampling estimators against exact values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _metric_graphs import brute_motifs, build, full, random_layered, undirected_nx
+
+from prunegraph.errors import ValidationError
+from prunegraph.queries._structure import GraphStructure
+from prunegraph.queries.motifs import motif3, motif4, n2, triangles
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_exact_counts_match_brute_force(seed):
+    g = random_layered(seed, sizes=(5, 6, 6, 5), density=0.45)
+    st = GraphStructure(g)
+    G = undirected_nx(g)
+    assert motif3(st).value == brute_motifs(G, 3)
+    assert motif4(st).value == brute_motifs(G, 4)
+    assert motif4(st).exact
+
+
+def test_four_clique_and_diamond_classes():
+    # Partitions 0-1-2-3 pairwise joined: one K4 plus pendant-free structure.
+    blocks = [
+        (p, q, [(0, 0)], None, "skip" if q - p > 1 else "conv")
+        for p in range(4)
+        for q in range(p + 1, 4)
+    ]
+    g = build([1, 1, 1, 1], blocks)
+    st = GraphStructure(g)
+    assert triangles(st).count == 4
+    assert motif4(st).value == 1 and motif3(st).value == 4
+
+
+def test_two_hop_reach_counts_union_once():
+    # a -> b -> c and a -> c (skip): c is reached at one and two hops, counted once.
+    g = build(
+        [1, 1, 1],
+        [
+            (0, 1, [(0, 0)], None, "conv"),
+            (1, 2, [(0, 0)], None, "conv"),
+            (0, 2, [(0, 0)], None, "skip"),
+        ],
+    )
+    assert n2(GraphStructure(g)).value == pytest.approx((2 + 1 + 0) / 3)
+
+
+def _coverage(estimate_fn, exact, seeds):
+    hits, zs = 0, []
+    for s in seeds:
+        est = estimate_fn(np.random.default_rng(s))
+        assert est.se is not None and est.se > 0, "the budget should force sampling"
+        assert est.sample_size is not None and est.sample_size < est.population
+        z = (est.value - exact) / est.se
+        zs.append(z)
+        hits += abs(z) < 4
+    return hits / len(seeds), float(np.mean(zs))
+
+
+def test_motif4_estimate_within_its_standard_error():
+    g = random_layered(11, sizes=(30, 40, 40, 30), density=0.3)
+    st = GraphStructure(g)
+    exact = motif4(st).value
+    cover, mean_z = _coverage(lambda rng: motif4(st, budget=2_000, rng=rng), exact, range(40))
+    assert cover >= 0.9
+    assert abs(mean_z) < 1.0  # unbiased: z-scores centre on 0
+
+
+def test_n2_estimate_within_its_standard_error():
+    g = random_layered(12, sizes=(30, 40, 40, 30), density=0.3)
+    st = GraphStructure(g)
+    exact = n2(st).value
+    cover, mean_z = _coverage(lambda rng: n2(st, budget=500, rng=rng), exact, range(40))
+    assert cover >= 0.9
+    assert abs(mean_z) < 1.0
+
+
+def test_estimate_records_estimator_and_sample():
+    st = GraphStructure(random_layered(1, sizes=(20, 20, 20, 20), density=0.3))
+    est = motif4(st, budget=100)
+    assert "stratified" in est.estimator and est.population == st.n
+
+
+def test_budget_must_be_positive():
+    st = GraphStructure(build([2, 2], [(0, 1, full(2, 2), None, "linear")]))
+    with pytest.raises(ValidationError, match="'budget' parameter"):
+        motif4(st, budget=0)
