@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from prunegraph.errors import ValidationError
+from prunegraph.errors import DatabaseError, ValidationError
 
 STUDY = "smoke-demo"
 HIDDEN = (32, 16)
@@ -231,18 +231,23 @@ def _demo(args: argparse.Namespace) -> int:
     from prunegraph.queries.store import Store
 
     t0 = time.monotonic()
-    net = build_demo_network(args.sparsity, args.seed, args.epochs)
-    print(
-        f"Trained and pruned MLP {'-'.join(map(str, net.sizes))} on digits: sparsity "
-        f"{args.sparsity:.0%}, accuracy {net.acc_dense:.3f} dense -> {net.acc_sparse:.3f} pruned "
-        f"({net.src.size} of {sum(a * b for a, b in itertools.pairwise(net.sizes))} "
-        "weights kept)."
-    )
+    # Connect first: a stopped server is reported before any training happens.
     with Store.connect() as store:
         info = store.server_info()
+        if info["gds_version"] is None:
+            raise DatabaseError(
+                f"Neo4j at {store.settings.uri} has no Graph Data Science plugin; the demo needs it."
+            )
         print(
             f"Neo4j {info['neo4j_version']} {info['edition']} with GDS {info['gds_version']} "
             f"at {store.settings.uri}"
+        )
+        net = build_demo_network(args.sparsity, args.seed, args.epochs)
+        print(
+            f"Trained and pruned MLP {'-'.join(map(str, net.sizes))} on digits: sparsity "
+            f"{args.sparsity:.0%}, accuracy {net.acc_dense:.3f} dense -> {net.acc_sparse:.3f} "
+            f"pruned ({net.src.size} of {sum(a * b for a, b in itertools.pairwise(net.sizes))} "
+            "weights kept)."
         )
         t1 = time.monotonic()
         write_demo_network(store, net)

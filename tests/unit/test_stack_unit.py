@@ -540,3 +540,16 @@ def test_demo_network_edges_respect_the_layers() -> None:
     assert np.all(net.weight > 0)
     assert re.fullmatch(r"[0-9a-f]{16}", net.network_id)
     assert build_demo_network(0.75, seed=1, epochs=2).network_id == net.network_id
+
+
+def test_demo_without_a_server_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = _free_port()
+    monkeypatch.setenv("NEO4J_URI", f"bolt://127.0.0.1:{port}")
+    monkeypatch.setenv("NEO4J_PASSWORD", "whatever-123")
+    assert main(["demo", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert f"No Neo4j server answers at bolt://127.0.0.1:{port}" in err[0]
+    assert "prunegraph db start" in err[0]
