@@ -1,0 +1,1372 @@
+"""Graph encodings of a (sparse) PyTorch model: the unrolled MGE and the rolled BGEs.
+
+``encode(model, masks, input_shape, kind=...)`` traces the model with
+``torch.fx`` (never by module names), walks the traced graph once, and returns
+a :class:`~prunegraph.loader.graph.MultipartiteGraph`. The conventions are those
+of ``docs/encoding.md`` (the project's contract):
+
+* **MGE** (``kind="mge"``): every unit of every materialised activation is a
+  node ``(p, i)``, ``i = c*H*W + y*W + x``. Conv/Linear layers create
+  partitions; a conv with unmasked kernel entry ``(o, i_l, u, v)`` of group
+  ``g`` draws ``(i, y*s_h - p_h + u*d_h, x*s_w - p_w + v*d_w) -> (o, y, x)``,
+  ``i = g*C_in/groups + i_l``, for positions inside the input (no padding
+  nodes), weight ``|theta|``. Pooling creates no partition: an edge drawn from a
+  pooled unit is drawn from every pre-pool unit of its window, duplicates merged
+  with summed weight. Residual ``add``: the output partition is that of the
+  deepest operand; identity / option-A shortcuts give 1:1 edges of weight 1, a
+  conv shortcut gives its unrolled conv edges into that partition.
+* **Rolled BGE** (``kind="rolled"``): per layer, left ``C_in*kh*kw`` (or
+  ``in_features``) nodes, right ``C_out`` nodes, an edge per unmasked weight.
+* **Rolled-channel BGE** (``kind="rolled_channel"``): per layer, left ``C_in``,
+  right ``C_out``, an edge iff ``W[o, i]`` has an unmasked entry, weight
+  ``sum |theta|`` over the kernel slice.
+
+How it works: every traced value is a set of *terms*, each a sparse map from
+the units of one partition to the value's units, stored as a padded row table
+(``cols[n_units, k]`` of partition-unit ids, ``-1`` for none) with
+multiplicities. Parameter-free ops (pooling, slicing, padding, flatten, cat,
+reductions) compose these tables; a Conv/Linear layer turns the table of its
+input into edges. Gather-like ops (view, slicing, pad, permute, cat, ...) are
+evaluated by running the op itself on a tensor of unit ids, so their index
+arithmetic is PyTorch's own. Edge generation is vectorised numpy (a loop over
+layers and kernel offsets only) and writes into preallocated ``int32`` /
+``float32`` arrays, so memory is proportional to the edge count.
+"""
+
+from __future__ import annotations
+
+import difflib
+import operator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+from torch import nn
+
+from prunegraph._registry import Registry
+from prunegraph.errors import EncodingError
+from prunegraph.loader.graph import GRAPH_KINDS, EdgeBlock, MultipartiteGraph, Partition
+from prunegraph.loader.tracing import TensorMeta, TracedModel, target_name, trace_model
+
+__all__ = ["ENCODINGS", "LayerInfo", "encode", "list_layers"]
+
+ENCODING_VERSION = 1
+_IDX = np.int32  # local unit ids (partitions never reach 2**31 units)
+_Chunk = tuple[np.ndarray, np.ndarray, np.ndarray]  # (dst_local, src_local, weight)
+
+# ----------------------------------------------------------------------------- op tables
+_PASS_MODULES: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.CELU,
+    nn.SELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Hardtanh,
+    nn.Softplus,
+    nn.Softsign,
+    nn.Tanhshrink,
+    nn.LogSigmoid,
+    nn.Threshold,
+    nn.Softmax,
+    nn.LogSoftmax,
+    nn.modules.batchnorm._BatchNorm,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.modules.instancenorm._InstanceNorm,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
+    nn.Identity,
+)
+_PASS_FUNCTIONS: set[Any] = {
+    F.relu, F.relu_, F.relu6, F.leaky_relu, F.elu, F.selu, F.celu, F.gelu, F.silu, F.mish,
+    F.hardswish, F.hardsigmoid, F.hardtanh, F.softplus, F.softsign, F.logsigmoid, F.sigmoid,
+    F.tanh, F.softmax, F.log_softmax, F.dropout, F.dropout1d, F.dropout2d, F.alpha_dropout,
+    F.batch_norm, F.layer_norm, F.group_norm, F.instance_norm, torch.relu, torch.sigmoid,
+    torch.tanh, torch.softmax, torch.log_softmax, torch.clamp, torch.clip, operator.neg,
+    operator.pos, torch.neg,
+}  # fmt: skip
+_PASS_METHODS = {
+    "relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "clamp", "clamp_", "clip",
+    "clamp_min", "clamp_max", "softmax", "log_softmax", "clone", "detach", "float", "double",
+    "half", "to", "type", "neg",
+}  # fmt: skip
+_SCALE_FUNCTIONS = {operator.mul, operator.truediv, torch.mul, torch.div, operator.imul}
+_SCALE_METHODS = {"mul", "mul_", "div", "div_"}
+_ADD_FUNCTIONS = {operator.add, operator.iadd, operator.sub, operator.isub, torch.add, torch.sub}
+_ADD_METHODS = {"add", "add_", "sub", "sub_"}
+_GATHER_FUNCTIONS = {
+    operator.getitem, torch.flatten, torch.reshape, torch.permute, torch.transpose,
+    torch.squeeze, torch.unsqueeze, torch.narrow, torch.cat, torch.concat, torch.stack,
+    torch.flip, torch.movedim, torch.t, F.pad,
+}  # fmt: skip
+_GATHER_METHODS = {
+    "view", "reshape", "flatten", "permute", "transpose", "contiguous", "squeeze",
+    "unsqueeze", "narrow", "flip", "movedim", "t", "unflatten", "expand", "repeat",
+}  # fmt: skip
+_GATHER_MODULES: tuple[type[nn.Module], ...] = (
+    nn.Flatten,
+    nn.Unflatten,
+    nn.modules.padding._ConstantPadNd,
+    nn.modules.padding._ReflectionPadNd,
+    nn.modules.padding._ReplicationPadNd,
+)
+_REDUCE_FUNCTIONS = {torch.mean: "mean", torch.sum: "sum", torch.amax: "amax", torch.amin: "amin"}
+_REDUCE_METHODS = {"mean", "sum", "amax", "amin"}
+
+
+# ----------------------------------------------------------------------------- layers
+@dataclass(eq=False)
+class LayerInfo:
+    """One traced Conv/Linear layer: its (effective) weight and mask, as numpy arrays.
+
+    Convolutions are stored as 2-D: a ``Conv1d`` has ``weight`` of shape
+    ``(C_out, C_in/groups, 1, k)`` and ``in_shape``/``out_shape`` ``(C, 1, L)``.
+    ``padding`` is the top/left padding actually applied (``'same'`` resolved).
+    """
+
+    name: str
+    node: str
+    kind: str  # 'conv' | 'linear'
+    param_name: str
+    weight: np.ndarray  # float32, effective weight (pruned entries are 0)
+    mask: np.ndarray  # bool, unmasked and non-zero
+    weight_shape: tuple[int, ...]  # the parameter's own shape
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    value_shape: tuple[int, ...] = ()  # output shape as traced (``out_shape`` is 2-D for convs)
+    _offsets: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]] | None = None
+
+    @property
+    def n_weights(self) -> int:
+        return int(self.mask.size)
+
+    @property
+    def n_unmasked(self) -> int:
+        return int(self.mask.sum())
+
+    def kernel_offsets(self) -> list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per kernel offset ``(u, v)``: unmasked ``(o, i)`` pairs (global ``i``) and ``|w|``."""
+        if self._offsets is None:
+            co, ci_g, kh, kw = self.weight.shape
+            co_g = co // self.groups
+            offsets = []
+            absw = np.abs(self.weight)
+            for u in range(kh):
+                for v in range(kw):
+                    o, il = np.nonzero(self.mask[:, :, u, v])
+                    if len(o):
+                        i = (o // co_g) * ci_g + il
+                        offsets.append((u, v, o.astype(_IDX), i.astype(_IDX), absw[o, il, u, v]))
+            self._offsets = offsets
+        return self._offsets
+
+
+def _pair(x: Any) -> tuple[int, int]:
+    if isinstance(x, tuple | list):
+        return (int(x[0]), int(x[1])) if len(x) == 2 else (int(x[0]), int(x[0]))
+    return (int(x), int(x))
+
+
+# ----------------------------------------------------------------------------- masks
+class _Masks:
+    """Resolves the effective weight and mask of each traced layer.
+
+    Sources, combined with AND: the user's dict, ``torch.nn.utils.prune``
+    buffers (``<module>.weight_mask``, the parameter is ``weight_orig``), and
+    exact zeros of the effective weight.
+    """
+
+    def __init__(self, model: nn.Module, masks: Mapping[str, Any] | None) -> None:
+        params = dict(model.named_parameters())
+        self.canonical = {n[: -len("_orig")] if n.endswith("_orig") else n for n in params}
+        self.user: dict[str, np.ndarray] = {}
+        self.used: set[str] = set()
+        if masks is None:
+            return
+        if not isinstance(masks, Mapping):
+            raise EncodingError(
+                "The 'masks' parameter of encode must be a dict mapping parameter names to "
+                f"boolean arrays, or None. Got {type(masks).__name__} instead."
+            )
+        for key, value in masks.items():
+            name = str(key)[: -len("_orig")] if str(key).endswith("_orig") else str(key)
+            if name not in self.canonical:
+                close = difflib.get_close_matches(name, sorted(self.canonical), n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                raise EncodingError(
+                    f"Mask given for unknown parameter '{key}' of {type(model).__name__}.{hint}"
+                )
+            if isinstance(value, torch.Tensor):
+                value = value.detach().cpu().numpy()
+            arr = np.asarray(value)
+            if arr.dtype != np.bool_:
+                if not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr).all():
+                    raise EncodingError(
+                        f"Mask for '{key}' must be a boolean (or 0/1) array; got dtype "
+                        f"{arr.dtype} with non-finite or non-numeric entries."
+                    )
+                arr = arr != 0
+            pshape = tuple(params.get(name, params.get(name + "_orig")).shape)  # type: ignore[union-attr]
+            if arr.shape != pshape:
+                raise EncodingError(
+                    f"Mask for '{key}' has shape {arr.shape}, but the parameter has shape {pshape}."
+                )
+            self.user[name] = arr
+
+    def resolve(self, param_name: str, weight: torch.Tensor, prune_mask: torch.Tensor | None):
+        w = weight.detach().cpu().to(torch.float32).numpy()
+        if not np.isfinite(w).all():
+            bad = int((~np.isfinite(w)).sum())
+            raise EncodingError(
+                f"Parameter '{param_name}' has {bad} NaN or infinite entries; cannot encode it."
+            )
+        mask = w != 0
+        if prune_mask is not None:
+            mask &= prune_mask.detach().cpu().numpy() != 0
+        if param_name in self.user:
+            mask &= self.user[param_name]
+            self.used.add(param_name)
+        return np.ascontiguousarray(w), mask
+
+    def check_all_used(self) -> None:
+        unused = sorted(set(self.user) - self.used)
+        if unused:
+            raise EncodingError(
+                f"Mask given for {', '.join(repr(u) for u in unused)}, which "
+                f"{'is' if len(unused) == 1 else 'are'} not the weight of a Conv/Linear layer "
+                "of the traced model (biases and normalisation parameters create no edges)."
+            )
+
+
+# ----------------------------------------------------------------------------- unit maps
+@dataclass(frozen=True, eq=False)
+class _Term:
+    """Sparse map from the units of ``partition`` to the units of a value.
+
+    ``cols[r]`` lists the partition units feeding value unit ``r`` (``-1``
+    pads), ``mult`` their multiplicities (None: all 1). ``cols=None`` is the
+    identity. ``repeats``: a partition unit occurs more than once, so edges
+    drawn through this map may coincide and must be merged.
+    """
+
+    partition: int
+    cols: np.ndarray | None
+    mult: np.ndarray | None = None
+    full: bool = True
+    repeats: bool = False
+    pools: tuple[str, ...] = ()
+
+    def table(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.cols is None:
+            return np.arange(n, dtype=_IDX)[:, None], np.ones((n, 1), np.float32)
+        mult = self.mult if self.mult is not None else np.ones(self.cols.shape, np.float32)
+        return self.cols, mult
+
+    def row_counts(self, n: int) -> np.ndarray:
+        if self.cols is None:
+            return np.ones(n, dtype=np.int64)
+        if self.full:
+            return np.full(n, self.cols.shape[1], dtype=np.int64)
+        return (self.cols >= 0).sum(axis=1)
+
+
+def _make_term(
+    partition: int,
+    cols: np.ndarray,
+    mult: np.ndarray | None,
+    pools: tuple[str, ...],
+    partition_size: int,
+) -> _Term:
+    """Normalise a row table: pack valid entries left, trim, detect identity and repeats."""
+    cols = cols.astype(_IDX, copy=False)
+    valid = cols >= 0
+    if not valid.all():
+        order = np.argsort(~valid, axis=1, kind="stable")
+        cols = np.take_along_axis(cols, order, axis=1)
+        if mult is not None:
+            mult = np.take_along_axis(mult, order, axis=1)
+        valid = np.take_along_axis(valid, order, axis=1)
+        k = int(valid.sum(axis=1).max()) if len(cols) else 0
+        cols, valid = cols[:, :k], valid[:, :k]
+        if mult is not None:
+            mult = mult[:, :k]
+        cols = np.where(valid, cols, -1).astype(_IDX)
+    full = bool(valid.all())
+    if mult is not None:
+        mult = np.where(valid, mult, 0).astype(np.float32)
+        if np.all(mult[valid] == 1):
+            mult = None
+    flat = cols[valid]
+    repeats = bool(len(flat)) and int(np.bincount(flat, minlength=1).max()) > 1
+    if (
+        full
+        and cols.shape[1] == 1
+        and mult is None
+        and len(cols) == partition_size
+        and np.array_equal(cols[:, 0], np.arange(partition_size))
+    ):
+        return _Term(partition, None, None, True, False, pools)
+    return _Term(partition, np.ascontiguousarray(cols), mult, full, repeats, pools)
+
+
+@dataclass(eq=False)
+class _Pending:
+    """A Conv/Linear output not yet given a partition (it may be folded into an add)."""
+
+    layer: LayerInfo
+    input: _Value
+    partition: int | None = None
+    folded: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class _Value:
+    """What the encoder knows about one traced tensor (shape without batch)."""
+
+    shape: tuple[int, ...]
+    terms: tuple[_Term, ...] = ()
+    pending: _Pending | None = None
+    chain_ok: bool = True  # no node between the pending layer and here is shared
+    exclusive: bool = False  # identity of a partition whose current value nobody else uses
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+class _Const:
+    """A tensor that does not depend on the input (parameter, buffer, constant)."""
+
+
+_CONST = _Const()
+
+
+# ----------------------------------------------------------------------------- edge jobs
+@dataclass(eq=False)
+class _Job:
+    """One edge block to generate: a layer (or skip) from one term into one partition."""
+
+    name: str
+    kind: str
+    src: int
+    dst: int
+    term: _Term
+    n_in: int  # units of the layer's input value (rows of the term)
+    layer: LayerInfo | None = None
+    n_weights: int = 0
+    n_unmasked: int = 0
+    _cache: _Chunk | None = field(default=None, repr=False)
+
+    @property
+    def pool(self) -> str | None:
+        return "+".join(self.term.pools) or None
+
+    def _raw(self) -> Iterator[_Chunk]:
+        """Edges with ``src`` as a unit of the layer's *input value*."""
+        if self.layer is None:
+            n = self.n_in
+            yield np.arange(n, dtype=_IDX), np.arange(n, dtype=_IDX), np.ones(n, np.float32)
+        elif self.layer.kind == "conv":
+            yield from _conv_chunks(self.layer)
+        else:
+            yield from _linear_chunks(self.layer)
+
+    def _expanded(self) -> Iterator[_Chunk]:
+        term = self.term
+        if term.cols is None:
+            yield from self._raw()
+            return
+        cols, mult = term.table(self.n_in)
+        k = cols.shape[1]
+        for dst, src, w in self._raw():
+            c = cols[src]
+            m = mult[src] * w[:, None]
+            if term.full:
+                yield np.repeat(dst, k), c.ravel(), m.ravel()
+            else:
+                valid = c >= 0
+                yield np.repeat(dst, valid.sum(axis=1)), c[valid], m[valid]
+
+    def _merged(self) -> _Chunk:
+        if self._cache is None:
+            parts = list(self._expanded())
+            if parts:
+                dst, src, w = (np.concatenate(x) for x in zip(*parts, strict=True))
+            else:
+                dst = src = np.empty(0, _IDX)
+                w = np.empty(0, np.float32)
+            n_src = int(max(src.max(initial=-1), 0)) + 1
+            key = dst.astype(np.int64) * n_src + src
+            uniq, inverse = np.unique(key, return_inverse=True)
+            w = np.bincount(inverse, weights=w, minlength=len(uniq)).astype(np.float32)
+            self._cache = ((uniq // n_src).astype(_IDX), (uniq % n_src).astype(_IDX), w)
+        return self._cache
+
+    def chunks(self) -> Iterator[_Chunk]:
+        if self.term.repeats:
+            yield self._merged()
+        else:
+            yield from self._expanded()
+
+    def count(self) -> int:
+        """Exact number of edges, computed without generating them (unless merging)."""
+        if self.term.repeats:
+            return len(self._merged()[0])
+        rows = self.term.row_counts(self.n_in)
+        if self.layer is None:
+            return int(rows.sum())
+        if self.layer.kind == "linear":
+            f_in = self.layer.weight.shape[1]
+            per_feature = rows.reshape(-1, f_in).sum(axis=0)  # summed over leading positions
+            return int(self.layer.mask.sum(axis=0) @ per_feature)
+        return _conv_count(self.layer, rows)
+
+
+def _valid_range(n_out: int, stride: int, shift: int, n_in: int) -> tuple[int, int]:
+    """Outputs ``y`` in ``[0, n_out)`` with ``0 <= y*stride + shift < n_in`` (a range)."""
+    lo = max(0, -(shift // stride))  # ceil(-shift / stride)
+    hi = min(n_out, (n_in - 1 - shift) // stride + 1)
+    return lo, max(lo, hi)
+
+
+def _conv_geometry(layer: LayerInfo, u: int, v: int):
+    _, h, w = layer.in_shape
+    _, ho, wo = layer.out_shape
+    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+    y0, y1 = _valid_range(ho, sh, u * dh - ph, h)
+    x0, x1 = _valid_range(wo, sw, v * dw - pw, w)
+    return y0, y1, x0, x1
+
+
+def _conv_chunks(layer: LayerInfo) -> Iterator[_Chunk]:
+    """Unrolled conv edges, one chunk per kernel offset ``(u, v)``.
+
+    Output ``(o, y, x)`` <- input ``(i, y*s_h - p_h + u*d_h, x*s_w - p_w + v*d_w)``;
+    the valid ``(y, x)`` form a rectangle, so each chunk is an outer sum.
+    """
+    _, h, w = layer.in_shape
+    _, ho, wo = layer.out_shape
+    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+    for u, v, o, i, wt in layer.kernel_offsets():
+        y0, y1, x0, x1 = _conv_geometry(layer, u, v)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        oy = np.arange(y0, y1, dtype=_IDX)
+        ox = np.arange(x0, x1, dtype=_IDX)
+        out_pos = (oy[:, None] * wo + ox[None, :]).ravel()
+        in_pos = (
+            (oy * sh + (u * dh - ph))[:, None] * w + (ox * sw + (v * dw - pw))[None, :]
+        ).ravel()
+        dst = (o * _IDX(ho * wo))[:, None] + out_pos[None, :]
+        src = (i * _IDX(h * w))[:, None] + in_pos[None, :]
+        yield dst.ravel(), src.ravel(), np.repeat(wt, len(out_pos))
+
+
+def _conv_count(layer: LayerInfo, rows: np.ndarray) -> int:
+    c_in, h, w = layer.in_shape
+    rows3 = rows.reshape(c_in, h, w)
+    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+    total = 0
+    for u, v, _o, i, _wt in layer.kernel_offsets():
+        y0, y1, x0, x1 = _conv_geometry(layer, u, v)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        iy0, ix0 = y0 * sh + u * dh - ph, x0 * sw + v * dw - pw
+        window = rows3[
+            :, iy0 : iy0 + (y1 - y0 - 1) * sh + 1 : sh, ix0 : ix0 + (x1 - x0 - 1) * sw + 1 : sw
+        ]
+        per_channel = window.sum(axis=(1, 2))
+        total += int(np.bincount(i, minlength=c_in) @ per_channel)
+    return total
+
+
+def _linear_chunks(layer: LayerInfo, max_chunk: int = 1 << 22) -> Iterator[_Chunk]:
+    """``in_j -> out_k`` for unmasked ``W[k, j]``, at every leading position (usually one)."""
+    f_out, f_in = layer.weight.shape
+    lead = int(np.prod(layer.in_shape[:-1], dtype=np.int64))
+    absw = np.abs(layer.weight)
+    rows_per = max(1, max_chunk // max(1, f_in * lead))
+    for r0 in range(0, f_out, rows_per):
+        k, j = np.nonzero(layer.mask[r0 : r0 + rows_per])
+        wt = absw[r0 + k, j]
+        k = (k + r0).astype(_IDX)
+        j = j.astype(_IDX)
+        if lead == 1:
+            yield k, j, wt
+        else:
+            pos = np.arange(lead, dtype=_IDX)
+            yield (
+                ((pos * f_out)[:, None] + k[None, :]).ravel(),
+                ((pos * f_in)[:, None] + j[None, :]).ravel(),
+                np.tile(wt, lead),
+            )
+
+
+# ----------------------------------------------------------------------------- windows
+def _pool_windows(
+    in_shape: tuple[int, int, int],
+    out_shape: tuple[int, int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+) -> np.ndarray:
+    """Window table ``(C*Ho*Wo, kh*kw)`` of input units (``-1`` outside the input)."""
+    c, h, w = in_shape
+    _, ho, wo = out_shape
+    oy = np.arange(ho)[:, None, None]
+    ox = np.arange(wo)[None, :, None]
+    a = np.repeat(np.arange(kernel[0]), kernel[1])[None, None, :]
+    b = np.tile(np.arange(kernel[1]), kernel[0])[None, None, :]
+    iy = oy * stride[0] - padding[0] + a * dilation[0]
+    ix = ox * stride[1] - padding[1] + b * dilation[1]
+    return _windows_from_positions(c, h, w, iy, ix)
+
+
+def _windows_from_positions(c: int, h: int, w: int, iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
+    valid = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w) & np.ones_like(iy * ix, dtype=bool)
+    spatial = np.where(valid, iy * w + ix, -1)  # (ho, wo, k)
+    spatial = spatial.reshape(-1, spatial.shape[-1])
+    chan = (np.arange(c) * (h * w))[:, None, None]
+    table = np.where(spatial[None] >= 0, spatial[None] + chan, -1)
+    return table.reshape(-1, spatial.shape[-1]).astype(_IDX)
+
+
+def _adaptive_windows(
+    in_shape: tuple[int, int, int], out_shape: tuple[int, int, int]
+) -> np.ndarray:
+    """PyTorch's adaptive pooling windows: ``[floor(o*H/Ho), ceil((o+1)*H/Ho))``."""
+    c, h, w = in_shape
+    _, ho, wo = out_shape
+
+    def axis(n_in: int, n_out: int) -> np.ndarray:
+        o = np.arange(n_out)
+        start = (o * n_in) // n_out
+        stop = -((-(o + 1) * n_in) // n_out)
+        k = int((stop - start).max())
+        pos = start[:, None] + np.arange(k)[None, :]
+        return np.where(pos < stop[:, None], pos, -(10**9))  # far outside: invalid
+
+    ry, rx = axis(h, ho), axis(w, wo)
+    iy = np.broadcast_to(ry[:, None, :, None], (ho, wo, ry.shape[1], rx.shape[1]))
+    ix = np.broadcast_to(rx[None, :, None, :], (ho, wo, ry.shape[1], rx.shape[1]))
+    k = ry.shape[1] * rx.shape[1]
+    return _windows_from_positions(c, h, w, iy.reshape(ho, wo, k), ix.reshape(ho, wo, k))
+
+
+def _reduce_windows(shape: tuple[int, ...], dims: tuple[int, ...]) -> np.ndarray:
+    """Window table of a reduction over ``dims`` (value dims, batch excluded)."""
+    ids = np.arange(int(np.prod(shape)), dtype=_IDX).reshape(shape)
+    keep = [d for d in range(len(shape)) if d not in dims]
+    moved = np.transpose(ids, keep + sorted(dims))
+    n_out = int(np.prod([shape[d] for d in keep], dtype=np.int64))
+    return moved.reshape(n_out, -1)
+
+
+def _as_image(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    if len(shape) == 3:
+        return (shape[0], shape[1], shape[2])
+    if len(shape) == 2:
+        return (shape[0], 1, shape[1])
+    raise ValueError(shape)
+
+
+# ----------------------------------------------------------------------------- the walk
+_POOL_MODULES: dict[type[nn.Module], str] = {
+    nn.MaxPool1d: "max", nn.MaxPool2d: "max", nn.AvgPool1d: "avg", nn.AvgPool2d: "avg",
+    nn.AdaptiveAvgPool1d: "adaptive_avg", nn.AdaptiveAvgPool2d: "adaptive_avg",
+    nn.AdaptiveMaxPool1d: "adaptive_max", nn.AdaptiveMaxPool2d: "adaptive_max",
+}  # fmt: skip
+# functional pools: name, parameter order after the input
+_POOL_FUNCTIONS: dict[Any, tuple[str, tuple[str, ...]]] = {
+    F.max_pool1d: ("max", ("kernel_size", "stride", "padding", "dilation")),
+    F.max_pool2d: ("max", ("kernel_size", "stride", "padding", "dilation")),
+    F.avg_pool1d: ("avg", ("kernel_size", "stride", "padding")),
+    F.avg_pool2d: ("avg", ("kernel_size", "stride", "padding")),
+    F.adaptive_avg_pool1d: ("adaptive_avg", ()),
+    F.adaptive_avg_pool2d: ("adaptive_avg", ()),
+    F.adaptive_max_pool1d: ("adaptive_max", ()),
+    F.adaptive_max_pool2d: ("adaptive_max", ()),
+}
+
+
+class _Walker:
+    """Interprets a traced model symbolically, producing partitions and edge jobs."""
+
+    def __init__(self, traced: TracedModel, masks: _Masks) -> None:
+        self.traced = traced
+        self.gm = traced.module
+        self.masks = masks
+        self.partitions: list[dict[str, Any]] = []
+        self.jobs: list[_Job] = []
+        self.layers: list[LayerInfo] = []
+        self.env: dict[fx.Node, Any] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def error(self, node: fx.Node, why: str) -> EncodingError:
+        return EncodingError(
+            f"Cannot encode op '{target_name(node)}' ({node.op}) at traced node '{node.name}': {why}"
+        )
+
+    def out_shape(self, node: fx.Node) -> tuple[int, ...]:
+        meta = self.traced.outputs.get(node)
+        if not isinstance(meta, TensorMeta):
+            raise self.error(node, "its output is not a single tensor.")
+        if not meta.shape or meta.shape[0] != self.traced.batch:
+            raise self.error(node, f"it changes the batch dimension (output shape {meta.shape}).")
+        return tuple(meta.shape[1:])
+
+    def new_partition(self, name: str, shape: tuple[int, ...], node: str, depth: int) -> int:
+        self.partitions.append({"name": name, "shape": shape, "node": node, "depth": depth})
+        return len(self.partitions) - 1
+
+    def depth(self, v: _Value) -> int:
+        if v.pending is not None:
+            if v.pending.partition is not None:
+                return int(self.partitions[v.pending.partition]["depth"])
+            return 1 + self.depth(v.pending.input)
+        return max((int(self.partitions[t.partition]["depth"]) for t in v.terms), default=-1)
+
+    def resolve(self, v: _Value) -> _Value:
+        """The value as maps from partitions, giving a pending layer its partition."""
+        if v.pending is None:
+            return v
+        pend = v.pending
+        if pend.folded:
+            raise EncodingError(f"Layer {pend.layer.name} was folded into a residual add twice.")
+        if pend.partition is None:
+            p = self.new_partition(
+                pend.layer.name, pend.layer.value_shape, pend.layer.node, self.depth(v)
+            )
+            self.add_layer_jobs(pend.layer, pend.input, p)
+            pend.partition = p
+        return _Value(v.shape, (_Term(pend.partition, None),))
+
+    def add_layer_jobs(self, layer: LayerInfo, inp: _Value, dst: int) -> None:
+        n_in = inp.size
+        for term in inp.terms:
+            covered = term.row_counts(n_in) > 0
+            if layer.kind == "conv":
+                c_in = layer.in_shape[0]
+                chan = covered.reshape(c_in, -1).any(axis=1)
+                co, ci_g = layer.weight.shape[:2]
+                i_of = (np.arange(co)[:, None] // (co // layer.groups)) * ci_g + np.arange(ci_g)
+                w_cov = chan[i_of][:, :, None, None]
+            else:
+                f_in = layer.weight.shape[1]
+                w_cov = covered.reshape(-1, f_in).any(axis=0)[None, :]
+            n_w = int(np.broadcast_to(w_cov, layer.mask.shape).sum())
+            n_u = int((layer.mask & w_cov).sum())
+            self.jobs.append(
+                _Job(layer.name, layer.kind, term.partition, dst, term, n_in, layer, n_w, n_u)
+            )
+
+    def compose(
+        self, v: _Value, table: np.ndarray, tag: str | None, shape: tuple[int, ...]
+    ) -> _Value:
+        """Apply a window/gather table (``n_out x k`` of input units, ``-1`` none) to ``v``."""
+        terms = []
+        for t in v.terms:
+            size = int(np.prod(self.partitions[t.partition]["shape"], dtype=np.int64))
+            cols, mult = t.table(v.size)
+            valid = table >= 0
+            safe = np.where(valid, table, 0)
+            new_cols = np.where(valid[:, :, None], cols[safe], -1).reshape(len(table), -1)
+            new_mult = np.where(valid[:, :, None], mult[safe], 0).reshape(len(table), -1)
+            pools = (*t.pools, tag) if tag else t.pools
+            terms.append(_make_term(t.partition, new_cols, new_mult, pools, size))
+        return _Value(shape, tuple(terms))
+
+    def merge_terms(self, terms: list[_Term], n: int) -> tuple[_Term, ...]:
+        by_part: dict[int, list[_Term]] = {}
+        for t in terms:
+            by_part.setdefault(t.partition, []).append(t)
+        out = []
+        for p, ts in by_part.items():
+            if len(ts) == 1:
+                out.append(ts[0])
+                continue
+            size = int(np.prod(self.partitions[p]["shape"], dtype=np.int64))
+            tables = [t.table(n) for t in ts]
+            cols = np.concatenate([c for c, _ in tables], axis=1)
+            mult = np.concatenate([m for _, m in tables], axis=1)
+            pools = tuple(dict.fromkeys(x for t in ts for x in t.pools))
+            out.append(_make_term(p, cols, mult, pools, size))
+        return tuple(out)
+
+    def value_args(self, node: fx.Node) -> list[fx.Node]:
+        return [a for a in node.all_input_nodes if isinstance(self.env.get(a), _Value)]
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> None:
+        for node in self.gm.graph.nodes:
+            self.env[node] = self.visit(node)
+
+    def visit(self, node: fx.Node) -> Any:
+        meta = self.traced.outputs.get(node)
+        if node.op == "placeholder":
+            shape = self.out_shape(node)
+            p = self.new_partition("input", shape, node.name, 0)
+            return _Value(shape, (_Term(p, None),))
+        if node.op == "output":
+            for a in node.all_input_nodes:
+                if isinstance(self.env.get(a), _Value):
+                    self.resolve(self.env[a])
+            return None
+        if node.op == "get_attr":
+            return _CONST
+        inputs = self.value_args(node)
+        if not isinstance(meta, TensorMeta):
+            if (
+                inputs
+                and isinstance(meta, tuple | list)
+                and any(isinstance(m, TensorMeta) for m in meta)
+            ):
+                raise self.error(node, "ops returning several tensors are not supported.")
+            return meta  # sizes, shapes, python values
+        if not inputs:
+            return _CONST
+        return self.visit_tensor(node, inputs)
+
+    def visit_tensor(self, node: fx.Node, inputs: list[fx.Node]) -> _Value:
+        op, target = node.op, node.target
+        if op == "call_module":
+            mod = self.gm.get_submodule(str(target))
+            if isinstance(mod, nn.Conv2d | nn.Conv1d | nn.Linear):
+                return self.layer_module(node, mod, inputs)
+            if isinstance(mod, _PASS_MODULES):
+                return self.pass_through(node, inputs)
+            if type(mod) in _POOL_MODULES:
+                return self.pool_module(node, mod, inputs)
+            if isinstance(mod, _GATHER_MODULES):
+                return self.gather(node, inputs)
+            raise self.error(node, f"module type {type(mod).__name__} is not supported.")
+        if op == "call_function":
+            if target in (F.conv1d, F.conv2d, F.linear):
+                return self.layer_functional(node, inputs)
+            if target in _ADD_FUNCTIONS:
+                return self.residual(node, inputs)
+            if target in _PASS_FUNCTIONS:
+                return self.pass_through(node, inputs)
+            if target in _SCALE_FUNCTIONS:
+                return self.scale(node, inputs)
+            if target in _POOL_FUNCTIONS:
+                return self.pool_functional(node, inputs)
+            if target in _REDUCE_FUNCTIONS:
+                return self.reduce(node, inputs)
+            if target in _GATHER_FUNCTIONS:
+                return self.gather(node, inputs)
+        if op == "call_method":
+            if target in _ADD_METHODS:
+                return self.residual(node, inputs)
+            if target in _PASS_METHODS:
+                return self.pass_through(node, inputs)
+            if target in _SCALE_METHODS:
+                return self.scale(node, inputs)
+            if target in _REDUCE_METHODS:
+                return self.reduce(node, inputs)
+            if target in _GATHER_METHODS:
+                return self.gather(node, inputs)
+        raise self.error(node, "this op is not supported by the graph encodings.")
+
+    # ------------------------------------------------------------------ handlers
+    def pass_through(self, node: fx.Node, inputs: list[fx.Node]) -> _Value:
+        if len(inputs) != 1:
+            raise self.error(
+                node, "an elementwise op must have exactly one input-dependent operand."
+            )
+        a = inputs[0]
+        v: _Value = self.env[a]
+        shape = self.out_shape(node)
+        if shape != v.shape:
+            raise self.error(node, f"it changes the shape {v.shape} -> {shape}.")
+        single = len(a.users) == 1
+        return replace(v, chain_ok=v.chain_ok and single, exclusive=v.exclusive and single)
+
+    def scale(self, node: fx.Node, inputs: list[fx.Node]) -> _Value:
+        if len(inputs) != 1:
+            raise self.error(
+                node,
+                "multiplying two input-dependent tensors (gating, attention) is not linear "
+                "in the units and has no edge encoding.",
+            )
+        return self.pass_through(node, inputs)
+
+    def residual(self, node: fx.Node, inputs: list[fx.Node]) -> _Value:
+        """``add``/``sub`` of input-dependent tensors: a residual connection."""
+        if len(inputs) == 1:
+            return self.pass_through(node, inputs)
+        shape = self.out_shape(node)
+        values = [self.env[a] for a in inputs]
+        for a, v in zip(inputs, values, strict=True):
+            if v.shape != shape:
+                raise self.error(
+                    node,
+                    f"operand '{a.name}' of shape {v.shape} is broadcast to {shape}; "
+                    "residual adds need operands of equal shape.",
+                )
+        single = [len(a.users) == 1 and list(node.all_input_nodes).count(a) == 1 for a in inputs]
+
+        def adoptable(k: int) -> bool:
+            v = values[k]
+            if not single[k]:
+                return False
+            if v.pending is not None:
+                return v.chain_ok and v.pending.partition is None and not v.pending.folded
+            return v.exclusive and len(v.terms) == 1 and v.terms[0].cols is None
+
+        depths = [self.depth(v) for v in values]
+        deepest = max(depths)
+        main = next((k for k in range(len(values)) if depths[k] == deepest and adoptable(k)), None)
+        if main is not None:
+            p = self.resolve(values[main]).terms[0].partition
+            self.partitions[p]["node"] = node.name
+        else:  # nothing to adopt: the sum becomes its own partition
+            p = self.new_partition(node.name, shape, node.name, deepest + 1)
+        n = int(np.prod(shape, dtype=np.int64))
+        for k, v in enumerate(values):
+            if k == main:
+                continue
+            if (
+                v.pending is not None
+                and v.chain_ok
+                and single[k]
+                and v.pending.partition is None
+                and not v.pending.folded
+            ):
+                self.add_layer_jobs(v.pending.layer, v.pending.input, p)  # conv shortcut
+                v.pending.folded = True
+                continue
+            for term in self.resolve(v).terms:
+                self.jobs.append(_Job(node.name, "skip", term.partition, p, term, n))
+        self.partitions[p]["depth"] = max(int(self.partitions[p]["depth"]), deepest)
+        return _Value(shape, (_Term(p, None),), exclusive=True)
+
+    def layer_module(self, node: fx.Node, mod: nn.Module, inputs: list[fx.Node]) -> _Value:
+        path = str(node.target)
+        param_name = f"{path}.weight" if path else "weight"
+        if hasattr(mod, "weight_orig") and hasattr(mod, "weight_mask"):
+            weight, prune_mask = mod.weight_orig * mod.weight_mask, mod.weight_mask
+        else:
+            weight, prune_mask = mod.weight, None
+        if isinstance(mod, nn.Linear):
+            return self.make_layer(node, inputs, path, param_name, weight, prune_mask, "linear")
+        assert isinstance(mod, nn.Conv1d | nn.Conv2d)
+        v = self.resolve(self.env[inputs[0]])
+        if mod.padding_mode != "zeros":
+            # reflect/replicate/circular padding gathers real units: pad first, then a valid conv
+            pad = list(mod._reversed_padding_repeated_twice)  # last dim first: (l, r, t, b)
+            mode = mod.padding_mode
+            padded_shape = list(v.shape)
+            for d in range(1, len(v.shape)):
+                before, after = pad[2 * (len(v.shape) - 1 - d)], pad[2 * (len(v.shape) - 1 - d) + 1]
+                padded_shape[d] += before + after
+            padded_shape = tuple(padded_shape)
+            v = self.gather_fn(node, [v], lambda ts: F.pad(ts[0], pad, mode=mode), padded_shape)
+            padding: Any = 0
+        else:
+            padding = mod.padding
+        return self.make_layer(
+            node,
+            inputs,
+            path,
+            param_name,
+            weight,
+            prune_mask,
+            "conv",
+            stride=mod.stride,
+            padding=padding,
+            dilation=mod.dilation,
+            groups=mod.groups,
+            value=v,
+        )
+
+    def layer_functional(self, node: fx.Node, inputs: list[fx.Node]) -> _Value:
+        names = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+        bound = dict(zip(names, node.args, strict=False)) | dict(node.kwargs)
+        wnode = bound.get("weight")
+        if not isinstance(wnode, fx.Node) or wnode.op != "get_attr":
+            raise self.error(node, "the weight must be a parameter of the model (a get_attr node).")
+        if any(a is wnode for a in inputs) or len(inputs) != 1:
+            raise self.error(node, "the weight must not depend on the input.")
+        weight = self.gm.get_parameter(str(wnode.target))
+        kind = "linear" if node.target is F.linear else "conv"
+        path = str(wnode.target).rsplit(".", 1)[0] if "." in str(wnode.target) else node.name
+        kwargs = {}
+        if kind == "conv":
+            kwargs = {
+                "stride": bound.get("stride", 1), "padding": bound.get("padding", 0),
+                "dilation": bound.get("dilation", 1), "groups": bound.get("groups", 1),
+            }  # fmt: skip
+        return self.make_layer(node, inputs, path, str(wnode.target), weight, None, kind, **kwargs)
+
+    def make_layer(
+        self,
+        node: fx.Node,
+        inputs: list[fx.Node],
+        path: str,
+        param_name: str,
+        weight: torch.Tensor,
+        prune_mask: torch.Tensor | None,
+        kind: str,
+        *,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        value: _Value | None = None,
+    ) -> _Value:
+        if len(inputs) != 1:
+            raise self.error(node, "a layer must have exactly one input-dependent operand.")
+        v = value if value is not None else self.resolve(self.env[inputs[0]])
+        out_shape = self.out_shape(node)
+        w, mask = self.masks.resolve(param_name, weight, prune_mask)
+        weight_shape = tuple(w.shape)
+        name = path or node.name
+        if kind == "linear":
+            if not v.shape or v.shape[-1] != w.shape[1]:
+                raise self.error(node, f"input shape {v.shape} does not end in {w.shape[1]}.")
+            layer = LayerInfo(name, node.name, "linear", param_name, w, mask, weight_shape,
+                              v.shape, out_shape, stride=(1, 1))  # fmt: skip
+        else:
+            if w.ndim == 3:  # Conv1d as a 2-D conv over a height-1 image
+                w, mask = w[:, :, None, :], mask[:, :, None, :]
+                stride, dilation = (1, _pair(stride)[0]), (1, _pair(dilation)[0])
+                if not isinstance(padding, str):
+                    padding = (0, _pair(padding)[0])
+            if len(v.shape) not in (2, 3) or len(out_shape) != len(v.shape):
+                raise self.error(node, f"unsupported convolution input shape {v.shape}.")
+            in_img, out_img = _as_image(v.shape), _as_image(out_shape)
+            kh, kw = w.shape[2:]
+            stride_t, dil_t = _pair(stride), _pair(dilation)
+            if isinstance(padding, str):
+                if padding == "valid":
+                    pad_t = (0, 0)
+                else:  # 'same': PyTorch puts the smaller half before
+                    pad_t = ((dil_t[0] * (kh - 1)) // 2, (dil_t[1] * (kw - 1)) // 2)
+            else:
+                pad_t = _pair(padding)
+            layer = LayerInfo(
+                name,
+                node.name,
+                "conv",
+                param_name,
+                np.ascontiguousarray(w),
+                np.ascontiguousarray(mask),
+                weight_shape,
+                in_img,
+                out_img,
+                stride_t,
+                pad_t,
+                dil_t,
+                int(groups),
+            )
+        layer.value_shape = out_shape
+        self.layers.append(layer)
+        return _Value(out_shape, (), pending=_Pending(layer, v))
+
+    def pool_params(self, node: fx.Node, kind: str, names: tuple[str, ...], mod: nn.Module | None):
+        if mod is not None:
+            get = {
+                n: getattr(mod, n, None) for n in ("kernel_size", "stride", "padding", "dilation")
+            }
+        else:
+            get = dict(zip(names, node.args[1:], strict=False)) | {
+                k: v for k, v in node.kwargs.items() if k in names
+            }
+        kernel = _pair(get["kernel_size"])
+        stride = _pair(get.get("stride") or get["kernel_size"])
+        padding = _pair(get.get("padding") or 0)
+        dilation = _pair(get.get("dilation") or 1)
+        return kernel, stride, padding, dilation
+
+    def pool_module(self, node: fx.Node, mod: nn.Module, inputs: list[fx.Node]) -> _Value:
+        kind = _POOL_MODULES[type(mod)]
+        if getattr(mod, "return_indices", False):
+            raise self.error(node, "pooling with return_indices=True is not supported.")
+        return self.pool(node, inputs, kind, ("kernel_size", "stride", "padding", "dilation"), mod)
+
+    def pool_functional(self, node: fx.Node, inputs: list[fx.Node]) -> _Value:
+        kind, names = _POOL_FUNCTIONS[node.target]
+        if node.kwargs.get("return_indices"):
+            raise self.error(node, "pooling with return_indices=True is not supported.")
+        return self.pool(node, inputs, kind, names, None)
+
+    def pool(self, node, inputs, kind, names, mod) -> _Value:
+        if len(inputs) != 1:
+            raise self.error(node, "a pooling op must have exactly one input-dependent operand.")
+        v = self.resolve(self.env[inputs[0]])
+        shape = self.out_shape(node)
+        if len(v.shape) not in (2, 3) or len(shape) != len(v.shape):
+            raise self.error(node, f"unsupported pooling input shape {v.shape}.")
+        in_img, out_img = _as_image(v.shape), _as_image(shape)
+        one_d = len(v.shape) == 2
+        if kind.startswith("adaptive"):
+            table = _adaptive_windows(in_img, out_img)
+            tag = f"{kind}{out_img[1]}x{out_img[2]}"
+        else:
+            kernel, stride, padding, dilation = self.pool_params(node, kind, names, mod)
+            if one_d:
+                kernel, stride, padding, dilation = (
+                    (1, kernel[0]),
+                    (1, stride[0]),
+                    (0, padding[0]),
+                    (1, dilation[0]),
+                )
+            table = _pool_windows(in_img, out_img, kernel, stride, padding, dilation)
+            tag = f"{kind}{kernel[0]}x{kernel[1]}/s{stride[0]}x{stride[1]}"
+            if padding != (0, 0):
+                tag += f"/p{padding[0]}x{padding[1]}"
+            if dilation != (1, 1):
+                tag += f"/d{dilation[0]}x{dilation[1]}"
+            if one_d:
+                tag = tag.replace("1x", "", 1)
+        return self.compose(v, table, tag, shape)
+
+    def reduce(self, node: fx.Node, inputs: list[fx.Node]) -> _Value:
+        if len(inputs) != 1:
+            raise self.error(node, "a reduction must have exactly one input-dependent operand.")
+        v = self.resolve(self.env[inputs[0]])
+        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+        if dim is None:
+            raise self.error(node, "reducing over all dimensions mixes the batch.")
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        ndim = len(v.shape) + 1
+        dims = tuple(sorted({d % ndim for d in dims}))
+        if 0 in dims:
+            raise self.error(node, "reducing over the batch dimension is not supported.")
+        shape = self.out_shape(node)
+        table = _reduce_windows(v.shape, tuple(d - 1 for d in dims))
+        name = target_name(node) if node.op == "call_method" else _REDUCE_FUNCTIONS[node.target]
+        return self.compose(v, table, f"{name}{list(dims)}", shape)
+
+    # ------------------------------------------------------------------ gathers
+    def gather(self, node: fx.Node, inputs: list[fx.Node]) -> _Value:
+        """Evaluate a rearranging op on tensors of unit ids to learn where each unit comes from."""
+        shape = self.out_shape(node)
+        resolved = {a: self.resolve(self.env[a]) for a in inputs}
+        op, target = node.op, node.target
+        outputs = self.traced.outputs
+
+        def run(index_of: Callable[[fx.Node], torch.Tensor]) -> torch.Tensor:
+            def sub(a: Any) -> Any:
+                if a in resolved:
+                    return index_of(a)
+                if isinstance(self.env.get(a), _Const):
+                    meta = outputs.get(a)
+                    if isinstance(meta, TensorMeta):
+                        return torch.zeros(meta.shape, dtype=torch.float64)
+                    raise self.error(node, f"constant operand '{a.name}' is not a tensor.")
+                return self.env[a]
+
+            args = fx.node.map_arg(node.args, sub)
+            kwargs = fx.node.map_arg(node.kwargs, sub)
+            if op == "call_module":
+                mod = self.gm.get_submodule(str(target))
+                if isinstance(mod, nn.modules.padding._ConstantPadNd):
+                    return F.pad(args[0], mod.padding, value=0.0)
+                return mod(*args, **kwargs)
+            if op == "call_method":
+                return getattr(args[0], str(target))(*args[1:], **kwargs)
+            if target is F.pad:
+                pad = args[1] if len(args) > 1 else kwargs["pad"]
+                mode = args[2] if len(args) > 2 else kwargs.get("mode", "constant")
+                if mode == "constant":
+                    return F.pad(args[0], pad, mode="constant", value=0.0)
+                return F.pad(args[0], pad, mode=mode)
+            return target(*args, **kwargs)  # type: ignore[operator]
+
+        return self._gather_with(node, list(resolved.values()), list(resolved), run, shape)
+
+    def gather_fn(self, node, values: list[_Value], fn, shape) -> _Value:
+        keys = list(range(len(values)))
+        return self._gather_with(
+            node, values, keys, lambda index_of: fn([index_of(k) for k in keys]), shape
+        )
+
+    def _gather_with(self, node, values: list[_Value], keys: list[Any], run, shape) -> _Value:
+        batch = self.traced.batch
+        bases, total = {}, 0
+        for key, v in zip(keys, values, strict=True):
+            bases[key] = total
+            total += v.size
+
+        def index_of(key: Any) -> torch.Tensor:
+            v = values[keys.index(key)]
+            ids = torch.arange(v.size, dtype=torch.float64) + 1 + bases[key]
+            per_batch = ids[None, :] + total * torch.arange(batch, dtype=torch.float64)[:, None]
+            return per_batch.reshape(batch, *v.shape)
+
+        with torch.no_grad():
+            out = run(index_of)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (batch, *shape):
+            raise self.error(node, "re-running it on unit ids gave an unexpected result.")
+        ids = out[0].reshape(-1).round().to(torch.int64).numpy()
+        if ids.min(initial=0) < 0 or ids.max(initial=0) > total:
+            raise self.error(node, "it mixes units of different batch elements.")
+        terms: list[_Term] = []
+        for key, v in zip(keys, values, strict=True):
+            local = ids - 1 - bases[key]
+            src = np.where((local >= 0) & (local < v.size), local, -1)
+            if (src >= 0).any():
+                terms.extend(self.compose(v, src[:, None], None, shape).terms)
+        n = int(np.prod(shape, dtype=np.int64))
+        return _Value(shape, self.merge_terms(terms, n))
+
+
+# ----------------------------------------------------------------------------- assembly
+def _walk(model: nn.Module, masks: Mapping[str, Any] | None, input_shape: Any) -> _Walker:
+    resolver = _Masks(model, masks)  # validates names and shapes before tracing
+    traced = trace_model(model, input_shape)
+    walker = _Walker(traced, resolver)
+    walker.run()
+    resolver.check_all_used()
+    if not walker.layers:
+        raise EncodingError(f"Model {type(model).__name__} has no Conv/Linear layer to encode.")
+    return walker
+
+
+def _offsets(shapes: list[tuple[int, ...]]) -> list[int]:
+    sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
+    return [0, *np.cumsum(sizes).tolist()][:-1]
+
+
+def _assemble_mge(walker: _Walker, weighted: bool, meta: dict[str, Any]) -> MultipartiteGraph:
+    parts = walker.partitions
+    offsets = _offsets([p["shape"] for p in parts])
+    partitions = tuple(
+        Partition(k, str(p["name"]), tuple(p["shape"]), int(offsets[k]))
+        for k, p in enumerate(parts)
+    )
+    n_nodes = partitions[-1].offset + partitions[-1].size
+    id_dtype = np.int32 if n_nodes < np.iinfo(np.int32).max else np.int64
+    counts = [job.count() for job in walker.jobs]
+    total = int(sum(counts))
+    src = np.empty(total, dtype=id_dtype)
+    dst = np.empty(total, dtype=id_dtype)
+    weight = np.empty(total, dtype=np.float32)
+    blocks = []
+    pos = 0
+    for index, (job, count) in enumerate(zip(walker.jobs, counts, strict=True)):
+        start = pos
+        for d, s, w in job.chunks():
+            n = len(d)
+            dst[pos : pos + n] = d
+            src[pos : pos + n] = s
+            weight[pos : pos + n] = w
+            pos += n
+        if pos - start != count:
+            raise AssertionError(
+                f"edge count of block {job.name} changed: {count} != {pos - start}"
+            )
+        src[start:pos] += partitions[job.src].offset
+        dst[start:pos] += partitions[job.dst].offset
+        layer = job.layer
+        blocks.append(
+            EdgeBlock(
+                index=index,
+                name=job.name,
+                kind=job.kind,
+                src_partition=job.src,
+                dst_partition=job.dst,
+                start=start,
+                stop=pos,
+                param_name=layer.param_name if layer else None,
+                weight_shape=layer.weight_shape if layer else None,
+                stride=layer.stride if layer and layer.kind == "conv" else None,
+                padding=layer.padding if layer and layer.kind == "conv" else None,
+                dilation=layer.dilation if layer and layer.kind == "conv" else None,
+                groups=layer.groups if layer else 1,
+                pool=job.pool,
+                n_weights=job.n_weights,
+                n_unmasked=job.n_unmasked,
+            )
+        )
+    if not weighted:
+        weight[:] = 1.0
+    meta = {
+        **meta,
+        "partition_nodes": [str(p["node"]) for p in parts],
+        "partition_depth": [int(p["depth"]) for p in parts],
+    }
+    return MultipartiteGraph("mge", partitions, tuple(blocks), src, dst, weight, meta)
+
+
+def _assemble_rolled(
+    walker: _Walker, kind: str, weighted: bool, meta: dict[str, Any]
+) -> MultipartiteGraph:
+    first_use: dict[str, LayerInfo] = {}
+    for ly in walker.layers:  # a shared module is one rolled layer
+        first_use.setdefault(ly.param_name, ly)
+    layers = list(first_use.values())
+    shapes: list[tuple[int, ...]] = []
+    names: list[str] = []
+    for ly in layers:
+        c_out, ci_g = ly.weight.shape[:2]
+        c_in = ci_g * ly.groups if ly.kind == "conv" else ci_g
+        if ly.kind == "conv":
+            kh, kw = ly.weight.shape[2:]
+            left = (c_in, kh, kw) if kind == "rolled" else (c_in,)
+        else:
+            left = (c_in,)
+        shapes += [left, (c_out,)]
+        names += [f"{ly.name}:in", f"{ly.name}:out"]
+    offsets = _offsets(shapes)
+    partitions = tuple(Partition(k, names[k], shapes[k], offsets[k]) for k in range(len(shapes)))
+    n_nodes = partitions[-1].offset + partitions[-1].size
+    id_dtype = np.int32 if n_nodes < np.iinfo(np.int32).max else np.int64
+    srcs, dsts, ws, blocks = [], [], [], []
+    pos = 0
+    for k, ly in enumerate(layers):
+        absw = np.abs(ly.weight) * ly.mask
+        if ly.kind == "conv":
+            co, ci_g, kh, kw = ly.weight.shape
+            group_base = (
+                np.arange(co) // (co // ly.groups)
+            ) * ci_g  # first input channel of o's group
+            if kind == "rolled":
+                o, il, u, v = np.nonzero(ly.mask)
+                left = ((group_base[o] + il) * kh + u) * kw + v
+                w = absw[o, il, u, v]
+            else:
+                slice_any = ly.mask.any(axis=(2, 3))
+                o, il = np.nonzero(slice_any)
+                left = group_base[o] + il
+                w = absw.sum(axis=(2, 3))[o, il]
+        else:
+            o, left = np.nonzero(ly.mask)
+            w = absw[o, left]
+        srcs.append(left.astype(id_dtype) + partitions[2 * k].offset)
+        dsts.append(o.astype(id_dtype) + partitions[2 * k + 1].offset)
+        ws.append(w.astype(np.float32))
+        blocks.append(
+            EdgeBlock(
+                index=k,
+                name=ly.name,
+                kind=ly.kind,
+                src_partition=2 * k,
+                dst_partition=2 * k + 1,
+                start=pos,
+                stop=pos + len(o),
+                param_name=ly.param_name,
+                weight_shape=ly.weight_shape,
+                stride=ly.stride if ly.kind == "conv" else None,
+                padding=ly.padding if ly.kind == "conv" else None,
+                dilation=ly.dilation if ly.kind == "conv" else None,
+                groups=ly.groups,
+                n_weights=ly.n_weights,
+                n_unmasked=ly.n_unmasked,
+            )
+        )
+        pos += len(o)
+    src = np.concatenate(srcs) if srcs else np.empty(0, id_dtype)
+    dst = np.concatenate(dsts) if dsts else np.empty(0, id_dtype)
+    weight = np.concatenate(ws) if ws else np.empty(0, np.float32)
+    if not weighted:
+        weight[:] = 1.0
+    return MultipartiteGraph(kind, partitions, tuple(blocks), src, dst, weight, meta)
+
+
+def encode(
+    model: nn.Module,
+    masks: Mapping[str, Any] | None,
+    input_shape: Any,
+    *,
+    kind: str = "mge",
+    weighted: bool = True,
+) -> MultipartiteGraph:
+    """Encode a (sparse) model as a graph.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model ``torch.fx.symbolic_trace`` can trace, built from the ops
+        listed in ``docs/encoding.md``.
+    masks : dict of str to bool array, or None
+        One mask per Conv/Linear weight, keyed by parameter name
+        (``"features.0.weight"``; ``"...weight_orig"`` is accepted too). They
+        are combined (AND) with ``torch.nn.utils.prune`` buffers and with the
+        exact zeros of the weights; ``None`` uses only the latter two.
+    input_shape : tuple of int
+        ``(C, H, W)`` or ``(F,)``, without the batch dimension.
+    kind : {"mge", "rolled", "rolled_channel"}
+        The unrolled multipartite encoding, or the per-layer rolled bipartite
+        (``C_in*kh*kw x C_out``) or rolled-channel (``C_in x C_out``) ones.
+    weighted : bool
+        Edge weight ``|theta|`` (summed when edges merge) if True, else 1.
+
+    Returns
+    -------
+    MultipartiteGraph
+        For the MGE, ``meta["partition_nodes"]`` names the traced node whose
+        output each partition is, ``meta["partition_depth"]`` its depth.
+
+    Raises
+    ------
+    EncodingError
+        Unsupported op (the message names it and the traced node), untraceable
+        model, wrong input shape, bad or unknown mask, NaN/inf weights.
+    """
+    if kind not in GRAPH_KINDS:
+        close = difflib.get_close_matches(str(kind), GRAPH_KINDS, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise EncodingError(
+            f"The 'kind' parameter of encode must be one of {', '.join(GRAPH_KINDS)}. "
+            f"Got {kind!r} instead.{hint}"
+        )
+    if not isinstance(weighted, bool):
+        raise EncodingError(
+            f"The 'weighted' parameter of encode must be a bool. Got {weighted!r} instead."
+        )
+    walker = _walk(model, masks, input_shape)
+    meta = {
+        "encoding_version": ENCODING_VERSION,
+        "model": type(model).__name__,
+        "architecture": getattr(model, "name", None) or getattr(model, "architecture", None),
+        "input_shape": list(walker.traced.input_shape),
+        "weighted": weighted,
+    }
+    meta = {k: v for k, v in meta.items() if v is None or isinstance(v, str | int | bool | list)}
+    if kind == "mge":
+        return _assemble_mge(walker, weighted, meta)
+    return _assemble_rolled(walker, kind, weighted, meta)
+
+
+def list_layers(model: nn.Module, input_shape: Any, masks: Mapping[str, Any] | None = None):
+    """The Conv/Linear layers of ``model`` in traced order (``LayerInfo`` list)."""
+    return _walk(model, masks, input_shape).layers
+
+
+ENCODINGS: Registry[Callable[..., MultipartiteGraph]] = Registry("encoding")
+for _kind in GRAPH_KINDS:
+    ENCODINGS.add(
+        _kind,
+        (
+            lambda k: (
+                lambda model, masks, input_shape, **kw: encode(
+                    model, masks, input_shape, kind=k, **kw
+                )
+            )
+        )(_kind),
+    )
