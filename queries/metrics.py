@@ -280,6 +280,77 @@ def load_mge(store: Store, network_id: str) -> MultipartiteGraph:
     )
 
 
+ROLLED_UNIT_LABELS = {"rolled": "RolledUnit", "rolled_channel": "ChannelUnit"}
+
+
+def load_rolled(store: Store, network_id: str, kind: str) -> MultipartiteGraph | None:
+    """Rebuild a stored rolled (``kind='rolled'``) or rolled-channel graph; None if not stored.
+
+    Block ``index`` is the MGE layer index the exporter recorded on the units;
+    ``n_weights`` / ``n_unmasked`` come from the Layer nodes.
+    """
+    from prunegraph.loader.export import read_edges
+
+    if kind not in ROLLED_UNIT_LABELS:
+        raise ValidationError(
+            f"The 'kind' parameter of load_rolled must be one of {tuple(ROLLED_UNIT_LABELS)}. "
+            f"Got {kind!r} instead."
+        )
+    parts = store.query(
+        "metric_rolled_partitions", label=ROLLED_UNIT_LABELS[kind], network_id=network_id
+    )
+    if not parts:
+        return None
+    partitions, offset = [], 0
+    for row in parts:
+        if row["first_uid"] != offset:
+            raise ValidationError(
+                f"Stored {kind} graph of network {network_id} has a gap in its unit ids."
+            )
+        partitions.append(
+            Partition(
+                index=int(row["p"]),
+                name=f"{row['side']}{row['layer']}",
+                shape=(int(row["size"]),),
+                offset=offset,
+            )
+        )
+        offset += int(row["size"])
+    layer_info = {r["index"]: r for r in store.query("metric_layer_types", network_id=network_id)}
+    sides: dict[int, dict[str, int]] = {}
+    for row in parts:
+        sides.setdefault(int(row["layer"]), {})[row["side"]] = int(row["p"])
+    edges = read_edges(store, network_id, graph=kind)
+    blocks, start = [], 0
+    for layer in sorted(sides):
+        n = int((edges.layer == layer).sum())
+        info = layer_info.get(layer, {})
+        blocks.append(
+            EdgeBlock(
+                index=layer,
+                name=info.get("name") or f"layer{layer}",
+                kind=info.get("kind") or "conv",
+                src_partition=sides[layer]["in"],
+                dst_partition=sides[layer]["out"],
+                start=start,
+                stop=start + n,
+                n_weights=info.get("n_weights") or 0,
+                n_unmasked=info.get("n_unmasked") or 0,
+            )
+        )
+        start += n
+    order = np.argsort(edges.layer, kind="stable")
+    return MultipartiteGraph(
+        kind=kind,
+        partitions=tuple(partitions),
+        blocks=tuple(blocks),
+        src=edges.src[order].astype(np.int32),
+        dst=edges.dst[order].astype(np.int32),
+        weight=edges.weight[order].astype(np.float32),
+        meta={"network_id": network_id},
+    )
+
+
 def _network_info(store: Store, network_id: str) -> dict[str, Any]:
     rows = store.query("metric_network_info", network_id=network_id)
     if not rows:
@@ -406,6 +477,18 @@ def compute_metrics(
     available = set(in_memory)
     if level == "full":
         available.add("mge")
+    if store is not None and level in ("full", "rolled"):
+        requested = (
+            None
+            if metrics is None
+            else {METRICS[m].graph for m in ([metrics] if isinstance(metrics, str) else metrics)}
+        )
+        for kind in ("rolled", "rolled_channel"):
+            if kind not in in_memory and (requested is None or kind in requested):
+                loaded = load_rolled(store, network_id, kind)
+                if loaded is not None:
+                    in_memory[kind] = loaded
+                    available.add(kind)
     wanted = _resolve_metrics(metrics, available)
     missing_graph = sorted({METRICS[m].graph for m in wanted} - available)
     if missing_graph:

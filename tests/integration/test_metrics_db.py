@@ -124,3 +124,61 @@ def test_isolated_units_count_as_components(store, stored):
     mem = _values(compute_metrics(graph, metrics=["components", "disconnected"]))
     assert db == mem
     assert np.isfinite(db["components"]) and db["disconnected"] > 0
+
+
+def test_encoded_model_all_graphs_round_trip(store, stored):
+    """A pruned LeNet-5 stored with its rolled graphs: the store-side run equals the in-memory one."""
+    import torch
+
+    from prunegraph.loader.encoding import encode
+    from prunegraph.loader.masks import prunable_parameters
+    from prunegraph.loader.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("lenet5", input_shape=(1, 16, 16), num_classes=3, seed=0)
+    rng = np.random.default_rng(0)
+    masks = {
+        name: rng.random(tuple(p.shape)) < 0.3 for name, p in prunable_parameters(model).items()
+    }
+    graphs = {
+        kind: encode(model, masks, (1, 16, 16), kind=kind)
+        for kind in ("mge", "rolled", "rolled_channel")
+    }
+    network_id = uuid.uuid4().hex[:16]
+    record = NetworkRecord(
+        network_id=network_id,
+        study=STUDY,
+        architecture="lenet5",
+        dataset="none",
+        pruner="random",
+        pruner_category="random",
+        sparsity=0.7,
+        seed=0,
+        input_shape=(1, 16, 16),
+    )
+    export_network(
+        store,
+        graphs["mge"],
+        record=record,
+        level="full",
+        rolled=graphs["rolled"],
+        rolled_channel=graphs["rolled_channel"],
+        progress=False,
+    )
+    try:
+        from_store = compute_metrics(store, network_id, engine="auto", write=True)
+        in_memory = compute_metrics(graphs, network_id, engine="inprocess")
+        key = ["graph", "layer", "metric"]
+        a = from_store.set_index(key)["value"].sort_index()
+        b = in_memory.set_index(key)["value"].sort_index()
+        assert list(a.index) == list(b.index)
+        assert {"gds", "cypher"} <= set(from_store["engine"])
+        np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-6, equal_nan=True)
+        layers = store.run(
+            "MATCH (:Network {network_id: $id})-[:HAS_LAYER]->(l:Layer) "
+            "WHERE l.delta_r IS NOT NULL OR l.ch_layer_density IS NOT NULL RETURN count(l) AS n",
+            {"id": network_id},
+        )
+        assert layers[0]["n"] >= 1
+    finally:
+        delete_network(store, network_id, missing_ok=True)
