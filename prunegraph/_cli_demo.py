@@ -242,6 +242,9 @@ def _demo(args: argparse.Namespace) -> int:
             f"Neo4j {info['neo4j_version']} {info['edition']} with GDS {info['gds_version']} "
             f"at {store.settings.uri}"
         )
+        import torch
+
+        torch.set_num_threads(1)  # a 3-layer MLP gains nothing from threads on a shared machine
         net = build_demo_network(args.sparsity, args.seed, args.epochs)
         print(
             f"Trained and pruned MLP {'-'.join(map(str, net.sizes))} on digits: sparsity "
