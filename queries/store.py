@@ -91,6 +91,9 @@ class Store:
             auth=self.settings.auth,
             user_agent="prunegraph",
             connection_acquisition_timeout=60.0,
+            # Server notifications (deprecations, unknown property keys on an empty store)
+            # would be logged once per batch; the library's queries are reviewed instead.
+            notifications_min_severity="OFF",
         )
         self._gds: GraphDataScience | None = None
         self._lock = threading.Lock()

@@ -1,0 +1,625 @@
+"""Bulk path: CSV files for ``neo4j-admin database import full``, and the import itself.
+
+For building a *fresh* store for a large study. Community Edition has one
+standard database, and the offline importer writes a whole database, so the
+bulk path **replaces everything in the database**: :func:`bulk_load` refuses
+to run without ``overwrite=True`` (CLI: ``prunegraph export --bulk --overwrite``).
+It stops the local stack, imports, starts it again and creates the schema.
+
+The files describe exactly the graph the streaming exporter
+(:mod:`prunegraph.loader.export`) writes for the same networks, with the
+same property names and types (integers as ``long``, floats as ``double``),
+networks already ``complete``.
+
+Layout of a bulk directory (one unit/relationship file pair per network and
+graph family, each with a one-line header file; ID spaces are per network so
+unit ids are the graph's own uids)::
+
+    studies.csv  networks.csv  layers.csv  has_network.csv  has_layer.csv  (+ *.header.csv)
+    units_<id>.csv  rels_<id>.csv  rolled_units_<id>.csv  rolled_rels_<id>.csv  ...
+
+Writers are vectorised: numpy builds the columns and pyarrow writes them
+(no Python loop over units or edges).
+
+:class:`ScratchServer` runs a second, private, short-lived server instance
+(own data directory and ports, same installation) so tests and benchmarks can
+exercise the import without touching the shared database.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from prunegraph.config import ConnectionSettings
+from prunegraph.errors import StackError, ValidationError
+from prunegraph.loader.export import (
+    _FAMILIES,
+    LEVELS,
+    _checked_type,
+    block_rel_type,
+    graph_content_hash,
+    graph_properties,
+    layer_properties,
+    partition_label,
+    rolled_layer_index,
+)
+from prunegraph.loader.graph import MultipartiteGraph
+from prunegraph.loader.records import NetworkRecord
+
+ADMIN_MAIN = "org.neo4j.server.startup.Neo4jAdminCommand"
+
+
+@dataclass(frozen=True)
+class BulkNetwork:
+    """One network to bulk-load: record, MGE, level and optional rolled graphs."""
+
+    record: NetworkRecord
+    mge: MultipartiteGraph
+    level: str = "full"
+    rolled: MultipartiteGraph | None = None
+    rolled_channel: MultipartiteGraph | None = None
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValidationError(
+                f"The 'level' parameter of BulkNetwork must be one of {LEVELS}. Got {self.level!r} instead."
+            )
+        if not isinstance(self.mge, MultipartiteGraph) or self.mge.kind != "mge":
+            raise ValidationError(
+                "The 'mge' parameter of BulkNetwork must be a MultipartiteGraph of kind 'mge'."
+            )
+        if self.level == "rolled" and self.rolled is None and self.rolled_channel is None:
+            raise ValidationError("Level 'rolled' needs rolled= and/or rolled_channel= graphs.")
+
+
+@dataclass
+class BulkFiles:
+    """The files of one bulk directory and the ``--nodes``/``--relationships`` arguments."""
+
+    directory: Path
+    nodes: list[str] = field(default_factory=list)
+    relationships: list[str] = field(default_factory=list)
+    n_nodes: int = 0
+    n_relationships: int = 0
+    seconds: float = 0.0
+
+    def import_arguments(self) -> list[str]:
+        return [f"--nodes={n}" for n in self.nodes] + [
+            f"--relationships={r}" for r in self.relationships
+        ]
+
+
+# ------------------------------------------------------------------------ writers
+
+_ARRAY_DELIMITER = ";"
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        items = [str(v) for v in value]
+        if any(_ARRAY_DELIMITER in item for item in items):
+            raise ValidationError(
+                f"Array value {value!r} contains the array delimiter {_ARRAY_DELIMITER!r}."
+            )
+        return _ARRAY_DELIMITER.join(items)
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def _write_small(
+    directory: Path, name: str, header: list[str], rows: Iterable[Sequence[Any]]
+) -> str:
+    """A header file plus a data file through the csv module (a few rows per network only)."""
+    (directory / f"{name}.header.csv").write_text(",".join(header) + "\n")
+    with (directory / f"{name}.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh, quoting=csv.QUOTE_MINIMAL)
+        for row in rows:
+            writer.writerow([_csv_value(v) for v in row])
+    return f"{directory / f'{name}.header.csv'},{directory / f'{name}.csv'}"
+
+
+def _write_table(directory: Path, name: str, header: list[str], table: pa.Table) -> str:
+    (directory / f"{name}.header.csv").write_text(",".join(header) + "\n")
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    pacsv.write_csv(table, directory / f"{name}.csv", write_options=options)
+    return f"{directory / f'{name}.header.csv'},{directory / f'{name}.csv'}"
+
+
+def _repeat_strings(values: Sequence[str], counts: np.ndarray) -> pa.Array:
+    """A string column repeating ``values[k]`` ``counts[k]`` times, built without Python loops."""
+    indices = np.repeat(np.arange(len(values), dtype=np.int32), counts)
+    return pa.DictionaryArray.from_arrays(
+        pa.array(indices), pa.array(list(values), pa.string())
+    ).cast(pa.string())
+
+
+# Network properties and their neo4j-admin types (the streaming exporter writes the same).
+_NETWORK_COLUMNS: list[tuple[str, str]] = [
+    ("network_id", "string"),
+    ("study", "string"),
+    ("architecture", "string"),
+    ("dataset", "string"),
+    ("pruner", "string"),
+    ("pruner_category", "string"),
+    ("sparsity", "double"),
+    ("seed", "long"),
+    ("input_shape", "long[]"),
+    ("acc_dense", "double"),
+    ("acc_sparse", "double"),
+    ("acc_drop", "double"),
+    ("config_json", "string"),
+    ("content_hash", "string"),
+    ("n_nodes", "long"),
+    ("n_edges", "long"),
+    ("n_partitions", "long"),
+    ("partition_sizes", "long[]"),
+    ("partition_offsets", "long[]"),
+    ("partition_names", "string[]"),
+    ("partition_shapes_json", "string"),
+    ("level", "string"),
+    ("status", "string"),
+    ("has_rolled", "boolean"),
+    ("has_rolled_channel", "boolean"),
+    ("created_at", "datetime"),
+    ("updated_at", "datetime"),
+]
+
+_LAYER_COLUMNS: list[tuple[str, str]] = [
+    ("network_id", "string"),
+    ("index", "long"),
+    ("name", "string"),
+    ("kind", "string"),
+    ("rel_type", "string"),
+    ("param_name", "string"),
+    ("src_partition", "long"),
+    ("dst_partition", "long"),
+    ("weight_shape", "long[]"),
+    ("stride", "long[]"),
+    ("padding", "long[]"),
+    ("dilation", "long[]"),
+    ("groups", "long"),
+    ("pool", "string"),
+    ("n_weights", "long"),
+    ("n_unmasked", "long"),
+    ("n_edges", "long"),
+    ("layer_density", "double"),
+]
+
+
+def _header(columns: list[tuple[str, str]]) -> list[str]:
+    return [name if kind == "string" else f"{name}:{kind}" for name, kind in columns]
+
+
+def write_bulk_files(networks: Sequence[BulkNetwork], directory: str | Path) -> BulkFiles:
+    """Write the import files of ``networks`` into ``directory`` (created; must be empty).
+
+    Returns the file list and ``neo4j-admin`` arguments.
+    """
+    started = time.perf_counter()
+    directory = Path(directory)
+    if directory.exists() and any(directory.iterdir()):
+        raise ValidationError(f"The bulk directory {directory} must be empty or absent.")
+    directory.mkdir(parents=True, exist_ok=True)
+    ids = [n.record.network_id for n in networks]
+    if len(set(ids)) != len(ids):
+        raise ValidationError("Each network may appear only once in a bulk load.")
+    files = BulkFiles(directory)
+    now = datetime.now(UTC).isoformat()
+
+    studies = sorted({n.record.study for n in networks})
+    study_id = {name: k for k, name in enumerate(studies)}
+    files.nodes.append(
+        "Study="
+        + _write_small(
+            directory, "studies", [":ID(Study)", "name"], ([k, s] for s, k in study_id.items())
+        )
+    )
+    files.n_nodes += len(studies)
+
+    network_rows, layer_rows, has_network, has_layer = [], [], [], []
+    layer_key = 0
+    for k, net in enumerate(networks):
+        record = net.record
+        if not record.content_hash:
+            record = record.with_content_hash(graph_content_hash(net.mge))
+        props = {**record.to_properties(), **graph_properties(net.mge)}
+        props.update(
+            level=net.level,
+            status="complete",
+            has_rolled=net.level != "summary" and net.rolled is not None,
+            has_rolled_channel=net.level != "summary" and net.rolled_channel is not None,
+            created_at=now,
+            updated_at=now,
+        )
+        network_rows.append([k, *(props.get(name) for name, _ in _NETWORK_COLUMNS)])
+        has_network.append([study_id[record.study], k])
+        for layer in layer_properties(record.network_id, net.mge):
+            layer_rows.append([layer_key, *(layer.get(name) for name, _ in _LAYER_COLUMNS)])
+            has_layer.append([k, layer_key])
+            layer_key += 1
+
+    files.nodes.append(
+        "Network="
+        + _write_small(
+            directory, "networks", [":ID(Network)", *_header(_NETWORK_COLUMNS)], network_rows
+        )
+    )
+    files.nodes.append(
+        "Layer="
+        + _write_small(directory, "layers", [":ID(Layer)", *_header(_LAYER_COLUMNS)], layer_rows)
+    )
+    files.relationships.append(
+        "HAS_NETWORK="
+        + _write_small(
+            directory, "has_network", [":START_ID(Study)", ":END_ID(Network)"], has_network
+        )
+    )
+    files.relationships.append(
+        "HAS_LAYER="
+        + _write_small(directory, "has_layer", [":START_ID(Network)", ":END_ID(Layer)"], has_layer)
+    )
+    files.n_nodes += len(network_rows) + len(layer_rows)
+    files.n_relationships += len(has_network) + len(has_layer)
+
+    for net in networks:
+        jobs: list[tuple[str, MultipartiteGraph]] = []
+        if net.level == "full":
+            jobs.append(("mge", net.mge))
+        if net.level != "summary":
+            if net.rolled is not None:
+                jobs.append(("rolled", net.rolled))
+            if net.rolled_channel is not None:
+                jobs.append(("rolled_channel", net.rolled_channel))
+        for family, graph in jobs:
+            nodes, rels = _write_family(directory, net.record.network_id, family, net.mge, graph)
+            files.nodes.append(nodes)
+            files.relationships.append(rels)
+            files.n_nodes += graph.n_nodes
+            files.n_relationships += graph.n_edges
+    files.seconds = time.perf_counter() - started
+    return files
+
+
+def _write_family(
+    directory: Path, network_id: str, family: str, mge: MultipartiteGraph, graph: MultipartiteGraph
+) -> tuple[str, str]:
+    base, prefix, rolled_type, _ = _FAMILIES[family]
+    space = f"{prefix}{network_id}"
+    stem = {"mge": "units", "rolled": "rolled_units", "rolled_channel": "channel_units"}[family]
+    sizes = np.array([p.size for p in graph.partitions], dtype=np.int64)
+    uid = np.arange(graph.n_nodes, dtype=np.int64)
+    part = graph.node_partition.astype(np.int64)
+    columns: dict[str, pa.Array] = {
+        "id": pa.array(uid),
+        "network_id": _repeat_strings([network_id], np.array([graph.n_nodes])),
+        "uid": pa.array(uid),
+        "p": pa.array(part),
+        "i": pa.array(graph.node_unit.astype(np.int64)),
+    }
+    header = [f":ID({space})", "network_id", "uid:long", "p:long", "i:long"]
+    if family == "mge":
+        labels = [
+            f"{base};{partition_label(p.index)};{prefix}{network_id}" for p in graph.partitions
+        ]
+        columns["labels"] = _repeat_strings(labels, sizes)
+        header.append(":LABEL")
+        types = [block_rel_type(b) for b in graph.blocks]
+        layers = [b.index for b in graph.blocks]
+    else:
+        layer_of = rolled_layer_index(mge, graph)
+        side_layer = np.full(graph.n_partitions, -1, dtype=np.int64)
+        side_name = ["in"] * graph.n_partitions
+        for b, layer in zip(graph.blocks, layer_of, strict=True):
+            if side_layer[b.src_partition] < 0:
+                side_layer[b.src_partition], side_name[b.src_partition] = layer, "in"
+            if side_layer[b.dst_partition] < 0:
+                side_layer[b.dst_partition], side_name[b.dst_partition] = layer, "out"
+        columns["layer"] = pa.array(side_layer[part])
+        columns["side"] = _repeat_strings(side_name, sizes)
+        columns["labels"] = _repeat_strings([f"{base};{space}"], np.array([graph.n_nodes]))
+        header += ["layer:long", "side", ":LABEL"]
+        types = [_checked_type(rolled_type)] * len(graph.blocks)
+        layers = layer_of
+    nodes = _write_table(directory, f"{stem}_{network_id}", header, pa.table(columns))
+
+    counts = np.array([b.n_edges for b in graph.blocks], dtype=np.int64)
+    rel_table = pa.table(
+        {
+            "src": pa.array(graph.src.astype(np.int64)),
+            "dst": pa.array(graph.dst.astype(np.int64)),
+            "type": _repeat_strings(types, counts),
+            "w": pa.array(graph.weight.astype(np.float64)),
+            "layer": pa.array(np.repeat(np.asarray(layers, dtype=np.int64), counts)),
+        }
+    )
+    rel_header = [f":START_ID({space})", f":END_ID({space})", ":TYPE", "w:double", "layer:long"]
+    rels = _write_table(
+        directory, f"{stem.replace('units', 'rels')}_{network_id}", rel_header, rel_table
+    )
+    return nodes, rels
+
+
+# ------------------------------------------------------------------------- import
+
+
+def _admin_command(neo4j_home: Path, java_home: Path, files: BulkFiles, threads: int) -> list[str]:
+    return [
+        str(java_home / "bin" / "java"),
+        "-cp",
+        f"{neo4j_home / 'lib'}/*",
+        f"-Dbasedir={neo4j_home}",
+        ADMIN_MAIN,
+        "database",
+        "import",
+        "full",
+        *files.import_arguments(),
+        "--id-type=integer",
+        "--overwrite-destination=true",
+        "--bad-tolerance=0",
+        "--skip-bad-relationships=false",
+        "--skip-duplicate-nodes=false",
+        f"--threads={threads}",
+        "--max-off-heap-memory=1G",
+        f"--report-file={files.directory / 'import.report'}",
+        "neo4j",
+    ]
+
+
+def run_import(
+    files: BulkFiles, *, neo4j_home: Path, conf_dir: Path, threads: int = 2, timeout: float = 3600
+) -> float:
+    """Run ``neo4j-admin database import full`` for ``files`` (server must be stopped).
+
+    Returns the import's wall time in seconds; raises :class:`StackError` with
+    the tail of its output on failure.
+    """
+    from prunegraph import stack
+
+    java_home = stack.find_java()
+    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_OPTS",)}
+    env.update(
+        JAVA_HOME=str(java_home),
+        NEO4J_HOME=str(neo4j_home),
+        NEO4J_CONF=str(conf_dir),
+        HEAP_SIZE="1g",
+        PATH=f"{java_home / 'bin'}:{os.environ.get('PATH', '')}",
+    )
+    log = files.directory / "import.log"
+    started = time.perf_counter()
+    with log.open("w") as fh:
+        proc = subprocess.run(
+            _admin_command(neo4j_home, java_home, files, threads),
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
+        )
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        tail = "\n  ".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise StackError(
+            f"neo4j-admin database import failed (exit {proc.returncode}); {log}:\n  {tail}"
+        )
+    return seconds
+
+
+@dataclass
+class BulkResult:
+    networks: int
+    nodes: int
+    relationships: int
+    write_seconds: float
+    import_seconds: float
+    restart_seconds: float
+    schema_seconds: float
+
+    @property
+    def relationships_per_second(self) -> float:
+        total = self.write_seconds + self.import_seconds
+        return self.relationships / total if total > 0 else 0.0
+
+
+def bulk_load(
+    networks: Sequence[BulkNetwork],
+    *,
+    overwrite: bool = False,
+    workdir: str | Path | None = None,
+    keep_files: bool = False,
+    threads: int = 2,
+) -> BulkResult:
+    """Build the local stack's database from scratch with the offline importer.
+
+    **Replaces the entire database** (Community Edition has one): every study
+    and network already stored is gone afterwards. Requires ``overwrite=True``.
+    Stops the local server, imports, restarts it and creates the schema.
+    """
+    if overwrite is not True:
+        raise ValidationError(
+            "bulk_load REPLACES the whole Neo4j database (Community Edition has one database and "
+            "the offline importer rebuilds it): every stored network would be lost. Pass "
+            "overwrite=True (CLI: --overwrite) if that is what you want; otherwise use the "
+            "streaming exporter (prunegraph export without --bulk)."
+        )
+    from prunegraph import stack
+    from prunegraph.queries.schema import ensure_schema
+    from prunegraph.queries.store import Store
+
+    paths = stack.stack_paths()
+    if not (paths.conf_dir / "neo4j.conf").is_file():
+        raise StackError(
+            "The local stack has never been started (no neo4j.conf); run `prunegraph db start` once."
+        )
+    directory = Path(workdir) if workdir else paths.home / "bulk" / time.strftime("%Y%m%d-%H%M%S")
+    files = write_bulk_files(networks, directory)
+    try:
+        stack.stop()
+        import_seconds = run_import(
+            files, neo4j_home=paths.neo4j_home, conf_dir=paths.conf_dir, threads=threads
+        )
+    finally:
+        t0 = time.perf_counter()
+        stack.start(echo=False)
+        restart = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with Store.connect() as store:
+        ensure_schema(store)
+    schema_seconds = time.perf_counter() - t0
+    if not keep_files:
+        shutil.rmtree(directory, ignore_errors=True)
+    return BulkResult(
+        len(networks),
+        files.n_nodes,
+        files.n_relationships,
+        files.seconds,
+        import_seconds,
+        restart,
+        schema_seconds,
+    )
+
+
+# ------------------------------------------------------------------ scratch server
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ScratchServer:
+    """A private, temporary Neo4j instance next to the shared one (for tests and benchmarks).
+
+    It reuses the local stack's installation (``lib/`` and ``plugins/`` are
+    symlinked) with its own ``PRUNEGRAPH_HOME`` (data, logs, credentials) and
+    its own free ports, so importing into it never touches the shared
+    database. Start/stop go through ``prunegraph db start|stop`` in a child
+    process with that environment. Small memory settings: it is short-lived.
+    """
+
+    def __init__(self, root: str | Path, *, heap: str = "768m", pagecache: str = "256m") -> None:
+        from prunegraph import stack
+
+        self.root = Path(root)
+        self.main = stack.stack_paths()
+        if not stack.is_built(self.main):
+            raise StackError("The local stack is not built; run `prunegraph db build` first.")
+        self.bolt_port = free_port()
+        self.http_port = free_port()
+        self.heap, self.pagecache = heap, pagecache
+        self.neo4j_home = self.root / self.main.neo4j_home.name
+        self.neo4j_home.mkdir(parents=True, exist_ok=True)
+        for name in ("lib", "plugins"):
+            link = self.neo4j_home / name
+            if not link.exists():
+                link.symlink_to(self.main.neo4j_home / name, target_is_directory=True)
+        shutil.copy2(self.main.stamp, self.neo4j_home / self.main.stamp.name)
+        self.running = False
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("NEO4J_", "PRUNEGRAPH_")) or k == "PRUNEGRAPH_STACK_DIR"
+        }
+        env.update(
+            PRUNEGRAPH_HOME=str(self.root),
+            PRUNEGRAPH_CONFIG=str(self.root / "no-config.toml"),
+            PRUNEGRAPH_BOLT_PORT=str(self.bolt_port),
+            PRUNEGRAPH_HTTP_PORT=str(self.http_port),
+            PRUNEGRAPH_HEAP_SIZE=self.heap,
+            PRUNEGRAPH_PAGECACHE_SIZE=self.pagecache,
+        )
+        return env
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.neo4j_home / "conf"
+
+    def _python(self, code: str, timeout: float = 600) -> None:
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise StackError(
+                f"Scratch server command failed: {(proc.stderr or proc.stdout).strip()[-2000:]}"
+            )
+
+    def render_config(self) -> None:
+        """Write the scratch instance's neo4j.conf (needed before an import)."""
+        self._python(
+            "from prunegraph import stack; p = stack.stack_paths(); "
+            "(p.conf_dir).mkdir(parents=True, exist_ok=True); "
+            "(p.conf_dir / 'neo4j.conf').write_text(stack.render_config(p))"
+        )
+
+    def start(self) -> None:
+        self._python("from prunegraph import stack; stack.start(echo=False)")
+        self.running = True
+
+    def stop(self) -> None:
+        self._python("from prunegraph import stack; stack.stop()")
+        self.running = False
+
+    def import_files(self, files: BulkFiles, *, threads: int = 2) -> float:
+        if self.running:
+            raise StackError("Stop the scratch server before importing into it.")
+        self.render_config()
+        return run_import(
+            files, neo4j_home=self.neo4j_home, conf_dir=self.conf_dir, threads=threads
+        )
+
+    def settings(self) -> ConnectionSettings:
+        import tomllib
+
+        creds = tomllib.loads((self.root / "credentials.toml").read_text())["neo4j"]
+        return ConnectionSettings(
+            uri=f"bolt://127.0.0.1:{self.bolt_port}",
+            user=str(creds.get("username", "neo4j")),
+            password=str(creds["password"]),
+            source="scratch server",
+        )
+
+    def close(self) -> None:
+        if self.running:
+            self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> ScratchServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def describe(files: BulkFiles) -> str:
+    return json.dumps(
+        {"nodes": files.n_nodes, "relationships": files.n_relationships, "files": len(files.nodes)}
+    )
