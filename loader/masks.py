@@ -185,10 +185,12 @@ def apply_masks(model: nn.Module, masks: Mapping[str, np.ndarray]) -> nn.Module:
         weight = _weight_of(module)
         assert weight is not None
         tensor = torch.as_tensor(mask, device=weight.device).to(weight.dtype)
-        if hasattr(module, "weight_mask"):
+        buffer = getattr(module, "weight_mask", None)
+        if isinstance(buffer, torch.Tensor):
             with torch.no_grad():
-                module.weight_mask.copy_(tensor)
-                module.weight = module.weight_orig * module.weight_mask
+                buffer.copy_(tensor)
+            # the pre-forward hook recomputes it too; keep the attribute current meanwhile
+            setattr(module, "weight", weight * buffer)  # noqa: B010
         else:
             torch_prune.custom_from_mask(module, "weight", tensor)
     return model

@@ -457,7 +457,7 @@ def _top_k_mask(flat: np.ndarray, k: int) -> np.ndarray:
 
 
 def counts_to_random_masks(
-    params: Mapping[str, Any], counts: Sequence[int], rng: np.random.Generator
+    params: Mapping[str, Any], counts: Sequence[int] | np.ndarray, rng: np.random.Generator
 ) -> Masks:
     """Uniformly random masks with exactly ``counts[l]`` kept weights in layer ``l``."""
     masks: Masks = {}
