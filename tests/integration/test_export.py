@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from typing import Any
 
@@ -41,10 +42,8 @@ def make_record(study: str, graph, **kw: Any) -> NetworkRecord:
 def study(store: Store, unique_name: str):
     name = f"{unique_name}_export"
     yield name
-    try:
+    with contextlib.suppress(NotFoundError):
         ex.delete_study(store, name)
-    except NotFoundError:
-        pass
 
 
 def assert_same_edges(got: ex.StoredEdges, want: ex.StoredEdges) -> None:
