@@ -1,0 +1,99 @@
+"""Benchmark: MGE encoding speed and memory for ResNet-20 and Conv-6 at 32x32.
+
+Run: ``.venv/bin/python bench/bench_encoding.py [--archs resnet20 conv6] [--sparsities 0.6 0.9 0.98]``
+
+Each case runs in a fresh subprocess pinned to one thread, with random masks
+that keep exactly ``round((1 - s) * n)`` weights per layer. Printed per case:
+edges, encode time (best of ``--repeat``), edges per second, the tracemalloc
+peak of the encode call (numpy arrays; the edge arrays themselves are 12 bytes
+per edge) and the process's peak RSS (``ru_maxrss``, includes torch) and its increase over the
+process with torch, the model and the masks loaded (``+RSS``).
+Targets (issue 3): >= 20 M edges/s on one core, ResNet-20 at 0.6 within 1 GB.
+The paper's code: ~4 us and ~500 bytes per edge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+_CHILD = r"""
+import json, resource, sys, time, tracemalloc
+import numpy as np, torch
+torch.set_num_threads(1)
+torch.manual_seed(0)  # exact zeros in an init would change the edge count
+from prunegraph.loader.encoding import encode
+from prunegraph.loader.models import build_model
+arch, sparsity, repeat = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+model = build_model(arch, input_shape=(3, 32, 32), num_classes=10)
+rng = np.random.default_rng(0)
+masks = {}
+for name, mod in model.named_modules():
+    if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
+        n = mod.weight.numel()
+        keep = int(round((1 - sparsity) * n))
+        flat = np.zeros(n, dtype=bool)
+        flat[rng.choice(n, size=keep, replace=False)] = True
+        masks[name + ".weight"] = flat.reshape(tuple(mod.weight.shape))
+rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # torch + model + masks
+encode(model, masks, (3, 32, 32))  # warm-up (tracing caches, page faults)
+best = float("inf")
+for _ in range(repeat):
+    t0 = time.perf_counter()
+    g = encode(model, masks, (3, 32, 32))
+    best = min(best, time.perf_counter() - t0)
+    n_edges, n_nodes = g.n_edges, g.n_nodes
+    del g
+tracemalloc.start()
+g = encode(model, masks, (3, 32, 32))
+_, peak = tracemalloc.get_traced_memory()
+tracemalloc.stop()
+print(json.dumps({"edges": n_edges, "nodes": n_nodes, "seconds": best, "peak": peak,
+                  "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "rss_base": rss_before * 1024}))
+"""
+
+
+def run_case(arch: str, sparsity: float, repeat: int) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, arch, str(sparsity), str(repeat)],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"{arch} at {sparsity} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", nargs="+", default=["resnet20", "conv6"])
+    parser.add_argument("--sparsities", nargs="+", type=float, default=[0.6, 0.9, 0.98])
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args(argv)
+    header = (
+        f"{'arch':<9} {'sparsity':>8} {'nodes':>9} {'edges':>12} {'time s':>8} "
+        f"{'M edges/s':>10} {'ns/edge':>8} {'peak MB':>8} {'B/edge':>7} {'RSS MB':>7} {'+RSS MB':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for arch in args.archs:
+        for s in args.sparsities:
+            r = run_case(arch, s, args.repeat)
+            e = max(r["edges"], 1)
+            print(
+                f"{arch:<9} {s:>8.2f} {r['nodes']:>9,} {r['edges']:>12,} {r['seconds']:>8.3f} "
+                f"{e / r['seconds'] / 1e6:>10.1f} {r['seconds'] / e * 1e9:>8.1f} "
+                f"{r['peak'] / 2**20:>8.0f} {r['peak'] / e:>7.1f} {r['maxrss'] / 2**20:>7.0f} {(r['maxrss'] - r['rss_base']) / 2**20:>8.0f}"
+            )
+    print(
+        "paper's code: ~4000 ns/edge, ~500 B/edge; targets: >= 20 M edges/s, ResNet-20@0.6 < 1 GB"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
