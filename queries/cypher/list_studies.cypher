@@ -11,6 +11,6 @@ RETURN s.name AS study,
                  RETURN DISTINCT n.pruner AS p ORDER BY p } AS pruners,
        COLLECT { MATCH (s)-[:HAS_NETWORK]->(n:Network {status: 'complete'})
                  RETURN DISTINCT n.sparsity AS x ORDER BY x } AS sparsities,
-       coalesce(COLLECT { MATCH (s)-[:HAS_NETWORK]->(n:Network {status: 'complete', level: 'full'})
-                          RETURN sum(n.n_edges) AS e }[0], 0) AS full_edges
+       reduce(total = 0, e IN COLLECT { MATCH (s)-[:HAS_NETWORK]->(n:Network {status: 'complete', level: 'full'})
+                                        RETURN n.n_edges } | total + e) AS full_edges
 ORDER BY study
