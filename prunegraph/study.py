@@ -66,6 +66,7 @@ Study file (TOML)
 
     [metrics]
     names = "all"                 # or a list of metric names
+    exclude = ["pca_elongation"]  # leave out slow or unwanted metrics
 
     [analysis]
     run = ["regress", "importance", "classify", "rank", "ramanujan"]
@@ -122,7 +123,7 @@ _SECTIONS = {
         "batch_size",
     ),
     "export": ("level", "encodings", "full", "batch_size"),
-    "metrics": ("names",),
+    "metrics": ("names", "exclude"),
     "analysis": ("run", "cv", "n_splits", "n_repeats", "normalize"),
     "run": ("workers", "executor"),
     "models": None,  # free tables: name -> options
@@ -206,6 +207,7 @@ class StudyConfig:
     training: TrainingSettings = field(default_factory=TrainingSettings)
     export: ExportSettings = field(default_factory=ExportSettings)
     metrics: tuple[str, ...] | None = None  # None = every metric
+    metrics_exclude: tuple[str, ...] = ()
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     run: RunSettings = field(default_factory=RunSettings)
     source: Path | None = None
@@ -517,6 +519,9 @@ def parse_study(
     _check_keys("[metrics]", metrics_table, _SECTIONS["metrics"])  # type: ignore[arg-type]
     names = metrics_table.get("names", "all")
     metrics = None if names == "all" else _str_list("[metrics] names", names)
+    metrics_exclude = _str_list(
+        "[metrics] exclude", metrics_table.get("exclude", []), allow_empty=True
+    )
     analysis = _parse_analysis(data.get("analysis", {}))
     run_table = _table("[run]", data.get("run", {}))
     _check_keys("[run]", run_table, _SECTIONS["run"])  # type: ignore[arg-type]
@@ -539,6 +544,7 @@ def parse_study(
         training=training,
         export=export,
         metrics=metrics,
+        metrics_exclude=metrics_exclude,
         analysis=analysis,
         run=run,
         source=source,
@@ -682,7 +688,11 @@ def default_registries() -> Registries:
         from prunegraph.queries import metrics as metric_module
 
         registry = getattr(metric_module, "METRICS", None)
-        metrics = list(registry) if registry is not None else None
+        metrics = (
+            [n for n, spec in registry.items() if not getattr(spec, "pairwise", False)]
+            if registry is not None
+            else None
+        )
     except ImportError:
         metrics = None
     return Registries(
@@ -744,8 +754,8 @@ def check_registries(config: StudyConfig, registries: Registries | None = None) 
                         f"Unknown option '{key}' in [pruners.{pruner}].{_did_you_mean(key, allowed)} "
                         f"Options of '{pruner}': {', '.join(allowed) or 'none'}."
                     )
-    if config.metrics is not None and reg.metrics is not None:
-        for metric in config.metrics:
+    if reg.metrics is not None:
+        for metric in (*(config.metrics or ()), *config.metrics_exclude):
             if metric not in reg.metrics:
                 raise UnknownNameError("metric", metric, reg.metrics)
     if explicit and reg.applies is not None:

@@ -479,6 +479,23 @@ def _compute_metrics(
     )
 
 
+def resolve_metrics(config: StudyConfig) -> tuple[str, ...] | None:
+    """The metric names a study computes per network (``None``: the engine's default set).
+
+    ``names = "all"`` with an ``exclude`` list becomes every single-network
+    metric whose graph the study encodes, minus the excluded ones.
+    """
+    if config.metrics is None and not config.metrics_exclude:
+        return None
+    from prunegraph.queries.metrics import METRICS
+
+    graphs = {"mge", *config.export.encodings}
+    names = config.metrics or tuple(
+        n for n, spec in METRICS.items() if not spec.pairwise and spec.graph in graphs
+    )
+    return tuple(n for n in names if n not in set(config.metrics_exclude))
+
+
 # --------------------------------------------------------------------------- store status
 def stored_networks(store: Store, study: str) -> dict[str, dict[str, Any]]:
     """``network_id -> {status, level, metric_engines, ...}`` for the study's stored networks."""
@@ -595,7 +612,8 @@ def run_study(
     try:
         specs = select(expand(config, applies=pruner_applies), limit=limit, where=where)
         existing = stored_networks(store, config.name)
-        todo = [s for s in specs if not is_complete(existing.get(s.network_id), s, config.metrics)]
+        wanted_metrics = resolve_metrics(config)
+        todo = [s for s in specs if not is_complete(existing.get(s.network_id), s, wanted_metrics)]
         outcomes: dict[str, NetworkOutcome] = {}
         for s in specs:
             if s not in todo:
@@ -618,7 +636,7 @@ def run_study(
             out_dir=str(out.resolve()),
             settings=store.settings,
             encodings=tuple(config.export.encodings),
-            metrics=config.metrics,
+            metrics=resolve_metrics(config),
             export_batch_size=config.export.batch_size,
         )
         pool = executor or make_executor(config.run.executor, n_workers)
@@ -628,7 +646,7 @@ def run_study(
             _run_dense(todo, ctx, pool, progress, say)
             walls["dense"] = time.perf_counter() - t
             t = time.perf_counter()
-            _run_networks(todo, ctx, pool, outcomes, progress, config, run_log)
+            _run_networks(todo, ctx, pool, progress, outcomes, config, run_log)
             walls["networks"] = time.perf_counter() - t
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
