@@ -1,0 +1,293 @@
+"""``prunegraph query``, ``prunegraph export`` and ``prunegraph delete``.
+
+``prunegraph query NAME --param k=v ...`` runs a Cypher library query and
+prints a table (``--format csv|json`` for machines); ``prunegraph query
+--list`` lists the library with each query's description and parameters.
+``prunegraph export`` streams saved graphs (``.npz`` from
+``MultipartiteGraph.save``) into the store, or bulk-imports a manifest of
+them (``--bulk --overwrite``: replaces the whole database). ``prunegraph
+delete`` removes one network or a whole study, in batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from prunegraph.errors import ValidationError
+
+_CELL_MAX = 60
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "query",
+        help="run a Cypher library query and print a table",
+        description="Run one query of the Cypher library (queries/cypher/NAME.cypher) with "
+        "parameters given as --param k=v (values parsed as JSON when possible: 3, 0.5, true, "
+        "null, [1,2]; anything else is a string).",
+    )
+    p.add_argument("name", nargs="?", help="query name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the library's queries")
+    p.add_argument(
+        "--param", "-p", action="append", default=[], metavar="K=V", help="a query parameter"
+    )
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--show", action="store_true", help="print the query text (Browser-ready)")
+    p.set_defaults(func=_query)
+
+    p = subparsers.add_parser(
+        "export",
+        help="write saved graphs into the store (streaming, or bulk import)",
+        description="Export networks into Neo4j. Either one network (--graph G.npz --record R.json) "
+        "or a manifest (--manifest M.json: a list of {record: {...} or path, graph, rolled, "
+        "rolled_channel, level}). Streaming is idempotent: complete networks are skipped, "
+        "interrupted ones redone, lower levels upgraded. --bulk builds a NEW database with "
+        "neo4j-admin import: it REPLACES everything stored and needs --overwrite.",
+    )
+    p.add_argument("--graph", type=Path, help="MGE saved with MultipartiteGraph.save (.npz)")
+    p.add_argument("--record", type=Path, help="NetworkRecord fields as JSON")
+    p.add_argument("--rolled", type=Path, help="rolled BGE graph (.npz)")
+    p.add_argument("--rolled-channel", type=Path, help="rolled-channel BGE graph (.npz)")
+    p.add_argument("--manifest", type=Path, help="JSON list of networks to export")
+    p.add_argument("--level", choices=("summary", "rolled", "full"), default="full")
+    p.add_argument("--batch-size", type=int, default=20_000)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="streaming: replace a stored network whose graph changed; bulk: allow replacing the database",
+    )
+    p.add_argument(
+        "--bulk", action="store_true", help="offline neo4j-admin import (replaces the database)"
+    )
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_export)
+
+    p = subparsers.add_parser(
+        "delete",
+        help="delete a network or a study from the store (in batches)",
+        description="Delete one network (--network ID) or every network of a study (--study NAME), "
+        "with all their units and edges, in small transactions.",
+    )
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--network", metavar="ID")
+    group.add_argument("--study", metavar="NAME")
+    p.add_argument("--batch-size", type=int, default=5_000)
+    p.set_defaults(func=_delete)
+
+
+# ------------------------------------------------------------------------ query
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """``["k=v", ...]`` -> dict; values parsed as JSON when they are valid JSON."""
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ValidationError(f"Parameters are given as --param name=value. Got '{item}'.")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = json.dumps(value, default=str) if isinstance(value, list | dict) else str(value)
+    return text if len(text) <= _CELL_MAX else text[: _CELL_MAX - 3] + "..."
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """Rows as an aligned text table (long cells shortened)."""
+    if not columns:
+        return "(no columns)"
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c), *(len(row[k]) for row in cells)]) for k, c in enumerate(columns)]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+    ]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _query(args: argparse.Namespace) -> int:
+    from prunegraph.queries.library import list_queries, load_query
+
+    if args.list:
+        for name in list_queries():
+            q = load_query(name)
+            params = f"  [{', '.join(q.params)}]" if q.params else ""
+            print(f"{name}{params}\n    {q.description}")
+        return 0
+    if not args.name:
+        raise ValidationError("Name a query (prunegraph query --list shows them).")
+    query = load_query(args.name)
+    if args.show:
+        print(query.browser_text())
+        return 0
+    params = parse_params(args.param)
+    from prunegraph.queries.store import Store
+
+    with Store.connect() as store:
+        df = store.query_df(args.name, **params)
+    columns = [str(c) for c in df.columns]
+    rows = df.to_dict(orient="records")
+    if args.format == "json":
+        print(json.dumps(rows, default=str, indent=1))
+    elif args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        for r in rows:
+            writer.writerow(
+                [
+                    _cell(r.get(c)) if isinstance(r.get(c), list | dict) else r.get(c)
+                    for c in columns
+                ]
+            )
+    else:
+        print(format_table(rows, columns))
+    return 0
+
+
+# ----------------------------------------------------------------------- export
+
+
+def _load_record(value: Any, base: Path) -> Any:
+    from prunegraph.loader.records import NetworkRecord
+
+    if isinstance(value, str):
+        path = base / value
+        if not path.is_file():
+            raise ValidationError(f"Record file {path} does not exist.")
+        try:
+            value = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"Record file {path} is not valid JSON: {exc}.") from None
+    if not isinstance(value, dict):
+        raise ValidationError("A record must be a JSON object of NetworkRecord fields.")
+    fields = dict(value)
+    if "input_shape" in fields:
+        fields["input_shape"] = tuple(fields["input_shape"])
+    try:
+        return NetworkRecord(**fields)
+    except TypeError as exc:
+        raise ValidationError(f"Bad NetworkRecord fields: {exc}.") from None
+
+
+def _manifest(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from prunegraph.loader.graph import MultipartiteGraph
+
+    if args.manifest:
+        path = args.manifest
+        if not path.is_file():
+            raise ValidationError(f"Manifest {path} does not exist.")
+        try:
+            entries = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"Manifest {path} is not valid JSON: {exc}.") from None
+        base = path.parent
+    else:
+        if not (args.graph and args.record):
+            raise ValidationError("Give --graph G.npz and --record R.json, or --manifest M.json.")
+        entries = [
+            {
+                "record": str(args.record.resolve()),
+                "graph": str(args.graph.resolve()),
+                "rolled": str(args.rolled.resolve()) if args.rolled else None,
+                "rolled_channel": str(args.rolled_channel.resolve())
+                if args.rolled_channel
+                else None,
+                "level": args.level,
+            }
+        ]
+        base = Path("/")
+    if not isinstance(entries, list) or not entries:
+        raise ValidationError("A manifest is a non-empty JSON list of networks.")
+    out = []
+    for entry in entries:
+        out.append(
+            {
+                "record": _load_record(entry["record"], base),
+                "mge": MultipartiteGraph.load(base / entry["graph"]),
+                "rolled": MultipartiteGraph.load(base / entry["rolled"])
+                if entry.get("rolled")
+                else None,
+                "rolled_channel": MultipartiteGraph.load(base / entry["rolled_channel"])
+                if entry.get("rolled_channel")
+                else None,
+                "level": entry.get("level", args.level),
+            }
+        )
+    return out
+
+
+def _export(args: argparse.Namespace) -> int:
+    if args.bulk and not args.overwrite:
+        raise ValidationError(
+            "--bulk REPLACES the whole Neo4j database (Community Edition has one database; the "
+            "offline importer rebuilds it), deleting every stored network. Add --overwrite if "
+            "that is intended; otherwise export without --bulk (streaming, idempotent)."
+        )
+    networks = _manifest(args)
+    if args.bulk:
+        from prunegraph.loader.bulk import BulkNetwork, bulk_load
+
+        result = bulk_load([BulkNetwork(**n) for n in networks], overwrite=args.overwrite)
+        print(
+            f"bulk import: {result.networks} networks, {result.nodes} nodes, {result.relationships} "
+            f"relationships; files {result.write_seconds:.1f} s, import {result.import_seconds:.1f} s, "
+            f"restart {result.restart_seconds:.1f} s, schema {result.schema_seconds:.1f} s"
+        )
+        return 0
+    from prunegraph.loader.export import export_network
+    from prunegraph.queries.store import Store
+
+    with Store.connect() as store:
+        for n in networks:
+            r = export_network(
+                store,
+                n["mge"],
+                record=n["record"],
+                level=n["level"],
+                rolled=n["rolled"],
+                rolled_channel=n["rolled_channel"],
+                batch_size=args.batch_size,
+                workers=args.workers,
+                progress=not args.no_progress,
+                overwrite=args.overwrite,
+            )
+            print(
+                f"{r.network_id}: {r.action} at level {r.level} ({r.units} units, "
+                f"{r.relationships} relationships, {r.seconds:.1f} s)"
+            )
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    from prunegraph.loader.export import delete_network, delete_study
+    from prunegraph.queries.store import Store
+
+    with Store.connect() as store:
+        if args.network:
+            counts = delete_network(store, args.network, batch_size=args.batch_size)
+            print(
+                f"deleted network {args.network}: "
+                + ", ".join(f"{k} {v}" for k, v in counts.items())
+            )
+        else:
+            n = delete_study(store, args.study, batch_size=args.batch_size)
+            print(f"deleted study {args.study!r} with {n} network{'s' if n != 1 else ''}")
+    return 0
