@@ -108,7 +108,7 @@ def _status(args: argparse.Namespace) -> int:
     print(f"Pinned:     Neo4j {pinned.neo4j}, GDS {pinned.gds}, Browser {pinned.browser}")
     if st.bolt:
         if st.error:
-            print(f"Versions:   unknown: {st.error}")
+            print("Versions:   unknown (the server refused the query; see the error below)")
         else:
             edition = f" {st.edition}" if st.edition else ""
             gds = st.gds_version or "NOT INSTALLED"
