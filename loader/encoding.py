@@ -1137,6 +1137,10 @@ class _Walker:
 
 # ----------------------------------------------------------------------------- assembly
 def _walk(model: nn.Module, masks: Mapping[str, Any] | None, input_shape: Any) -> _Walker:
+    if not isinstance(model, nn.Module):
+        raise EncodingError(
+            f"The 'model' parameter of encode must be a torch.nn.Module. Got {type(model).__name__}."
+        )
     resolver = _Masks(model, masks)  # validates names and shapes before tracing
     traced = trace_model(model, input_shape)
     walker = _Walker(traced, resolver)

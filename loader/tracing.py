@@ -100,7 +100,7 @@ def _target_name(node: fx.Node) -> str:
     target = node.target
     if isinstance(target, str):
         return target
-    return getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or str(target)
+    return getattr(target, "__name__", None) or str(target)
 
 
 def target_name(node: fx.Node) -> str:
