@@ -479,7 +479,7 @@ def load_features(
     if hasattr(source, "query_df"):
         if not study:
             raise ValidationError("Reading features from the store needs a study name (study=...).")
-        frame, layer_frame = features_from_store(source, study)  # type: ignore[arg-type]
+        frame, layer_frame = features_from_store(source, study)
     elif isinstance(source, pd.DataFrame):
         frame = source
     elif isinstance(source, str | Path):

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 
-from prunegraph.analysis.features import FeatureTable, feature_set_columns
+from prunegraph.analysis.features import CONFIGURATION_COLUMNS, FeatureTable, feature_set_columns
 from prunegraph.analysis.regression import RegressorPanel
 from prunegraph.errors import ValidationError
 
@@ -93,9 +93,25 @@ class AccuracyDropPredictor(RegressorMixin, BaseEstimator):
         self.n_features_in_ = self.panel_.n_features_in_
         return self
 
-    def fit_table(self, table: FeatureTable, *, feature_set: str = "mge") -> AccuracyDropPredictor:
-        """:meth:`fit` on a feature table's ``feature_set`` columns, grouped by configuration."""
-        return self.fit(table.X(feature_set), table.y, groups=table.groups)
+    def fit_table(
+        self,
+        table: FeatureTable,
+        *,
+        feature_set: str = "mge",
+        group_by: Sequence[str] = CONFIGURATION_COLUMNS,
+    ) -> AccuracyDropPredictor:
+        """:meth:`fit` on a feature table's ``feature_set`` columns.
+
+        ``group_by`` sets the CV groups of the ``grouped`` protocol. The default
+        (configuration) measures the error on a new pruner/seed of known
+        (architecture, dataset, sparsity) cells; to calibrate the interval for a
+        never-seen (architecture, dataset, sparsity), group by those three columns.
+        """
+        missing = [c for c in group_by if c not in table.data.columns]
+        if missing:
+            raise ValidationError(f"Cannot group by missing column(s): {', '.join(missing)}.")
+        groups = table.data[list(group_by)].astype(str).agg("|".join, axis=1)
+        return self.fit(table.X(feature_set), table.y, groups=groups)
 
     def _check(self) -> None:
         if not hasattr(self, "panel_"):
@@ -164,6 +180,7 @@ def predict_new(
     candidates: pd.DataFrame,
     *,
     feature_set: str = "mge",
+    group_by: Sequence[str] = CONFIGURATION_COLUMNS,
     **params: Any,
 ) -> pd.DataFrame:
     """Fit :class:`AccuracyDropPredictor` on ``table`` and rank ``candidates``.

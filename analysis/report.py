@@ -36,7 +36,7 @@ from prunegraph.errors import PrunegraphError, ValidationError
 SECTIONS: tuple[str, ...] = ("regression", "importance", "classification", "ranking", "ramanujan")
 
 
-def _agg():  # type: ignore[no-untyped-def]
+def _agg() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")

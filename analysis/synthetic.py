@@ -75,7 +75,7 @@ def make_synthetic_features(
     n_layers: int = 6,
     signal: float = 0.05,
     noise: float = 0.005,
-    config_scale: float = 0.3,
+    config_scale: float = 1.0,
     seed_scale: float = 0.1,
     study: str = "synthetic",
     random_state: int = 0,
