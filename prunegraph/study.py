@@ -124,7 +124,7 @@ _SECTIONS = {
     ),
     "export": ("level", "encodings", "full", "batch_size"),
     "metrics": ("names", "exclude"),
-    "analysis": ("run", "cv", "n_splits", "n_repeats", "normalize"),
+    "analysis": ("run", "cv", "n_splits", "n_repeats", "normalize", "regressors", "feature_sets"),
     "run": ("workers", "executor"),
     "models": None,  # free tables: name -> options
     "datasets": None,
@@ -181,6 +181,8 @@ class AnalysisSettings:
     n_splits: int = 5
     n_repeats: int = 5
     normalize: str | None = None
+    regressors: tuple[str, ...] | None = None  # None: the analysis layer's default panel
+    feature_sets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -647,6 +649,12 @@ def _parse_analysis(value: Any) -> AnalysisSettings:
         n_splits=_number("[analysis] n_splits", table.get("n_splits", 5), int, low=2, high=100),
         n_repeats=_number("[analysis] n_repeats", table.get("n_repeats", 5), int, low=1, high=1000),
         normalize=normalize,
+        regressors=_str_list("[analysis] regressors", table["regressors"])
+        if "regressors" in table
+        else None,
+        feature_sets=_str_list("[analysis] feature_sets", table["feature_sets"])
+        if "feature_sets" in table
+        else None,
     )
 
 

@@ -768,6 +768,11 @@ def run_analyses(store: Store, study: str, settings: AnalysisSettings, out: Path
     frame = getattr(table, "data", None)
     if frame is not None:
         frame.to_csv(report_dir / "features.csv", index=False)
+    optional: dict[str, Any] = {}
+    if settings.regressors is not None:
+        optional["regressors"] = settings.regressors
+    if settings.feature_sets is not None:
+        optional["feature_sets"] = settings.feature_sets
     return Path(
         write_report(
             table,
@@ -777,6 +782,7 @@ def run_analyses(store: Store, study: str, settings: AnalysisSettings, out: Path
             n_splits=settings.n_splits,
             n_repeats=settings.n_repeats,
             title=f"prunegraph study '{study}'",
+            **optional,
         )
     )
 
