@@ -352,3 +352,226 @@ def edge_degree_products(indptr, indices, deg):  # pragma: no cover - compiled
         for p in range(indptr[u], indptr[u + 1]):
             total += du * (deg[indices[p]] - 1)
     return total
+
+
+# ------------------------------------------------------------- components
+
+
+@njit(cache=True)
+def _find(parent, x):  # pragma: no cover - compiled
+    root = x
+    while parent[root] != root:
+        root = parent[root]
+    while parent[x] != root:  # path compression
+        nxt = parent[x]
+        parent[x] = root
+        x = nxt
+    return root
+
+
+@njit(cache=True)
+def count_components(n, src, dst):  # pragma: no cover - compiled
+    """Number of weakly connected components (union-find over the edge list, isolated nodes count)."""
+    parent = np.arange(n, dtype=np.int64)
+    components = n
+    for k in range(src.shape[0]):
+        a = _find(parent, src[k])
+        b = _find(parent, dst[k])
+        if a != b:
+            if a < b:
+                parent[b] = a
+            else:
+                parent[a] = b
+            components -= 1
+    return components
+
+
+# ---------------------------------------------------------------- max flow
+
+
+@njit(cache=True)
+def unit_max_flow(n, src, dst, is_source, is_sink):  # pragma: no cover - compiled
+    """Maximum number of edge-disjoint paths from any ``is_source`` node to any ``is_sink`` node.
+
+    Dinic's algorithm on unit capacities; the sources and sinks are joined to
+    a virtual source / sink by edges of unlimited capacity (never cut).
+    Residual edge ``2k`` is edge ``k`` forward (capacity 1), ``2k + 1`` its reverse.
+    """
+    m = src.shape[0]
+    deg = np.zeros(n + 1, dtype=np.int64)
+    for k in range(m):
+        deg[src[k] + 1] += 1
+        deg[dst[k] + 1] += 1
+    ptr = np.cumsum(deg)
+    fill = ptr[:-1].copy()
+    adj = np.empty(2 * m, dtype=np.int64)
+    to = np.empty(2 * m, dtype=np.int32)
+    cap = np.zeros(2 * m, dtype=np.int8)
+    for k in range(m):
+        u, v = src[k], dst[k]
+        to[2 * k] = v
+        to[2 * k + 1] = u
+        cap[2 * k] = 1
+        adj[fill[u]] = 2 * k
+        fill[u] += 1
+        adj[fill[v]] = 2 * k + 1
+        fill[v] += 1
+    level = np.empty(n, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    it = np.empty(n, dtype=np.int64)
+    stack = np.empty(n + 1, dtype=np.int64)
+    flow = 0
+    # Greedy start: edge-disjoint paths along original edges only. The graph is
+    # a DAG, so a current-arc DFS with dead-end marking is one O(E) pass; the
+    # Dinic phases below then only repair what the greedy choice got wrong.
+    it[:] = ptr[:-1]
+    dead = np.zeros(n, dtype=np.bool_)
+    for s in range(n):
+        if not is_source[s]:
+            continue
+        while True:
+            depth = 0
+            v = s
+            found = False
+            while True:
+                if is_sink[v] and depth > 0:
+                    found = True
+                    break
+                advanced = False
+                while it[v] < ptr[v + 1]:
+                    e = adj[it[v]]
+                    w = to[e]
+                    if (e & 1) == 0 and cap[e] > 0 and not dead[w] and not is_source[w]:
+                        stack[depth] = e
+                        depth += 1
+                        v = w
+                        advanced = True
+                        break
+                    it[v] += 1
+                if advanced:
+                    continue
+                if depth == 0:
+                    break
+                dead[v] = True
+                depth -= 1
+                v = to[stack[depth] ^ 1]
+                it[v] += 1
+            if not found:
+                break
+            for d in range(depth):
+                e = stack[d]
+                cap[e] -= 1
+                cap[e ^ 1] += 1
+            flow += 1
+    while True:
+        level[:] = -1
+        head = tail = 0
+        for v in range(n):
+            if is_source[v]:
+                level[v] = 0
+                queue[tail] = v
+                tail += 1
+        reached = False
+        sink_level = n + 1
+        while head < tail:
+            v = queue[head]
+            head += 1
+            if is_sink[v]:
+                reached = True
+                sink_level = min(sink_level, level[v])
+                continue  # paths end at the first sink they meet
+            if level[v] >= sink_level:
+                continue  # only shortest augmenting paths matter in this phase
+            for p in range(ptr[v], ptr[v + 1]):
+                e = adj[p]
+                w = to[e]
+                if cap[e] > 0 and level[w] < 0:
+                    level[w] = level[v] + 1
+                    queue[tail] = w
+                    tail += 1
+        if not reached:
+            return flow
+        it[:] = ptr[:-1]
+        for s in range(n):
+            if not is_source[s]:
+                continue
+            while True:
+                depth = 0
+                v = s
+                found = False
+                while True:
+                    if is_sink[v] and depth > 0:
+                        found = True
+                        break
+                    advanced = False
+                    while it[v] < ptr[v + 1]:
+                        e = adj[it[v]]
+                        w = to[e]
+                        if cap[e] > 0 and level[w] == level[v] + 1:
+                            stack[depth] = e
+                            depth += 1
+                            v = w
+                            advanced = True
+                            break
+                        it[v] += 1
+                    if advanced:
+                        continue
+                    if depth == 0:
+                        break
+                    level[v] = -1  # dead end for this phase
+                    depth -= 1
+                    v = to[stack[depth] ^ 1]
+                    it[v] += 1
+                if not found:
+                    break
+                for d in range(depth):
+                    e = stack[d]
+                    cap[e] -= 1
+                    cap[e ^ 1] += 1
+                flow += 1
+
+
+@njit(cache=True)
+def merge_directions(fwd_ptr, fwd_idx, bwd_ptr, bwd_idx):  # pragma: no cover - compiled
+    """Undirected CSR from the larger-id (``fwd``) and smaller-id (``bwd``) neighbour lists.
+
+    Row ``u`` is ``bwd[u]`` (all ``< u``) followed by ``fwd[u]`` (all ``> u``):
+    already sorted, so no sort is needed.
+    """
+    n = fwd_ptr.shape[0] - 1
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    for u in range(n):
+        ptr[u + 1] = ptr[u] + (bwd_ptr[u + 1] - bwd_ptr[u]) + (fwd_ptr[u + 1] - fwd_ptr[u])
+    idx = np.empty(ptr[n], dtype=np.int32)
+    for u in range(n):
+        out = ptr[u]
+        for p in range(bwd_ptr[u], bwd_ptr[u + 1]):
+            idx[out] = bwd_idx[p]
+            out += 1
+        for p in range(fwd_ptr[u], fwd_ptr[u + 1]):
+            idx[out] = fwd_idx[p]
+            out += 1
+    return ptr, idx
+
+
+@njit(cache=True)
+def closing_candidates(fwd_ptr, fwd_idx, part, can_close):  # pragma: no cover - compiled
+    """Edges ``(u, w)``, ``u < w``, whose partitions share a neighbouring partition."""
+    n = fwd_ptr.shape[0] - 1
+    count = 0
+    for u in range(n):
+        pu = part[u]
+        for p in range(fwd_ptr[u], fwd_ptr[u + 1]):
+            if can_close[pu, part[fwd_idx[p]]]:
+                count += 1
+    a = np.empty(count, dtype=np.int64)
+    c = np.empty(count, dtype=np.int64)
+    k = 0
+    for u in range(n):
+        pu = part[u]
+        for p in range(fwd_ptr[u], fwd_ptr[u + 1]):
+            if can_close[pu, part[fwd_idx[p]]]:
+                a[k] = u
+                c[k] = fwd_idx[p]
+                k += 1
+    return a, c

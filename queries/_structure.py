@@ -15,10 +15,6 @@ from prunegraph.loader.graph import MultipartiteGraph
 from prunegraph.queries import _kernels as K
 
 
-def _rows_dtype(n: int) -> type[np.integer]:
-    return np.int32 if n < 2**31 - 1 else np.int64
-
-
 class GraphStructure:
     """Lazily built views of a graph: degrees, directed / undirected simple CSR patterns.
 
@@ -75,15 +71,8 @@ class GraphStructure:
     @cached_property
     def undirected(self) -> tuple[np.ndarray, np.ndarray]:
         fptr, fidx = self.forward
-        # Rebuild both directions from the deduplicated forward pattern.
-        rows = np.repeat(np.arange(self.n, dtype=_rows_dtype(self.n)), np.diff(fptr))
-        cols = fidx
-        ptr, idx = K.csr_pattern(
-            np.concatenate((rows, cols.astype(rows.dtype))),
-            np.concatenate((cols, rows.astype(np.int32))),
-            self.n,
-        )
-        return ptr, idx
+        bptr, bidx = self.backward
+        return K.merge_directions(fptr, fidx, bptr, bidx)
 
     @cached_property
     def degree(self) -> np.ndarray:
@@ -123,3 +112,34 @@ class GraphStructure:
                 p[b.src_partition, b.dst_partition] = True
                 p[b.dst_partition, b.src_partition] = True
         return p
+
+    @cached_property
+    def closable_pairs(self) -> np.ndarray:
+        """Boolean ``C[p, r]``: an edge between partitions ``p`` and ``r`` can close a triangle.
+
+        Its middle node lies in a partition ``q`` between them (inclusive, which
+        only matters when a partition has internal edges) adjacent to both.
+        """
+        adj = self.partition_adjacency
+        k = adj.shape[0]
+        out = np.zeros((k, k), dtype=bool)
+        for p in range(k):
+            for r in range(p, k):
+                if adj[p, r] and (adj[p, p : r + 1] & adj[p : r + 1, r]).any():
+                    out[p, r] = out[r, p] = True
+        return out
+
+    @cached_property
+    def partition_k4_possible(self) -> bool:
+        """Whether four partitions (or fewer, with internal edges) are pairwise adjacent."""
+        adj = self.partition_adjacency
+        if adj.diagonal().any():
+            return True
+        k = adj.shape[0]
+        for p in range(k):
+            for q in range(p + 1, k):
+                if adj[p, q]:
+                    common = adj[p] & adj[q]
+                    if (adj[np.ix_(common, common)]).any():
+                        return True
+        return False

@@ -202,7 +202,7 @@ def _inprocess(
     d_wanted = [m for m in wanted if METRICS[m].section == "D"]
     if d_wanted and kind == "mge":
         for name, v in compute_section_d(graph, d_wanted).items():
-            engine = "networkx" if name == "pca_elongation" else "scipy"
+            engine = {"pca_elongation": "networkx", "edge_connectivity": "numba"}.get(name, "numpy")
             rows.append(_row(kind, None, name, Estimate(v), engine))
     return rows, notes
 

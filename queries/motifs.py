@@ -44,7 +44,7 @@ from prunegraph.errors import ValidationError
 from prunegraph.queries import _kernels as K
 from prunegraph.queries._structure import GraphStructure
 
-DEFAULT_BUDGET = 3e8
+DEFAULT_BUDGET = 5e7
 """Work units (inner-loop steps) allowed for an exact count before switching to sampling."""
 
 
@@ -143,12 +143,8 @@ def triangles(st: GraphStructure) -> Triangles:
     """
     fptr, fidx = st.forward
     bptr, bidx = st.backward
-    padj = st.partition_adjacency.astype(np.int64)
-    can_close = (padj @ padj) > 0
-    rows = np.repeat(np.arange(st.n, dtype=np.int64), np.diff(fptr))
-    part = st.node_partition
-    keep = can_close[part[rows], part[fidx]]
-    a, c = rows[keep], fidx[keep].astype(np.int64)
+    can_close = st.closable_pairs
+    a, c = K.closing_candidates(fptr, fidx, st.node_partition, can_close)
     t0, t1, t2 = K.triangles_on_edges(fptr, fidx, bptr, bidx, a, c)
     return Triangles(t0, t1, t2)
 
@@ -164,8 +160,10 @@ def _triangle_terms(st: GraphStructure, tri: Triangles) -> tuple[int, int, int]:
     keys = np.concatenate((tri.a * n + tri.b, tri.b * n + tri.c, tri.a * n + tri.c))
     _, per_edge = np.unique(keys, return_counts=True)
     diamond = int((per_edge * (per_edge - 1) // 2).sum())
-    fptr, fidx = st.forward
-    clique = int(K.k4_on_triangles(fptr, fidx, tri.a, tri.b, tri.c))
+    clique = 0
+    if st.partition_k4_possible:  # else no four pairwise-adjacent partitions: no 4-clique
+        fptr, fidx = st.forward
+        clique = int(K.k4_on_triangles(fptr, fidx, tri.a, tri.b, tri.c))
     return tailed, diamond, clique
 
 

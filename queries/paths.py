@@ -26,10 +26,10 @@ import math
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.csgraph as csgraph
 
 from prunegraph.errors import ValidationError
 from prunegraph.loader.graph import MultipartiteGraph
+from prunegraph.queries import _kernels as K
 
 SECTION_D = (
     "log_paths",
@@ -107,35 +107,19 @@ def path_counts(graph: MultipartiteGraph) -> tuple[float | None, float | None, i
 
 
 def edge_connectivity(graph: MultipartiteGraph) -> int | None:
-    """Minimum number of real edges separating the virtual source from the virtual sink."""
+    """Minimum number of real edges separating the virtual source from the virtual sink.
+
+    Equals the maximum number of edge-disjoint partition-0 -> last-partition
+    paths (Menger); computed by Dinic's algorithm on unit capacities.
+    """
     _check_dag(graph)
     n = graph.n_nodes
-    if n == 0:
+    if n == 0 or graph.n_partitions < 2:
         return None
-    first = graph.partitions[0]
-    last = graph.partitions[-1]
-    s_node, t_node = n, n + 1
-    big = np.int32(min(graph.n_edges + 1, 2**31 - 1))
-    a = sp.csr_matrix(
-        (np.ones(graph.n_edges, dtype=np.int32), (graph.src, graph.dst)), shape=(n + 2, n + 2)
-    )
-    a.sum_duplicates()  # parallel edges add capacity
-    first_ids = np.arange(first.offset, first.offset + first.size)
-    last_ids = np.arange(last.offset, last.offset + last.size)
-    virtual = sp.csr_matrix(
-        (
-            np.full(first.size + last.size, big, dtype=np.int32),
-            (
-                np.concatenate((np.full(first.size, s_node), last_ids)),
-                np.concatenate((first_ids, np.full(last.size, t_node))),
-            ),
-        ),
-        shape=(n + 2, n + 2),
-    )
-    cap = (a + virtual).tocsr().astype(np.int32)
-    cap.sort_indices()
-    flow = csgraph.maximum_flow(cap, s_node, t_node, method="dinic")
-    return int(flow.flow_value)
+    part = graph.node_partition
+    is_source = part == 0
+    is_sink = part == graph.n_partitions - 1
+    return int(K.unit_max_flow(n, graph.src, graph.dst, is_source, is_sink))
 
 
 def _with_terminals(graph: MultipartiteGraph) -> sp.csr_matrix:
