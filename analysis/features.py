@@ -137,6 +137,8 @@ _NON_FEATURE_COLUMNS = frozenset(
         "n_edges",
         "n_partitions",
         "metric_engines",
+        "metric_estimators",
+        "acc_drop_given",
     }
 )
 
@@ -243,10 +245,13 @@ def validate_features(frame: pd.DataFrame) -> pd.DataFrame:
 
     * missing required columns raise :class:`ValidationError` naming them;
     * ``study`` defaults to ``''``, ``pruner_category`` to ``'unknown'``,
-      ``seed`` to ``0``; ``acc_drop`` is computed as ``1 - acc_sparse/acc_dense``
-      when absent;
+      ``seed`` to ``0``;
+    * ``acc_drop`` is always ``1 - acc_sparse/acc_dense`` (seed 001); a given
+      ``acc_drop`` that differs (the store's ``NetworkRecord`` keeps the absolute
+      ``acc_dense - acc_sparse``) is moved to ``acc_drop_given`` with a warning;
     * duplicated ``network_id`` and non-numeric metric columns raise;
-    * rows with a missing outcome (``acc_drop``) are dropped with a warning.
+    * rows without a finite ``acc_drop`` (missing accuracy, ``acc_dense == 0``)
+      are dropped with a warning.
     """
     if not isinstance(frame, pd.DataFrame):
         raise ValidationError(
@@ -267,10 +272,22 @@ def validate_features(frame: pd.DataFrame) -> pd.DataFrame:
         raise ValidationError(f"The feature table has duplicated network_id(s): {', '.join(dups)}.")
     for column in ("sparsity", "acc_dense", "acc_sparse"):
         df[column] = pd.to_numeric(df[column], errors="coerce")
-    if "acc_drop" not in df.columns:
-        df["acc_drop"] = 1.0 - df["acc_sparse"] / df["acc_dense"]
-    else:
-        df["acc_drop"] = pd.to_numeric(df["acc_drop"], errors="coerce")
+    relative = 1.0 - df["acc_sparse"] / df["acc_dense"].replace(0, np.nan)
+    if "acc_drop" in df.columns:
+        given = pd.to_numeric(df["acc_drop"], errors="coerce")
+        differs = (given - relative).abs() > 1e-6
+        if differs.any():
+            # The store's NetworkRecord keeps acc_dense - acc_sparse; the analyses use seed
+            # 001's relative drop, so the given column is kept aside, not used.
+            warnings.warn(
+                f"acc_drop recomputed as 1 - acc_sparse/acc_dense for {int(differs.sum())} row(s) "
+                "whose given acc_drop differs (e.g. acc_dense - acc_sparse); the given values "
+                "are kept in 'acc_drop_given'.",
+                UserWarning,
+                stacklevel=3,
+            )
+            df["acc_drop_given"] = given
+    df["acc_drop"] = relative
     no_outcome = df["acc_drop"].isna() | ~np.isfinite(df["acc_drop"].to_numpy(dtype=float))
     if no_outcome.any():
         warnings.warn(

@@ -62,9 +62,21 @@ def test_acc_drop_and_optional_identifiers_are_filled_in() -> None:
     assert set(table.data["pruner_category"]) == {"unknown"}
 
 
+def test_acc_drop_is_the_relative_drop_even_when_the_store_gave_the_absolute_one() -> None:
+    frame = _frame()
+    relative = frame["acc_drop"].copy()
+    frame["acc_drop"] = frame["acc_dense"] - frame["acc_sparse"]  # NetworkRecord's convention
+    with pytest.warns(UserWarning, match="acc_drop recomputed as 1 - acc_sparse/acc_dense"):
+        table = F.load_features(frame)
+    np.testing.assert_allclose(table.y, relative)
+    np.testing.assert_allclose(table.data["acc_drop_given"], frame["acc_drop"])
+    assert "acc_drop_given" not in F.metric_columns(table.data)
+
+
 def test_rows_without_outcome_are_dropped_with_a_warning() -> None:
     frame = _frame()
-    frame.loc[[0, 3], "acc_drop"] = np.nan
+    frame.loc[0, "acc_sparse"] = np.nan
+    frame.loc[3, "acc_dense"] = 0.0
     with pytest.warns(UserWarning, match="Dropping 2 row"):
         table = F.load_features(frame)
     assert len(table) == len(frame) - 2
