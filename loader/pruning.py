@@ -424,7 +424,8 @@ def threshold(scores: Mapping[str, np.ndarray], sparsity: float, scope: str = "g
     names = list(scores)
     if not names:
         raise ValidationError("threshold needs at least one score array.")
-    arrays = [np.asarray(scores[n], dtype=np.float64) for n in names]
+    arrays = [np.asarray(scores[n]) for n in names]
+    arrays = [a if a.dtype.kind == "f" else a.astype(np.float64) for a in arrays]
     for name, array in zip(names, arrays, strict=True):
         if np.isnan(array).any():
             raise ValidationError(f"The scores of '{name}' contain NaN.")
@@ -448,11 +449,18 @@ def threshold(scores: Mapping[str, np.ndarray], sparsity: float, scope: str = "g
 
 
 def _top_k_mask(flat: np.ndarray, k: int) -> np.ndarray:
-    keep = np.zeros(flat.size, dtype=bool)
-    if k > 0:
-        # stable sort on -score: among equal scores the earliest index wins
-        order = np.argsort(-flat, kind="stable")
-        keep[order[:k]] = True
+    """The ``k`` largest entries; among equal scores the earliest index wins (O(n))."""
+    n = flat.size
+    if k >= n:
+        return np.ones(n, dtype=bool)
+    if k <= 0:
+        return np.zeros(n, dtype=bool)
+    # k-th largest score; torch's selection is several times faster than np.partition on
+    # the tie-heavy score vectors of iterative pruning (many -inf)
+    kth = torch.from_numpy(np.ascontiguousarray(flat)).kthvalue(n - k + 1).values.item()
+    keep = flat > kth
+    ties = np.flatnonzero(flat == kth)
+    keep[ties[: k - int(keep.sum())]] = True
     return keep
 
 
@@ -617,12 +625,13 @@ def _magnitude_layer(ctx: PruneContext) -> Masks:
 
 
 def _scoring_copy(
-    model: nn.Module, dtype: torch.dtype = torch.float32
+    model: nn.Module, dtype: torch.dtype | None = None
 ) -> tuple[nn.Module, dict[str, nn.Parameter]]:
     """A deep copy with masks baked in as zeros, so scores never touch the caller's model."""
     net = copy.deepcopy(model)
     remove_masks(net)
-    net = net.to(dtype)
+    if dtype is not None:
+        net = net.to(dtype)
     return net, prunable_parameters(net)
 
 
@@ -735,6 +744,20 @@ class _SynFlowRangeError(ArithmeticError):
     """R overflowed or underflowed in the working precision."""
 
 
+def _unbound_activations(net: nn.Module) -> None:
+    """Replace saturating activations (ReLU6, Hardtanh) by ReLU in a SynFlow copy.
+
+    With non-negative parameters and an all-ones input every activation is
+    non-negative, where ReLU is the identity, as in the linearised network of
+    Tanaka et al.; ReLU6 would clip at 6 and zero the gradients of whole
+    layers (MobileNet-V2).
+    """
+    for parent in net.modules():
+        for child_name, child in parent.named_children():
+            if isinstance(child, (nn.ReLU6, nn.Hardtanh)):
+                setattr(parent, child_name, nn.ReLU())
+
+
 class _SynFlowNet:
     """A float64 copy of the model with every parameter and buffer replaced by its absolute value."""
 
@@ -743,6 +766,7 @@ class _SynFlowNet:
     ) -> None:
         net, params = _scoring_copy(model, dtype)
         net.eval()  # BatchNorm uses its (abs) running statistics, not batch statistics
+        _unbound_activations(net)
         with torch.no_grad():
             for tensor in net.state_dict().values():
                 if tensor.is_floating_point():
@@ -760,7 +784,9 @@ class _SynFlowNet:
                     p.mul_(torch.as_tensor(masks[name], dtype=self.dtype))
         self.net.zero_grad(set_to_none=True)
         r = self.net(self.x).sum()
-        if not torch.isfinite(r) or r == 0:
+        if not torch.isfinite(r) or (r == 0 and self.dtype != torch.float64):
+            # overflow, or underflow that float64 may resolve; R == 0 in float64 means the
+            # masks disconnect input from output: every score is then 0
             raise _SynFlowRangeError(f"SynFlow's objective is {r.item()} in {self.dtype}")
         grads = torch.autograd.grad(r, list(self.params.values()), allow_unused=True)
         out = {}

@@ -34,6 +34,7 @@ from prunegraph.loader.pruning import (
     _check_positive_int,
     _n_keep,
     _sizes,
+    _top_k_mask,
     erk_densities,
     magnitude_scores,
     masked_copy,
@@ -463,10 +464,7 @@ def ramanujan_prune(
 
 
 def _keep_top(scores: np.ndarray, k: int) -> np.ndarray:
-    flat = scores.reshape(-1)
-    keep = np.zeros(flat.size, dtype=bool)
-    keep[np.argsort(-flat, kind="stable")[: max(k, 0)]] = True
-    return keep.reshape(scores.shape)
+    return _top_k_mask(scores.reshape(-1), k).reshape(scores.shape)
 
 
 @register_pruner(

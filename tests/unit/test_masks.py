@@ -86,7 +86,7 @@ def test_load_rejects_bad_files(tmp_path) -> None:
     with pytest.raises(ValidationError, match="has shape"):
         load_masks(tmp_path / "shape.npz", small_net())
     save_masks(tmp_path / "name.npz", {"fc.weight": np.ones((2, 2), dtype=bool)})
-    with pytest.raises(ValidationError, match="fc.weight"):
+    with pytest.raises(ValidationError, match=r"fc\.weight"):
         load_masks(tmp_path / "name.npz", small_net())
 
 
@@ -152,7 +152,10 @@ def test_masks_from_checkpoint_mismatched_keys_are_listed() -> None:
 
 
 def test_density_report_and_sparsity() -> None:
-    masks = {"a.weight": np.array([[True, False], [False, False]]), "b.weight": np.ones(4, dtype=bool)}
+    masks = {
+        "a.weight": np.array([[True, False], [False, False]]),
+        "b.weight": np.ones(4, dtype=bool),
+    }
     report = density_report(masks)
     assert list(report.columns) == ["layer", "shape", "n_weights", "n_unmasked", "density"]
     assert report["n_unmasked"].tolist() == [1, 4]
