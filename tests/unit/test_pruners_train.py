@@ -1,0 +1,128 @@
+"""Pruners that train: IMP with rewinding, SET and RigL (LeNet-5 on digits, short runs)."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from prunegraph.errors import ValidationError
+from prunegraph.loader.masks import prunable_parameters, sparsity
+from prunegraph.loader.pruning import _apportion, _n_keep, erk_densities, prune
+from prunegraph.loader.pruning_train import drop_and_grow, update_fraction
+
+
+@functools.lru_cache(maxsize=1)
+def digits():
+    from prunegraph.loader.data import load_dataset
+
+    return load_dataset("digits", seed=0)
+
+
+def lenet(seed: int = 0):
+    from prunegraph.loader.models import build_model
+
+    torch.manual_seed(seed)
+    split = digits()
+    return build_model("lenet5", input_shape=split.input_shape, num_classes=split.num_classes)
+
+
+def n_keep(masks) -> int:
+    return sum(int(m.sum()) for m in masks.values())
+
+
+def target(masks, s: float) -> int:
+    return _n_keep(sum(m.size for m in masks.values()), s)
+
+
+def test_imp_three_rounds_on_lenet5_digits_rewinds_to_init() -> None:
+    model = lenet()
+    init = {n: p.detach().clone() for n, p in prunable_parameters(model).items()}
+    masks = prune(model, "imp", 0.9, data=digits(), rounds=3, epochs=1, batch_size=128)
+    assert n_keep(masks) == target(masks, 0.9)
+    for name, p in prunable_parameters(model).items():
+        kept = torch.from_numpy(masks[name])
+        assert torch.equal(p.detach()[kept], init[name][kept])  # the ticket: initial weights
+        assert not p.detach()[~kept].any()
+
+
+def test_imp_prunes_by_trained_magnitude_not_initial_magnitude() -> None:
+    model = lenet(1)
+    one_shot = prune(model, "magnitude", 0.8)
+    masks = prune(model, "imp", 0.8, data=digits(), rounds=1, epochs=2, batch_size=64)
+    assert any(not np.array_equal(one_shot[n], masks[n]) for n in masks)
+
+
+def test_imp_rewinds_to_an_early_iteration() -> None:
+    model = lenet(2)
+    init = {n: p.detach().clone() for n, p in prunable_parameters(model).items()}
+    masks = prune(model, "imp", 0.6, data=digits(), rounds=1, epochs=1, rewind_step=3)
+    assert n_keep(masks) == target(masks, 0.6)
+    name = "features.0.weight"
+    kept = torch.from_numpy(masks[name])
+    assert not torch.equal(prunable_parameters(model)[name].detach()[kept], init[name][kept])
+    with pytest.raises(ValidationError, match="rewind_step"):
+        prune(lenet(), "imp", 0.6, data=digits(), rounds=1, epochs=1, rewind_step=10_000)
+
+
+@pytest.mark.parametrize("s", [0.6, 0.98])
+def test_imp_hits_target_at_both_sparsities(s: float) -> None:
+    masks = prune(lenet(), "imp", s, data=digits(), rounds=2, epochs=1, batch_size=256)
+    assert n_keep(masks) == target(masks, s)
+
+
+@pytest.mark.parametrize("s", [0.6, 0.98])
+@pytest.mark.parametrize("pruner", ["set", "rigl"])
+def test_dst_keeps_erk_layer_counts_and_changes_topology(pruner: str, s: float) -> None:
+    model = lenet()
+    masks = prune(
+        model, pruner, s, data=digits(), epochs=1, update_interval=2, batch_size=64, seed=4
+    )
+    assert n_keep(masks) == target(masks, s)
+    shapes = [m.shape for m in masks.values()]
+    sizes = np.array([int(np.prod(sh)) for sh in shapes])
+    counts = _apportion(sizes, erk_densities(shapes, 1 - s), target(masks, s))
+    assert [int(m.sum()) for m in masks.values()] == counts.tolist()  # per-layer counts preserved
+    # the initial ERK masks (same seed) differ from the final ones: connections were moved
+    initial = prune(lenet(), "erk", s, seed=4)
+    assert any(not np.array_equal(initial[n], masks[n]) for n in masks)
+    for name, p in prunable_parameters(model).items():
+        assert not p.detach()[torch.from_numpy(~masks[name])].any()
+
+
+def test_drop_and_grow_rigl_regrows_largest_gradients() -> None:
+    rng = np.random.default_rng(0)
+    mask = np.array([True, True, True, True, False, False, False, False])
+    magnitude = np.array([0.1, 0.5, 0.9, 0.05, 0, 0, 0, 0])
+    grad = np.array([0, 0, 0, 0, 0.2, 0.8, 0.1, 0.7])
+    moved = drop_and_grow(mask, magnitude, grad, 0.5, rng)
+    assert moved == 2
+    assert mask.tolist() == [False, True, True, False, False, True, False, True]
+
+
+def test_drop_and_grow_set_regrows_randomly_elsewhere() -> None:
+    rng = np.random.default_rng(1)
+    mask = np.zeros(100, dtype=bool)
+    mask[:50] = True
+    magnitude = np.arange(100, dtype=float)
+    drop_and_grow(mask, magnitude, None, 0.2, rng)
+    assert mask.sum() == 50
+    assert not mask[:10].any()  # the 10 smallest active were dropped and not regrown
+    assert mask[10:50].all() and mask[50:].sum() == 10
+
+
+def test_update_fraction_is_cosine_annealed() -> None:
+    assert update_fraction(0, 100, 0.3) == pytest.approx(0.3)
+    assert update_fraction(50, 100, 0.3) == pytest.approx(0.15)
+    assert update_fraction(100, 100, 0.3) == pytest.approx(0.0, abs=1e-12)
+    assert update_fraction(25, 100, 0.3) == pytest.approx(0.15 * (1 + math.cos(math.pi / 4)))
+
+
+def test_dst_rejects_bad_options() -> None:
+    with pytest.raises(ValidationError, match="drop_fraction"):
+        prune(lenet(), "set", 0.9, data=digits(), drop_fraction=1.5)
+    with pytest.raises(ValidationError, match="distribution"):
+        prune(lenet(), "rigl", 0.9, data=digits(), distribution="gaussian")
