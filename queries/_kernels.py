@@ -15,6 +15,16 @@ from numba import njit
 
 
 @njit(cache=True)
+def _row_pointers(rows, n):  # pragma: no cover - compiled
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for k in range(rows.shape[0]):
+        indptr[rows[k] + 1] += 1
+    for r in range(n):
+        indptr[r + 1] += indptr[r]
+    return indptr
+
+
+@njit(cache=True)
 def _fill_rows(rows, cols, indptr, n_entries):  # pragma: no cover - compiled
     indices = np.empty(n_entries, dtype=np.int32)
     pos = indptr[:-1].copy()
@@ -49,11 +59,9 @@ def csr_pattern(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray,
     Counting sort (O(edges), no argsort of the whole edge list); returns
     ``indptr`` (int64, length ``n + 1``) and ``indices`` (int32).
     """
-    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    rows = np.ascontiguousarray(rows)
     cols = np.ascontiguousarray(cols, dtype=np.int32)
-    counts = np.bincount(rows, minlength=n)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
+    indptr = _row_pointers(rows, n)
     indices = _fill_rows(rows, cols, indptr, len(rows))
     return _sort_dedupe_rows(indptr, indices)
 

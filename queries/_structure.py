@@ -14,6 +14,20 @@ import scipy.sparse as sp
 from prunegraph.loader.graph import MultipartiteGraph
 from prunegraph.queries import _kernels as K
 
+# Which cached structures each section-A metric reads (to free them after their last use).
+_NEEDS = {
+    "directed": {"n1", "n2"},
+    "forward": {"motif3", "motif4", "kcore", "cut_edges", "cut_nodes"},
+    "backward": {"motif3", "motif4", "kcore", "cut_edges", "cut_nodes"},
+    "undirected": {"motif3", "motif4", "kcore", "cut_edges", "cut_nodes"},
+    "degree": {"motif3", "motif4"},
+    "_lo_hi": {"motif3", "motif4", "kcore", "cut_edges", "cut_nodes"},
+    "weighted": {"spectral_gap", "spectral_radius"},
+    "weighted_degree": {"spectral_gap", "spectral_radius"},
+    "out_degree": {"sink", "source", "disconnected", "r_out", "r_in"},
+    "in_degree": {"sink", "source", "disconnected", "r_out", "r_in"},
+}
+
 
 class GraphStructure:
     """Lazily built views of a graph: degrees, directed / undirected simple CSR patterns.
@@ -28,6 +42,12 @@ class GraphStructure:
         self.graph = graph
         self.n = graph.n_nodes
         self.n_edges = graph.n_edges
+
+    def release_unneeded(self, remaining: set[str]) -> None:
+        """Drop cached structures that none of the ``remaining`` metrics reads (peak memory)."""
+        for name, users in _NEEDS.items():
+            if not (users & remaining):
+                self.__dict__.pop(name, None)
 
     # ----------------------------------------------------------- degrees
     @cached_property

@@ -370,6 +370,9 @@ def write_metrics(
     Returns the number of nodes updated.
     """
     allowed = property_names()
+    bad = sorted(set(df["metric"]) - allowed)
+    if bad:
+        raise ValidationError(f"Refusing to write unknown metric properties {bad}.")
     updated = 0
     for network_id, part in df.groupby("network_id", sort=False):
         info = _network_info(store, str(network_id))
@@ -378,8 +381,6 @@ def write_metrics(
         props: dict[str, Any] = {}
         layer_props: dict[int, dict[str, Any]] = {}
         for r in part.itertuples(index=False):
-            if r.metric not in allowed:
-                raise ValidationError(f"Refusing to write unknown metric property {r.metric!r}.")
             value = None if pd.isna(r.value) else float(r.value)
             se = None if pd.isna(r.se) else float(r.se)
             if pd.isna(r.layer):
@@ -477,7 +478,7 @@ def compute_metrics(
     available = set(in_memory)
     if level == "full":
         available.add("mge")
-    if store is not None and level in ("full", "rolled"):
+    if store is not None and network_id is not None and level in ("full", "rolled"):
         requested = (
             None
             if metrics is None

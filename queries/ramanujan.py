@@ -219,6 +219,6 @@ def network_means(per_layer: dict[int, dict[str, float | None]]) -> dict[str, fl
     """``mean_<name>`` over layers, nulls skipped (null when every layer is null)."""
     out: dict[str, float | None] = {}
     for name in SECTION_B:
-        vals = [v[name] for v in per_layer.values() if v.get(name) is not None]
+        vals = [float(x) for v in per_layer.values() if (x := v.get(name)) is not None]
         out[f"mean_{name}"] = float(np.mean(vals)) if vals else None
     return out

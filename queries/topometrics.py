@@ -157,7 +157,7 @@ def spectral_gap(st: GraphStructure, *, tol: float = 1e-9) -> float | None:
     n = st.n
     if n < 2:
         return None
-    k = min(n - 1, 4)
+    k = min(n - 1, 2)
     while True:
         vals = _top_eigenvalues(st, False, k if n > DENSE_EIGEN_MAX_NODES else n, tol)
         mu0 = vals[0]
@@ -207,17 +207,37 @@ def compute_section_a(
     eng = engines if engines is not None else {}
     out: dict[str, Estimate] = {}
     rng = np.random.default_rng(seed)
+    # Free each cached structure after its last use (stages run in this order).
+    stages = [
+        {"sink", "source", "disconnected", "r_out", "r_in"},
+        {"n1"},
+        {"n2"},
+        {"motif3", "motif4"},
+        {"kcore"},
+        {"strength"},
+        {"components", "component_size"},
+        {"cut_edges", "cut_nodes"},
+        {"spectral_gap"},
+        {"spectral_radius"},
+    ]
+
+    def done(stage: int) -> None:
+        st.release_unneeded(set(wanted) & set().union(*stages[stage + 1 :]))
+
     if any(m in wanted for m in ("sink", "source", "disconnected", "r_out", "r_in")):
         for name, value in local_counts(st).items():
             if name in wanted:
                 out[name] = Estimate(float(value))
                 eng[name] = "numpy"
+    done(0)
     if "n1" in wanted:
         out["n1"] = Estimate(n1(st))
         eng["n1"] = "numba"
+    done(1)
     if "n2" in wanted:
         out["n2"] = n2(st, budget=budget, rng=rng)
         eng["n2"] = "numba" if out["n2"].exact else "estimate"
+    done(2)
     if "motif3" in wanted or "motif4" in wanted:
         tri = triangles(st)
         if "motif3" in wanted:
@@ -226,9 +246,11 @@ def compute_section_a(
         if "motif4" in wanted:
             out["motif4"] = motif4(st, budget=budget, rng=rng, tri=tri)
             eng["motif4"] = "numba" if out["motif4"].exact else "estimate"
+    done(3)
     if "kcore" in wanted:
         out["kcore"] = Estimate(kcore(st))
         eng["kcore"] = "numba"
+    done(4)
     if "strength" in wanted:
         out["strength"] = Estimate(strength(st))
         eng["strength"] = "numpy"
@@ -248,9 +270,11 @@ def compute_section_a(
         if "cut_nodes" in wanted:
             out["cut_nodes"] = Estimate(float(n_cut))
             eng["cut_nodes"] = "numba"
+    done(7)
     if "spectral_gap" in wanted:
         out["spectral_gap"] = Estimate(spectral_gap(st))
         eng["spectral_gap"] = "scipy"
+    done(8)
     if "spectral_radius" in wanted:
         out["spectral_radius"] = Estimate(spectral_radius(st))
         eng["spectral_radius"] = "scipy"

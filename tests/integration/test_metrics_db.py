@@ -111,16 +111,9 @@ def test_database_engine_needs_level_full(store, stored):
 def test_isolated_units_count_as_components(store, stored):
     graph = random_layered(5, sizes=(6, 8, 8, 6), density=0.15, skip=False)
     network_id = stored(graph)
-    db = _values(
-        database_metrics(store, network_id, ["components", "disconnected"])
-        and compute_metrics(
-            store,
-            network_id,
-            metrics=["components", "disconnected"],
-            engine="database",
-            write=False,
-        )
-    )
+    rows = database_metrics(store, network_id, ["components", "disconnected"])
+    assert {r["engine"] for r in rows} == {"gds", "cypher"}
+    db = {r["metric"]: r["value"] for r in rows}
     mem = _values(compute_metrics(graph, metrics=["components", "disconnected"]))
     assert db == mem
     assert np.isfinite(db["components"]) and db["disconnected"] > 0
@@ -182,3 +175,30 @@ def test_encoded_model_all_graphs_round_trip(store, stored):
         assert layers[0]["n"] >= 1
     finally:
         delete_network(store, network_id, missing_ok=True)
+
+
+def test_write_back_refuses_unknown_property_names(store, stored):
+    import pandas as pd
+
+    from prunegraph.queries.metrics import write_metrics
+
+    network_id = stored(mlp_232())
+    df = pd.DataFrame(
+        [
+            {
+                "network_id": network_id,
+                "graph": "mge",
+                "layer": None,
+                "metric": "kcore} SET n.x = 1 //",
+                "value": 1.0,
+                "se": None,
+                "engine": "numba",
+            }
+        ]
+    )
+    with pytest.raises(ValidationError, match="unknown metric properties"):
+        write_metrics(store, df)
+    row = store.run(
+        "MATCH (n:Network {network_id: $id}) RETURN n.x AS x, n.kcore AS k", {"id": network_id}
+    )
+    assert row[0] == {"x": None, "k": None}
