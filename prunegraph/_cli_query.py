@@ -80,6 +80,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=5_000)
     p.set_defaults(func=_delete)
 
+    p = subparsers.add_parser(
+        "guide",
+        help="serve the Neo4j Browser guide for :play",
+        description="Serve queries/guide/ on 127.0.0.1 (with the CORS headers Neo4j Browser needs) "
+        "and print the :play command to paste into the Browser. Runs until Ctrl+C.",
+    )
+    p.add_argument("--port", type=int, default=8477)
+    p.set_defaults(func=_guide)
+
 
 # ------------------------------------------------------------------------ query
 
@@ -290,4 +299,22 @@ def _delete(args: argparse.Namespace) -> int:
         else:
             n = delete_study(store, args.study, batch_size=args.batch_size)
             print(f"deleted study {args.study!r} with {n} network{'s' if n != 1 else ''}")
+    return 0
+
+
+def _guide(args: argparse.Namespace) -> int:
+    from prunegraph.queries.guide_server import guide_url, make_server
+
+    try:
+        server = make_server(args.port)
+    except OSError as exc:
+        raise ValidationError(f"Cannot serve the guide on 127.0.0.1:{args.port}: {exc}.") from None
+    print(f"In Neo4j Browser (http://127.0.0.1:7474/browser/) run:\n  :play {guide_url(args.port)}")
+    print("(Ctrl+C stops the guide server)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
     return 0
