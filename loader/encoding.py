@@ -401,6 +401,9 @@ class _Job:
         k = cols.shape[1]
         for dst, src, w in self._raw():
             c = cols[src]
+            if term.full and term.mult is None:  # the common case: non-overlapping pooling
+                yield np.repeat(dst, k), c.ravel(), np.repeat(w, k)
+                continue
             m = mult[src] * w[:, None]
             if term.full:
                 yield np.repeat(dst, k), c.ravel(), m.ravel()

@@ -145,10 +145,14 @@ def trace_model(model: nn.Module, input_shape: Sequence[int]) -> TracedModel:
     recorder = _Recorder(gm)
     recorder._shape = shape
     was_training = model.training
+    threads = torch.get_num_threads()
     model.eval()
+    # one thread: a batch-2 forward gains nothing from more and suffers on a busy machine
+    torch.set_num_threads(1)
     try:
         with torch.no_grad():
             recorder.run(dummy)
     finally:
+        torch.set_num_threads(threads)
         model.train(was_training)
     return TracedModel(module=gm, input_shape=shape, outputs=recorder.outputs)
