@@ -20,7 +20,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder, MinMaxScaler
 
-from prunegraph.analysis.cv import repeated_splits
+from prunegraph.analysis.cv import repeated_splits, single_threaded_blas
 from prunegraph.analysis.features import CONFIGURATION_COLUMNS, FeatureTable, configuration_labels
 from prunegraph.errors import PrunegraphError, UnknownNameError, ValidationError
 
@@ -92,7 +92,7 @@ def classify(
     X = frame[columns].astype(float).reset_index(drop=True)
     groups = configuration_labels(frame).to_numpy()
     oof = {r: np.full(len(X), -1) for r in range(n_repeats)}
-    for repeat, _fold, train, test in repeated_splits(
+    splits = repeated_splits(
         len(X),
         protocol=protocol,
         groups=groups,
@@ -100,13 +100,15 @@ def classify(
         n_splits=n_splits,
         n_repeats=n_repeats,
         random_state=random_state,
-    ):
-        train_classes = np.unique(encoded[train])
-        # XGBoost wants labels 0..K-1 present in training; remap per fold.
-        remap = {c: i for i, c in enumerate(train_classes)}
-        model = make_classifier(random_state=random_state + repeat, n_estimators=n_estimators)
-        model.fit(X.iloc[train], np.array([remap[c] for c in encoded[train]]))
-        oof[repeat][test] = train_classes[model.predict(X.iloc[test]).astype(int)]
+    )
+    with single_threaded_blas():
+        for repeat, _fold, train, test in splits:
+            train_classes = np.unique(encoded[train])
+            # XGBoost wants labels 0..K-1 present in training; remap per fold.
+            remap = {c: i for i, c in enumerate(train_classes)}
+            model = make_classifier(random_state=random_state + repeat, n_estimators=n_estimators)
+            model.fit(X.iloc[train], np.array([remap[c] for c in encoded[train]]))
+            oof[repeat][test] = train_classes[model.predict(X.iloc[test]).astype(int)]
     n_classes = int(labels.nunique())
     rows = [
         {

@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.inspection import permutation_importance
 
-from prunegraph.analysis.cv import repeated_splits
+from prunegraph.analysis.cv import repeated_splits, single_threaded_blas
 from prunegraph.analysis.features import FeatureTable
 from prunegraph.analysis.regression import (
     PAPER_REGRESSORS,
@@ -145,7 +145,7 @@ def permutation_importance_cv(
     """
     X, y = check_xy(X, y, "permutation_importance_cv")
     results = []
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), single_threaded_blas():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for repeat, _fold, train, test in repeated_splits(
             len(X),

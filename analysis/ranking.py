@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
+from prunegraph.analysis.cv import single_threaded_blas
 from prunegraph.analysis.features import FeatureTable
 from prunegraph.analysis.importance import pearson_columns
 from prunegraph.analysis.regression import PAPER_REGRESSORS, make_regressor
@@ -138,7 +139,7 @@ def importance_weights(
     if kind == "target":
         return pearson_columns(X, y.to_numpy(dtype=float)).fillna(0.0)
     per_regressor = []
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), single_threaded_blas():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for name in regressors:
             model = make_regressor(name, random_state=random_state).fit(X, y.to_numpy(dtype=float))

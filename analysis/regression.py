@@ -40,7 +40,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from prunegraph._registry import Registry
-from prunegraph.analysis.cv import check_cv_inputs, repeated_splits
+from prunegraph.analysis.cv import check_cv_inputs, repeated_splits, single_threaded_blas
 from prunegraph.analysis.features import FeatureTable
 from prunegraph.errors import PrunegraphError, ValidationError
 
@@ -241,7 +241,7 @@ class RegressorPanel(RegressorMixin, BaseEstimator):
             (name, r): np.full(n, np.nan) for name in names for r in range(self.n_repeats)
         }
         fold_estimators: dict[str, list[Pipeline]] = {name: [] for name in names}
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), single_threaded_blas():
             warnings.simplefilter("ignore", ConvergenceWarning)
             for repeat, _fold, train, test in repeated_splits(
                 n,

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from prunegraph.analysis.classification import classification_table
+from prunegraph.analysis.cv import single_threaded_blas
 from prunegraph.analysis.features import FeatureTable, load_features
 from prunegraph.analysis.importance import importance_matrix, permutation_importance_cv
 from prunegraph.analysis.ramanujan import density_correlations, plot_density_profiles
@@ -121,7 +122,7 @@ class _Report:
 
     def guarded(self, section: str, run: Callable[[], None]) -> None:
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), single_threaded_blas():
                 warnings.simplefilter("ignore")
                 run()
         except PrunegraphError as exc:
