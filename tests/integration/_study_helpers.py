@@ -1,0 +1,48 @@
+"""Shared by the study integration tests: one run of the tiny study per test session."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prunegraph.study import AnalysisSettings, StudyConfig, load_study
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+# A cheap analysis panel: the report keeps every section, with fewer fits than the example study.
+CHEAP_ANALYSIS = AnalysisSettings(
+    run=("regress", "importance", "classify", "rank", "ramanujan"),
+    cv="grouped",
+    n_splits=3,
+    n_repeats=1,
+    regressors=("linear", "ridge", "bayesian_ridge"),
+    feature_sets=("density", "ramanujan", "mge"),
+)
+
+_RUNS: dict[str, Any] = {}
+
+
+def tiny_config(name: str | None = None, **changes: Any) -> StudyConfig:
+    """examples/ci-tiny.toml under a unique study name (tests never share data)."""
+    config = load_study(EXAMPLES / "ci-tiny.toml")
+    name = name or f"t{uuid.uuid4().hex[:10]}-ci-tiny"
+    return dataclasses.replace(config, name=name, analysis=CHEAP_ANALYSIS, **changes)
+
+
+def tiny_study(store: Any, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Run the tiny study once per session; deleted from the store at session end."""
+    if "run" not in _RUNS:
+        from prunegraph.loader.export import delete_study
+        from prunegraph.study_run import run_study
+
+        config = tiny_config()
+        out = request.config._tmp_path_factory.mktemp("ci-tiny")  # type: ignore[attr-defined]
+        request.config.add_cleanup(lambda: delete_study(store, config.name))
+        summary = run_study(config, out_dir=out, store=store, progress=False, workers=2)
+        _RUNS["run"] = {"config": config, "out": Path(out), "summary": summary}
+    return _RUNS["run"]
