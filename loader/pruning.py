@@ -148,7 +148,7 @@ class PruneContext:
     def num_classes(self) -> int:
         if self._num_classes is None:
             shape = self.require_input_shape("Synthetic data")
-            probe = copy.deepcopy(self.model).eval()
+            probe = safe_deepcopy(self.model).eval()
             with torch.no_grad():
                 out = probe(torch.zeros(1, *shape))
             self._num_classes = int(out.shape[-1])
@@ -624,12 +624,42 @@ def _magnitude_layer(ctx: PruneContext) -> Masks:
 # --------------------------------------------------------------------------- PaI: SNIP, GraSP
 
 
+def safe_deepcopy(model: nn.Module) -> nn.Module:
+    """``copy.deepcopy`` that also works on models carrying ``torch.nn.utils.prune`` masks.
+
+    The reparametrisation stores ``weight = weight_orig * weight_mask`` as a
+    plain non-leaf tensor attribute, which ``deepcopy`` refuses; it is set
+    aside during the copy and recomputed on both models.
+    """
+    stash = {}
+    for module in model.modules():
+        if hasattr(module, "weight_orig") and "weight" in module.__dict__:
+            stash[module] = module.__dict__.pop("weight")
+    try:
+        net = copy.deepcopy(model)
+    finally:
+        for module, weight in stash.items():
+            module.__dict__["weight"] = weight
+    for module in net.modules():
+        orig, mask = getattr(module, "weight_orig", None), getattr(module, "weight_mask", None)
+        if isinstance(orig, torch.Tensor) and isinstance(mask, torch.Tensor):
+            module.__dict__["weight"] = orig * mask
+    return net
+
+
 def _scoring_copy(
-    model: nn.Module, dtype: torch.dtype | None = None
+    model: nn.Module,
+    dtype: torch.dtype | None = None,
+    masks: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[nn.Module, dict[str, nn.Parameter]]:
     """A deep copy with masks baked in as zeros, so scores never touch the caller's model."""
-    net = copy.deepcopy(model)
+    net = safe_deepcopy(model)
     remove_masks(net)
+    if masks:
+        with torch.no_grad():
+            for name, p in prunable_parameters(net).items():
+                if name in masks:
+                    p.mul_(torch.as_tensor(masks[name], dtype=p.dtype))
     if dtype is not None:
         net = net.to(dtype)
     return net, prunable_parameters(net)
@@ -654,16 +684,18 @@ def _loss_grads(
 
 
 def snip_scores(
-    model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]
+    model: nn.Module,
+    batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    masks: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """SNIP connection sensitivity ``|g ⊙ theta|`` with ``g = sum_b dL_b/dtheta``.
 
     ``L_b`` is the mean cross-entropy of batch ``b`` (model in train mode, on a
     copy); equal to ``|dL/dc|`` at ``c = 1`` for the mask ``c`` of Lee et al.
-    2019. Masked weights score ``-inf``.
+    2019. Weights masked in the model or in ``masks`` are zeroed and score ``-inf``.
     """
-    masks = _current_masks(model)
-    net, params = _scoring_copy(model)
+    masks = dict(masks) if masks is not None else _current_masks(model)
+    net, params = _scoring_copy(model, masks=masks)
     net.train()
     grads = _loss_grads(net, params, batches)
     out = {}
@@ -960,8 +992,7 @@ def _check_positive_int(**values: Any) -> None:
 
 def masked_copy(model: nn.Module, masks: Mapping[str, np.ndarray]) -> nn.Module:
     """A deep copy of ``model`` with ``masks`` applied (for evaluation or iteration)."""
-    net = copy.deepcopy(model)
-    return apply_masks(net, masks)
+    return apply_masks(safe_deepcopy(model), masks)
 
 
 def exponential_schedule(density: float, rounds: int) -> list[float]:

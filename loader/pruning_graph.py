@@ -37,7 +37,6 @@ from prunegraph.loader.pruning import (
     _top_k_mask,
     erk_densities,
     magnitude_scores,
-    masked_copy,
     register_pruner,
     snip_scores,
     synflow_scores,
@@ -358,6 +357,7 @@ def layer_bounds(biadjacency: np.ndarray) -> LayerBounds:
     gram = a.T @ a if a.shape[1] <= a.shape[0] else a @ a.T
     sv = np.sqrt(np.clip(np.linalg.eigvalsh(gram)[::-1], 0.0, None))
     t1 = float(sv[0])
+    sv[sv < t1 * 1e-6] = 0.0  # sqrt of rounding noise in the Gram matrix is ~1e-8 t1
     smaller = sv[sv < t1 * (1 - 1e-9)]
     t2 = float(smaller[0]) if smaller.size else 0.0
     delta_s = 2.0 * math.sqrt(t1 - 1.0) - t2 if t1 >= 1.0 else float("nan")
@@ -470,7 +470,7 @@ def _keep_top(scores: np.ndarray, k: int) -> np.ndarray:
 @register_pruner(
     "ramanujan",
     "graph",
-    needs_data=True,
+    needs_data=False,  # only with base imp/snip; warned below
     summary="Ramanujan-preserving iterative pruning on top of IMP, SNIP or SynFlow scores",
     source="seed 004 (Algorithm 1, Table 1); Pal et al. 2022",
 )
@@ -500,6 +500,13 @@ def _ramanujan(
             f"The 'percentile' option of ramanujan must be a float in the range (0, 1). Got {percentile!r} instead."
         )
     _check_positive_int(levels=levels, max_iterations=max_iterations)
+    if base in ("imp", "snip") and ctx.data is None:
+        warnings.warn(
+            f"ramanujan with base '{base}' uses data but none was given: using synthetic batches "
+            "(pruning at initialisation without data).",
+            UserWarning,
+            stacklevel=3,
+        )
     params = ctx.params()
     masks: Masks = {n: np.ones(tuple(p.shape), dtype=bool) for n, p in params.items()}
     target_keep = _n_keep(int(_sizes(params).sum()), ctx.sparsity)
@@ -510,9 +517,7 @@ def _ramanujan(
         if base == "synflow":
             return synflow_scores(model, ctx.require_input_shape("SynFlow"), current)
         if base == "snip":
-            return snip_scores(
-                masked_copy(model, current), ctx.batches(n_batches, batch_size, offset=iteration)
-            )
+            return snip_scores(model, ctx.batches(n_batches, batch_size, offset=iteration), current)
         if base == "imp":
             from prunegraph.loader.training import train
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from prunegraph.errors import ValidationError
-from prunegraph.loader.masks import prunable_parameters, sparsity
+from prunegraph.loader.masks import prunable_parameters
 from prunegraph.loader.pruning import _apportion, _n_keep, erk_densities, prune
 from prunegraph.loader.pruning_train import drop_and_grow, update_fraction
 
