@@ -40,6 +40,9 @@ def relationship_types(store: Store, network_id: str) -> list[str]:
     """The whitelisted relationship types the network's layers use."""
     rows = store.query("metric_layer_types", network_id=network_id)
     types = sorted({r["rel_type"] for r in rows if r.get("rel_type")})
+    if not types:  # Layer nodes missing (older or partial exports): ask the units
+        rows = store.query("metric_unit_rel_types", label=f"N_{network_id}")
+        types = sorted({r["rel_type"] for r in rows})
     bad = [t for t in types if t not in REL_TYPES]
     if bad:
         raise ValidationError(f"Unknown relationship types {bad} on network {network_id}.")
@@ -72,7 +75,7 @@ def projection(
             entry["properties"] = {"w": {"property": "w", "defaultValue": 0.0}}
         spec[t] = entry
     if not spec:  # a network without edges still has its units
-        spec = {"*": {"type": "*", "orientation": orientation}}
+        spec = {"ALL": {"type": "*", "orientation": orientation}}
     name = f"prunegraph_{orientation.lower()}_{network_id}_{uuid.uuid4().hex[:8]}"
     assert _GRAPH_NAME.match(name)
     store.query("metric_gds_project", graph_name=name, label=f"N_{network_id}", relationships=spec)

@@ -242,7 +242,11 @@ def load_mge(store: Store, network_id: str) -> MultipartiteGraph:
             f"Network {network_id} is stored at level {info.get('level')!r}; its MGE can only be "
             "read back from level 'full'."
         )
-    shapes = json.loads(info["partition_shapes_json"])
+    if info.get("partition_shapes_json"):
+        shapes = json.loads(info["partition_shapes_json"])
+    else:  # older exports: partition sizes from the units themselves
+        rows = store.query("metric_unit_partitions", label=f"N_{network_id}")
+        shapes = [[int(r["size"])] for r in rows]
     partitions, offset = [], 0
     for p, shape in enumerate(shapes):
         part = Partition(index=p, name=f"p{p}", shape=tuple(shape), offset=offset)
@@ -250,6 +254,31 @@ def load_mge(store: Store, network_id: str) -> MultipartiteGraph:
         offset += part.size
     layers = store.query("metric_layer_types", network_id=network_id)
     edges = read_edges(store, network_id, graph="mge")
+    expected = info.get("n_edges")
+    if expected is not None and len(edges.src) != int(expected):
+        raise ValidationError(
+            f"Network {network_id} records {expected} MGE edges but {len(edges.src)} could be "
+            "read back from its units; re-export it (loader.export.export_network) before "
+            "computing in-process metrics from the store."
+        )
+    if not layers and len(edges.layer):
+        # No Layer nodes: one block per stored `layer` value, partitions read off the units.
+        part = np.repeat(np.arange(len(partitions)), [p.size for p in partitions])
+        layers = []
+        for idx in np.unique(edges.layer):
+            sel = edges.layer == idx
+            layers.append(
+                {
+                    "index": int(idx),
+                    "name": None,
+                    "kind": "skip" if str(edges.rel_type[sel][0]) == "SKIP" else "linear",
+                    "src_partition": int(part[edges.src[sel][0]]),
+                    "dst_partition": int(part[edges.dst[sel][0]]),
+                    "pool": None,
+                    "n_weights": 0,
+                    "n_unmasked": 0,
+                }
+            )
     blocks, start = [], 0
     counts = np.bincount(edges.layer, minlength=len(layers)) if len(edges.layer) else None
     for row in layers:
@@ -496,7 +525,11 @@ def compute_metrics(
         need = [m for m in wanted if METRICS[m].graph in missing_graph]
         raise ValidationError(
             f"Metrics {need} need the {missing_graph} graph(s), which were not given"
-            + (" and are not stored at level 'full'." if store is not None else ".")
+            + (
+                f" and are not in the store for network {network_id} (stored at level {level!r})."
+                if store is not None
+                else "."
+            )
         )
 
     # Engine choice per metric.
