@@ -138,8 +138,8 @@ def _query(args: argparse.Namespace) -> int:
     if args.list:
         for name in list_queries():
             q = load_query(name)
-            params = f"  [{', '.join(q.params)}]" if q.params else ""
-            print(f"{name}{params}\n    {q.description}")
+            names = f"  [{', '.join(q.params)}]" if q.params else ""
+            print(f"{name}{names}\n    {q.description}")
         return 0
     if not args.name:
         raise ValidationError("Name a query (prunegraph query --list shows them).")

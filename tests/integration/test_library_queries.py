@@ -276,3 +276,58 @@ def test_edge_pages(store: Store, fixture, graph: str) -> None:
     ]
     page = store.query(name, network_id=rec.network_id, after=-1, batch_size=4)
     assert page[0]["units"] == [0, 1, 2, 3]
+
+
+def test_cli_query_export_delete(store: Store, fixture, tmp_path, capsys) -> None:
+    import json
+
+    from _graphs import mlp
+
+    from prunegraph.cli import main
+
+    rec = fixture["records"][0]
+    assert main(["query", "study_networks", "--param", f"study={fixture['study']}"]) == 0
+    out = capsys.readouterr().out
+    assert rec.network_id in out and "(2 rows)" in out
+    assert (
+        main(["query", "network_layers", "-p", f"network_id={rec.network_id}", "--format", "json"])
+        == 0
+    )
+    layers = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in layers] == [b.name for b in fixture["graphs"][0].blocks]
+    assert main(["query", "network_layers"]) == 2
+    assert "missing network_id" in capsys.readouterr().err
+
+    g = mlp()
+    g.save(tmp_path / "g.npz")
+    study = f"{fixture['study']}_cli"
+    record = {
+        "network_id": secrets.token_hex(8),
+        "study": study,
+        "architecture": "mlp",
+        "dataset": "synthetic",
+        "pruner": "random",
+        "pruner_category": "pai",
+        "sparsity": 0.5,
+        "seed": 0,
+        "input_shape": [8],
+    }
+    (tmp_path / "r.json").write_text(json.dumps(record))
+    args = [
+        "export",
+        "--graph",
+        str(tmp_path / "g.npz"),
+        "--record",
+        str(tmp_path / "r.json"),
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    assert "created at level full" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "unchanged" in capsys.readouterr().out
+    assert main([*args, "--bulk"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["delete", "--study", study]) == 0
+    assert "with 1 network" in capsys.readouterr().out
+    assert main(["delete", "--network", record["network_id"]]) == 2
+    assert "is not stored" in capsys.readouterr().err
