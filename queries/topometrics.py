@@ -170,7 +170,7 @@ def spectral_gap(st: GraphStructure, *, tol: float = 1e-9) -> float | None:
         k = min(n - 1, 2 * k)
 
 
-def spectral_radius(st: GraphStructure, *, tol: float = 1e-9) -> float | None:
+def spectral_radius(st: GraphStructure, *, tol: float = 1e-7) -> float | None:
     """Largest eigenvalue of the weighted Laplacian ``D - A_s``."""
     if st.n == 0:
         return None
