@@ -68,8 +68,8 @@ def check_cv_inputs(
             )
     if stratify is not None:
         counts = pd.Series(np.asarray(stratify)).value_counts()
-        if protocol == "kfold" and counts.min() < n_splits:
-            # StratifiedKFold only warns; say which class is too small.
+        if counts.min() < n_splits:
+            # scikit-learn only warns (or fails when every class is small); name the class.
             raise ValidationError(
                 f"{caller}: class '{counts.idxmin()}' has {counts.min()} member(s), fewer than "
                 f"n_splits={n_splits}."
@@ -116,5 +116,9 @@ def repeated_splits(
             else:
                 splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
             splits = splitter.split(index, label_array)
-        for fold, (train, test) in enumerate(splits):
+        try:
+            folds = list(splits)
+        except ValueError as exc:  # a split scikit-learn cannot make: say it our way
+            raise ValidationError(f"Cannot make {n_splits} {protocol} folds: {exc}") from exc
+        for fold, (train, test) in enumerate(folds):
             yield repeat, fold, train, test

@@ -221,7 +221,11 @@ def write_report(
                 "regression",
                 caption="All regressors (mean, std, 95% interval over repeats)",
             )
-            for metric, label in (("r2_adj", "Adjusted R2"), ("mae", "MAE")):
+            for metric, label in (
+                ("r2_adj", "Adjusted R2"),
+                ("r2", "R2 (unadjusted)"),
+                ("mae", "MAE"),
+            ):
                 report.table(
                     score_table(study.summary, metric=metric),
                     f"table3_{metric}",
@@ -289,14 +293,17 @@ def write_report(
         )
 
     def run_ranking() -> None:
-        categories = sorted(data["pruner_category"].unique())
-        for category in [None, *(categories if len(categories) > 1 else [])]:
+        pruners_per_category = data.groupby("pruner_category")["pruner"].nunique()
+        categories = sorted(pruners_per_category.index[pruners_per_category >= 2])
+        if len(pruners_per_category) < 2:
+            categories = []  # one category: the overall ranking already is the per-category one
+        for category in [None, *categories]:
             result = rank_pruners(table, category=category, random_state=random_state)
             suffix = "" if category is None else f"_{category}"
             for note in result.notes:
                 report.note(f"ranking{suffix}: {note}")
             if result.scores.empty:
-                report.note(f"Ranking{suffix} skipped: no configuration with two or more pruners.")
+                report.note(f"ranking{suffix} skipped: no configuration with two or more pruners.")
                 continue
             report.table(
                 result.scores,

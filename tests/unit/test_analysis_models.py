@@ -78,6 +78,17 @@ def test_cv_input_errors() -> None:
         list(repeated_splits(10, protocol="kfold", n_splits=1, n_repeats=1))
     with pytest.raises(UnknownNameError, match="Did you mean 'grouped'"):
         list(repeated_splits(10, protocol="groupd", n_splits=2, n_repeats=1))
+    with pytest.raises(ValidationError, match="class 'x' has 2 member"):
+        list(
+            repeated_splits(
+                12,
+                protocol="grouped",
+                groups=list(range(12)),
+                stratify=["x"] * 2 + ["y"] * 10,
+                n_splits=5,
+                n_repeats=1,
+            )
+        )
     with pytest.raises(ValidationError, match="class 'b' has 1 member"):
         list(
             repeated_splits(

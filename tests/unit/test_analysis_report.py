@@ -65,6 +65,7 @@ def test_full_report_has_every_section(table: FeatureTable, tmp_path) -> None:
     for name in (
         "regression.csv",
         "table3_r2_adj.csv",
+        "table3_r2.csv",
         "table3_mae.csv",
         "importance_sparsity.csv",
         "importance_architecture.csv",
