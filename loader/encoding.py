@@ -842,6 +842,19 @@ class _Walker:
         depths = [self.depth(v) for v in values]
         deepest = max(depths)
         main = next((k for k in range(len(values)) if depths[k] == deepest and adoptable(k)), None)
+        foldable = [
+            k != main
+            and v.pending is not None
+            and v.chain_ok
+            and single[k]
+            and v.pending.partition is None
+            and not v.pending.folded
+            for k, v in enumerate(values)
+        ]
+        # operands that need partitions get them first, so edges point to later partitions
+        resolved = {
+            k: self.resolve(v) for k, v in enumerate(values) if k != main and not foldable[k]
+        }
         if main is not None:
             p = self.resolve(values[main]).terms[0].partition
             self.partitions[p]["node"] = node.name
@@ -849,20 +862,13 @@ class _Walker:
             p = self.new_partition(node.name, shape, node.name, deepest + 1)
         n = int(np.prod(shape, dtype=np.int64))
         for k, v in enumerate(values):
-            if k == main:
-                continue
-            if (
-                v.pending is not None
-                and v.chain_ok
-                and single[k]
-                and v.pending.partition is None
-                and not v.pending.folded
-            ):
+            if foldable[k]:
+                assert v.pending is not None
                 self.add_layer_jobs(v.pending.layer, v.pending.input, p)  # conv shortcut
                 v.pending.folded = True
-                continue
-            for term in self.resolve(v).terms:
-                self.jobs.append(_Job(node.name, "skip", term.partition, p, term, n))
+            elif k in resolved:
+                for term in resolved[k].terms:
+                    self.jobs.append(_Job(node.name, "skip", term.partition, p, term, n))
         self.partitions[p]["depth"] = max(int(self.partitions[p]["depth"]), deepest)
         return _Value(shape, (_Term(p, None),), exclusive=True)
 

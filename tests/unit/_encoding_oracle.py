@@ -51,11 +51,11 @@ def linearise(model: nn.Module, masks: dict[str, np.ndarray], seed: int = 0) -> 
     rng = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in gm.named_parameters():
-            if name.endswith("bias"):
-                p.zero_()
-            elif name in masks:
+            if name in masks:
                 m = torch.as_tensor(np.asarray(masks[name]), dtype=p.dtype)
                 p.copy_(m * (0.5 + torch.rand(p.shape, generator=rng, dtype=p.dtype)))
+            else:  # biases (and anything else that is not a masked weight)
+                p.zero_()
     for node in list(gm.graph.nodes):
         if node.op == "call_module":
             mod = gm.get_submodule(node.target)

@@ -378,3 +378,101 @@ def test_prune_buffers_and_exact_zeros_are_masks():
         plain.features.body[0].weight.mul_(torch.as_tensor(mask, dtype=torch.float32))
     zeros = encode(plain, None, (2, 5, 5))
     assert zeros.blocks[0].n_edges == expected.blocks[0].n_edges
+
+
+# ----------------------------------------------------------------------------- unusual graphs
+class Functional(nn.Module):
+    """Layers written with F.conv2d / F.linear on the module's own parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(3, 2, 3, 3))
+        self.b1 = nn.Parameter(torch.randn(3))
+        self.w2 = nn.Parameter(torch.randn(4, 3 * 2 * 2))
+
+    def forward(self, x):
+        x = F.relu(F.conv2d(x, self.w1, self.b1, stride=2, padding=1))
+        return F.linear(torch.flatten(x, 1), self.w2)
+
+
+class SharedMain(nn.Module):
+    """The add's deepest operand is also read elsewhere: the sum gets its own partition."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.c2, self.c3 = (
+            nn.Conv2d(1, 2, 3, padding=1),
+            nn.Conv2d(2, 2, 1),
+            nn.Conv2d(2, 2, 1),
+        )
+        self.fc = nn.Linear(2 * 3 * 3 * 2, 2)
+
+    def forward(self, x):
+        y = self.c1(x)
+        z = F.relu(self.c2(y))
+        s = z + y  # z is also read by c3 below
+        return self.fc(torch.cat([torch.flatten(s, 1), torch.flatten(self.c3(z), 1)], 1))
+
+
+class PoolSum(nn.Module):
+    """An add of two parameter-free views (no layer output to adopt)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 2, 3)
+        self.fc = nn.Linear(2 * 2 * 2, 3)
+
+    def forward(self, x):
+        y = self.c1(x)
+        s = F.max_pool2d(y, 2) + F.avg_pool2d(y, 3, 2, padding=1)
+        return self.fc(s.flatten(1))
+
+
+class SharedConv(nn.Module):
+    """One conv module applied twice (weight sharing), a permute and a token-wise Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        self.tok = nn.Linear(2, 3)
+        self.fc = nn.Linear(3 * 3 * 4, 2)
+
+    def forward(self, x):
+        y = self.conv(F.relu(self.conv(x)))
+        t = self.tok(y.permute(0, 2, 3, 1))  # (N, H, W, 2) -> (N, H, W, 3)
+        return self.fc(torch.flatten(t, 1))
+
+
+@pytest.mark.parametrize(
+    ("factory", "shape"),
+    [
+        (Functional, (2, 4, 3)),
+        (SharedMain, (1, 3, 3)),
+        (PoolSum, (1, 6, 6)),
+        (SharedConv, (2, 3, 4)),
+    ],
+)
+def test_unusual_graphs_match_the_oracle(factory, shape):
+    torch.manual_seed(0)
+    model = factory()
+    rng = np.random.default_rng(0)
+    masks = random_masks(model, 0.6, rng)
+    for name, p in model.named_parameters():
+        if name.startswith("w"):
+            masks[name] = rng.random(tuple(p.shape)) < 0.6
+    graph = encode(model, masks, shape)
+    check_mge_exact(model, masks, graph)
+
+
+def test_junction_and_sharing_structure():
+    graph = encode(SharedMain(), None, (1, 3, 3))
+    names = [p.name for p in graph.partitions]
+    assert "add" in names  # the sum has its own partition
+    skips = [b for b in graph.blocks if b.kind == "skip"]
+    assert {graph.partitions[b.src_partition].name for b in skips} == {"c1", "c2"}
+    shared = encode(SharedConv(), None, (2, 3, 4))
+    assert [b.name for b in shared.blocks if b.kind == "conv"] == ["conv", "conv"]
+    rolled = encode(SharedConv(), None, (2, 3, 4), kind="rolled")
+    assert [b.name for b in rolled.blocks] == ["conv", "tok", "fc"]  # a shared module once
+    tok = next(b for b in shared.blocks if b.name == "tok")
+    assert tok.n_edges == 3 * 4 * 2 * 3  # every position of the 3x4 map, dense 2 -> 3

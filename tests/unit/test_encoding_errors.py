@@ -188,3 +188,17 @@ def test_encode_restores_training_mode():
     model = Small().train()
     encode(model, None, SHAPE)
     assert model.training
+
+
+def test_broadcasting_residual_add_is_refused():
+    class Broadcast(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3, padding=1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return y + y.mean((2, 3), keepdim=True)  # per-channel broadcast
+
+    with pytest.raises(EncodingError, match=r"traced node 'add'.*broadcast to \(2, 4, 4\)"):
+        encode(Broadcast(), None, (1, 4, 4))
