@@ -107,7 +107,9 @@ def draw_graph(
                 continue
             idx = np.concatenate([np.arange(b.start, b.stop) for b in blocks])
             segments = np.stack((xy[graph.src[idx]], xy[graph.dst[idx]]), axis=1)
-            ax.add_collection(LineCollection(segments, colors=colour, linewidths=0.4, alpha=alpha))
+            ax.add_collection(
+                LineCollection(list(segments), colors=colour, linewidths=0.4, alpha=alpha)
+            )
             label = f"{kind} (pooled)" if is_pooled else kind
             legend.append(Line2D([0], [0], color=colour, lw=1.5, label=label))
     size = float(np.clip(400.0 / np.sqrt(max(graph.n_nodes, 1)), 0.5, 30.0))

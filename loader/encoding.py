@@ -39,7 +39,7 @@ import difflib
 import operator
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -672,13 +672,13 @@ class _Walker:
             covered = term.row_counts(n_in) > 0
             if layer.kind == "conv":
                 c_in = layer.in_shape[0]
-                chan = covered.reshape(c_in, -1).any(axis=1)
+                chan: np.ndarray = np.asarray(covered.reshape(c_in, -1).any(axis=1))
                 co, ci_g = layer.weight.shape[:2]
                 i_of = (np.arange(co)[:, None] // (co // layer.groups)) * ci_g + np.arange(ci_g)
                 w_cov = chan[i_of][:, :, None, None]
             else:
                 f_in = layer.weight.shape[1]
-                w_cov = covered.reshape(-1, f_in).any(axis=0)[None, :]
+                w_cov = np.asarray(covered.reshape(-1, f_in).any(axis=0))[None, :]
             n_w = int(np.broadcast_to(w_cov, layer.mask.shape).sum())
             n_u = int((layer.mask & w_cov).sum())
             self.jobs.append(
@@ -876,9 +876,10 @@ class _Walker:
         path = str(node.target)
         param_name = f"{path}.weight" if path else "weight"
         if hasattr(mod, "weight_orig") and hasattr(mod, "weight_mask"):
-            weight, prune_mask = mod.weight_orig * mod.weight_mask, mod.weight_mask
+            prune_mask = cast(torch.Tensor, mod.weight_mask)
+            weight = cast(torch.Tensor, mod.weight_orig) * prune_mask
         else:
-            weight, prune_mask = mod.weight, None
+            weight, prune_mask = cast(torch.Tensor, mod.weight), None
         if isinstance(mod, nn.Linear):
             return self.make_layer(node, inputs, path, param_name, weight, prune_mask, "linear")
         assert isinstance(mod, nn.Conv1d | nn.Conv2d)
@@ -887,11 +888,11 @@ class _Walker:
             # reflect/replicate/circular padding gathers real units: pad first, then a valid conv
             pad = list(mod._reversed_padding_repeated_twice)  # last dim first: (l, r, t, b)
             mode = mod.padding_mode
-            padded_shape = list(v.shape)
+            grown = list(v.shape)
             for d in range(1, len(v.shape)):
                 before, after = pad[2 * (len(v.shape) - 1 - d)], pad[2 * (len(v.shape) - 1 - d) + 1]
-                padded_shape[d] += before + after
-            padded_shape = tuple(padded_shape)
+                grown[d] += before + after
+            padded_shape = tuple(grown)
             v = self.gather_fn(node, [v], lambda ts: F.pad(ts[0], pad, mode=mode), padded_shape)
             padding: Any = 0
         else:
@@ -922,7 +923,7 @@ class _Walker:
         weight = self.gm.get_parameter(str(wnode.target))
         kind = "linear" if node.target is F.linear else "conv"
         path = str(wnode.target).rsplit(".", 1)[0] if "." in str(wnode.target) else node.name
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         if kind == "conv":
             kwargs = {
                 "stride": bound.get("stride", 1), "padding": bound.get("padding", 0),
@@ -1060,14 +1061,14 @@ class _Walker:
         dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
         if dim is None:
             raise self.error(node, "reducing over all dimensions mixes the batch.")
-        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        dims = (dim,) if isinstance(dim, int) else tuple(cast(Any, dim))
         ndim = len(v.shape) + 1
         dims = tuple(sorted({d % ndim for d in dims}))
         if 0 in dims:
             raise self.error(node, "reducing over the batch dimension is not supported.")
         shape = self.out_shape(node)
         table = _reduce_windows(v.shape, tuple(d - 1 for d in dims))
-        name = target_name(node) if node.op == "call_method" else _REDUCE_FUNCTIONS[node.target]
+        name = target_name(node) if node.op == "call_method" else _REDUCE_FUNCTIONS[node.target]  # type: ignore[index]
         return self.compose(v, table, f"{name}{list(dims)}", shape)
 
     # ------------------------------------------------------------------ gathers
@@ -1094,7 +1095,7 @@ class _Walker:
             if op == "call_module":
                 mod = self.gm.get_submodule(str(target))
                 if isinstance(mod, nn.modules.padding._ConstantPadNd):
-                    return F.pad(args[0], mod.padding, value=0.0)
+                    return F.pad(cast(torch.Tensor, args[0]), mod.padding, value=0.0)
                 return mod(*args, **kwargs)
             if op == "call_method":
                 return getattr(args[0], str(target))(*args[1:], **kwargs)
@@ -1176,8 +1177,8 @@ def _assemble_mge(walker: _Walker, weighted: bool, meta: dict[str, Any]) -> Mult
     id_dtype = np.int32 if n_nodes < np.iinfo(np.int32).max else np.int64
     counts = [job.count() for job in walker.jobs]
     total = int(sum(counts))
-    src = np.empty(total, dtype=id_dtype)
-    dst = np.empty(total, dtype=id_dtype)
+    src: np.ndarray = np.empty(total, dtype=id_dtype)
+    dst: np.ndarray = np.empty(total, dtype=id_dtype)
     weight = np.empty(total, dtype=np.float32)
     blocks = []
     pos = 0
@@ -1240,10 +1241,10 @@ def _assemble_rolled(
         c_in = ci_g * ly.groups if ly.kind == "conv" else ci_g
         if ly.kind == "conv":
             kh, kw = ly.weight.shape[2:]
-            left = (c_in, kh, kw) if kind == "rolled" else (c_in,)
+            left_shape = (c_in, kh, kw) if kind == "rolled" else (c_in,)
         else:
-            left = (c_in,)
-        shapes += [left, (c_out,)]
+            left_shape = (c_in,)
+        shapes += [left_shape, (c_out,)]
         names += [f"{ly.name}:in", f"{ly.name}:out"]
     offsets = _offsets(shapes)
     partitions = tuple(Partition(k, names[k], shapes[k], offsets[k]) for k in range(len(shapes)))
@@ -1255,9 +1256,8 @@ def _assemble_rolled(
         absw = np.abs(ly.weight) * ly.mask
         if ly.kind == "conv":
             co, ci_g, kh, kw = ly.weight.shape
-            group_base = (
-                np.arange(co) // (co // ly.groups)
-            ) * ci_g  # first input channel of o's group
+            # first input channel of the group of each output channel o
+            group_base = (np.arange(co) // (co // ly.groups)) * ci_g
             if kind == "rolled":
                 o, il, u, v = np.nonzero(ly.mask)
                 left = ((group_base[o] + il) * kh + u) * kw + v
@@ -1268,8 +1268,8 @@ def _assemble_rolled(
                 left = group_base[o] + il
                 w = absw.sum(axis=(2, 3))[o, il]
         else:
-            o, left = np.nonzero(ly.mask)
-            w = absw[o, left]
+            o, left_j = np.nonzero(ly.mask)
+            left, w = left_j, absw[o, left_j]
         srcs.append(left.astype(id_dtype) + partitions[2 * k].offset)
         dsts.append(o.astype(id_dtype) + partitions[2 * k + 1].offset)
         ws.append(w.astype(np.float32))
