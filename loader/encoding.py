@@ -1045,13 +1045,15 @@ class _Walker:
                     (1, dilation[0]),
                 )
             table = _pool_windows(in_img, out_img, kernel, stride, padding, dilation)
-            tag = f"{kind}{kernel[0]}x{kernel[1]}/s{stride[0]}x{stride[1]}"
+
+            def fmt(pair: tuple[int, int]) -> str:
+                return str(pair[1]) if one_d else f"{pair[0]}x{pair[1]}"
+
+            tag = f"{kind}{fmt(kernel)}/s{fmt(stride)}"
             if padding != (0, 0):
-                tag += f"/p{padding[0]}x{padding[1]}"
+                tag += f"/p{fmt(padding)}"
             if dilation != (1, 1):
-                tag += f"/d{dilation[0]}x{dilation[1]}"
-            if one_d:
-                tag = tag.replace("1x", "", 1)
+                tag += f"/d{fmt(dilation)}"
         return self.compose(v, table, tag, shape)
 
     def reduce(self, node: fx.Node, inputs: list[fx.Node]) -> _Value:

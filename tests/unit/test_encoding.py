@@ -260,6 +260,18 @@ def _zoo():
     return pytest.importorskip("prunegraph.loader.models")
 
 
+def test_conv6_nodes_and_pool_tags():
+    model = _zoo().build_model("conv6", input_shape=(3, 32, 32), num_classes=10)
+    graph = encode(model, random_masks(model, 0.005, np.random.default_rng(0)), (3, 32, 32))
+    # input + 2x64x32x32 + 2x128x16x16 + 2x256x8x8 + 256 + 256 + 10: pools make no nodes
+    assert graph.n_nodes == 3072 + 2 * 65536 + 2 * 32768 + 2 * 16384 + 522 == 232_970
+    assert [b.pool for b in graph.blocks] == [None, None, "max2x2/s2x2", None, "max2x2/s2x2",
+                                              None, "max2x2/s2x2", None, None]  # fmt: skip
+    assert CASES["conv1d"][0] is not None
+    g1 = encode(*CASES["conv1d"][:1], None, CASES["conv1d"][1])
+    assert g1.blocks[-1].pool == "max2/s2"
+
+
 def test_resnet20_has_191498_nodes():
     model = _zoo().build_model("resnet20", input_shape=(3, 32, 32), num_classes=10)
     rng = np.random.default_rng(0)
