@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prunegraph.errors import PrunegraphError, ValidationError
+from prunegraph.errors import DatabaseError, PrunegraphError, ValidationError
 from prunegraph.executors import Executor, make_executor
 from prunegraph.study import LEVELS, AnalysisSettings, NetworkSpec, StudyConfig, _thaw, expand
 
@@ -640,20 +640,24 @@ def run_study(
             export_batch_size=config.export.batch_size,
         )
         pool = executor or make_executor(config.run.executor, n_workers)
+        interrupted = False
         _STORES[(store.settings.uri, store.settings.user, store.settings.database)] = store
         try:
             t = time.perf_counter()
             _run_dense(todo, ctx, pool, progress, say)
             walls["dense"] = time.perf_counter() - t
             t = time.perf_counter()
-            _run_networks(todo, ctx, pool, progress, outcomes, config, run_log)
+            _run_networks(store, todo, ctx, pool, progress, outcomes, config, run_log)
             walls["networks"] = time.perf_counter() - t
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
+        except (KeyboardInterrupt, DatabaseError):
+            # Do not wait for running networks: they are left 'writing' (never complete)
+            # and the next run redoes them.
+            interrupted = True
+            _stop(pool)
             _write_run_log(run_log, config, outcomes, {"interrupted": True})
             raise
         finally:
-            if executor is None:
+            if executor is None and not interrupted:
                 pool.shutdown(wait=True, cancel_futures=True)
         summary = StudySummary(config.name, out, list(outcomes.values()), walls)
         if analyses and config.analysis.run:
@@ -675,6 +679,23 @@ def run_study(
         _STORES.pop((store.settings.uri, store.settings.user, store.settings.database), None)
         if own_store:
             store.close()
+
+
+def _stop(pool: Executor) -> None:
+    """Cancel pending work and end a local process pool's workers now."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        with contextlib.suppress(Exception):
+            process.terminate()
+
+
+def _database_down(store: Store) -> bool:
+    try:
+        store.run("RETURN 1 AS ok", write=False)
+    except DatabaseError:
+        return True
+    return False
 
 
 def _run_dense(
@@ -707,6 +728,7 @@ def _run_dense(
 
 
 def _run_networks(
+    store: Store,
     todo: Sequence[NetworkSpec],
     ctx: RunContext,
     pool: Executor,
@@ -739,6 +761,16 @@ def _run_networks(
             if outcome.status == "failed":
                 bar.write(f"FAILED {spec.label()}: {outcome.error}")
             _write_run_log(run_log, config, outcomes, {"in_progress": True})
+            if (
+                outcome.status == "failed"
+                and (outcome.error or "").startswith("DatabaseError")
+                and _database_down(store)
+            ):
+                # Every other network would fail the same way: stop, the next run resumes.
+                raise DatabaseError(
+                    f"The database stopped answering during the study ({outcome.error}). "
+                    "Nothing is lost: start it again and re-run the same command to resume."
+                )
     finally:
         bar.close()
 
