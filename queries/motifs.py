@@ -45,6 +45,8 @@ from prunegraph.queries import _kernels as K
 from prunegraph.queries._structure import GraphStructure
 
 DEFAULT_BUDGET = 5e7
+TARGET_RSE = 0.005
+"""Relative standard error above which a sample is enlarged once."""
 """Work units (inner-loop steps) allowed for an exact count before switching to sampling."""
 
 
@@ -82,39 +84,53 @@ def stratified_total(
     budget: float,
     rng: np.random.Generator,
     name: str,
+    *,
+    target_rse: float = TARGET_RSE,
+    max_extra: float = 8.0,
 ) -> Estimate:
     """Total of ``per_node(v)`` over all nodes: exact if ``sum(cost) <= budget``, else sampled.
 
     ``strata`` are contiguous node ranges ``[start, stop)`` covering the nodes.
+    Each stratum's sample is a prefix of one random permutation, so it is a
+    simple random sample without replacement at any size. If the first sample's
+    relative standard error exceeds ``target_rse``, the sample is enlarged once
+    (by the factor ``(rse / target_rse)^2`` the variance formula predicts, at
+    most ``max_extra`` times the budget).
     """
     total_cost = float(cost.sum())
     n = int(cost.shape[0])
     if total_cost <= budget or n == 0:
         return Estimate(float(per_node(np.arange(n, dtype=np.int64)).sum()))
+    live = [(start, stop) for start, stop in strata if stop > start]
+    perms = [start + rng.permutation(stop - start) for start, stop in live]
+    values: list[np.ndarray] = [np.zeros(0) for _ in live]
+
+    def grow(fraction: float) -> tuple[float, float, int]:
+        wanted = [
+            min(stop - start, max(2, math.ceil(fraction * (stop - start)))) for start, stop in live
+        ]
+        new = [perm[len(v) : m] for perm, v, m in zip(perms, values, wanted, strict=True)]
+        fresh = per_node(np.concatenate(new)) if sum(len(x) for x in new) else np.zeros(0)
+        offset = 0
+        for h, x in enumerate(new):
+            values[h] = np.concatenate((values[h], fresh[offset : offset + len(x)]))
+            offset += len(x)
+        total = variance = 0.0
+        for (start, stop), v in zip(live, values, strict=True):
+            size, m = stop - start, len(v)
+            total += size * float(v.mean())
+            if m < size:
+                variance += size**2 * (1 - m / size) * float(v.var(ddof=1)) / m
+        return total, math.sqrt(variance), sum(len(v) for v in values)
+
     fraction = budget / total_cost
-    chosen: list[np.ndarray] = []
-    sizes: list[tuple[int, int]] = []
-    for start, stop in strata:
-        size = stop - start
-        if size == 0:
-            continue
-        m = min(size, max(2, math.ceil(fraction * size)))
-        chosen.append(start + np.sort(rng.choice(size, size=m, replace=False)))
-        sizes.append((size, m))
-    values = per_node(np.concatenate(chosen))
-    total = 0.0
-    variance = 0.0
-    offset = 0
-    for size, m in sizes:
-        v = values[offset : offset + m]
-        offset += m
-        total += size * float(v.mean())
-        if m < size:
-            variance += size**2 * (1 - m / size) * float(v.var(ddof=1)) / m
-    sample = sum(m for _, m in sizes)
+    total, se, sample = grow(fraction)
+    if total and se / abs(total) > target_rse:
+        factor = min(max_extra, 1.2 * (se / abs(total) / target_rse) ** 2)
+        total, se, sample = grow(min(1.0, fraction * factor))
     return Estimate(
         total,
-        math.sqrt(variance),
+        se,
         estimator=f"stratified node sample ({name}; strata=partitions, proportional)",
         sample_size=sample,
         population=n,
