@@ -455,9 +455,28 @@ class SharedConv(nn.Module):
         return self.fc(torch.flatten(t, 1))
 
 
+class DenseBlock(nn.Module):
+    """DenseNet-style: every conv reads the concatenation of all earlier feature maps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c0 = nn.Conv2d(1, 2, 3, padding=1)
+        self.c1 = nn.Conv2d(2, 2, 3, padding=1)
+        self.c2 = nn.Conv2d(4, 2, 1)
+        self.fc = nn.Linear(6 * 2 * 2, 2)
+
+    def forward(self, x):
+        x0 = self.c0(x)
+        x1 = self.c1(F.relu(x0))
+        x2 = self.c2(torch.cat([x0, x1], 1))
+        y = F.avg_pool2d(torch.cat([x0, x1, x2], 1), 2, ceil_mode=True)
+        return self.fc(y.flatten(1))
+
+
 @pytest.mark.parametrize(
     ("factory", "shape"),
     [
+        (DenseBlock, (1, 3, 4)),
         (Functional, (2, 4, 3)),
         (SharedMain, (1, 3, 3)),
         (PoolSum, (1, 6, 6)),
@@ -474,6 +493,19 @@ def test_unusual_graphs_match_the_oracle(factory, shape):
             masks[name] = rng.random(tuple(p.shape)) < 0.6
     graph = encode(model, masks, shape)
     check_mge_exact(model, masks, graph)
+
+
+def test_concat_reader_gets_one_block_per_source_partition():
+    torch.manual_seed(0)
+    model = DenseBlock()
+    masks = random_masks(model, 0.5, np.random.default_rng(0))
+    graph = encode(model, masks, (1, 3, 4))
+    c2 = [b for b in graph.blocks if b.name == "c2"]
+    assert [graph.partitions[b.src_partition].name for b in c2] == ["c0", "c1"]
+    assert sum(b.n_weights for b in c2) == masks["c2.weight"].size
+    assert sum(b.n_unmasked for b in c2) == int(masks["c2.weight"].sum())
+    fc = [b for b in graph.blocks if b.name == "fc"]
+    assert len(fc) == 3 and all(b.pool == "avg2x2/s2x2" for b in fc)
 
 
 def test_junction_and_sharing_structure():
