@@ -15,7 +15,8 @@ Every statement is ``IF NOT EXISTS``, so :func:`ensure_schema` is idempotent.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import weakref
+from typing import TYPE_CHECKING, Any
 
 from prunegraph.queries.library import list_queries, load_query
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from prunegraph.queries.store import Store
 
 SCHEMA_PREFIX = "schema_"
+_READY: weakref.WeakSet[Any] = weakref.WeakSet()  # stores whose schema this process created
 
 
 def schema_queries() -> list[str]:
@@ -30,13 +32,17 @@ def schema_queries() -> list[str]:
     return [name for name in list_queries() if name.startswith(SCHEMA_PREFIX)]
 
 
-def ensure_schema(store: Store, *, wait_seconds: int = 300) -> list[str]:
+def ensure_schema(store: Store, *, wait_seconds: int = 300, force: bool = False) -> list[str]:
     """Create every constraint and index that is missing and wait until they are online.
 
+    Runs once per store object (later calls return ``[]``) unless ``force``.
     Returns the names of the schema statements that ran.
     """
+    if not force and store in _READY:
+        return []
     names = schema_queries()
     for name in names:
         store.run(load_query(name).text)
     store.run("CALL db.awaitIndexes($seconds)", {"seconds": int(wait_seconds)}, write=False)
+    _READY.add(store)
     return names

@@ -123,7 +123,7 @@ def test_bulk_import_equals_streaming_export(
                 progress=False,
             )
         with Store(scratch.settings()) as imported:
-            ensure_schema(imported)
+            ensure_schema(imported, force=True)
             names = {r["name"] for r in imported.run("SHOW CONSTRAINTS YIELD name RETURN name")}
             assert {"unit_key", "network_id", "layer_key", "study_name"} <= names
             for n in nets:
