@@ -36,7 +36,7 @@ def make_classifier(
     return Pipeline(
         [
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-            ("scale", MinMaxScaler()),
+            ("scale", MinMaxScaler(clip=True)),
             (
                 "model",
                 XGBClassifier(
@@ -96,7 +96,7 @@ def classify(
         len(X),
         protocol=protocol,
         groups=groups,
-        stratify=encoded,
+        stratify=labels.to_numpy(),  # class names, so error messages name them
         n_splits=n_splits,
         n_repeats=n_repeats,
         random_state=random_state,

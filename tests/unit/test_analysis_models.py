@@ -150,6 +150,17 @@ def test_regressors_recover_the_planted_signal(table: FeatureTable) -> None:
     assert density_r2 < summary.loc["linear", "r2_adj_mean"] - 0.3
 
 
+def test_heavy_tailed_test_values_are_clipped_not_extrapolated(table: FeatureTable) -> None:
+    X = table.X("mge").copy()
+    outlier = (table.groups == table.groups.iloc[0]).to_numpy()
+    X.loc[outlier, "strength"] = 3e7  # like delta_r_rel when t2 ~ 0
+    panel = RegressorPanel(regressors=("linear", "ridge"), n_repeats=1).fit(
+        X, table.y, groups=table.groups
+    )
+    assert make_regressor("linear").named_steps["scale"].clip
+    assert panel.scores_["mae"].max() < 0.2  # unclipped: ~1e5
+
+
 def test_xgboost_regressor_runs_with_few_trees(table: FeatureTable) -> None:
     panel = RegressorPanel(
         regressors=("xgboost",), n_repeats=1, regressor_params={"xgboost": {"n_estimators": 10}}
