@@ -99,11 +99,7 @@ def effective_resistances(
     degree = np.bincount(u, weights=w, minlength=n) + np.bincount(v, weights=w, minlength=n)
     lap = (lap + sp.diags(degree)).tocsr()
     if n <= exact_max_nodes:
-        values, vectors = np.linalg.eigh(lap.toarray())
-        cutoff = values.max() * n * np.finfo(np.float64).eps * 10
-        inv = np.where(values > cutoff, 1.0 / np.where(values > cutoff, values, 1.0), 0.0)
-        pinv = (vectors * inv) @ vectors.T
-        return np.diag(pinv)[u] + np.diag(pinv)[v] - 2.0 * pinv[u, v]
+        return _exact_resistances(lap, u, v)
     rng = np.random.default_rng(seed)
     k = int(n_projections)
     y = np.zeros((n, k))
@@ -130,6 +126,29 @@ def effective_resistances(
         sl = slice(start, start + chunk)
         d = z[u[sl]] - z[v[sl]]
         out[sl] = np.einsum("ij,ij->i", d, d)
+    return out
+
+
+def _exact_resistances(lap: sp.csr_matrix, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Exact ``R_eff`` per edge: per connected component ``c`` with ``n_c`` nodes,
+    ``M_c = (L_c + J / n_c)^{-1}`` equals ``L_c^+ + J / n_c`` and the ``J`` term
+    cancels in ``M[u,u] + M[v,v] - 2 M[u,v]`` (both ends lie in ``c``)."""
+    from scipy.sparse.csgraph import connected_components
+
+    n_comp, labels = connected_components(lap, directed=False)
+    out = np.empty(u.size)
+    edge_comp = labels[u]
+    for c in range(n_comp):
+        nodes = np.flatnonzero(labels == c)
+        edges = np.flatnonzero(edge_comp == c)
+        if edges.size == 0:
+            continue
+        local = np.full(lap.shape[0], -1, dtype=np.int64)
+        local[nodes] = np.arange(nodes.size)
+        block = lap[nodes][:, nodes].toarray() + 1.0 / nodes.size
+        m = np.linalg.inv(block)
+        lu, lv = local[u[edges]], local[v[edges]]
+        out[edges] = m[lu, lu] + m[lv, lv] - 2.0 * m[lu, lv]
     return out
 
 

@@ -36,7 +36,7 @@ DATA_FREE = {
     "erk": {},
     "magnitude": {},
     "magnitude_layer": {},
-    "synflow": {"rounds": 2},
+    "synflow": {"rounds": 1},
 }
 
 

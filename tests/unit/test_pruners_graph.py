@@ -59,6 +59,14 @@ def test_effective_resistance_of_a_four_cycle() -> None:
     np.testing.assert_allclose(r, 0.75, rtol=1e-10)
 
 
+def test_effective_resistance_per_component_of_a_disconnected_graph() -> None:
+    # two disjoint 4-cycles (left 0,1 x right 0,1 and left 2,3 x right 2,3) plus an isolated node
+    left = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    right = np.array([0, 1, 0, 1, 2, 3, 2, 3])
+    r = effective_resistances(5, 4, left, right, np.ones(8))
+    np.testing.assert_allclose(r, 0.75, rtol=1e-10)
+
+
 def test_random_projection_approximates_exact_resistances() -> None:
     rng = np.random.default_rng(0)
     w = rng.random((60, 40)) * (rng.random((60, 40)) < 0.5)
