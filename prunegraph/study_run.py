@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from prunegraph.errors import DatabaseError, PrunegraphError, ValidationError
 from prunegraph.executors import Executor, make_executor
-from prunegraph.study import LEVELS, AnalysisSettings, NetworkSpec, StudyConfig, _thaw, expand
+from prunegraph.study import AnalysisSettings, NetworkSpec, StudyConfig, _thaw, expand
 
 if TYPE_CHECKING:
     from prunegraph.config import ConnectionSettings
@@ -507,9 +507,10 @@ def is_complete(
 ) -> bool:
     """A stored network is done when complete, at the requested level, with its metrics."""
     # Export only ever upgrades a level (summary < rolled < full), so a higher stored level is fine.
-    if not row or row.get("status") != "complete" or row.get("level") not in LEVELS:
+    rank = {"summary": 0, "rolled": 1, "full": 2}
+    if not row or row.get("status") != "complete" or row.get("level") not in rank:
         return False
-    if LEVELS.index(row["level"]) < LEVELS.index(spec.level):
+    if rank[row["level"]] < rank[spec.level]:
         return False
     engines = row.get("metric_engines")
     if not engines:

@@ -261,3 +261,94 @@ def test_executor_bad_input() -> None:
         local_process_executor(0)
     with pytest.raises(ValidationError, match="Unknown executor 'dask'"):
         make_executor("dask", 2)
+
+
+# --------------------------------------------------------------------------- runner helpers
+def test_is_complete_needs_status_level_and_metrics() -> None:
+    from prunegraph.study_run import is_complete
+
+    spec = expand(parse(BASE), shapes=shapes)[0]  # level summary
+    ok = {"status": "complete", "level": "summary", "metric_engines": '{"kcore": "numpy"}'}
+    assert is_complete(ok, spec, None)
+    assert is_complete({**ok, "level": "full"}, spec, None)  # a higher level is fine
+    assert not is_complete({**ok, "status": "writing"}, spec, None)
+    assert not is_complete({**ok, "metric_engines": None}, spec, None)
+    assert not is_complete(ok, spec, ["kcore", "sink"])  # a metric is missing
+    assert not is_complete(None, spec, None)
+    full = NetworkSpec(**{**spec.__dict__, "level": "full"})
+    assert not is_complete(ok, full, None)  # stored lower than requested
+
+
+def test_pruning_modes_follow_the_registry() -> None:
+    from prunegraph.study_run import pruning_mode
+
+    assert pruning_mode("magnitude") == "trained"
+    assert pruning_mode("snip") == "init"
+    assert pruning_mode("random") == "init"
+    assert pruning_mode("imp") == "rewind"
+    assert pruning_mode("rigl") == "during"
+
+
+def test_select_filters_and_limits() -> None:
+    from prunegraph.study_run import select
+
+    specs = expand(parse(BASE), shapes=shapes)
+    assert len(select(specs, where={"model": "mlp", "seed": "0"})) == 6
+    assert len(select(specs, where={"sparsity": "0.9"}, limit=4)) == 4
+    with pytest.raises(ValidationError, match="Cannot select networks by 'colour'"):
+        select(specs, where={"colour": "red"})
+    with pytest.raises(ValidationError, match="limit"):
+        select(specs, limit=0)
+
+
+def test_import_manifest_validation(tmp_path: Path) -> None:
+    import re
+
+    from prunegraph.study_import import read_manifest
+
+    (tmp_path / "a.pt").write_bytes(b"x")
+    good = tmp_path / "m.csv"
+    good.write_text(
+        "checkpoint,model,input_shape,num_classes,acc_dense,acc_sparse\na.pt,mlp,1x8x8,10,0.9,0.8\n"
+    )
+    [entry] = read_manifest(good)
+    assert entry.input_shape == (1, 8, 8) and entry.acc_sparse == 0.8 and entry.pruner == "user"
+    cases = {
+        "checkpoint,modle,input_shape\na.pt,mlp,1x8x8\n": "did you mean 'model'",
+        "checkpoint,input_shape\nmissing.pt,1x8x8\n": "does not exist",
+        "checkpoint,input_shape\na.pt,1xax8\n": "input_shape must look like",
+        "checkpoint,input_shape,acc_sparse\na.pt,1x8x8,1.5\n": "acc_sparse must be a float in [0, 1]",
+        "checkpoint,input_shape\n": "lists no networks",
+    }
+    for text, message in cases.items():
+        bad = tmp_path / "bad.csv"
+        bad.write_text(text)
+        with pytest.raises(ValidationError, match=re.escape(message)):
+            read_manifest(bad)
+    toml = tmp_path / "m.toml"
+    toml.write_text(
+        '[defaults]\nmodel = "mlp"\ninput_shape = [1, 8, 8]\n[[network]]\ncheckpoint = "a.pt"\n'
+    )
+    assert read_manifest(toml)[0].model == "mlp"
+
+
+def test_readme_quickstart_commands_parse() -> None:
+    """Every `prunegraph ...` line of the README quickstart parses, and its files exist."""
+    import re
+    import shlex
+
+    from prunegraph.cli import build_parser
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"^\.venv/bin/(prunegraph [^#\n]+)", section, flags=re.M)
+    scripts = re.findall(r"^\.venv/bin/python (examples/\S+\.py)", section, flags=re.M)
+    assert len(commands) >= 3 and len(scripts) == 3
+    parser = build_parser()
+    for command in commands:
+        args = parser.parse_args(shlex.split(command)[1:])
+        assert args.func is not None
+        if getattr(args, "study", None) is not None and str(args.study).endswith(".toml"):
+            assert (ROOT / args.study).is_file()
+    for script in scripts:
+        assert (ROOT / script).is_file()
