@@ -346,3 +346,109 @@ def _rigl(
         stop_fraction=stop_fraction,
         settings=settings,
     )
+
+
+# --------------------------------------------------------------------------- DSR
+
+
+def dsr_reallocate(
+    masks: Masks,
+    magnitudes: dict[str, np.ndarray],
+    threshold_value: float,
+    rng: np.random.Generator,
+) -> int:
+    """One DSR update (Mostafa & Wang 2019): prune every active weight with
+    ``|theta| < H`` network-wide, then regrow as many at random positions,
+    allotted to layers in proportion to their surviving weights (largest
+    remainder, capped by each layer's free slots). Edits ``masks`` in place and
+    returns the number of weights moved; the global count is unchanged.
+    """
+    pruned_total = 0
+    for name, mask in masks.items():
+        flat = mask.reshape(-1)
+        victims = np.flatnonzero(flat & (magnitudes[name].reshape(-1) < threshold_value))
+        flat[victims] = False
+        pruned_total += victims.size
+    if pruned_total == 0:
+        return 0
+    names = list(masks)
+    surviving = np.array([int(masks[n].sum()) for n in names], dtype=float)
+    free = np.array([int((~masks[n]).sum()) for n in names], dtype=np.int64)
+    share = (
+        surviving / surviving.sum() if surviving.sum() > 0 else np.full(len(names), 1 / len(names))
+    )
+    counts = _apportion(
+        free, np.minimum(1.0, share * pruned_total / np.maximum(free, 1)), pruned_total
+    )
+    for name, k in zip(names, counts, strict=True):
+        flat = masks[name].reshape(-1)
+        flat[rng.choice(np.flatnonzero(~flat), size=int(k), replace=False)] = True
+    return pruned_total
+
+
+@register_pruner(
+    "dsr",
+    "dst",
+    needs_data=True,
+    summary="DSR: sparse training; prune below an adaptive global threshold, regrow at random, "
+    "reallocated across layers by surviving weights",
+    source="Mostafa & Wang 2019; seed 000 Table 4",
+)
+def _dsr(
+    ctx: PruneContext,
+    *,
+    distribution: str = "uniform",
+    update_interval: int = 100,
+    drop_fraction: float = 0.3,
+    stop_fraction: float = 0.75,
+    initial_threshold: float = 1e-3,
+    tolerance: float = 0.1,
+    epochs: int = 1,
+    lr: float = 0.05,
+    batch_size: int = 64,
+    optimizer: str = "sgd",
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    schedule: str = "cosine",
+) -> Masks:
+    """The adaptive threshold ``H`` doubles when fewer than ``(1 - tolerance) N_p`` weights
+    fell below it and halves when more than ``(1 + tolerance) N_p`` did, with
+    ``N_p = f_t * active`` the cosine-annealed target of SET/RigL."""
+    _check_positive_int(update_interval=update_interval, epochs=epochs, batch_size=batch_size)
+    if not 0.0 < drop_fraction < 1.0:
+        raise ValidationError(
+            f"The 'drop_fraction' option must be a float in the range (0, 1). Got {drop_fraction!r} instead."
+        )
+    settings = dict(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        schedule=schedule,
+    )
+    rng = np.random.default_rng(ctx.seed)
+    masks = _initial_masks(ctx, distribution, rng)
+    total_steps = epochs * math.ceil(len(ctx.train_dataset()) / batch_size)
+    t_end = max(1, int(stop_fraction * total_steps))
+    state = {"H": float(initial_threshold)}
+
+    def hook(model: nn.Module, step: int) -> None:
+        if step % update_interval != 0 or step >= t_end:
+            return
+        params = prunable_parameters(model)
+        magnitudes = {n: p.detach().abs().numpy() for n, p in params.items()}
+        active = sum(int(m.sum()) for m in masks.values())
+        wanted = update_fraction(step, t_end, drop_fraction) * active
+        moved = dsr_reallocate(masks, magnitudes, state["H"], rng)
+        if moved < (1 - tolerance) * wanted:
+            state["H"] *= 2.0
+        elif moved > (1 + tolerance) * wanted:
+            state["H"] /= 2.0
+        with torch.no_grad():
+            for name, p in params.items():
+                p.mul_(torch.from_numpy(masks[name]).to(p.dtype))
+
+    _train(ctx, masks, ctx.seed, settings, hook)
+    return masks

@@ -126,3 +126,31 @@ def test_dst_rejects_bad_options() -> None:
         prune(lenet(), "set", 0.9, data=digits(), drop_fraction=1.5)
     with pytest.raises(ValidationError, match="distribution"):
         prune(lenet(), "rigl", 0.9, data=digits(), distribution="gaussian")
+
+
+@pytest.mark.parametrize("s", [0.6, 0.98])
+def test_dsr_keeps_global_count_and_reallocates(s: float) -> None:
+    model = lenet()
+    masks = prune(
+        model, "dsr", s, data=digits(), epochs=1, update_interval=2, initial_threshold=0.05, seed=2
+    )
+    assert n_keep(masks) == target(masks, s)
+    initial = prune(lenet(), "random", s, seed=2)  # DSR starts uniform
+    assert any(not np.array_equal(initial[n], masks[n]) for n in masks)
+    for name, p in prunable_parameters(model).items():
+        assert not p.detach()[torch.from_numpy(~masks[name])].any()
+
+
+def test_dsr_reallocate_moves_weights_to_layers_with_survivors() -> None:
+    from prunegraph.loader.pruning_train import dsr_reallocate
+
+    rng = np.random.default_rng(0)
+    masks = {"a": np.ones(10, dtype=bool), "b": np.zeros(10, dtype=bool)}
+    masks["b"][:5] = True
+    magnitudes = {"a": np.linspace(0.0, 1.0, 10), "b": np.full(10, 0.01)}
+    moved = dsr_reallocate(masks, magnitudes, 0.05, rng)
+    # below H: a[0] (0.0) and the five active b weights (0.01)
+    assert moved == 6
+    assert masks["a"].sum() + masks["b"].sum() == 15
+    # layer a keeps 9 survivors, b none: every regrown weight goes to a (capped by its free slots)
+    assert masks["a"].sum() == 10 and masks["b"].sum() == 5
