@@ -8,7 +8,7 @@ through :func:`prune`, which validates its arguments once::
 
 A pruner computes a score per prunable weight; :func:`threshold` keeps the
 highest-scoring weights with an exact count (ties broken by position, so the
-result is deterministic). Pruners that train (``imp``, ``set``, ``rigl``) are in
+result is deterministic). Pruners that train (``imp``, ``set``, ``rigl``, ``dsr``) are in
 :mod:`prunegraph.loader.pruning_train`, the graph-based ones (``spectral``,
 ``ramanujan``) in :mod:`prunegraph.loader.pruning_graph`; both register here.
 

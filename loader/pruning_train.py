@@ -1,9 +1,9 @@
-"""Pruners that train: iterative magnitude pruning with rewinding, SET and RigL.
+"""Pruners that train: iterative magnitude pruning with rewinding, SET, RigL and DSR.
 
 They use :func:`prunegraph.loader.training.train` and change ``model`` in
 place: ``imp`` leaves it at the rewind point (initial weights, or the weights
-after ``rewind_step`` steps, the lottery-ticket convention); ``set`` and
-``rigl`` leave it trained with the returned masks applied as zeros.
+after ``rewind_step`` steps, the lottery-ticket convention); ``set``,
+``rigl`` and ``dsr`` leave it trained with the returned masks applied as zeros.
 """
 
 from __future__ import annotations
