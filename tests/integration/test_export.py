@@ -281,3 +281,43 @@ def test_wrong_password_is_a_clear_error() -> None:
         Store.connect(password=secret)
     assert "refused the credentials" in str(info.value)
     assert secret not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("arch", "shape"), [("mlp", (64,)), ("lenet5", (1, 16, 16)), ("resnet20", (3, 8, 8))]
+)
+def test_round_trip_real_encodings(
+    store: Store, study: str, arch: str, shape: tuple[int, ...]
+) -> None:
+    """The encoder's own MGE and rolled graphs (MLP, CNN with pooling, ResNet with skips)."""
+    import torch
+
+    from prunegraph.loader.encoding import encode
+    from prunegraph.loader.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(arch, input_shape=shape, num_classes=10)
+    rng = np.random.default_rng(0)
+    masks = {
+        f"{name}.weight": rng.random(tuple(mod.weight.shape)) < 0.04
+        for name, mod in model.named_modules()
+        if isinstance(mod, torch.nn.Conv2d | torch.nn.Linear)
+    }
+    g = encode(model, masks, shape)
+    rolled = encode(model, masks, shape, kind="rolled")
+    channel = encode(model, masks, shape, kind="rolled_channel")
+    rec = make_record(study, g, architecture=arch, input_shape=shape)
+    ex.export_network(
+        store, g, record=rec, rolled=rolled, rolled_channel=channel, workers=2, progress=False
+    )
+    assert_same_edges(ex.read_edges(store, rec.network_id), ex.edges_of(g))
+    assert_same_edges(ex.read_edges(store, rec.network_id, graph="rolled"), ex.edges_of(rolled, g))
+    assert_same_edges(
+        ex.read_edges(store, rec.network_id, graph="rolled_channel"), ex.edges_of(channel, g)
+    )
+    types = {r["type"] for r in store.query("network_layers", network_id=rec.network_id)}
+    expected = {"mlp": {"LINEAR"}, "lenet5": {"CONV", "POOLED_CONV", "POOLED_LINEAR"}}
+    if arch in expected:
+        assert expected[arch] <= types
+    else:
+        assert {"CONV", "SKIP"} <= types
