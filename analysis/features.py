@@ -229,6 +229,9 @@ def features_from_store(store: SupportsQueryDF, study: str) -> tuple[pd.DataFram
         from prunegraph.errors import NotFoundError
 
         raise NotFoundError(f"Study '{study}' has no complete networks in the store.")
+    # NetworkRecord stores the absolute drop acc_dense - acc_sparse; the analyses use the
+    # relative one, recomputed by validate_features, so keep the stored value aside.
+    networks = networks.rename(columns={"acc_drop": "acc_drop_given"})
     layers = _expand_props(store.query_df("layer_metrics", study=study))
     if not layers.empty:
         means = pivot_layer_metrics(layers)

@@ -102,9 +102,11 @@ def stored(store: Store):
 def test_feature_table_from_the_store(store: Store, stored) -> None:
     study, expected = stored
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the store keeps acc_dense - acc_sparse as acc_drop
+        warnings.simplefilter("error")  # the store's absolute acc_drop is set aside silently
         table = load_features(store, study=study)
     data = table.data.set_index("network_id").loc[expected.index]
+    # NetworkRecord keeps the absolute drop; it is kept aside as acc_drop_given.
+    np.testing.assert_allclose(data["acc_drop_given"], data["acc_dense"] - data["acc_sparse"])
     assert set(data["study"]) == {study}
     np.testing.assert_allclose(data["acc_drop"], expected["acc_drop"])
     np.testing.assert_allclose(data["kcore"], expected["kcore"])
@@ -117,10 +119,7 @@ def test_feature_table_from_the_store(store: Store, stored) -> None:
     )
     density = table.layers["layer_density"]
     assert density.notna().any() and density.dropna().between(0, 1).all()  # null on skip layers
-    with pytest.warns(UserWarning, match="acc_drop recomputed"):
-        paper = load_features(store, study=study, normalisation="paper").data.set_index(
-            "network_id"
-        )
+    paper = load_features(store, study=study, normalisation="paper").data.set_index("network_id")
     np.testing.assert_allclose(
         paper.loc[expected.index, "sink"], expected["sink"] / expected["n_nodes"]
     )
