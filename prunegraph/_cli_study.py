@@ -131,13 +131,19 @@ def _run(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from prunegraph.queries.store import Store
     from prunegraph.study import expand, load_study
-    from prunegraph.study_run import is_complete, pruner_applies, resolve_metrics, stored_networks
+    from prunegraph.study_run import (
+        is_complete,
+        network_level_metrics,
+        pruner_applies,
+        resolve_metrics,
+        stored_networks,
+    )
 
     config = load_study(args.study)
     specs = expand(config, applies=pruner_applies)
     with Store.connect() as store:
         rows = stored_networks(store, config.name)
-    wanted = resolve_metrics(config)
+    wanted = network_level_metrics(resolve_metrics(config))
     counts: Counter[str] = Counter()
     for spec in specs:
         row = rows.get(spec.network_id)

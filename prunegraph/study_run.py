@@ -502,6 +502,23 @@ def stored_networks(store: Store, study: str) -> dict[str, dict[str, Any]]:
     return {row["network_id"]: row for row in store.query("study_network_status", study=study)}
 
 
+def network_level_metrics(names: Sequence[str] | None) -> tuple[str, ...] | None:
+    """The names among ``names`` recorded on the Network node (per-layer ones are on Layers).
+
+    A per-layer metric is stored on the Layer nodes; its network mean (``mean_<name>``)
+    is what ``metric_engines`` of the Network records, so the resume check uses that.
+    """
+    if names is None:
+        return None
+    from prunegraph.queries.metrics import METRICS
+
+    out = []
+    for name in names:
+        spec = METRICS.get(name) if name in METRICS else None
+        out.append(f"mean_{name}" if spec is not None and spec.per_layer else name)
+    return tuple(dict.fromkeys(out))
+
+
 def is_complete(
     row: dict[str, Any] | None, spec: NetworkSpec, metrics: Sequence[str] | None
 ) -> bool:
@@ -614,7 +631,8 @@ def run_study(
         specs = select(expand(config, applies=pruner_applies), limit=limit, where=where)
         existing = stored_networks(store, config.name)
         wanted_metrics = resolve_metrics(config)
-        todo = [s for s in specs if not is_complete(existing.get(s.network_id), s, wanted_metrics)]
+        required = network_level_metrics(wanted_metrics)
+        todo = [s for s in specs if not is_complete(existing.get(s.network_id), s, required)]
         outcomes: dict[str, NetworkOutcome] = {}
         for s in specs:
             if s not in todo:
@@ -684,11 +702,12 @@ def run_study(
 
 def _stop(pool: Executor) -> None:
     """Cancel pending work and end a local process pool's workers now."""
-    pool.shutdown(wait=False, cancel_futures=True)
-    processes = getattr(pool, "_processes", None) or {}
-    for process in list(processes.values()):
+    # shutdown() forgets the worker processes: take them first.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
         with contextlib.suppress(Exception):
             process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _database_down(store: Store) -> bool:
