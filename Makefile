@@ -54,7 +54,7 @@ clean-stack: stop
 
 # --- the two commands ----------------------------------------------------------------------
 demo: start
-	$(PRUNEGRAPH) demo
+	$(PRUNEGRAPH) study run examples/demo.toml
 
 # Chromium drives the Browser test, docker-compose validates docker/compose.yml.
 test-deps:
