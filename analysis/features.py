@@ -205,7 +205,8 @@ def _expand_props(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([rest, props.drop(columns=[c for c in props if c in rest])], axis=1)
 
 
-def _read_file(path: Path) -> pd.DataFrame:
+def read_table(path: Path) -> pd.DataFrame:
+    """A ``.csv`` or ``.parquet`` file as a DataFrame (clear errors otherwise)."""
     if not path.is_file():
         raise ValidationError(f"Feature file '{path}' does not exist.")
     suffix = path.suffix.lower()
@@ -503,14 +504,14 @@ def load_features(
     elif isinstance(source, pd.DataFrame):
         frame = source
     elif isinstance(source, str | Path):
-        frame = _read_file(Path(source))
+        frame = read_table(Path(source))
     else:
         raise ValidationError(
             "The 'source' parameter of load_features must be a DataFrame, a CSV/Parquet path "
             f"or a Store. Got {type(source).__name__} instead."
         )
     if layers is not None:
-        layer_frame = _read_file(Path(layers)) if isinstance(layers, str | Path) else layers
+        layer_frame = read_table(Path(layers)) if isinstance(layers, str | Path) else layers
         means = pivot_layer_metrics(layer_frame)
         missing = [c for c in means.columns if c not in frame.columns]
         if missing:

@@ -13,7 +13,7 @@ from typing import Any
 
 from prunegraph.errors import ValidationError
 
-ACTIONS = ("regress", "importance", "classify", "rank", "ramanujan", "report")
+ACTIONS = ("regress", "importance", "classify", "rank", "ramanujan", "predict", "report")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -78,6 +78,25 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("ramanujan", help="Ramanujan metrics vs layer density (Fig. 2, App. D)")
     _common(p)
     p.set_defaults(func=_ramanujan)
+
+    p = sub.add_parser(
+        "predict",
+        help="predict accuracy drop and rank of untrained networks (with uncertainty)",
+        description=(
+            "Fit on the feature table, then predict CANDIDATES (.csv/.parquet with the "
+            "feature-set columns and architecture, dataset, sparsity; acc_dense optional)."
+        ),
+    )
+    _common(p)
+    p.add_argument("--candidates", type=Path, required=True, help="networks to predict")
+    p.add_argument("--feature-set", default="mge")
+    p.add_argument("--coverage", type=float, default=0.9, help="interval coverage (default 0.9)")
+    p.add_argument(
+        "--new-cells",
+        action="store_true",
+        help="calibrate for unseen (architecture, dataset, sparsity) cells (group CV by them)",
+    )
+    p.set_defaults(func=_predict)
 
     p = sub.add_parser("report", help="every analysis into one HTML report plus CSV tables")
     _common(p)
@@ -217,6 +236,24 @@ def _ramanujan(args: argparse.Namespace) -> int:
             )
         )
         print(f"wrote {path}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from prunegraph.analysis.features import CONFIGURATION_COLUMNS, read_table
+    from prunegraph.analysis.predict import RANK_KEYS, predict_new
+
+    table = _load(args)
+    candidates = read_table(args.candidates)
+    result = predict_new(
+        table,
+        candidates,
+        feature_set=args.feature_set,
+        group_by=RANK_KEYS if args.new_cells else CONFIGURATION_COLUMNS,
+        coverage=args.coverage,
+        **_cv(args),
+    )
+    _write(result, args.out, "predictions")
     return 0
 
 

@@ -157,6 +157,23 @@ def test_cli_analyze_actions_from_a_feature_file(tmp_path, capsys) -> None:
     ]
     assert main(ram) == 0
     assert (out / "ramanujan_correlations.csv").is_file() and (out / "ramanujan_s0.9.png").is_file()
+    new = frame[(frame["sparsity"] == 0.9) & (frame["seed"] == 0)]
+    new.drop(columns=["acc_sparse", "acc_drop"]).to_csv(tmp_path / "new.csv", index=False)
+    pred = [
+        "analyze",
+        "predict",
+        *src,
+        "--candidates",
+        str(tmp_path / "new.csv"),
+        "--out",
+        str(out),
+    ]
+    assert main([*pred, "--new-cells"]) == 0
+    got = pd.read_csv(out / "predictions.csv")
+    assert {"pruner", "acc_drop_pred", "acc_drop_lo", "acc_drop_hi", "rank", "p_best"} <= set(
+        got.columns
+    )
+    assert len(got) == len(new) and sorted(got["rank"].unique()) == [1, 2, 3, 4, 5]
     capsys.readouterr()
     assert main(["analyze", "classify", "--out", str(out)]) == 2
     assert "Give --study NAME" in capsys.readouterr().err
