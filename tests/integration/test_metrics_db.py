@@ -104,8 +104,11 @@ def test_database_engine_needs_level_full(store, stored):
     network_id = stored(mlp_232(), level="summary")
     with pytest.raises(ValidationError, match="level 'full'"):
         database_metrics(store, network_id, ["kcore"])
-    with pytest.raises(ValidationError, match="level 'full'"):
+    with pytest.raises(ValidationError, match="stored at level 'summary'"):
         compute_metrics(store, network_id, metrics=["kcore"], engine="database", write=False)
+    # Summary-level networks still get the metrics of graphs passed in memory.
+    df = compute_metrics(store, network_id, metrics=["kcore"], graphs=mlp_232(), write=False)
+    assert df["engine"].tolist() == ["numba"] and df["value"].tolist() == [3.0]
 
 
 def test_isolated_units_count_as_components(store, stored):
