@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prunegraph.errors import DatabaseError, PrunegraphError, ValidationError
-from prunegraph.executors import Executor, make_executor
+from prunegraph.executors import Executor, SerialExecutor, make_executor
 from prunegraph.study import AnalysisSettings, NetworkSpec, StudyConfig, _thaw, expand
 
 if TYPE_CHECKING:
@@ -735,16 +735,32 @@ def _run_dense(
     if not needed:
         return
     bar = _progress(len(needed), "dense baselines", progress)
-    futures = {pool.submit(run_dense_task, s, ctx.out_dir): s for s in needed.values()}
     try:
-        for fut in as_completed(futures):
-            spec = futures[fut]
+        for spec, fut in _completed(pool, run_dense_task, list(needed.values()), ctx.out_dir):
             exc = fut.exception()
             if exc is not None:  # the networks needing it fail with the same error, recorded
                 say(f"dense baseline of {spec.model}/{spec.dataset}/seed={spec.seed} failed: {exc}")
             bar.update(1)
     finally:
         bar.close()
+
+
+def _completed(
+    pool: Executor, fn: Callable[..., Any], specs: Sequence[NetworkSpec], *args: Any
+) -> Iterator[tuple[NetworkSpec, Future[Any]]]:
+    """``(spec, finished future)`` pairs as tasks finish.
+
+    A serial executor runs a task inside ``submit``, so its tasks are submitted
+    one at a time (results, progress and the run log advance per network);
+    other executors get every task at once and report in completion order.
+    """
+    if isinstance(pool, SerialExecutor):
+        for spec in specs:
+            yield spec, pool.submit(fn, spec, *args)
+        return
+    futures = {pool.submit(fn, spec, *args): spec for spec in specs}
+    for fut in as_completed(futures):
+        yield futures[fut], fut
 
 
 def _run_networks(
@@ -759,12 +775,8 @@ def _run_networks(
 ) -> None:
     """Phase 2: each network's pipeline; results recorded as they arrive."""
     bar = _progress(len(todo), f"networks ({config.name})", progress)
-    futures: dict[Future[NetworkOutcome], NetworkSpec] = {
-        pool.submit(run_network_task, s, ctx): s for s in todo
-    }
     try:
-        for fut in as_completed(futures):
-            spec = futures[fut]
+        for spec, fut in _completed(pool, run_network_task, todo, ctx):
             exc = fut.exception()
             if exc is not None:  # the worker itself died (e.g. killed, out of memory)
                 outcome = NetworkOutcome(

@@ -352,3 +352,18 @@ def test_readme_quickstart_commands_parse() -> None:
             assert (ROOT / args.study).is_file()
     for script in scripts:
         assert (ROOT / script).is_file()
+
+
+def test_serial_tasks_are_reported_one_by_one() -> None:
+    from prunegraph.study_run import _completed
+
+    ran: list[int] = []
+
+    def task(spec: int) -> int:
+        ran.append(spec)
+        return spec * 2
+
+    stream = _completed(SerialExecutor(), task, [1, 2, 3])
+    spec, fut = next(stream)
+    assert (spec, fut.result(), ran) == (1, 2, [1])  # the second task has not run yet
+    assert [f.result() for _, f in stream] == [4, 6]
