@@ -1001,11 +1001,5 @@ def exponential_schedule(density: float, rounds: int) -> list[float]:
 
 
 # Register the pruners defined in the sibling modules (they import helpers from here).
-import importlib as _importlib  # noqa: E402
-
-for _module in ("pruning_graph", "pruning_train"):
-    try:
-        _importlib.import_module(f"prunegraph.loader.{_module}")
-    except ModuleNotFoundError as _exc:  # pragma: no cover - during development only
-        if _exc.name != f"prunegraph.loader.{_module}":
-            raise
+from prunegraph.loader import pruning_graph as _pruning_graph  # noqa: E402, F401
+from prunegraph.loader import pruning_train as _pruning_train  # noqa: E402, F401
