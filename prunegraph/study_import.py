@@ -146,14 +146,14 @@ def read_manifest(path: str | Path) -> list[ImportEntry]:
     entries = []
     for i, row in enumerate(rows, start=1):
         where = f"{path.name} network {i}"
-        unknown = [k for k in row if k not in FIELDS]
-        if unknown:
+        unknown_fields = [k for k in row if k not in FIELDS]
+        if unknown_fields:
             import difflib
 
-            hints = [difflib.get_close_matches(k, FIELDS, n=1) for k in unknown]
+            hints = [difflib.get_close_matches(k, FIELDS, n=1) for k in unknown_fields]
             named = ", ".join(
                 f"'{k}'" + (f" (did you mean '{h[0]}'?)" if h else "")
-                for k, h in zip(unknown, hints, strict=True)
+                for k, h in zip(unknown_fields, hints, strict=True)
             )
             raise ValidationError(
                 f"{where}: unknown field(s) {named}. Fields: {', '.join(FIELDS)}."

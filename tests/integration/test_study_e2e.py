@@ -146,3 +146,65 @@ def test_a_failing_network_is_recorded_and_does_not_stop_the_others(
         assert retry.count("complete") == 1 and retry.count("skipped") == 2
     finally:
         delete_study(store, config.name)
+
+
+def test_import_own_checkpoints(store, tmp_path) -> None:
+    """A state_dict (zeros as masks) and a pruned module (weight_mask buffers) become a study."""
+    import uuid
+
+    import torch
+    from torch.nn.utils import prune as torch_prune
+
+    from prunegraph.loader.export import delete_study
+    from prunegraph.loader.models import build_model
+    from prunegraph.study_import import import_study
+
+    lenet = build_model("lenet5", input_shape=(1, 8, 8), num_classes=10, seed=3)
+    with torch.no_grad():
+        for module in lenet.modules():
+            if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
+                weight = module.weight
+                cut = weight.abs().flatten().kthvalue(int(0.8 * weight.numel())).values
+                weight[weight.abs() <= cut] = 0.0  # ~80 % exact zeros
+    torch.save(lenet.state_dict(), tmp_path / "lenet.pt")
+    mlp = build_model("mlp", input_shape=(1, 8, 8), num_classes=10, seed=4)
+    for module in mlp.modules():
+        if isinstance(module, torch.nn.Linear):
+            torch_prune.random_unstructured(module, "weight", amount=0.6)
+    torch.save(mlp, tmp_path / "mlp_module.pt")
+    (tmp_path / "manifest.csv").write_text(
+        "checkpoint,model,input_shape,num_classes,acc_dense,acc_sparse,pruner,seed,dataset\n"
+        "lenet.pt,lenet5,1x8x8,10,0.95,0.90,magnitude,3,digits\n"
+        "mlp_module.pt,my_mlp,1x8x8,,0.96,0.80,random,4,digits\n"
+    )
+    study = f"t{uuid.uuid4().hex[:10]}-import"
+    try:
+        summary = import_study(
+            tmp_path / "manifest.csv",
+            study=study,
+            store=store,
+            analyses=False,
+            out_dir=tmp_path / "out",
+        )
+        assert summary.count("complete") == 2, summary.format()
+        rows = store.run(
+            "MATCH (n:Network {study: $study}) RETURN n.architecture AS arch, n.sparsity AS s, "
+            "n.acc_sparse AS acc, n.pruner_category AS cat, n.status AS status, "
+            "n.metric_engines AS engines ORDER BY arch",
+            {"study": study},
+            write=False,
+        )
+        assert [r["arch"] for r in rows] == ["lenet5", "my_mlp"]
+        assert rows[0]["s"] == pytest.approx(0.8, abs=0.01) and rows[0]["acc"] == 0.90
+        assert rows[1]["s"] == pytest.approx(0.6, abs=0.01) and rows[1]["cat"] == "random"
+        assert all(r["status"] == "complete" and r["engines"] for r in rows)
+        again = import_study(
+            tmp_path / "manifest.csv",
+            study=study,
+            store=store,
+            analyses=False,
+            out_dir=tmp_path / "out",
+        )
+        assert again.count("skipped") == 2
+    finally:
+        delete_study(store, study)
