@@ -34,6 +34,7 @@ the other networks.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sys
@@ -47,7 +48,15 @@ from typing import TYPE_CHECKING, Any
 
 from prunegraph.errors import DatabaseError, PrunegraphError, ValidationError
 from prunegraph.executors import Executor, SerialExecutor, make_executor
-from prunegraph.study import AnalysisSettings, NetworkSpec, StudyConfig, _thaw, expand
+from prunegraph.study import (
+    AnalysisSettings,
+    NetworkSpec,
+    StudyConfig,
+    _thaw,
+    code_versions,
+    config_hash,
+    expand,
+)
 
 if TYPE_CHECKING:
     from prunegraph.config import ConnectionSettings
@@ -830,14 +839,27 @@ def run_analyses(store: Store, study: str, settings: AnalysisSettings, out: Path
     report_dir = out / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     frame = getattr(table, "data", None)
-    if frame is not None:
-        frame.to_csv(report_dir / "features.csv", index=False)
+    features_csv = frame.to_csv(index=False) if frame is not None else ""
+    # The report is a pure function of the feature table and the analysis settings: when
+    # neither changed since the last report, keep it (a re-run of a complete study is fast).
+    key = config_hash(
+        {
+            "features": hashlib.sha256(features_csv.encode()).hexdigest(),
+            "settings": asdict(settings),
+            "versions": code_versions(),
+        }
+    )
+    stamp, report = report_dir / ".inputs", report_dir / "report.html"
+    if report.is_file() and stamp.is_file() and stamp.read_text() == key:
+        return report
+    stamp.unlink(missing_ok=True)
+    (report_dir / "features.csv").write_text(features_csv)
     optional: dict[str, Any] = {}
     if settings.regressors is not None:
         optional["regressors"] = settings.regressors
     if settings.feature_sets is not None:
         optional["feature_sets"] = settings.feature_sets
-    return Path(
+    written = Path(
         write_report(
             table,
             report_dir,
@@ -849,6 +871,8 @@ def run_analyses(store: Store, study: str, settings: AnalysisSettings, out: Path
             **optional,
         )
     )
+    stamp.write_text(key)
+    return written
 
 
 def replace_level(spec: NetworkSpec, level: str) -> NetworkSpec:
