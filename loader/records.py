@@ -140,8 +140,9 @@ class NetworkRecord:
     input_shape : tuple of int
         ``(C, H, W)`` or ``(F,)``, all positive.
     acc_dense, acc_sparse : float or None
-        Test accuracies in ``[0, 1]``; ``acc_drop = acc_dense - acc_sparse``
-        is computed when both are given and must match if passed.
+        Test accuracies in ``[0, 1]``; the relative accuracy drop
+        ``acc_drop = 1 - acc_sparse / acc_dense`` (seed 001) is computed when both
+        are given (and ``acc_dense > 0``) and must match if passed.
     config : dict
         The run configuration; stored as canonical JSON (``config_json``).
     content_hash : str
@@ -197,7 +198,7 @@ class NetworkRecord:
         sparse = _fraction("acc_sparse", self.acc_sparse, optional=True)
         object.__setattr__(self, "acc_dense", dense)
         object.__setattr__(self, "acc_sparse", sparse)
-        drop = None if dense is None or sparse is None else dense - sparse
+        drop = None if dense is None or sparse is None or dense == 0 else 1.0 - sparse / dense
         if self.acc_drop is not None:
             if isinstance(self.acc_drop, bool) or not isinstance(
                 self.acc_drop, int | float | np.floating
@@ -207,7 +208,7 @@ class NetworkRecord:
                 )
             if drop is not None and not math.isclose(float(self.acc_drop), drop, abs_tol=1e-9):
                 raise ValidationError(
-                    "The 'acc_drop' parameter of NetworkRecord must equal acc_dense - acc_sparse "
+                    "The 'acc_drop' parameter of NetworkRecord must equal 1 - acc_sparse / acc_dense "
                     f"({drop:.6g}). Got {self.acc_drop!r} instead."
                 )
             drop = float(self.acc_drop)

@@ -171,7 +171,7 @@ def write_demo_network(store: Any, net: DemoNetwork) -> None:
         "CREATE (s)-[:HAS_NETWORK]->(:Network {network_id: $id, study: $study, architecture: 'mlp', "
         "dataset: 'digits', pruner: 'global_magnitude', pruner_category: 'magnitude', "
         "sparsity: $sparsity, seed: $seed, input_shape: [64], acc_dense: $acc_dense, "
-        "acc_sparse: $acc_sparse, acc_drop: $acc_dense - $acc_sparse, config_json: $config, "
+        "acc_sparse: $acc_sparse, acc_drop: 1.0 - $acc_sparse / $acc_dense, config_json: $config, "
         "content_hash: $id, level: 'full', status: 'writing', n_nodes: $n_nodes, "
         "n_edges: $n_edges, n_partitions: $n_partitions})",
         {

@@ -105,8 +105,8 @@ def test_feature_table_from_the_store(store: Store, stored) -> None:
         warnings.simplefilter("error")  # the store's absolute acc_drop is set aside silently
         table = load_features(store, study=study)
     data = table.data.set_index("network_id").loc[expected.index]
-    # NetworkRecord keeps the absolute drop; it is kept aside as acc_drop_given.
-    np.testing.assert_allclose(data["acc_drop_given"], data["acc_dense"] - data["acc_sparse"])
+    # NetworkRecord stores the relative drop; the stored value is kept aside as acc_drop_given.
+    np.testing.assert_allclose(data["acc_drop_given"], 1 - data["acc_sparse"] / data["acc_dense"])
     assert set(data["study"]) == {study}
     np.testing.assert_allclose(data["acc_drop"], expected["acc_drop"])
     np.testing.assert_allclose(data["kcore"], expected["kcore"])
