@@ -38,7 +38,9 @@ DEFAULT_DATABASE = "neo4j"
 
 def prunegraph_home() -> Path:
     """Root of the local stack's installation, data and credentials."""
-    return Path(os.environ.get("PRUNEGRAPH_HOME", Path.home() / ".cache" / "prunegraph")).expanduser()
+    return Path(
+        os.environ.get("PRUNEGRAPH_HOME", Path.home() / ".cache" / "prunegraph")
+    ).expanduser()
 
 
 def config_file_path() -> Path:
@@ -94,7 +96,9 @@ class ConnectionSettings:
         local = _read_toml(local_credentials_path())
         sources: list[str] = []
 
-        def pick(arg: str | None, env_names: tuple[str, ...], key: str, default: str | None) -> str | None:
+        def pick(
+            arg: str | None, env_names: tuple[str, ...], key: str, default: str | None
+        ) -> str | None:
             if arg is not None:
                 sources.append("argument")
                 return arg
@@ -110,7 +114,10 @@ class ConnectionSettings:
                 return str(local[key])
             return default
 
-        resolved_uri = pick(uri, ("PRUNEGRAPH_NEO4J_URI", "NEO4J_URI"), "uri", DEFAULT_URI)
+        # The local stack's Bolt port can be moved with PRUNEGRAPH_BOLT_PORT; follow it.
+        port = env.get("PRUNEGRAPH_BOLT_PORT")
+        default_uri = f"bolt://127.0.0.1:{port}" if port else DEFAULT_URI
+        resolved_uri = pick(uri, ("PRUNEGRAPH_NEO4J_URI", "NEO4J_URI"), "uri", default_uri)
         resolved_user = pick(user, ("NEO4J_USERNAME", "NEO4J_USER"), "username", DEFAULT_USER)
         resolved_password = pick(password, ("NEO4J_PASSWORD",), "password", None)
         resolved_db = pick(database, ("NEO4J_DATABASE",), "database", DEFAULT_DATABASE)

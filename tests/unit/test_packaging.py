@@ -1,10 +1,7 @@
 """The import namespace maps the top-level folders into `prunegraph`."""
 
-from pathlib import Path
-
 import tomllib
-
-import prunegraph
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +15,9 @@ def test_every_package_folder_is_declared() -> None:
         for init in (ROOT / folder).rglob("__init__.py"):
             rel = init.parent.relative_to(ROOT).parts
             found.add(".".join((mapping[rel[0]], *rel[1:])))
-    assert found == declared, f"declare these in pyproject [tool.setuptools] packages: {found ^ declared}"
+    assert found == declared, (
+        f"declare these in pyproject [tool.setuptools] packages: {found ^ declared}"
+    )
 
 
 def test_subpackages_import_under_one_namespace() -> None:
