@@ -691,7 +691,9 @@ def run_study(
         if analyses and config.analysis.run:
             t = time.perf_counter()
             try:
-                summary.report = run_analyses(store, config.name, config.analysis, out)
+                summary.report = run_analyses(
+                    store, config.name, config.analysis, out, outcomes=config.training.enabled
+                )
             except PrunegraphError as exc:
                 summary.analysis_error = str(exc)
             except Exception as exc:  # the networks are stored; report the analysis problem
@@ -817,6 +819,41 @@ def _run_networks(
 
 
 # --------------------------------------------------------------------------- analyses
+def _topology_report(store: Store, study: str, report_dir: Path) -> Path:
+    """Ramanujan metrics vs layer density (seed 001 section 4.1) for a study without accuracies."""
+    import html
+
+    from prunegraph.analysis.features import FeatureTable, features_from_store
+    from prunegraph.analysis.ramanujan import density_correlations, plot_density_profiles
+    from prunegraph.analysis.report import figure_to_base64
+
+    networks, layers = features_from_store(store, study)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    networks.to_csv(report_dir / "features.csv", index=False)
+    table = FeatureTable(data=networks, layers=layers)
+    correlations = density_correlations(table)
+    correlations.to_csv(report_dir / "ramanujan_correlations.csv", index=False)
+    summary = correlations.pivot_table(
+        index="metric", columns="sparsity", values="r", aggfunc="mean"
+    )
+    summary.to_csv(report_dir / "ramanujan_by_sparsity.csv")
+    parts = [
+        f"<h1>prunegraph study '{html.escape(study)}': topology without accuracies</h1>",
+        f"<p>{len(networks)} networks, {len(layers)} layers. Pearson r between each layer's "
+        "density and its Ramanujan metrics, averaged over architectures (seed 001, section "
+        "4.1 / Appendix D).</p>",
+        "<h2>Ramanujan metrics vs layer density</h2>",
+        summary.round(3).to_html(),
+    ]
+    for sparsity in sorted(networks["sparsity"].dropna().unique()):
+        figure = plot_density_profiles(table, sparsity=float(sparsity))
+        parts.append(f"<h3>sparsity {sparsity:g}</h3>")
+        parts.append(f'<img src="data:image/png;base64,{figure_to_base64(figure)}">')
+    report = report_dir / "report.html"
+    report.write_text("<html><body>" + "\n".join(parts) + "</body></html>")
+    return report
+
+
 _SECTIONS = {
     "regress": "regression",
     "importance": "importance",
@@ -826,14 +863,21 @@ _SECTIONS = {
 }
 
 
-def run_analyses(store: Store, study: str, settings: AnalysisSettings, out: Path) -> Path:
+def run_analyses(
+    store: Store, study: str, settings: AnalysisSettings, out: Path, *, outcomes: bool = True
+) -> Path:
     """Feature table of the study from the store, then the report; returns ``report.html``.
 
     Writes ``<out>/report/`` (HTML plus one CSV per table, and ``features.csv``,
-    the wide feature table the analyses used).
+    the wide feature table it analysed). A study without accuracies
+    (``outcomes=False``, e.g. pruning at initialisation without training) gets
+    the analyses that need none: the Ramanujan-vs-layer-density report.
     """
     from prunegraph.analysis.features import load_features
     from prunegraph.analysis.report import write_report
+
+    if not outcomes:
+        return _topology_report(store, study, out / "report")
 
     table = load_features(store, study=study, normalisation=settings.normalize or "raw")
     report_dir = out / "report"
