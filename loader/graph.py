@@ -117,12 +117,16 @@ class MultipartiteGraph:
         expected = 0
         for p in self.partitions:
             if p.offset != expected:
-                raise ValidationError(f"Partition {p.index} has offset {p.offset}, expected {expected}.")
+                raise ValidationError(
+                    f"Partition {p.index} has offset {p.offset}, expected {expected}."
+                )
             expected += p.size
         position = 0
         for b in self.blocks:
             if b.start != position or b.stop < b.start:
-                raise ValidationError(f"Edge block {b.index} ({b.name}) does not tile the edge arrays.")
+                raise ValidationError(
+                    f"Edge block {b.index} ({b.name}) does not tile the edge arrays."
+                )
             position = b.stop
         if position != len(self.src):
             raise ValidationError("Edge blocks do not cover all edges.")
@@ -161,7 +165,9 @@ class MultipartiteGraph:
         b = self.blocks[block] if isinstance(block, int) else block
         return self.src[b.start : b.stop], self.dst[b.start : b.stop], self.weight[b.start : b.stop]
 
-    def block_local_edges(self, block: int | EdgeBlock) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def block_local_edges(
+        self, block: int | EdgeBlock
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Edges of one block with unit indices local to their source / target partition."""
         b = self.blocks[block] if isinstance(block, int) else block
         s, d, w = self.block_edges(b)

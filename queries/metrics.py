@@ -263,7 +263,7 @@ def load_mge(store: Store, network_id: str) -> MultipartiteGraph:
         )
     if not layers and len(edges.layer):
         # No Layer nodes: one block per stored `layer` value, partitions read off the units.
-        part = np.repeat(np.arange(len(partitions)), [p.size for p in partitions])
+        unit_partition = np.repeat(np.arange(len(partitions)), [q.size for q in partitions])
         layers = []
         for idx in np.unique(edges.layer):
             sel = edges.layer == idx
@@ -272,8 +272,8 @@ def load_mge(store: Store, network_id: str) -> MultipartiteGraph:
                     "index": int(idx),
                     "name": None,
                     "kind": "skip" if str(edges.rel_type[sel][0]) == "SKIP" else "linear",
-                    "src_partition": int(part[edges.src[sel][0]]),
-                    "dst_partition": int(part[edges.dst[sel][0]]),
+                    "src_partition": int(unit_partition[edges.src[sel][0]]),
+                    "dst_partition": int(unit_partition[edges.dst[sel][0]]),
                     "pool": None,
                     "n_weights": 0,
                     "n_unmasked": 0,
@@ -552,6 +552,7 @@ def compute_metrics(
     if db_wanted:
         from prunegraph.queries.gds_metrics import database_metrics
 
+        assert store is not None and network_id is not None  # db_wanted needs a stored network
         rows.extend(database_metrics(store, network_id, db_wanted, info=info))
     rest = [m for m in wanted if m not in db_wanted]
     if rest:
