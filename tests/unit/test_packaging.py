@@ -28,3 +28,28 @@ def test_subpackages_import_under_one_namespace() -> None:
     assert prunegraph.loader.__file__ is not None
     assert Path(prunegraph.loader.__file__).parent.name == "loader"
     assert prunegraph.__version__
+
+
+def test_public_entry_points_resolve_lazily() -> None:
+    import subprocess
+    import sys
+
+    import prunegraph
+    import prunegraph.loader
+
+    for name in prunegraph._LAZY:
+        assert callable(getattr(prunegraph, name)) or getattr(prunegraph, name) is not None
+    for name in prunegraph.loader._LAZY:
+        assert getattr(prunegraph.loader, name) is not None
+    # `import prunegraph` stays light: no torch until an entry point is used.
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, prunegraph, prunegraph.loader; print('torch' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "False"
