@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 from prunegraph.errors import UnknownNameError, ValidationError
+from prunegraph.queries.metric_names import GRAPH_PREFIXES as METRIC_GRAPH_PREFIXES
+from prunegraph.queries.metric_names import SECTION_A, SECTION_B, SECTION_D
 
 IDENTIFIER_COLUMNS: tuple[str, ...] = (
     "network_id",
@@ -55,53 +57,18 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 #: The configuration whose seed replicates must stay in one cross-validation fold.
 CONFIGURATION_COLUMNS: tuple[str, ...] = ("architecture", "dataset", "pruner", "sparsity")
 
-#: Section A topometrics of ``spec/topometrics.md`` (MGE names; ``rolled_``/``ch_`` prefixed on BGEs).
-TOPOMETRICS: tuple[str, ...] = (
-    "sink",
-    "source",
-    "disconnected",
-    "r_out",
-    "r_in",
-    "n1",
-    "n2",
-    "motif3",
-    "motif4",
-    "kcore",
-    "strength",
-    "components",
-    "component_size",
-    "cut_edges",
-    "cut_nodes",
-    "spectral_gap",
-    "spectral_radius",
-)
+#: Section A topometrics (MGE names; ``rolled_``/``ch_`` prefixed on the BGEs).
+TOPOMETRICS: tuple[str, ...] = SECTION_A
 #: Section B per-layer metrics (rolled BGE names; ``ch_`` prefixed on the rolled-channel BGE).
-LAYER_METRICS: tuple[str, ...] = (
-    "layer_density",
-    "delta_s",
-    "delta_r",
-    "delta_s_rel",
-    "delta_r_rel",
-    "delta_r_imdb",
-    "lambda_imsg",
-    "lambda2_nlap",
-)
-RAMANUJAN_METRICS: tuple[str, ...] = tuple(m for m in LAYER_METRICS if m != "layer_density")
+LAYER_METRICS: tuple[str, ...] = SECTION_B
 #: Section D path metrics.
-PATH_METRICS: tuple[str, ...] = (
-    "log_paths",
-    "mean_path",
-    "max_path",
-    "edge_connectivity",
-    "mean_degree",
-    "ln_communicability",
-    "pca_elongation",
-)
+PATH_METRICS: tuple[str, ...] = SECTION_D
+RAMANUJAN_METRICS: tuple[str, ...] = tuple(m for m in LAYER_METRICS if m != "layer_density")
 #: ``paper`` normalisation: node counts over ``|V|``, edge counts over ``|E|``.
 NODE_COUNT_METRICS: tuple[str, ...] = ("sink", "source", "disconnected", "component_size")
 EDGE_COUNT_METRICS: tuple[str, ...] = ("r_out", "r_in", "cut_edges", "cut_nodes")
 
-GRAPH_PREFIXES: Mapping[str, str] = {"mge": "", "rolled": "rolled_", "rolled_channel": "ch_"}
+GRAPH_PREFIXES: Mapping[str, str] = METRIC_GRAPH_PREFIXES
 
 
 def _feature_set_columns() -> dict[str, tuple[str, ...]]:

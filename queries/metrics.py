@@ -33,17 +33,18 @@ import pandas as pd
 from prunegraph._registry import Registry
 from prunegraph.errors import NotFoundError, UnknownNameError, ValidationError
 from prunegraph.loader.graph import EdgeBlock, MultipartiteGraph, Partition
+from prunegraph.queries.metric_names import GRAPH_PREFIXES, SECTION_A, SECTION_B, SECTION_D
 from prunegraph.queries.motifs import DEFAULT_BUDGET, Estimate
-from prunegraph.queries.paths import SECTION_D, compute_section_d
-from prunegraph.queries.ramanujan import SECTION_B, compute_section_b, network_means
-from prunegraph.queries.topometrics import SECTION_A, compute_section_a
+from prunegraph.queries.paths import compute_section_d
+from prunegraph.queries.ramanujan import compute_section_b, network_means
+from prunegraph.queries.topometrics import compute_section_a
 
 if TYPE_CHECKING:
     from prunegraph.queries.store import Store
 
 LONG_COLUMNS = ("network_id", "graph", "layer", "metric", "value", "se", "engine")
 ENGINES = ("auto", "inprocess", "database")
-GRAPH_PREFIX = {"mge": "", "rolled": "rolled_", "rolled_channel": "ch_"}
+GRAPH_PREFIX = GRAPH_PREFIXES
 LAYER_PREFIX = {"rolled": "", "rolled_channel": "ch_"}
 DB_AUTO_MAX_EDGES = 5_000_000
 DB_METRICS = (

@@ -30,16 +30,8 @@ import scipy.sparse as sp
 from prunegraph.errors import ValidationError
 from prunegraph.loader.graph import MultipartiteGraph
 from prunegraph.queries import _kernels as K
+from prunegraph.queries.metric_names import SECTION_D
 
-SECTION_D = (
-    "log_paths",
-    "mean_path",
-    "max_path",
-    "edge_connectivity",
-    "mean_degree",
-    "ln_communicability",
-    "pca_elongation",
-)
 COMMUNICABILITY_MAX_NODES = 2000
 PCA_ELONGATION_MAX_NODES = 600
 

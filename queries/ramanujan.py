@@ -30,21 +30,11 @@ import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
 from prunegraph.loader.graph import MultipartiteGraph
+from prunegraph.queries.metric_names import SECTION_B
 
 DISTINCT_RTOL = 1e-9
 DENSE_SVD_MAX = 4096
 """Bi-adjacencies with a side up to this size use a dense SVD (all singular values)."""
-
-SECTION_B = (
-    "layer_density",
-    "delta_s",
-    "delta_r",
-    "delta_s_rel",
-    "delta_r_rel",
-    "delta_r_imdb",
-    "lambda_imsg",
-    "lambda2_nlap",
-)
 
 
 def _biadjacency(rows, cols, weights, n_left, n_right, weighted: bool) -> sp.csr_matrix:

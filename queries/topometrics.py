@@ -37,32 +37,13 @@ from threadpoolctl import threadpool_limits
 from prunegraph.loader.graph import MultipartiteGraph
 from prunegraph.queries import _kernels as K
 from prunegraph.queries._structure import GraphStructure
+from prunegraph.queries.metric_names import SECTION_A
 from prunegraph.queries.motifs import DEFAULT_BUDGET, Estimate, motif3, motif4, n2, triangles
 
 DENSE_EIGEN_MAX_NODES = 2500
 """Below this many nodes the spectra are computed densely (exact to rounding)."""
 DEGENERACY_RTOL = 1e-9
 """Eigenvalues within this relative distance of ``mu0`` count as equal to it."""
-
-SECTION_A = (
-    "sink",
-    "source",
-    "disconnected",
-    "r_out",
-    "r_in",
-    "n1",
-    "n2",
-    "motif3",
-    "motif4",
-    "kcore",
-    "strength",
-    "components",
-    "component_size",
-    "cut_edges",
-    "cut_nodes",
-    "spectral_gap",
-    "spectral_radius",
-)
 
 
 # ------------------------------------------------------------ local metrics
