@@ -746,7 +746,8 @@ def _start_locked(paths: StackPaths, timeout: float | None, *, echo: bool) -> St
     password = read_local_password(paths) or os.environ.get("NEO4J_PASSWORD") or None
     if not _data_initialised(paths):
         if password is None:
-            password = secrets.token_urlsafe(24)
+            # Hex only: a password starting with "-" would read as an option to neo4j-admin.
+            password = secrets.token_hex(16)
             notes.append(f"generated a password for user 'neo4j' in {paths.credentials} (0600)")
         write_credentials(paths, password)  # first, so the password is never lost
         _set_initial_password(paths, java_home, password)

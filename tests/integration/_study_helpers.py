@@ -24,8 +24,6 @@ CHEAP_ANALYSIS = AnalysisSettings(
     feature_sets=("density", "ramanujan", "mge"),
 )
 
-_RUNS: dict[str, Any] = {}
-
 
 def tiny_config(name: str | None = None, **changes: Any) -> StudyConfig:
     """examples/ci-tiny.toml under a unique study name (tests never share data)."""
@@ -34,23 +32,11 @@ def tiny_config(name: str | None = None, **changes: Any) -> StudyConfig:
     return dataclasses.replace(config, name=name, analysis=CHEAP_ANALYSIS, **changes)
 
 
-def _delete(study: str) -> None:
-    """Remove a test study at session end (the session's store is closed by then)."""
-    from prunegraph.loader.export import delete_study
-    from prunegraph.queries.store import Store
+def run_tiny_study(store: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run the tiny study (under a unique name) once; the caller deletes it afterwards."""
+    from prunegraph.study_run import run_study
 
-    with Store.connect() as store:
-        delete_study(store, study)
-
-
-def tiny_study(store: Any, request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Run the tiny study once per session; deleted from the store at session end."""
-    if "run" not in _RUNS:
-        from prunegraph.study_run import run_study
-
-        config = tiny_config()
-        out = request.config._tmp_path_factory.mktemp("ci-tiny")  # type: ignore[attr-defined]
-        request.config.add_cleanup(lambda: _delete(config.name))
-        summary = run_study(config, out_dir=out, store=store, progress=False, workers=2)
-        _RUNS["run"] = {"config": config, "out": Path(out), "summary": summary}
-    return _RUNS["run"]
+    config = tiny_config()
+    out = tmp_path_factory.mktemp("ci-tiny")
+    summary = run_study(config, out_dir=out, store=store, progress=False, workers=2)
+    return {"config": config, "out": Path(out), "summary": summary}

@@ -20,6 +20,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -87,3 +88,15 @@ def store(neo4j_settings: ConnectionSettings) -> Iterator[object]:
 def unique_name() -> str:
     """A name no other test (or engineer) uses: prefix your labels/studies with it."""
     return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(store: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """examples/ci-tiny.toml run once per session; deleted while the store is still open."""
+    from _study_helpers import run_tiny_study
+
+    from prunegraph.loader.export import delete_study
+
+    run = run_tiny_study(store, tmp_path_factory)
+    yield run
+    delete_study(store, run["config"].name)

@@ -6,12 +6,12 @@ import subprocess
 import sys
 
 import pytest
-from _study_helpers import EXAMPLES, tiny_study
+from _study_helpers import EXAMPLES
 
 
 @pytest.fixture(scope="module")
-def tiny(store, request):
-    return tiny_study(store, request)
+def tiny(tiny_run):
+    return tiny_run
 
 
 def _run(script: str, *args: str) -> str:

@@ -8,7 +8,7 @@ import time
 
 import pandas as pd
 import pytest
-from _study_helpers import tiny_config, tiny_study
+from _study_helpers import tiny_config
 
 from prunegraph.executors import SerialExecutor
 from prunegraph.study import expand
@@ -16,8 +16,8 @@ from prunegraph.study_run import pruner_applies, run_study
 
 
 @pytest.fixture(scope="module")
-def tiny(store, request):
-    return tiny_study(store, request)
+def tiny(tiny_run):
+    return tiny_run
 
 
 def test_every_network_is_computed_and_stored_once(store, tiny) -> None:
