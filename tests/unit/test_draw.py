@@ -62,7 +62,6 @@ def test_draw_refuses_large_graphs_and_bad_suffix(tmp_path):
 
 
 def test_cli_encode_then_draw(tmp_path, capsys):
-    pytest.importorskip("prunegraph.loader.models")
     out = tmp_path / "lenet.npz"
     code = main(["encode", "--model", "lenet5", "--input-shape", "1,8,8", "--sparsity", "0.9",
                  "--out", str(out)])  # fmt: skip
@@ -83,7 +82,6 @@ def test_cli_encode_then_draw(tmp_path, capsys):
 
 
 def test_cli_rolled_encode(tmp_path):
-    pytest.importorskip("prunegraph.loader.models")
     out = tmp_path / "r.npz"
     assert main(["encode", "--model", "lenet5", "--input-shape", "1,8,8", "--kind",
                  "rolled_channel", "--out", str(out)]) == 0  # fmt: skip
@@ -97,7 +95,6 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
         main(["draw", "--graph", str(tmp_path / "none.npz"), "--out", str(tmp_path / "g.png")]) == 2
     )
     assert "does not exist" in capsys.readouterr().err
-    pytest.importorskip("prunegraph.loader.models")
     assert (
         main(
             ["encode", "--model", "lenet5", "--input-shape", "1,x,8", "--out", str(tmp_path / "a")]
