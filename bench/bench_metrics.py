@@ -5,6 +5,9 @@ and the Conv-6 MGE at 0.9 and 0.6, with random masks (exact count of unmasked
 weights per layer, uniform positions). Each case runs in a fresh subprocess so
 its peak resident memory (``ru_maxrss``) is its own; within a case, each
 metric's time is measured and the process's peak RSS after it is reported.
+Before timing, every compiled kernel is loaded once on a 2-block sub-network
+(numba's cache load, paid once per process); that time is printed apart.
+Numba's parallel kernels use all cores (``NUMBA_NUM_THREADS`` overrides).
 
 Usage::
 
@@ -85,16 +88,48 @@ def encode_case(case: str) -> float:
     return time.perf_counter() - t0
 
 
+def leading_blocks(graph, n_blocks: int):
+    """The sub-network of the first ``n_blocks`` blocks (a real, smaller MGE)."""
+    from prunegraph.loader.graph import MultipartiteGraph
+
+    keep = graph.blocks[:n_blocks]
+    last = max(max(b.src_partition, b.dst_partition) for b in keep)
+    stop = keep[-1].stop
+    return MultipartiteGraph(
+        graph.kind,
+        graph.partitions[: last + 1],
+        tuple(keep),
+        graph.src[:stop].copy(),
+        graph.dst[:stop].copy(),
+        graph.weight[:stop].copy(),
+        dict(graph.meta),
+    )
+
+
+def warm_up(graph, budget: float) -> float:
+    """Load every compiled kernel once (numba's on-disk cache) on a small sub-network; seconds."""
+    from prunegraph.queries.paths import compute_section_d
+    from prunegraph.queries.topometrics import compute_section_a
+
+    t = time.perf_counter()
+    small = leading_blocks(graph, 2)
+    compute_section_a(small, budget=budget, seed=0)
+    compute_section_d(small, ["log_paths", "mean_path", "max_path", "edge_connectivity"])
+    return time.perf_counter() - t
+
+
 def run_case(case: str, budget: float) -> dict:
     # No torch in this process: its peak memory is the metric engine's own.
+    import numba
+
     from prunegraph.loader.graph import MultipartiteGraph
     from prunegraph.queries._structure import GraphStructure
     from prunegraph.queries.paths import compute_section_d
     from prunegraph.queries.topometrics import compute_section_a
 
     graph = MultipartiteGraph.load(graph_path(case))
-    encode_s = 0.0
     base_mb = peak_mb()
+    warm_s = warm_up(graph, budget)
     st = GraphStructure(graph)
     rows = []
     total = total_cpu = 0.0
@@ -127,7 +162,8 @@ def run_case(case: str, budget: float) -> dict:
         "case": case,
         "nodes": graph.n_nodes,
         "edges": graph.n_edges,
-        "encode_s": encode_s,
+        "warm_s": warm_s,
+        "threads": numba.get_num_threads(),
         "graph_mb": base_mb,
         "total_s": total,
         "total_cpu": total_cpu,
@@ -148,7 +184,9 @@ def fmt_value(v, se) -> str:
 def report(res: dict) -> None:
     print(
         f"\n== {res['case']}: {res['nodes']:,} nodes, {res['edges']:,} edges "
-        f"(graph loaded: peak {res['graph_mb']:.0f} MB)"
+        f"(graph loaded: peak {res['graph_mb']:.0f} MB; numba threads {res['threads']}; "
+        f"kernel loading + warm-up on a 2-block sub-network {res['warm_s']:.2f} s, "
+        "once per process, not in the totals)"
     )
     print(f"{'metrics':<40} {'engine':<9} {'wall s':>7} {'cpu s':>7} {'peak MB':>8}  values")
     for r in res["rows"]:
@@ -165,7 +203,8 @@ def report(res: dict) -> None:
         ps, pg = PAPER[res["case"]]
         line += (
             f"  (paper {ps} s, {pg} GB: {ps / res['total_s']:.1f}x faster wall, "
-            f"{ps / res['total_cpu']:.1f}x cpu, {pg * 1024 / res['peak_mb']:.1f}x less memory)"
+            f"{ps / res['total_cpu']:.1f}x cpu, {pg * 1024 / res['peak_mb']:.1f}x less memory; "
+            f"with the one-off warm-up {ps / (res['total_s'] + res['warm_s']):.1f}x faster)"
         )
     print(line)
 

@@ -9,61 +9,195 @@ duplicate-free rows and runs in O(edges) memory: no kernel materialises
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import get_num_threads, njit, prange
 
 # ----------------------------------------------------------------- CSR build
 
 
 @njit(cache=True)
-def _row_pointers(rows, n):  # pragma: no cover - compiled
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    for k in range(rows.shape[0]):
-        indptr[rows[k] + 1] += 1
-    for r in range(n):
-        indptr[r + 1] += indptr[r]
-    return indptr
+def directed_degrees(src, dst, n):  # pragma: no cover - compiled
+    """Out- and in-degree of every node, counting parallel edges (one pass, no int64 copies)."""
+    out = np.zeros(n, dtype=np.int64)
+    inn = np.zeros(n, dtype=np.int64)
+    for k in range(src.shape[0]):
+        out[src[k]] += 1
+        inn[dst[k]] += 1
+    return out, inn
 
 
 @njit(cache=True)
-def _fill_rows(rows, cols, indptr, n_entries):  # pragma: no cover - compiled
-    indices = np.empty(n_entries, dtype=np.int32)
-    pos = indptr[:-1].copy()
-    for k in range(rows.shape[0]):
-        r = rows[k]
-        indices[pos[r]] = cols[k]
-        pos[r] += 1
-    return indices
+def abs_sum(values):  # pragma: no cover - compiled
+    """``sum |v|`` in float64 without a temporary array."""
+    total = 0.0
+    for k in range(values.shape[0]):
+        total += abs(np.float64(values[k]))
+    return total
 
 
 @njit(cache=True)
-def _sort_dedupe_rows(indptr, indices):  # pragma: no cover - compiled
-    n = indptr.shape[0] - 1
+def _radix_counts(rows, cols, weights, n, weighted, drop_loops):  # pragma: no cover - compiled
+    """Column and row pointers of the kept pairs; with ``drop_loops``, the ``A + A.T`` diagonal."""
+    loops = np.zeros(n if drop_loops else 0, dtype=np.float64)
+    col_ptr = np.zeros(n + 1, dtype=np.int64)
+    row_ptr = np.zeros(n + 1, dtype=np.int64)
+    for k in range(rows.shape[0]):
+        if drop_loops and rows[k] == cols[k]:
+            if weighted:
+                loops[rows[k]] += 2.0 * abs(np.float64(weights[k]))
+            continue
+        col_ptr[cols[k] + 1] += 1
+        row_ptr[rows[k] + 1] += 1
+    for v in range(n):
+        col_ptr[v + 1] += col_ptr[v]
+        row_ptr[v + 1] += row_ptr[v]
+    return col_ptr, row_ptr, loops
+
+
+@njit(cache=True)
+def _radix_by_col(rows, cols, weights, col_ptr, weighted, drop_loops):  # pragma: no cover
+    """Pass 1: rows (and ``|w|``) in column order."""
+    kept = col_ptr[col_ptr.shape[0] - 1]
+    by_col = np.empty(kept, dtype=np.int32)
+    w_by_col = np.empty(kept if weighted else 0, dtype=np.float32)
+    fill = col_ptr[:-1].copy()
+    for k in range(rows.shape[0]):
+        r, c = rows[k], cols[k]
+        if drop_loops and r == c:
+            continue
+        by_col[fill[c]] = r
+        if weighted:
+            w_by_col[fill[c]] = abs(weights[k])
+        fill[c] += 1
+    return by_col, w_by_col
+
+
+@njit(cache=True)
+def _radix_to_rows(by_col, w_by_col, col_ptr, row_ptr, weighted):  # pragma: no cover - compiled
+    """Pass 2: scatter to rows visiting columns in ascending order, then merge duplicates."""
+    n = row_ptr.shape[0] - 1
+    kept = row_ptr[n]
+    indices = np.empty(kept, dtype=np.int32)
+    data = np.empty(kept if weighted else 0, dtype=np.float32)
+    fill = row_ptr[:-1].copy()
+    for c in range(n):
+        for p in range(col_ptr[c], col_ptr[c + 1]):
+            r = by_col[p]
+            indices[fill[r]] = c
+            if weighted:
+                data[fill[r]] = w_by_col[p]
+            fill[r] += 1
     new_ptr = np.zeros(n + 1, dtype=np.int64)
     out = 0
     for r in range(n):
-        lo, hi = indptr[r], indptr[r + 1]
-        row = np.sort(indices[lo:hi])
         last = -1
-        for x in row:
-            if x != last:
-                indices[out] = x
+        for p in range(row_ptr[r], row_ptr[r + 1]):
+            c = indices[p]
+            if c != last:
+                indices[out] = c
+                if weighted:
+                    data[out] = data[p]
                 out += 1
-                last = x
+                last = c
+            elif weighted:
+                data[out - 1] += data[p]
         new_ptr[r + 1] = out
-    return new_ptr, indices[:out]
+    return new_ptr, indices[:out], data[: out if weighted else 0]
+
+
+def _radix_csr(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    weights: np.ndarray,
+    n: int,
+    weighted: bool,
+    drop_loops: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """CSR of the pairs by two stable counting passes (by column, then by row): sorted rows.
+
+    O(edges + n) time, no comparison sort; duplicates ``(r, c)`` merged with
+    their ``|w|`` summed (float32). With ``drop_loops`` the pairs ``r == c`` are
+    left out and ``2 |w|`` (the diagonal of ``A + A.T``) summed per node into
+    the returned ``loops``. Peak extra memory: 16 bytes per pair.
+    """
+    col_ptr, row_ptr, loops = _radix_counts(rows, cols, weights, n, weighted, drop_loops)
+    by_col, w_by_col = _radix_by_col(rows, cols, weights, col_ptr, weighted, drop_loops)
+    ptr, idx, data = _radix_to_rows(by_col, w_by_col, col_ptr, row_ptr, weighted)
+    return ptr, idx, data, loops
 
 
 def csr_pattern(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Binary CSR pattern of the pairs ``(rows[k], cols[k])``: sorted rows, duplicates merged.
 
-    Counting sort (O(edges), no argsort of the whole edge list); returns
-    ``indptr`` (int64, length ``n + 1``) and ``indices`` (int32).
+    Two counting passes (O(edges + n), no comparison sort); returns ``indptr``
+    (int64, length ``n + 1``) and ``indices`` (int32).
     """
     rows = np.ascontiguousarray(rows)
-    cols = np.ascontiguousarray(cols, dtype=np.int32)
-    indptr = _row_pointers(rows, n)
-    indices = _fill_rows(rows, cols, indptr, len(rows))
-    return _sort_dedupe_rows(indptr, indices)
+    cols = np.ascontiguousarray(cols)
+    empty = np.zeros(0, dtype=np.float32)
+    ptr, idx, _, _ = _radix_csr(rows, cols, empty, n, False, False)
+    return ptr, idx
+
+
+def weighted_upper_csr(
+    src: np.ndarray, dst: np.ndarray, weight: np.ndarray, n: int, *, is_dag: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Upper triangle of ``A_s = A + A.T`` (``|w|``) as CSR: row ``u`` holds its neighbours ``v > u``.
+
+    Returns ``(indptr, indices, data, loops)``: ``data[p]`` sums ``|w|`` over
+    every edge between ``u`` and ``v`` in either direction (float32), ``loops``
+    the diagonal of ``A_s`` (float64, length ``n``). ``is_dag`` (every
+    ``src < dst``) skips the ``min``/``max`` copies.
+    """
+    weight = np.ascontiguousarray(weight)
+    if is_dag:
+        lo, hi = np.ascontiguousarray(src), np.ascontiguousarray(dst)
+    else:
+        lo, hi = np.minimum(src, dst), np.maximum(src, dst)
+    return _radix_csr(lo, hi, weight, n, True, True)
+
+
+@njit(cache=True)
+def undirected_from_upper(up_ptr, up_idx):  # pragma: no cover - compiled
+    """Full symmetric CSR from the upper triangle, and ``split``: row ``u``'s neighbours ``< u``
+    are ``indices[indptr[u]:split[u]]``, those ``> u`` are ``indices[split[u]:indptr[u + 1]]``.
+
+    Visiting rows in ascending order fills the lower parts already sorted.
+    """
+    n = up_ptr.shape[0] - 1
+    lower = np.zeros(n, dtype=np.int64)
+    for p in range(up_ptr[n]):
+        lower[up_idx[p]] += 1
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    split = np.empty(n, dtype=np.int64)
+    for u in range(n):
+        split[u] = ptr[u] + lower[u]
+        ptr[u + 1] = split[u] + (up_ptr[u + 1] - up_ptr[u])
+    idx = np.empty(ptr[n], dtype=np.int32)
+    fill = ptr[:-1].copy()
+    for u in range(n):
+        out = split[u]
+        for p in range(up_ptr[u], up_ptr[u + 1]):
+            v = up_idx[p]
+            idx[out] = v
+            out += 1
+            idx[fill[v]] = u
+            fill[v] += 1
+    return ptr, idx, split
+
+
+@njit(cache=True)
+def weighted_degree(up_ptr, up_idx, up_data, loops):  # pragma: no cover - compiled
+    """Row sums of ``A_s`` from its upper triangle and diagonal (float64)."""
+    n = up_ptr.shape[0] - 1
+    deg = loops.copy() if loops.shape[0] == n else np.zeros(n, dtype=np.float64)
+    for u in range(n):
+        s = 0.0
+        for p in range(up_ptr[u], up_ptr[u + 1]):
+            w = np.float64(up_data[p])
+            s += w
+            deg[up_idx[p]] += w
+        deg[u] += s
+    return deg
 
 
 # ------------------------------------------------------------ cores, cuts
@@ -191,29 +325,30 @@ def _merge_count(a, b):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def triangles_on_edges(fwd_ptr, fwd_idx, bwd_ptr, bwd_idx, a, c):  # pragma: no cover
+def triangles_on_edges(fwd_ptr, fwd_idx, und_ptr, und_split, und_idx, a, c):  # pragma: no cover
     """List the triangles ``x < b < y`` closed by the candidate edges ``(x, y) = (a[k], c[k])``.
 
-    ``fwd`` holds the larger-id neighbours of each node, ``bwd`` the smaller-id
-    ones, so every triangle is found once, at its edge between smallest and
-    largest node. Returns three arrays (smallest, middle, largest node).
+    ``fwd`` holds the larger-id neighbours of each node; the smaller-id ones of
+    ``y`` are ``und_idx[und_ptr[y]:und_split[y]]``. Every triangle is found
+    once, at its edge between smallest and largest node. Returns three int32
+    arrays (smallest, middle, largest node).
     """
     m = a.shape[0]
     counts = np.zeros(m, dtype=np.int64)
     for k in range(m):
         counts[k] = _merge_count(
-            fwd_idx[fwd_ptr[a[k]] : fwd_ptr[a[k] + 1]], bwd_idx[bwd_ptr[c[k]] : bwd_ptr[c[k] + 1]]
+            fwd_idx[fwd_ptr[a[k]] : fwd_ptr[a[k] + 1]], und_idx[und_ptr[c[k]] : und_split[c[k]]]
         )
     total = counts.sum()
-    t0 = np.empty(total, dtype=np.int64)
-    t1 = np.empty(total, dtype=np.int64)
-    t2 = np.empty(total, dtype=np.int64)
+    t0 = np.empty(total, dtype=np.int32)
+    t1 = np.empty(total, dtype=np.int32)
+    t2 = np.empty(total, dtype=np.int32)
     out = 0
     for k in range(m):
         if counts[k] == 0:
             continue
         x = fwd_idx[fwd_ptr[a[k]] : fwd_ptr[a[k] + 1]]
-        y = bwd_idx[bwd_ptr[c[k]] : bwd_ptr[c[k] + 1]]
+        y = und_idx[und_ptr[c[k]] : und_split[c[k]]]
         i = j = 0
         while i < x.shape[0] and j < y.shape[0]:
             if x[i] < y[j]:
@@ -228,6 +363,31 @@ def triangles_on_edges(fwd_ptr, fwd_idx, bwd_ptr, bwd_idx, a, c):  # pragma: no 
                 i += 1
                 j += 1
     return t0, t1, t2
+
+
+@njit(cache=True)
+def _position(fwd_ptr, fwd_idx, u, v):  # pragma: no cover - compiled
+    lo, hi = fwd_ptr[u], fwd_ptr[u + 1]
+    return lo + np.searchsorted(fwd_idx[lo:hi], v)
+
+
+@njit(cache=True)
+def diamond_pairs(fwd_ptr, fwd_idx, t0, t1, t2):  # pragma: no cover - compiled
+    """``sum over edges e of C(t_e, 2)``, ``t_e`` the triangles on ``e``, from the triangle list.
+
+    Each triangle ``a < b < c`` adds one to its edges ``ab``, ``ac`` (row ``a``)
+    and ``bc`` (row ``b``), located by binary search in the sorted rows.
+    """
+    per_edge = np.zeros(fwd_ptr[fwd_ptr.shape[0] - 1], dtype=np.int32)
+    for k in range(t0.shape[0]):
+        per_edge[_position(fwd_ptr, fwd_idx, t0[k], t1[k])] += 1
+        per_edge[_position(fwd_ptr, fwd_idx, t0[k], t2[k])] += 1
+        per_edge[_position(fwd_ptr, fwd_idx, t1[k], t2[k])] += 1
+    total = np.int64(0)
+    for p in range(per_edge.shape[0]):
+        t = np.int64(per_edge[p])
+        total += t * (t - 1) // 2
+    return total
 
 
 @njit(cache=True)
@@ -259,82 +419,110 @@ def k4_on_triangles(fwd_ptr, fwd_idx, t0, t1, t2):  # pragma: no cover - compile
 # ------------------------------------------------- per-node 2-hop counts
 
 
-@njit(cache=True)
-def pair_wedge_sums(indptr, indices, nodes):  # pragma: no cover - compiled
+def chunk_bounds(count: int, per_thread: int = 4) -> np.ndarray:
+    """Boundaries of about ``per_thread`` chunks per numba thread over ``count`` items."""
+    parts = max(1, min(count, get_num_threads() * per_thread))
+    return np.linspace(0, count, parts + 1).astype(np.int64)
+
+
+@njit(cache=True, parallel=True)
+def pair_wedge_sums(indptr, indices, nodes, bounds):  # pragma: no cover - compiled
     """For each node ``u`` in ``nodes``: ``sum_{w != u} C(c_uw, 2)``, ``c_uw`` = common neighbours.
 
     Summed over all nodes this is four times the number of 4-cycles.
-    Cost per node: ``sum_{x in N(u)} deg(x)``; memory O(n).
+    Cost per node: ``sum_{x in N(u)} deg(x)``; memory O(n) per thread (chunks
+    of ``nodes`` between ``bounds`` (see :func:`chunk_bounds`) run in parallel,
+    each with its own counters).
     """
     n = indptr.shape[0] - 1
-    count = np.zeros(n, dtype=np.int64)
-    touched = np.empty(n, dtype=np.int64)
     out = np.zeros(nodes.shape[0], dtype=np.float64)
-    for k in range(nodes.shape[0]):
-        u = nodes[k]
-        nt = 0
-        for p in range(indptr[u], indptr[u + 1]):
-            x = indices[p]
-            for q in range(indptr[x], indptr[x + 1]):
-                w = indices[q]
-                if w == u:
-                    continue
-                if count[w] == 0:
-                    touched[nt] = w
-                    nt += 1
-                count[w] += 1
-        s = 0
-        for t in range(nt):
-            c = count[touched[t]]
-            s += c * (c - 1) // 2
-            count[touched[t]] = 0
-        out[k] = s
+    for chunk in prange(bounds.shape[0] - 1):
+        count = np.zeros(n, dtype=np.int32)
+        touched = np.empty(n, dtype=np.int32)
+        for k in range(bounds[chunk], bounds[chunk + 1]):
+            u = nodes[k]
+            nt = 0
+            for p in range(indptr[u], indptr[u + 1]):
+                x = indices[p]
+                for q in range(indptr[x], indptr[x + 1]):
+                    w = indices[q]
+                    if w == u:
+                        continue
+                    if count[w] == 0:
+                        touched[nt] = w
+                        nt += 1
+                    count[w] += 1
+            s = np.int64(0)
+            for t in range(nt):
+                c = np.int64(count[touched[t]])
+                s += c * (c - 1) // 2
+                count[touched[t]] = 0
+            out[k] = s
     return out
 
 
-@njit(cache=True)
-def two_hop_reach(indptr, indices, nodes):  # pragma: no cover - compiled
+@njit(cache=True, parallel=True)
+def two_hop_reach(indptr, indices, nodes, bounds):  # pragma: no cover - compiled
     """For each node ``a`` in ``nodes``: number of nodes ``v != a`` within 2 directed hops."""
     n = indptr.shape[0] - 1
-    stamp = np.full(n, -1, dtype=np.int64)
     out = np.zeros(nodes.shape[0], dtype=np.float64)
-    for k in range(nodes.shape[0]):
-        a = nodes[k]
-        stamp[a] = k
-        reach = 0
-        for p in range(indptr[a], indptr[a + 1]):
-            x = indices[p]
-            if stamp[x] != k:
-                stamp[x] = k
-                reach += 1
-            for q in range(indptr[x], indptr[x + 1]):
-                w = indices[q]
-                if stamp[w] != k:
-                    stamp[w] = k
+    for chunk in prange(bounds.shape[0] - 1):
+        stamp = np.full(n, -1, dtype=np.int64)
+        for k in range(bounds[chunk], bounds[chunk + 1]):
+            a = nodes[k]
+            stamp[a] = k
+            reach = 0
+            for p in range(indptr[a], indptr[a + 1]):
+                x = indices[p]
+                if stamp[x] != k:
+                    stamp[x] = k
                     reach += 1
-        out[k] = reach
-        # nodes visited in earlier rounds carry older stamps; no reset needed
+                for q in range(indptr[x], indptr[x + 1]):
+                    w = indices[q]
+                    if stamp[w] != k:
+                        stamp[w] = k
+                        reach += 1
+            out[k] = reach
+            # nodes visited for earlier k carry older stamps; no reset needed
     return out
 
 
 # --------------------------------------------------- symmetric mat-vec
 
 
-@njit(cache=True)
-def sym_matvec(indptr, indices, data, x):  # pragma: no cover - compiled
-    """``(A + A.T) @ x`` from the one-directional CSR ``A`` (float32 data, float64 sums)."""
+@njit(cache=True, parallel=True)
+def sym_matvec(indptr, indices, data, loops, x, wdeg, laplacian, threads):  # pragma: no cover
+    """``A_s @ x`` (or ``(D - A_s) @ x`` with ``laplacian``) from the upper triangle of ``A_s``.
+
+    ``threads`` row chunks (balanced by entries) run in parallel, each
+    scattering into its own accumulator; float32 weights, float64 sums.
+    """
     n = indptr.shape[0] - 1
-    y = np.zeros(n, dtype=np.float64)
-    for u in range(n):
-        xu = x[u]
-        acc = 0.0
-        for p in range(indptr[u], indptr[u + 1]):
-            w = indices[p]
-            val = np.float64(data[p])
-            acc += val * x[w]
-            y[w] += val * xu
-        y[u] += acc
-    return y
+    bounds = np.searchsorted(indptr, np.linspace(0, indptr[n], threads + 1)).astype(np.int64)
+    bounds[0] = 0
+    bounds[threads] = n
+    acc = np.zeros((threads, n), dtype=np.float64)
+    for t in prange(threads):
+        y = acc[t]
+        for u in range(bounds[t], bounds[t + 1]):
+            xu = x[u]
+            s = 0.0
+            for p in range(indptr[u], indptr[u + 1]):
+                w = indices[p]
+                val = np.float64(data[p])
+                s += val * x[w]
+                y[w] += val * xu
+            y[u] += s
+    out = np.empty(n, dtype=np.float64)
+    has_loops = loops.shape[0] == n
+    for v in prange(n):
+        s = 0.0
+        for t in range(threads):
+            s += acc[t, v]
+        if has_loops:
+            s += loops[v] * x[v]
+        out[v] = wdeg[v] * x[v] - s if laplacian else s
+    return out
 
 
 @njit(cache=True)
@@ -398,12 +586,14 @@ def count_components(n, src, dst):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def unit_max_flow(n, src, dst, is_source, is_sink):  # pragma: no cover - compiled
+def unit_max_flow(n, src, dst, is_source, is_sink, cut_bound):  # pragma: no cover - compiled
     """Maximum number of edge-disjoint paths from any ``is_source`` node to any ``is_sink`` node.
 
     Dinic's algorithm on unit capacities; the sources and sinks are joined to
     a virtual source / sink by edges of unlimited capacity (never cut).
     Residual edge ``2k`` is edge ``k`` forward (capacity 1), ``2k + 1`` its reverse.
+    ``cut_bound`` is the size of some known cut: a flow that reaches it is
+    maximum (max-flow = min-cut), so the search stops there.
     """
     m = src.shape[0]
     deg = np.zeros(n + 1, dtype=np.int64)
@@ -412,7 +602,7 @@ def unit_max_flow(n, src, dst, is_source, is_sink):  # pragma: no cover - compil
         deg[dst[k] + 1] += 1
     ptr = np.cumsum(deg)
     fill = ptr[:-1].copy()
-    adj = np.empty(2 * m, dtype=np.int64)
+    adj = np.empty(2 * m, dtype=np.int32)  # residual edge ids < 2^31 (checked by the caller)
     to = np.empty(2 * m, dtype=np.int32)
     cap = np.zeros(2 * m, dtype=np.int8)
     for k in range(m):
@@ -471,6 +661,8 @@ def unit_max_flow(n, src, dst, is_source, is_sink):  # pragma: no cover - compil
                 cap[e] -= 1
                 cap[e ^ 1] += 1
             flow += 1
+    if flow >= cut_bound:
+        return flow
     while True:
         level[:] = -1
         head = tail = 0
@@ -537,29 +729,6 @@ def unit_max_flow(n, src, dst, is_source, is_sink):  # pragma: no cover - compil
                     cap[e] -= 1
                     cap[e ^ 1] += 1
                 flow += 1
-
-
-@njit(cache=True)
-def merge_directions(fwd_ptr, fwd_idx, bwd_ptr, bwd_idx):  # pragma: no cover - compiled
-    """Undirected CSR from the larger-id (``fwd``) and smaller-id (``bwd``) neighbour lists.
-
-    Row ``u`` is ``bwd[u]`` (all ``< u``) followed by ``fwd[u]`` (all ``> u``):
-    already sorted, so no sort is needed.
-    """
-    n = fwd_ptr.shape[0] - 1
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    for u in range(n):
-        ptr[u + 1] = ptr[u] + (bwd_ptr[u + 1] - bwd_ptr[u]) + (fwd_ptr[u + 1] - fwd_ptr[u])
-    idx = np.empty(ptr[n], dtype=np.int32)
-    for u in range(n):
-        out = ptr[u]
-        for p in range(bwd_ptr[u], bwd_ptr[u + 1]):
-            idx[out] = bwd_idx[p]
-            out += 1
-        for p in range(fwd_ptr[u], fwd_ptr[u + 1]):
-            idx[out] = fwd_idx[p]
-            out += 1
-    return ptr, idx
 
 
 @njit(cache=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from functools import cached_property
 
 import numpy as np
-import scipy.sparse as sp
 
 from prunegraph.loader.graph import MultipartiteGraph
 from prunegraph.queries import _kernels as K
@@ -17,15 +16,12 @@ from prunegraph.queries import _kernels as K
 # Which cached structures each section-A metric reads (to free them after their last use).
 _NEEDS = {
     "directed": {"n1", "n2"},
-    "forward": {"motif3", "motif4", "kcore", "cut_edges", "cut_nodes"},
-    "backward": {"motif3", "motif4", "kcore", "cut_edges", "cut_nodes"},
+    "upper": {"n1", "n2", "motif3", "motif4", "kcore", "cut_edges", "cut_nodes"}
+    | {"spectral_gap", "spectral_radius"},
     "undirected": {"motif3", "motif4", "kcore", "cut_edges", "cut_nodes"},
     "degree": {"motif3", "motif4"},
-    "_lo_hi": {"motif3", "motif4", "kcore", "cut_edges", "cut_nodes"},
-    "weighted": {"spectral_gap", "spectral_radius"},
     "weighted_degree": {"spectral_gap", "spectral_radius"},
-    "out_degree": {"sink", "source", "disconnected", "r_out", "r_in"},
-    "in_degree": {"sink", "source", "disconnected", "r_out", "r_in"},
+    "_directed_degrees": {"sink", "source", "disconnected", "r_out", "r_in"},
 }
 
 
@@ -33,9 +29,11 @@ class GraphStructure:
     """Lazily built views of a graph: degrees, directed / undirected simple CSR patterns.
 
     ``directed`` is the simple directed pattern (``src -> dst``, parallel edges
-    merged). ``undirected`` is the simple undirected graph (direction dropped,
-    parallel edges merged, self-loops dropped); ``forward`` / ``backward`` keep
-    each undirected edge once, at its smaller / larger endpoint.
+    merged). ``upper`` is the upper triangle of the weighted symmetric
+    adjacency and ``forward`` its pattern (each simple undirected edge once, at
+    its smaller endpoint; self-loops dropped). ``undirected`` is the full
+    simple undirected graph with a per-row split between smaller and larger
+    neighbours. All are built by counting passes, O(edges + nodes).
     """
 
     def __init__(self, graph: MultipartiteGraph) -> None:
@@ -51,12 +49,16 @@ class GraphStructure:
 
     # ----------------------------------------------------------- degrees
     @cached_property
-    def out_degree(self) -> np.ndarray:
-        return np.bincount(self.graph.src, minlength=self.n).astype(np.int64)
+    def _directed_degrees(self) -> tuple[np.ndarray, np.ndarray]:
+        return K.directed_degrees(self.graph.src, self.graph.dst, self.n)
 
-    @cached_property
+    @property
+    def out_degree(self) -> np.ndarray:
+        return self._directed_degrees[0]
+
+    @property
     def in_degree(self) -> np.ndarray:
-        return np.bincount(self.graph.dst, minlength=self.n).astype(np.int64)
+        return self._directed_degrees[1]
 
     @cached_property
     def node_partition(self) -> np.ndarray:
@@ -68,36 +70,46 @@ class GraphStructure:
 
     # ------------------------------------------------------ CSR patterns
     @cached_property
+    def is_dag_order(self) -> bool:
+        """Every edge goes from a smaller to a larger node id (the MGE: partitions in order)."""
+        return bool(np.all(self.graph.src < self.graph.dst))
+
+    @cached_property
+    def upper(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Upper triangle of ``A_s = A + A.T`` (``|w|``): ``(indptr, indices, data, loops)``.
+
+        Row ``u`` lists its simple undirected neighbours ``v > u`` (sorted) with
+        the summed ``|w|`` of every edge between them; ``loops`` is the diagonal.
+        """
+        g = self.graph
+        return K.weighted_upper_csr(g.src, g.dst, g.weight, self.n, is_dag=self.is_dag_order)
+
+    @property
+    def forward(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each simple undirected edge once, at its smaller endpoint (sorted rows)."""
+        ptr, idx, _, _ = self.upper
+        return ptr, idx
+
+    @cached_property
     def directed(self) -> tuple[np.ndarray, np.ndarray]:
+        """Simple directed pattern ``src -> dst`` (the upper pattern when edges go up)."""
+        if self.is_dag_order:
+            return self.forward
         return K.csr_pattern(self.graph.src, self.graph.dst, self.n)
 
     @cached_property
-    def _lo_hi(self) -> tuple[np.ndarray, np.ndarray]:
-        s, d = self.graph.src, self.graph.dst
-        keep = s != d
-        s, d = s[keep], d[keep]
-        return np.minimum(s, d), np.maximum(s, d)
+    def undirected(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Simple undirected graph ``(indptr, indices, split)``, rows sorted.
 
-    @cached_property
-    def forward(self) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = self._lo_hi
-        return K.csr_pattern(lo, hi, self.n)
-
-    @cached_property
-    def backward(self) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = self._lo_hi
-        return K.csr_pattern(hi, lo, self.n)
-
-    @cached_property
-    def undirected(self) -> tuple[np.ndarray, np.ndarray]:
-        fptr, fidx = self.forward
-        bptr, bidx = self.backward
-        return K.merge_directions(fptr, fidx, bptr, bidx)
+        Row ``u``'s neighbours below ``u`` are ``indices[indptr[u]:split[u]]``.
+        """
+        ptr, idx = self.forward
+        return K.undirected_from_upper(ptr, idx)
 
     @cached_property
     def degree(self) -> np.ndarray:
         """Degree in the simple undirected graph."""
-        ptr, _ = self.undirected
+        ptr = self.undirected[0]
         return np.diff(ptr)
 
     @cached_property
@@ -105,22 +117,10 @@ class GraphStructure:
         return int(self.forward[0][-1])
 
     @cached_property
-    def weighted(self) -> sp.csr_matrix:
-        """Directed weighted adjacency ``A[u, v] = sum |w(u -> v)|`` (float32 data)."""
-        a = sp.csr_matrix(
-            (np.abs(self.graph.weight).astype(np.float32), (self.graph.src, self.graph.dst)),
-            shape=(self.n, self.n),
-        )
-        a.sum_duplicates()
-        return a
-
-    @cached_property
     def weighted_degree(self) -> np.ndarray:
-        """Weighted degree of the symmetric adjacency ``A + A.T`` (float64)."""
-        w = np.abs(self.graph.weight).astype(np.float64)
-        return np.bincount(self.graph.src, weights=w, minlength=self.n) + np.bincount(
-            self.graph.dst, weights=w, minlength=self.n
-        )
+        """Weighted degree of the symmetric adjacency ``A_s`` (float64)."""
+        ptr, idx, data, loops = self.upper
+        return K.weighted_degree(ptr, idx, data, loops)
 
     @cached_property
     def partition_adjacency(self) -> np.ndarray:

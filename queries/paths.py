@@ -108,10 +108,20 @@ def edge_connectivity(graph: MultipartiteGraph) -> int | None:
     n = graph.n_nodes
     if n == 0 or graph.n_partitions < 2:
         return None
+    if 2 * graph.n_edges >= 2**31:
+        raise ValidationError(
+            f"edge_connectivity supports up to 2^30 edges; this graph has {graph.n_edges:,}."
+        )
     part = graph.node_partition
     is_source = part == 0
     is_sink = part == graph.n_partitions - 1
-    return int(K.unit_max_flow(n, graph.src, graph.dst, is_source, is_sink))
+    # Every edge leaving partitions 0..p for a later one forms a cut: the smallest
+    # such layer cut bounds the flow, and the search stops once it is reached.
+    crossing = np.zeros(max(graph.n_partitions - 1, 1), dtype=np.int64)
+    for b in graph.blocks:
+        crossing[b.src_partition : b.dst_partition] += b.n_edges
+    bound = int(crossing.min())
+    return int(K.unit_max_flow(n, graph.src, graph.dst, is_source, is_sink, bound))
 
 
 def _with_terminals(graph: MultipartiteGraph) -> sp.csr_matrix:
