@@ -586,44 +586,28 @@ def count_components(n, src, dst):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def unit_max_flow(n, src, dst, is_source, is_sink, cut_bound):  # pragma: no cover - compiled
-    """Maximum number of edge-disjoint paths from any ``is_source`` node to any ``is_sink`` node.
+def _greedy_unit_flow(n, src, dst, is_source, is_sink):  # pragma: no cover - compiled
+    """Edge-disjoint source-to-sink paths along original edges only; returns the used edges.
 
-    Dinic's algorithm on unit capacities; the sources and sinks are joined to
-    a virtual source / sink by edges of unlimited capacity (never cut).
-    Residual edge ``2k`` is edge ``k`` forward (capacity 1), ``2k + 1`` its reverse.
-    ``cut_bound`` is the size of some known cut: a flow that reaches it is
-    maximum (max-flow = min-cut), so the search stops there.
+    The graph is a DAG, so a current-arc DFS with dead-end marking is one
+    O(E) pass over a CSR of edge ids by tail (built by counting; ``src`` is
+    nearly sorted for the MGE, so the pass is close to sequential).
     """
     m = src.shape[0]
-    deg = np.zeros(n + 1, dtype=np.int64)
+    ptr = np.zeros(n + 1, dtype=np.int64)
     for k in range(m):
-        deg[src[k] + 1] += 1
-        deg[dst[k] + 1] += 1
-    ptr = np.cumsum(deg)
+        ptr[src[k] + 1] += 1
+    for v in range(n):
+        ptr[v + 1] += ptr[v]
+    edge = np.empty(m, dtype=np.int32)
     fill = ptr[:-1].copy()
-    adj = np.empty(2 * m, dtype=np.int32)  # residual edge ids < 2^31 (checked by the caller)
-    to = np.empty(2 * m, dtype=np.int32)
-    cap = np.zeros(2 * m, dtype=np.int8)
     for k in range(m):
-        u, v = src[k], dst[k]
-        to[2 * k] = v
-        to[2 * k + 1] = u
-        cap[2 * k] = 1
-        adj[fill[u]] = 2 * k
-        fill[u] += 1
-        adj[fill[v]] = 2 * k + 1
-        fill[v] += 1
-    level = np.empty(n, dtype=np.int64)
-    queue = np.empty(n, dtype=np.int64)
-    it = np.empty(n, dtype=np.int64)
-    stack = np.empty(n + 1, dtype=np.int64)
-    flow = 0
-    # Greedy start: edge-disjoint paths along original edges only. The graph is
-    # a DAG, so a current-arc DFS with dead-end marking is one O(E) pass; the
-    # Dinic phases below then only repair what the greedy choice got wrong.
-    it[:] = ptr[:-1]
+        edge[fill[src[k]]] = k
+        fill[src[k]] += 1
+    used = np.zeros(m, dtype=np.bool_)
     dead = np.zeros(n, dtype=np.bool_)
+    it = ptr[:-1].copy()
+    stack = np.empty(n + 1, dtype=np.int64)
     for s in range(n):
         if not is_source[s]:
             continue
@@ -637,10 +621,10 @@ def unit_max_flow(n, src, dst, is_source, is_sink, cut_bound):  # pragma: no cov
                     break
                 advanced = False
                 while it[v] < ptr[v + 1]:
-                    e = adj[it[v]]
-                    w = to[e]
-                    if (e & 1) == 0 and cap[e] > 0 and not dead[w] and not is_source[w]:
-                        stack[depth] = e
+                    k = edge[it[v]]
+                    w = dst[k]
+                    if not used[k] and not dead[w] and not is_source[w]:
+                        stack[depth] = k
                         depth += 1
                         v = w
                         advanced = True
@@ -652,17 +636,56 @@ def unit_max_flow(n, src, dst, is_source, is_sink, cut_bound):  # pragma: no cov
                     break
                 dead[v] = True
                 depth -= 1
-                v = to[stack[depth] ^ 1]
+                v = src[stack[depth]]
                 it[v] += 1
             if not found:
                 break
             for d in range(depth):
-                e = stack[d]
-                cap[e] -= 1
-                cap[e ^ 1] += 1
+                used[stack[d]] = True
+    return used
+
+
+@njit(cache=True)
+def unit_max_flow(n, src, dst, is_source, is_sink, cut_bound):  # pragma: no cover - compiled
+    """Maximum number of edge-disjoint paths from any ``is_source`` node to any ``is_sink`` node.
+
+    Dinic's algorithm on unit capacities; the sources and sinks are joined to
+    a virtual source / sink by edges of unlimited capacity (never cut).
+    Residual edge ``2k`` is edge ``k`` forward (capacity 1), ``2k + 1`` its reverse.
+    ``cut_bound`` is the size of some known cut: a flow that reaches it is
+    maximum (max-flow = min-cut), so the search stops there.
+    """
+    m = src.shape[0]
+    used = _greedy_unit_flow(n, src, dst, is_source, is_sink)
+    flow = 0  # each greedy path leaves a source by exactly one used edge
+    for k in range(m):
+        if used[k] and is_source[src[k]]:
             flow += 1
     if flow >= cut_bound:
         return flow
+    deg = np.zeros(n + 1, dtype=np.int64)
+    for k in range(m):
+        deg[src[k] + 1] += 1
+        deg[dst[k] + 1] += 1
+    ptr = np.cumsum(deg)
+    fill = ptr[:-1].copy()
+    adj = np.empty(2 * m, dtype=np.int32)  # residual edge ids < 2^31 (checked by the caller)
+    to = np.empty(2 * m, dtype=np.int32)
+    cap = np.zeros(2 * m, dtype=np.int8)
+    for k in range(m):
+        u, v = src[k], dst[k]
+        to[2 * k] = v
+        to[2 * k + 1] = u
+        cap[2 * k] = 0 if used[k] else 1
+        cap[2 * k + 1] = 1 if used[k] else 0
+        adj[fill[u]] = 2 * k
+        fill[u] += 1
+        adj[fill[v]] = 2 * k + 1
+        fill[v] += 1
+    level = np.empty(n, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    it = np.empty(n, dtype=np.int64)
+    stack = np.empty(n + 1, dtype=np.int64)
     while True:
         level[:] = -1
         head = tail = 0

@@ -105,3 +105,25 @@ def test_stability_by_hand():
 def test_stability_needs_same_architecture():
     with pytest.raises(ValidationError, match="same architecture"):
         stability(two_layer([(0, 0)], [(0, 0)]), build([3, 3], [(0, 1, [(0, 0)], None, "conv")]))
+
+
+def test_edge_connectivity_matches_networkx_whether_or_not_greedy_is_optimal():
+    """The greedy start stops early only at the layer-cut bound; otherwise Dinic repairs it."""
+    from prunegraph.queries import _kernels as K
+
+    greedy_short = greedy_optimal = 0
+    for seed in range(60):
+        g = random_layered(seed, sizes=(5, 7, 6, 7, 4), density=0.35)
+        part = g.node_partition
+        is_source, is_sink = part == 0, part == g.n_partitions - 1
+        G = nx.DiGraph()
+        G.add_edges_from(zip(g.src.tolist(), g.dst.tolist(), strict=True), capacity=1)
+        G.add_edges_from(("s", int(u), {"capacity": 10**6}) for u in np.flatnonzero(is_source))
+        G.add_edges_from((int(t), "t", {"capacity": 10**6}) for t in np.flatnonzero(is_sink))
+        expected = nx.maximum_flow_value(G, "s", "t")
+        assert edge_connectivity(g) == expected, seed
+        used = K._greedy_unit_flow(g.n_nodes, g.src, g.dst, is_source, is_sink)
+        greedy = int((used & is_source[g.src]).sum())
+        greedy_short += greedy < expected
+        greedy_optimal += greedy == expected
+    assert greedy_short and greedy_optimal, "both branches of unit_max_flow must be exercised"
