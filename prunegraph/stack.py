@@ -50,6 +50,7 @@ import socket
 import string
 import struct
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -687,15 +688,26 @@ def _check_ports_free(paths: StackPaths) -> None:
 
 
 def _set_initial_password(paths: StackPaths, java_home: Path, password: str) -> None:
-    # set-initial-password takes the password as an argument; it is never echoed or logged.
-    proc = subprocess.run(
-        _bootloader(paths, java_home, ADMIN_BOOTLOADER, "dbms", "set-initial-password", password),
-        env=_java_env(paths, java_home),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    # neo4j-admin (picocli) expands an "@file" argument into the file's contents, so the
+    # password goes through a 0600 file that only lives for this call: never on a command
+    # line that `ps` shows, never echoed or logged.
+    fd, arg_file = tempfile.mkstemp(prefix=".initial-password-", dir=paths.home)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(password + "\n")
+        proc = subprocess.run(
+            _bootloader(
+                paths, java_home, ADMIN_BOOTLOADER, "dbms", "set-initial-password", "@" + arg_file
+            ),
+            env=_java_env(paths, java_home),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        Path(arg_file).unlink(missing_ok=True)
     if proc.returncode != 0:
         message = (proc.stderr or proc.stdout).replace(password, "***").strip().splitlines()
         raise StackError(
