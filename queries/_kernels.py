@@ -550,6 +550,28 @@ def edge_degree_products(indptr, indices, deg):  # pragma: no cover - compiled
     return total
 
 
+# ------------------------------------------------------------------ paths
+
+
+@njit(cache=True)
+def path_block_update(
+    src, dst, src_offset, dst_offset, g_src, mean_src, max_src, factor, total, weighted_len, ell
+):  # pragma: no cover - compiled
+    """One block's contribution to the path-count DP (see ``paths.path_counts``).
+
+    For every edge ``u -> v``: ``total[v] += f g[u]``, ``weighted_len[v] += f g[u]
+    (mean[u] + 1)`` and ``ell[v] = max(ell[v], max[u] + 1)`` when ``u`` is reachable.
+    """
+    for k in range(src.shape[0]):
+        u = src[k] - src_offset
+        v = dst[k] - dst_offset
+        gs = g_src[u] * factor
+        total[v] += gs
+        weighted_len[v] += gs * (mean_src[u] + 1.0)
+        if max_src[u] >= 0 and max_src[u] + 1 > ell[v]:
+            ell[v] = max_src[u] + 1
+
+
 # ------------------------------------------------------------- components
 
 

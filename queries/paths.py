@@ -72,15 +72,21 @@ def path_counts(graph: MultipartiteGraph) -> tuple[float | None, float | None, i
         weighted_len = np.zeros(size)
         ell = np.full(size, -1, dtype=np.int64)
         for b in blocks:
-            s, d, _ = graph.block_local_edges(b)
             p = b.src_partition
             factor = math.exp(scale[p] - top) if b in live else 0.0
-            gs = g[p][s] * factor
-            total += np.bincount(d, weights=gs, minlength=size)
-            weighted_len += np.bincount(d, weights=gs * (mean_len[p][s] + 1), minlength=size)
-            reach = max_len[p][s]
-            ok = reach >= 0
-            np.maximum.at(ell, d[ok], reach[ok] + 1)
+            K.path_block_update(
+                graph.src[b.start : b.stop],
+                graph.dst[b.start : b.stop],
+                graph.partitions[p].offset,
+                graph.partitions[r].offset,
+                g[p],
+                mean_len[p],
+                max_len[p],
+                factor,
+                total,
+                weighted_len,
+                ell,
+            )
         peak = total.max()
         if peak > 0:
             with np.errstate(invalid="ignore", divide="ignore"):
