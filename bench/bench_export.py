@@ -96,19 +96,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sparsities", type=float, nargs="+", default=[0.9, 0.6])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--batch-size", type=int, default=20_000)
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="rows per transaction (exporter's default)"
+    )
     parser.add_argument("--max-stream-edges", type=int, default=None)
+    parser.add_argument(
+        "--heap",
+        default=None,
+        help="scratch server's maximum heap (default: the local stack's, PRUNEGRAPH_HEAP_SIZE or 3g)",
+    )
+    parser.add_argument(
+        "--pagecache",
+        default=None,
+        help="scratch server's page cache (default: the local stack's, 1g unless configured)",
+    )
     args = parser.parse_args()
 
+    from prunegraph import stack
     from prunegraph.loader import bulk
     from prunegraph.loader import export as ex
     from prunegraph.loader.records import NetworkRecord
     from prunegraph.queries.store import Store
 
+    # The scratch server gets the memory settings of the user's local stack (by default a
+    # 3 GB maximum heap, 1 GB initial, 1 GB page cache), so the figures are what an export
+    # into `prunegraph db start`'s server costs.
+    paths = stack.stack_paths()
+    batch_size = args.batch_size or ex.DEFAULT_BATCH_SIZE
+    heap = args.heap or paths.heap_max
+    pagecache = args.pagecache or paths.pagecache
     rows = []
     with (
         tempfile.TemporaryDirectory(prefix="pg-bench-export-") as tmp,
-        bulk.ScratchServer(os.path.join(tmp, "server"), heap="1g", pagecache="512m") as server,
+        bulk.ScratchServer(os.path.join(tmp, "server"), heap=heap, pagecache=pagecache) as server,
     ):
         for s in args.sparsities:
             t0 = time.perf_counter()
@@ -146,7 +166,7 @@ def main() -> None:
                         store,
                         streamed,
                         record=rec,
-                        batch_size=args.batch_size,
+                        batch_size=batch_size,
                         workers=workers,
                         progress=False,
                     )
@@ -182,7 +202,11 @@ def main() -> None:
             f"{s:>8.2f} {n:>10,} {m:>10,} {w:>7d} {secs:>9.1f} {rate:>12,.0f} {cpu:>11.1f} | "
             f"{write_s:>6.1f} {imp_s:>8.1f} {brate:>10,.0f} {brate / rate:>10.1f}x"
         )
-    print(f"\nmachine load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"\nscratch server: heap {heap} (max), page cache {pagecache}; batches of "
+        f"{batch_size:,}; machine load average: {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

@@ -155,6 +155,56 @@ def test_edges_of_sorts_by_layer_src_dst() -> None:
     assert e.rel_type.tolist().count("SKIP") == 2
 
 
+def conv_toy(seed: int = 0) -> MultipartiteGraph:
+    """A (2, 3, 3) -> (2, 3, 3) 3x3 'same' convolution with about half of its edges."""
+    rng = np.random.default_rng(seed)
+    parts = (Partition(0, "in", (2, 3, 3), 0), Partition(1, "out", (2, 3, 3), 18))
+    src, dst = [], []
+    for co in range(2):
+        for y in range(3):
+            for x in range(3):
+                for ci in range(2):
+                    for dy in (-1, 0, 1):
+                        for dx in (-1, 0, 1):
+                            if 0 <= y + dy < 3 and 0 <= x + dx < 3 and rng.random() < 0.5:
+                                src.append(ci * 9 + (y + dy) * 3 + x + dx)
+                                dst.append(18 + co * 9 + y * 3 + x)
+    n = len(src)
+    blocks = (EdgeBlock(0, "conv", "conv", 0, 1, 0, n, "conv.weight", (2, 2, 3, 3)),)
+    w = rng.standard_normal(n).astype(np.float32)
+    return MultipartiteGraph(
+        "mge", parts, blocks, np.array(src, np.int32), np.array(dst, np.int32), w
+    )
+
+
+def test_block_edge_order_is_position_major() -> None:
+    g = conv_toy()
+    b = g.blocks[0]
+    order = ex.block_edge_order(g, b)
+    assert sorted(order.tolist()) == list(range(b.n_edges))  # a permutation
+    local = g.dst[order] - 18
+    keys = list(zip((local % 9).tolist(), local.tolist(), g.src[order].tolist(), strict=True))
+    assert keys == sorted(keys)
+    # destinations without spatial axes: (source, destination) order
+    t = toy()
+    fc = t.blocks[1]
+    o = ex.block_edge_order(t, fc)
+    pairs = list(zip(t.src[3:6][o].tolist(), t.dst[3:6][o].tolist(), strict=True))
+    assert pairs == sorted(pairs)
+
+
+def test_batch_schedule_interleaves_far_apart_batches() -> None:
+    assert ex.batch_schedule(10, 2, interleave=False) == [0, 2, 4, 6, 8]
+    assert ex.batch_schedule(10, 2, interleave=True) == [0, 6, 2, 8, 4]
+    assert ex.batch_schedule(11, 2, interleave=True) == [0, 6, 2, 8, 4, 10]
+    assert ex.batch_schedule(4, 2, interleave=True) == [0, 2]
+    assert ex.batch_schedule(0, 2, interleave=True) == []
+    for n in range(0, 40):
+        for size in (1, 3, 7):
+            got = ex.batch_schedule(n, size, interleave=True)
+            assert sorted(got) == list(range(0, n, size))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
