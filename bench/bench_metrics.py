@@ -5,7 +5,7 @@ and the Conv-6 MGE at 0.9 and 0.6, with random masks (exact count of unmasked
 weights per layer, uniform positions). Each case runs in a fresh subprocess so
 its peak resident memory (``ru_maxrss``) is its own; within a case, each
 metric's time is measured and the process's peak RSS after it is reported.
-Before timing, every compiled kernel is loaded once on a 2-block sub-network
+Before timing, the compiled kernels are loaded once on the first layer's sub-network
 (numba's cache load, paid once per process); that time is printed apart.
 Numba's parallel kernels use all cores (``NUMBA_NUM_THREADS`` overrides).
 
@@ -107,12 +107,12 @@ def leading_blocks(graph, n_blocks: int):
 
 
 def warm_up(graph, budget: float) -> float:
-    """Load every compiled kernel once (numba's on-disk cache) on a small sub-network; seconds."""
+    """Load the compiled kernels once (numba's on-disk cache) on the first layer alone; seconds."""
     from prunegraph.queries.paths import compute_section_d
     from prunegraph.queries.topometrics import compute_section_a
 
     t = time.perf_counter()
-    small = leading_blocks(graph, 2)
+    small = leading_blocks(graph, 1)
     compute_section_a(small, budget=budget, seed=0)
     compute_section_d(small, ["log_paths", "mean_path", "max_path", "edge_connectivity"])
     return time.perf_counter() - t
@@ -185,7 +185,7 @@ def report(res: dict) -> None:
     print(
         f"\n== {res['case']}: {res['nodes']:,} nodes, {res['edges']:,} edges "
         f"(graph loaded: peak {res['graph_mb']:.0f} MB; numba threads {res['threads']}; "
-        f"kernel loading + warm-up on a 2-block sub-network {res['warm_s']:.2f} s, "
+        f"kernel loading + warm-up on the first layer {res['warm_s']:.2f} s, "
         "once per process, not in the totals)"
     )
     print(f"{'metrics':<40} {'engine':<9} {'wall s':>7} {'cpu s':>7} {'peak MB':>8}  values")
