@@ -55,8 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rolled-channel", type=Path, help="rolled-channel BGE graph (.npz)")
     p.add_argument("--manifest", type=Path, help="JSON list of networks to export")
     p.add_argument("--level", choices=("summary", "rolled", "full"), default="full")
-    p.add_argument("--batch-size", type=int, default=20_000)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument(
+        "--batch-size", type=int, default=5_000, help="relationships per write transaction"
+    )
+    p.add_argument("--workers", type=int, default=2, help="concurrent Bolt sessions")
     p.add_argument(
         "--overwrite",
         action="store_true",

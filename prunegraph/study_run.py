@@ -141,7 +141,7 @@ class RunContext:
     settings: ConnectionSettings | None
     encodings: tuple[str, ...]
     metrics: tuple[str, ...] | None
-    export_batch_size: int = 20_000
+    export_batch_size: int = 5_000
     threads: int | None = None
 
 
@@ -442,7 +442,7 @@ def store_network(
     encodings: Sequence[str],
     metrics: Sequence[str] | None,
     seconds: dict[str, float] | None = None,
-    batch_size: int = 20_000,
+    batch_size: int = 5_000,
 ) -> int:
     """Encode a pruned model, export it at ``level`` and compute its metrics; returns MGE edges.
 
