@@ -66,18 +66,15 @@ import tempfile
 import time
 from pathlib import Path
 
-CACHE = Path("/tmp/prunegraph_bench")
+# bench_metrics.py sits next to this script (sys.path[0] when run as a script): share its
+# graph cache, its metric groups and its sub-network helper.
+from bench_metrics import ORDER, graph_path, leading_blocks
+
 BENCH_METRICS = Path(__file__).with_name("bench_metrics.py")
 DEFAULT_CASES = ["resnet20:0.98", "resnet20:0.9"]
 # The database-implemented groups of bench_metrics.py, in its order.
-GROUPS = [
-    ("sink", "source", "disconnected", "r_out", "r_in"),
-    ("n1",),
-    ("strength",),
-    ("components", "component_size"),
-    ("kcore",),
-    ("cut_edges", "cut_nodes"),
-]
+DATABASE_GROUPS = {"sink", "n1", "strength", "components", "kcore", "cut_edges"}
+GROUPS = [group for group in ORDER if group[0] in DATABASE_GROUPS]
 INTEGER_METRICS = {
     "sink",
     "source",
@@ -163,10 +160,6 @@ def server_pid(server) -> int:
 
 
 # ------------------------------------------------------------------ graphs
-def graph_path(case: str) -> Path:
-    return CACHE / f"{case.replace(':', '_')}.npz"
-
-
 def ensure_graph(case: str) -> None:
     if graph_path(case).exists():
         return
@@ -183,24 +176,6 @@ def ensure_graph(case: str) -> None:
 
 def network_id_of(case: str) -> str:
     return hashlib.sha256(f"bench_metrics_db:{case}".encode()).hexdigest()[:16]
-
-
-def leading_blocks(graph, n_blocks: int):
-    """The sub-network of the first ``n_blocks`` blocks (kernel warm-up)."""
-    from prunegraph.loader.graph import MultipartiteGraph
-
-    keep = graph.blocks[:n_blocks]
-    last = max(max(b.src_partition, b.dst_partition) for b in keep)
-    stop = keep[-1].stop
-    return MultipartiteGraph(
-        graph.kind,
-        graph.partitions[: last + 1],
-        tuple(keep),
-        graph.src[:stop].copy(),
-        graph.dst[:stop].copy(),
-        graph.weight[:stop].copy(),
-        dict(graph.meta),
-    )
 
 
 # ------------------------------------------------------------------ child: database client
