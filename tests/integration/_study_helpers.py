@@ -34,7 +34,7 @@ def tiny_config(name: str | None = None, **changes: Any) -> StudyConfig:
 
 def run_tiny_study(store: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Run the tiny study (under a unique name) once; the caller deletes it afterwards."""
-    from prunegraph.study_run import run_study
+    from prunegraph.study.run import run_study
 
     config = tiny_config()
     out = tmp_path_factory.mktemp("ci-tiny")

@@ -14,7 +14,7 @@ from pathlib import Path
 from _study_helpers import EXAMPLES
 
 from prunegraph.study import expand, load_study
-from prunegraph.study_run import pruner_applies, run_study
+from prunegraph.study.run import pruner_applies, run_study
 
 
 def test_killed_run_resumes_without_duplicates(store, tmp_path: Path) -> None:

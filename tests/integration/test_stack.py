@@ -257,7 +257,7 @@ def test_wrong_password_is_one_clear_line(neo4j_settings: ConnectionSettings) ->
 
 def test_smoke_demo_round_trip(store) -> None:
     """`prunegraph demo`'s steps: the graph written to Neo4j is the pruned network's graph."""
-    from prunegraph import _cli_demo as demo
+    from prunegraph.cli import demo
 
     net = demo.build_demo_network(0.8, seed=int.from_bytes(os.urandom(3), "big"), epochs=3)
     label = f"N_{net.network_id}"

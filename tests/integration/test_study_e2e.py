@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from _study_helpers import tiny_config
 
-from prunegraph.executors import SerialExecutor
 from prunegraph.study import expand
-from prunegraph.study_run import pruner_applies, run_study
+from prunegraph.study.executors import SerialExecutor
+from prunegraph.study.run import pruner_applies, run_study
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +102,8 @@ def test_rerun_recomputes_nothing_and_gives_the_same_report(store, tiny) -> None
 def test_a_failing_network_is_recorded_and_does_not_stop_the_others(
     store, tmp_path, monkeypatch
 ) -> None:
-    from prunegraph import study_run
     from prunegraph.loader.export import delete_study
+    from prunegraph.study import run as study_run
 
     config = tiny_config()
     real = study_run.store_network
@@ -157,7 +157,7 @@ def test_import_own_checkpoints(store, tmp_path) -> None:
 
     from prunegraph.loader.export import delete_study
     from prunegraph.loader.models import build_model
-    from prunegraph.study_import import import_study
+    from prunegraph.study.importer import import_study
 
     lenet = build_model("lenet5", input_shape=(1, 8, 8), num_classes=10, seed=3)
     with torch.no_grad():

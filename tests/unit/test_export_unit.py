@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from prunegraph._cli_query import format_table, parse_params
+from prunegraph.cli.query import format_table, parse_params
 from prunegraph.errors import ValidationError
 from prunegraph.loader import bulk
 from prunegraph.loader import export as ex

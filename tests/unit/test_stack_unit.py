@@ -516,7 +516,7 @@ def test_cli_build_when_up_to_date(fake_tools: Path, capsys: pytest.CaptureFixtu
 
 @pytest.mark.parametrize("sparsity", [0.0, 1.0, 1.5, -0.1])
 def test_demo_rejects_bad_sparsity(sparsity: float) -> None:
-    from prunegraph._cli_demo import build_demo_network
+    from prunegraph.cli.demo import build_demo_network
     from prunegraph.errors import ValidationError
 
     with pytest.raises(
@@ -528,7 +528,7 @@ def test_demo_rejects_bad_sparsity(sparsity: float) -> None:
 def test_demo_network_edges_respect_the_layers() -> None:
     import numpy as np
 
-    from prunegraph._cli_demo import build_demo_network
+    from prunegraph.cli.demo import build_demo_network
 
     net = build_demo_network(0.75, seed=1, epochs=2)
     total = sum(a * b for a, b in zip(net.sizes[:-1], net.sizes[1:], strict=True))

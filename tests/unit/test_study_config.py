@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from prunegraph.errors import UnknownNameError, ValidationError
-from prunegraph.executors import Executor, SerialExecutor, local_process_executor, make_executor
 from prunegraph.study import (
     NetworkSpec,
     Registries,
@@ -20,6 +19,12 @@ from prunegraph.study import (
     is_network_id,
     load_study,
     parse_study,
+)
+from prunegraph.study.executors import (
+    Executor,
+    SerialExecutor,
+    local_process_executor,
+    make_executor,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -263,7 +268,7 @@ def test_executor_bad_input() -> None:
 
 # --------------------------------------------------------------------------- runner helpers
 def test_is_complete_needs_status_level_and_metrics() -> None:
-    from prunegraph.study_run import is_complete
+    from prunegraph.study.run import is_complete
 
     spec = expand(parse(BASE), shapes=shapes)[0]  # level summary
     ok = {"status": "complete", "level": "summary", "metric_engines": '{"kcore": "numpy"}'}
@@ -278,7 +283,7 @@ def test_is_complete_needs_status_level_and_metrics() -> None:
 
 
 def test_pruning_modes_follow_the_registry() -> None:
-    from prunegraph.study_run import pruning_mode
+    from prunegraph.study.run import pruning_mode
 
     assert pruning_mode("magnitude") == "trained"
     assert pruning_mode("snip") == "init"
@@ -288,7 +293,7 @@ def test_pruning_modes_follow_the_registry() -> None:
 
 
 def test_select_filters_and_limits() -> None:
-    from prunegraph.study_run import select
+    from prunegraph.study.run import select
 
     specs = expand(parse(BASE), shapes=shapes)
     assert len(select(specs, where={"model": "mlp", "seed": "0"})) == 6
@@ -302,7 +307,7 @@ def test_select_filters_and_limits() -> None:
 def test_import_manifest_validation(tmp_path: Path) -> None:
     import re
 
-    from prunegraph.study_import import read_manifest
+    from prunegraph.study.importer import read_manifest
 
     (tmp_path / "a.pt").write_bytes(b"x")
     good = tmp_path / "m.csv"
@@ -353,7 +358,7 @@ def test_readme_quickstart_commands_parse() -> None:
 
 
 def test_serial_tasks_are_reported_one_by_one() -> None:
-    from prunegraph.study_run import _completed
+    from prunegraph.study.run import _completed
 
     ran: list[int] = []
 

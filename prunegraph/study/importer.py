@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from prunegraph.errors import ValidationError
-from prunegraph.study import ENCODINGS, LEVELS, AnalysisSettings, config_hash
-from prunegraph.study_run import NetworkOutcome, StudySummary, run_analyses, store_network
+from prunegraph.study.config import ENCODINGS, LEVELS, AnalysisSettings, config_hash
+from prunegraph.study.run import NetworkOutcome, StudySummary, run_analyses, store_network
 
 FIELDS = (
     "checkpoint",
@@ -291,12 +291,12 @@ def import_study(
     """Import every network of ``manifest`` under ``study``; failures are recorded, not fatal.
 
     Networks already complete in the store (same checkpoint and masks bytes)
-    are skipped. Returns the same :class:`~prunegraph.study_run.StudySummary`
+    are skipped. Returns the same :class:`~prunegraph.study.run.StudySummary`
     as a study run (the report is written when ``analyses``).
     """
     from prunegraph.loader.masks import sparsity as mask_sparsity
     from prunegraph.loader.records import NetworkRecord, validate_study_name
-    from prunegraph.study_run import stored_networks
+    from prunegraph.study.run import stored_networks
 
     validate_study_name(study, where="import_study")
     if level not in LEVELS:

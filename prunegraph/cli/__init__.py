@@ -1,6 +1,6 @@
 """The ``prunegraph`` command line.
 
-Each command group lives in its own ``prunegraph/_cli_<group>.py`` module that
+Each command group lives in its own module ``prunegraph/cli/<group>.py`` that
 exposes ``register(subparsers)``; the handler it sets with
 ``parser.set_defaults(func=...)`` receives the parsed arguments and returns an
 exit code. Errors derived from :class:`~prunegraph.errors.PrunegraphError`
@@ -18,14 +18,14 @@ from collections.abc import Sequence
 from prunegraph.errors import PrunegraphError
 
 COMMAND_MODULES = (
-    "prunegraph._cli_db",
-    "prunegraph._cli_encode",
-    "prunegraph._cli_prune",
-    "prunegraph._cli_query",
-    "prunegraph._cli_metrics",
-    "prunegraph._cli_analyze",
-    "prunegraph._cli_study",
-    "prunegraph._cli_demo",
+    "prunegraph.cli.db",
+    "prunegraph.cli.encode",
+    "prunegraph.cli.prune",
+    "prunegraph.cli.query",
+    "prunegraph.cli.metrics",
+    "prunegraph.cli.analyze",
+    "prunegraph.cli.study",
+    "prunegraph.cli.demo",
 )
 
 
@@ -39,13 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"prunegraph {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # command group not built yet
-                continue
-            raise
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     return parser
 
 
@@ -68,7 +62,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Point stdout at devnull so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

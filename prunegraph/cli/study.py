@@ -51,7 +51,7 @@ def register(subparsers: Any) -> None:
         description=(
             "Manifest (CSV or TOML) rows: checkpoint, model (registry name, needed for "
             "state_dicts), input_shape, num_classes, masks (optional .npz), acc_dense, "
-            "acc_sparse, pruner, seed, dataset. See prunegraph.study_import."
+            "acc_sparse, pruner, seed, dataset. See prunegraph.study.importer."
         ),
     )
     p.add_argument("manifest", type=Path, help="CSV or TOML manifest")
@@ -78,7 +78,7 @@ def _parse_where(items: list[str]) -> dict[str, str]:
 
 def _validate(args: argparse.Namespace) -> int:
     from prunegraph.study import expand, load_study
-    from prunegraph.study_run import pruner_applies
+    from prunegraph.study.run import pruner_applies
 
     config = load_study(args.study)
     specs = expand(config, applies=pruner_applies)
@@ -109,9 +109,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from prunegraph.executors import SerialExecutor
     from prunegraph.study import load_study
-    from prunegraph.study_run import run_study
+    from prunegraph.study.executors import SerialExecutor
+    from prunegraph.study.run import run_study
 
     config = load_study(args.study)
     summary = run_study(
@@ -131,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from prunegraph.queries.store import Store
     from prunegraph.study import expand, load_study
-    from prunegraph.study_run import (
+    from prunegraph.study.run import (
         is_complete,
         network_level_metrics,
         pruner_applies,
@@ -165,7 +165,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from prunegraph.study_import import import_study
+    from prunegraph.study.importer import import_study
 
     summary = import_study(
         args.manifest,

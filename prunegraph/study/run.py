@@ -4,7 +4,7 @@ Execution model
 ---------------
 The parent process expands the study, asks the store which networks are
 already complete (status ``'complete'``, the requested level, metrics
-present) and submits the rest to an :mod:`executor <prunegraph.executors>`
+present) and submits the rest to an :mod:`executor <prunegraph.study.executors>`
 in two phases:
 
 1. **dense baselines**, one per ``(model, model options, dataset, seed,
@@ -47,8 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prunegraph.errors import DatabaseError, PrunegraphError, ValidationError
-from prunegraph.executors import Executor, SerialExecutor, make_executor
-from prunegraph.study import (
+from prunegraph.study.config import (
     AnalysisSettings,
     NetworkSpec,
     StudyConfig,
@@ -57,6 +56,7 @@ from prunegraph.study import (
     config_hash,
     expand,
 )
+from prunegraph.study.executors import Executor, SerialExecutor, make_executor
 
 if TYPE_CHECKING:
     from prunegraph.config import ConnectionSettings
@@ -253,7 +253,7 @@ def pruner_options(spec: NetworkSpec) -> dict[str, Any]:
 
 
 def pruner_applies(pruner: str, model: str, dataset: str) -> str | None:
-    from prunegraph.study import _pruner_applies
+    from prunegraph.study.config import _pruner_applies
 
     return _pruner_applies(pruner, model, dataset)
 
@@ -446,7 +446,7 @@ def store_network(
 ) -> int:
     """Encode a pruned model, export it at ``level`` and compute its metrics; returns MGE edges.
 
-    Shared by :func:`run_network_task` and :mod:`prunegraph.study_import`.
+    Shared by :func:`run_network_task` and :mod:`prunegraph.study.importer`.
     """
     from prunegraph.loader.encoding import encode
     from prunegraph.loader.export import export_network
@@ -618,7 +618,7 @@ def run_study(
     workers : int, optional
         Worker processes (default ``[run] workers``); ignored when ``executor`` is given.
     executor : Executor, optional
-        Any object with ``submit``/``map``/``shutdown`` (see :mod:`prunegraph.executors`).
+        Any object with ``submit``/``map``/``shutdown`` (see :mod:`prunegraph.study.executors`).
     limit, where
         Run only the first ``limit`` networks / those matching ``where``.
     store : Store, optional
