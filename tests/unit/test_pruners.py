@@ -17,7 +17,6 @@ from prunegraph.loader.masks import prunable_parameters, sparsity
 from prunegraph.loader.pruning import (
     CATEGORIES,
     PRUNERS,
-    _apportion,
     er_raw_scale,
     erk_densities,
     grasp_scores,
@@ -28,6 +27,7 @@ from prunegraph.loader.pruning import (
     synflow_scores,
     threshold,
 )
+from prunegraph.loader.pruning.core import apportion
 
 ZOO_SHAPE = (3, 8, 8)
 DATA_FREE = {
@@ -168,7 +168,7 @@ def test_threshold_layer_scope_and_errors() -> None:
 
 def test_apportion_hits_total_and_respects_sizes() -> None:
     sizes = np.array([10, 1000, 3])
-    counts = _apportion(sizes, np.array([1.0, 0.01, 1.0]), 23)
+    counts = apportion(sizes, np.array([1.0, 0.01, 1.0]), 23)
     assert counts.sum() == 23 and (counts <= sizes).all() and (counts >= 1).all()
 
 

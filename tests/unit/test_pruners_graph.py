@@ -12,10 +12,11 @@ import torch
 from torch import nn
 
 from prunegraph.errors import ValidationError
-from prunegraph.loader import pruning_graph
 from prunegraph.loader.masks import prunable_parameters, sparsity
-from prunegraph.loader.pruning import _n_keep, prune
-from prunegraph.loader.pruning_graph import (
+from prunegraph.loader.pruning import graph as pruning_graph
+from prunegraph.loader.pruning import prune
+from prunegraph.loader.pruning.core import n_keep as keep_count
+from prunegraph.loader.pruning.graph import (
     effective_resistances,
     layer_bounds,
     ramanujan_prune,
@@ -33,7 +34,7 @@ def zoo_model(name: str, shape=(3, 8, 8)) -> nn.Module:
 
 
 def exact_target(masks, s: float) -> int:
-    return _n_keep(sum(m.size for m in masks.values()), s)
+    return keep_count(sum(m.size for m in masks.values()), s)
 
 
 def n_keep(masks) -> int:

@@ -11,8 +11,10 @@ import torch
 
 from prunegraph.errors import ValidationError
 from prunegraph.loader.masks import prunable_parameters
-from prunegraph.loader.pruning import _apportion, _n_keep, erk_densities, prune
-from prunegraph.loader.pruning_train import drop_and_grow, update_fraction
+from prunegraph.loader.pruning import erk_densities, prune
+from prunegraph.loader.pruning.core import apportion
+from prunegraph.loader.pruning.core import n_keep as keep_count
+from prunegraph.loader.pruning.dst import drop_and_grow, update_fraction
 
 
 @functools.lru_cache(maxsize=1)
@@ -35,7 +37,7 @@ def n_keep(masks) -> int:
 
 
 def target(masks, s: float) -> int:
-    return _n_keep(sum(m.size for m in masks.values()), s)
+    return keep_count(sum(m.size for m in masks.values()), s)
 
 
 def test_imp_three_rounds_on_lenet5_digits_rewinds_to_init() -> None:
@@ -84,7 +86,7 @@ def test_dst_keeps_erk_layer_counts_and_changes_topology(pruner: str, s: float) 
     assert n_keep(masks) == target(masks, s)
     shapes = [m.shape for m in masks.values()]
     sizes = np.array([int(np.prod(sh)) for sh in shapes])
-    counts = _apportion(sizes, erk_densities(shapes, 1 - s), target(masks, s))
+    counts = apportion(sizes, erk_densities(shapes, 1 - s), target(masks, s))
     assert [int(m.sum()) for m in masks.values()] == counts.tolist()  # per-layer counts preserved
     # the initial ERK masks (same seed) differ from the final ones: connections were moved
     initial = prune(lenet(), "erk", s, seed=4)
@@ -142,7 +144,7 @@ def test_dsr_keeps_global_count_and_reallocates(s: float) -> None:
 
 
 def test_dsr_reallocate_moves_weights_to_layers_with_survivors() -> None:
-    from prunegraph.loader.pruning_train import dsr_reallocate
+    from prunegraph.loader.pruning.dst import dsr_reallocate
 
     rng = np.random.default_rng(0)
     masks = {"a": np.ones(10, dtype=bool), "b": np.zeros(10, dtype=bool)}

@@ -28,20 +28,19 @@ import scipy.sparse as sp
 
 from prunegraph.errors import ValidationError
 from prunegraph.loader.masks import Masks
-from prunegraph.loader.pruning import (
+from prunegraph.loader.pruning.baselines import erk_densities
+from prunegraph.loader.pruning.core import (
     PruneContext,
-    _apportion,
-    _check_positive_int,
-    _n_keep,
-    _sizes,
-    _top_k_mask,
-    erk_densities,
-    magnitude_scores,
+    apportion,
+    check_positive_int,
+    layer_sizes,
+    n_keep,
     register_pruner,
-    snip_scores,
-    synflow_scores,
     threshold,
+    top_k_mask,
 )
+from prunegraph.loader.pruning.magnitude import magnitude_scores
+from prunegraph.loader.pruning.pai import snip_scores, synflow_scores
 
 SPECTRAL_SCORES = ("magnitude", "snip", "synflow")
 ALLOCATIONS = ("epsilon", "uniform", "erk")
@@ -296,7 +295,7 @@ def _spectral(
         raise ValidationError(
             f"The 'allocation' option of spectral must be one of {ALLOCATIONS}. Got {allocation!r} instead."
         )
-    _check_positive_int(exact_max_nodes=exact_max_nodes, n_projections=n_projections)
+    check_positive_int(exact_max_nodes=exact_max_nodes, n_projections=n_projections)
     batches = None
     if score == "snip":
         if ctx.data is None:
@@ -309,8 +308,8 @@ def _spectral(
     scores = _base_scores(ctx, score, batches)
     params = ctx.params()
     names = list(params)
-    sizes = _sizes(params)
-    total = _n_keep(int(sizes.sum()), ctx.sparsity)
+    sizes = layer_sizes(params)
+    total = n_keep(int(sizes.sum()), ctx.sparsity)
     if allocation == "uniform":
         densities = np.full(len(names), ctx.density)
     elif allocation == "erk":
@@ -323,7 +322,7 @@ def _spectral(
         )
         weights = 5.0 * nodes * np.log(np.maximum(nodes, 2.0))
         densities = np.minimum(1.0, weights / sizes)
-    counts = _apportion(sizes, densities, total)
+    counts = apportion(sizes, densities, total)
     rng = np.random.default_rng(ctx.seed)
     masks: Masks = {}
     for name, k in zip(names, counts, strict=True):
@@ -483,7 +482,7 @@ def ramanujan_prune(
 
 
 def _keep_top(scores: np.ndarray, k: int) -> np.ndarray:
-    return _top_k_mask(scores.reshape(-1), k).reshape(scores.shape)
+    return top_k_mask(scores.reshape(-1), k).reshape(scores.shape)
 
 
 @register_pruner(
@@ -518,7 +517,7 @@ def _ramanujan(
         raise ValidationError(
             f"The 'percentile' option of ramanujan must be a float in the range (0, 1). Got {percentile!r} instead."
         )
-    _check_positive_int(levels=levels, max_iterations=max_iterations)
+    check_positive_int(levels=levels, max_iterations=max_iterations)
     if base in ("imp", "snip") and ctx.data is None:
         warnings.warn(
             f"ramanujan with base '{base}' uses data but none was given: using synthetic batches "
@@ -528,7 +527,7 @@ def _ramanujan(
         )
     params = ctx.params()
     masks: Masks = {n: np.ones(tuple(p.shape), dtype=bool) for n, p in params.items()}
-    target_keep = _n_keep(int(_sizes(params).sum()), ctx.sparsity)
+    target_keep = n_keep(int(layer_sizes(params).sum()), ctx.sparsity)
     model = ctx.model
     initial = {k: v.clone() for k, v in model.state_dict().items()} if base == "imp" else None
 

@@ -1,14 +1,11 @@
-"""Pruners that train: iterative magnitude pruning with rewinding, SET, RigL and DSR.
+"""Dynamic sparse training: SET, RigL and DSR train while pruning.
 
 They use :func:`prunegraph.loader.training.train` and change ``model`` in
-place: ``imp`` leaves it at the rewind point (initial weights, or the weights
-after ``rewind_step`` steps, the lottery-ticket convention); ``set``,
-``rigl`` and ``dsr`` leave it trained with the returned masks applied as zeros.
+place, leaving it trained with the returned masks applied as zeros.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -20,126 +17,24 @@ from torch import nn
 
 from prunegraph.errors import ValidationError
 from prunegraph.loader.masks import Masks, prunable_parameters
-from prunegraph.loader.pruning import (
+from prunegraph.loader.pruning.baselines import erk_densities
+from prunegraph.loader.pruning.core import (
     PruneContext,
-    _apportion,
-    _check_positive_int,
-    _n_keep,
-    _sizes,
+    apportion,
+    check_positive_int,
     counts_to_random_masks,
-    erk_densities,
-    magnitude_scores,
+    layer_sizes,
+    n_keep,
     register_pruner,
-    threshold,
+    train_masked,
 )
-
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "epochs": 1,
-    "lr": 0.05,
-    "batch_size": 64,
-    "optimizer": "sgd",
-    "momentum": 0.9,
-    "weight_decay": 0.0,
-    "schedule": "cosine",
-}
-
-
-def _train(
-    ctx: PruneContext, masks: Masks, seed: int, settings: dict[str, Any], hook: Any = None
-) -> Any:
-    from prunegraph.loader.training import train
-
-    return train(
-        ctx.model,
-        ctx.train_dataset(),
-        masks=masks,
-        step_hook=hook,
-        seed=seed,
-        **settings,
-    )
-
-
-# --------------------------------------------------------------------------- IMP
-
-
-@register_pruner(
-    "imp",
-    "magnitude",
-    needs_data=True,
-    summary="iterative magnitude pruning with rewinding (lottery ticket): train, prune, rewind, repeat",
-    source="Frankle & Carbin 2019; Frankle et al. 2020 (rewinding); seed 004",
-)
-def _imp(
-    ctx: PruneContext,
-    *,
-    rounds: int = 3,
-    rewind_step: int = 0,
-    scope: str = "global",
-    epochs: int = 1,
-    lr: float = 0.05,
-    batch_size: int = 64,
-    optimizer: str = "sgd",
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    schedule: str = "cosine",
-) -> Masks:
-    """Each round prunes the same fraction ``1 - d^(1/rounds)`` of the surviving weights."""
-    _check_positive_int(rounds=rounds, epochs=epochs, batch_size=batch_size)
-    if isinstance(rewind_step, bool) or not isinstance(rewind_step, int) or rewind_step < 0:
-        raise ValidationError(
-            f"The 'rewind_step' option of imp must be a non-negative int. Got {rewind_step!r} instead."
-        )
-    settings = dict(
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        schedule=schedule,
-    )
-    model = ctx.model
-    masks: Masks = {
-        n: np.ones(tuple(p.shape), dtype=bool) for n, p in prunable_parameters(model).items()
-    }
-    rewind: dict[str, torch.Tensor] | None = (
-        copy.deepcopy(model.state_dict()) if rewind_step == 0 else None
-    )
-
-    def capture(net: nn.Module, step: int) -> None:
-        nonlocal rewind
-        if rewind is None and step == rewind_step:
-            rewind = copy.deepcopy(net.state_dict())
-
-    for k in range(1, rounds + 1):
-        _train(ctx, masks, ctx.seed + k, settings, capture if rewind is None else None)
-        if rewind is None:
-            raise ValidationError(
-                f"The 'rewind_step' option of imp ({rewind_step}) is beyond the first round's "
-                "training steps; lower it or train longer."
-            )
-        masks = threshold(
-            magnitude_scores_masked(model, masks), 1.0 - ctx.density ** (k / rounds), scope
-        )
-        model.load_state_dict(rewind)
-    with torch.no_grad():
-        for name, p in prunable_parameters(model).items():
-            p.mul_(torch.as_tensor(masks[name], dtype=p.dtype))
-    return masks
-
-
-def magnitude_scores_masked(model: nn.Module, masks: Masks) -> dict[str, np.ndarray]:
-    """``|theta|`` with the weights already pruned by ``masks`` at ``-inf``."""
-    scores = magnitude_scores(model)
-    return {n: np.where(masks[n], s, -np.inf) for n, s in scores.items()}
-
 
 # --------------------------------------------------------------------------- SET / RigL
 
 
 def _initial_masks(ctx: PruneContext, distribution: str, rng: np.random.Generator) -> Masks:
     params = ctx.params()
-    sizes = _sizes(params)
+    sizes = layer_sizes(params)
     if distribution == "erk":
         densities = erk_densities([tuple(p.shape) for p in params.values()], ctx.density)
     elif distribution == "uniform":
@@ -149,7 +44,7 @@ def _initial_masks(ctx: PruneContext, distribution: str, rng: np.random.Generato
             "The 'distribution' option must be one of ('erk', 'uniform'). "
             f"Got {distribution!r} instead."
         )
-    counts = _apportion(sizes, densities, _n_keep(int(sizes.sum()), ctx.sparsity))
+    counts = apportion(sizes, densities, n_keep(int(sizes.sum()), ctx.sparsity))
     return counts_to_random_masks(params, counts, rng)
 
 
@@ -214,7 +109,7 @@ def _dst(
     stop_fraction: float,
     settings: dict[str, Any],
 ) -> Masks:
-    _check_positive_int(update_interval=update_interval)
+    check_positive_int(update_interval=update_interval)
     if not 0.0 < drop_fraction < 1.0:
         raise ValidationError(
             f"The 'drop_fraction' option must be a float in the range (0, 1). Got {drop_fraction!r} instead."
@@ -258,7 +153,7 @@ def _dst(
             for name, p in params.items():
                 p.mul_(torch.from_numpy(masks[name]).to(p.dtype))
 
-    _train(ctx, masks, ctx.seed, settings, hook)
+    train_masked(ctx, masks, ctx.seed, settings, hook)
     return masks
 
 
@@ -293,7 +188,7 @@ def _set(
         weight_decay=weight_decay,
         schedule=schedule,
     )
-    _check_positive_int(epochs=epochs, batch_size=batch_size)
+    check_positive_int(epochs=epochs, batch_size=batch_size)
     return _dst(
         ctx,
         grow="random",
@@ -336,7 +231,7 @@ def _rigl(
         weight_decay=weight_decay,
         schedule=schedule,
     )
-    _check_positive_int(epochs=epochs, batch_size=batch_size)
+    check_positive_int(epochs=epochs, batch_size=batch_size)
     return _dst(
         ctx,
         grow="gradient",
@@ -377,7 +272,7 @@ def dsr_reallocate(
     share = (
         surviving / surviving.sum() if surviving.sum() > 0 else np.full(len(names), 1 / len(names))
     )
-    counts = _apportion(
+    counts = apportion(
         free, np.minimum(1.0, share * pruned_total / np.maximum(free, 1)), pruned_total
     )
     for name, k in zip(names, counts, strict=True):
@@ -414,7 +309,7 @@ def _dsr(
     """The adaptive threshold ``H`` doubles when fewer than ``(1 - tolerance) N_p`` weights
     fell below it and halves when more than ``(1 + tolerance) N_p`` did, with
     ``N_p = f_t * active`` the cosine-annealed target of SET/RigL."""
-    _check_positive_int(update_interval=update_interval, epochs=epochs, batch_size=batch_size)
+    check_positive_int(update_interval=update_interval, epochs=epochs, batch_size=batch_size)
     if not 0.0 < drop_fraction < 1.0:
         raise ValidationError(
             f"The 'drop_fraction' option must be a float in the range (0, 1). Got {drop_fraction!r} instead."
@@ -450,5 +345,5 @@ def _dsr(
             for name, p in params.items():
                 p.mul_(torch.from_numpy(masks[name]).to(p.dtype))
 
-    _train(ctx, masks, ctx.seed, settings, hook)
+    train_masked(ctx, masks, ctx.seed, settings, hook)
     return masks
