@@ -48,8 +48,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from prunegraph._registry import Registry
-from prunegraph.errors import EncodingError
+from prunegraph.errors import EncodingError, ValidationError
 from prunegraph.loader.graph import GRAPH_KINDS, EdgeBlock, MultipartiteGraph, Partition
+from prunegraph.loader.masks import (
+    canonical_key,
+    check_mask_set,
+    missing_masks_error,
+    prunable_parameters,
+)
 from prunegraph.loader.tracing import TensorMeta, TracedModel, target_name, trace_model
 
 __all__ = ["ENCODINGS", "LayerInfo", "encode", "list_layers"]
@@ -198,10 +204,10 @@ class _Masks:
     """
 
     def __init__(self, model: nn.Module, masks: Mapping[str, Any] | None) -> None:
-        params = dict(model.named_parameters())
-        self.canonical = {n[: -len("_orig")] if n.endswith("_orig") else n for n in params}
         self.user: dict[str, np.ndarray] = {}
         self.used: set[str] = set()
+        self.absent: list[str] = []
+        self.given = False
         if masks is None:
             return
         if not isinstance(masks, Mapping):
@@ -209,30 +215,20 @@ class _Masks:
                 "The 'masks' parameter of encode must be a dict mapping parameter names to "
                 f"boolean arrays, or None. Got {type(masks).__name__} instead."
             )
-        for key, value in masks.items():
-            name = str(key)[: -len("_orig")] if str(key).endswith("_orig") else str(key)
-            if name not in self.canonical:
-                close = difflib.get_close_matches(name, sorted(self.canonical), n=1)
-                hint = f" Did you mean '{close[0]}'?" if close else ""
-                raise EncodingError(
-                    f"Mask given for unknown parameter '{key}' of {type(model).__name__}.{hint}"
-                )
-            if isinstance(value, torch.Tensor):
-                value = value.detach().cpu().numpy()
-            arr = np.asarray(value)
-            if arr.dtype != np.bool_:
-                if not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr).all():
-                    raise EncodingError(
-                        f"Mask for '{key}' must be a boolean (or 0/1) array; got dtype "
-                        f"{arr.dtype} with non-finite or non-numeric entries."
-                    )
-                arr = arr != 0
-            pshape = tuple(params.get(name, params.get(name + "_orig")).shape)  # type: ignore[union-attr]
-            if arr.shape != pshape:
-                raise EncodingError(
-                    f"Mask for '{key}' has shape {arr.shape}, but the parameter has shape {pshape}."
-                )
-            self.user[name] = arr
+        # The one validation of every path that reads masks (loader.masks): 0/1 or
+        # boolean values, unknown keys named. Functional layers may use any parameter
+        # as a weight, so coverage (an entry, or "dense", for every traced layer's
+        # weight) is checked after the trace, in check_all_used.
+        self.owner = type(model).__name__
+        shapes = {canonical_key(n): tuple(p.shape) for n, p in model.named_parameters()}
+        try:
+            self.user = check_mask_set(masks, shapes, missing="dense", owner=self.owner)
+        except ValidationError as exc:
+            raise EncodingError(str(exc)) from None
+        self.given = True
+        # an explicit all-True mask of a Conv/Linear the trace never reaches changes nothing
+        prunable = set(prunable_parameters(model))
+        self.used = {name for name, arr in self.user.items() if name in prunable and arr.all()}
 
     def resolve(self, param_name: str, weight: torch.Tensor, prune_mask: torch.Tensor | None):
         w = weight.detach().cpu().to(torch.float32).numpy()
@@ -247,9 +243,12 @@ class _Masks:
         if param_name in self.user:
             mask &= self.user[param_name]
             self.used.add(param_name)
+        elif self.given and param_name not in self.absent:
+            self.absent.append(param_name)
         return np.ascontiguousarray(w), mask
 
     def check_all_used(self) -> None:
+        """Extra keys (a mask no traced layer reads) and missing ones, each named."""
         unused = sorted(set(self.user) - self.used)
         if unused:
             raise EncodingError(
@@ -257,6 +256,8 @@ class _Masks:
                 f"{'is' if len(unused) == 1 else 'are'} not the weight of a Conv/Linear layer "
                 "of the traced model (biases and normalisation parameters create no edges)."
             )
+        if self.absent:
+            raise EncodingError(str(missing_masks_error(self.absent, self.owner)))
 
 
 # ----------------------------------------------------------------------------- unit maps

@@ -15,6 +15,7 @@ parameter (e.g. the DAG network's edge scalars) are never pruned.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +36,7 @@ _FORMAT_KEY = "__prunegraph_masks_version__"
 _FORMAT_VERSION = 1
 
 __all__ = [
+    "DENSE",
     "Masks",
     "apply_masks",
     "density_report",
@@ -87,47 +89,173 @@ def _weight_of(module: nn.Module) -> nn.Parameter | None:
     return weight if isinstance(weight, nn.Parameter) else None
 
 
-def validate_masks(masks: Mapping[str, Any], model: nn.Module | None = None) -> Masks:
-    """Check a mask set (and, with ``model``, that it matches its prunable weights).
+DENSE = "dense"
+"""The explicit value of a mask entry (or of ``missing=``) that keeps a whole weight dense."""
 
-    Arrays of 0/1 numbers are converted to ``bool``; anything else raises.
+_MISSING_CHOICES = ("error", DENSE)
+
+
+def validate_masks(
+    masks: Mapping[str, Any],
+    model: nn.Module | None = None,
+    *,
+    missing: str = "error",
+) -> Masks:
+    """Check a mask set; with ``model``, check that it covers exactly its prunable weights.
+
+    One validation for every path that reads masks (Python ``encode``,
+    ``apply_masks``, the ``encode`` CLI, ``study import``), so a mask means one
+    thing everywhere:
+
+    * a value is a boolean array, or a numeric array whose entries are all
+      exactly 0 or 1 (converted to ``bool``); a fraction such as 0.5, NaN or
+      inf is refused, never rounded;
+    * the string ``"dense"`` keeps that weight dense (needs ``model`` for the
+      shape);
+    * with ``model``: a key that is not a prunable (Conv/Linear) weight is
+      named, with a did-you-mean; ``"<module>.weight_orig"`` keys are read as
+      ``"<module>.weight"``; every prunable weight needs an entry unless
+      ``missing="dense"``, which keeps unnamed weights dense on purpose.
+
+    Parameters
+    ----------
+    masks : mapping of str to array-like or "dense"
+        One mask per prunable weight, keyed by parameter name.
+    model : torch.nn.Module, optional
+        The model the masks belong to; without it only the values are checked.
+    missing : {"error", "dense"}
+        What a prunable weight without an entry means: an error (default) or
+        an explicitly dense weight.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        One ``bool`` array per given key, in the given order, keyed by the
+        canonical weight name; a ``"dense"`` entry becomes an all-``True``
+        array. With ``missing="dense"`` unnamed weights get no entry.
 
     Raises
     ------
     ValidationError
-        Not a mapping, non-binary values, keys or shapes that do not match ``model``.
+        Not a mapping, non-binary values, unknown or non-prunable keys,
+        missing keys, or shapes that do not match ``model``.
+    """
+    weights = None
+    others: set[str] = set()
+    if model is not None:
+        weights = {n: tuple(p.shape) for n, p in prunable_parameters(model).items()}
+        others = {canonical_key(n) for n, _ in model.named_parameters()} - set(weights)
+    owner = type(model).__name__ if model is not None else "the model"
+    return check_mask_set(masks, weights, missing=missing, owner=owner, non_prunable=others)
+
+
+def canonical_key(key: str) -> str:
+    """``<name>_orig`` (a ``torch.nn.utils.prune`` reparametrisation) reads as ``<name>``."""
+    return key[: -len("_orig")] if key.endswith("_orig") else key
+
+
+def check_mask_set(
+    masks: Mapping[str, Any],
+    weights: Mapping[str, tuple[int, ...]] | None,
+    *,
+    missing: str = "error",
+    owner: str = "the model",
+    non_prunable: set[str] | frozenset[str] = frozenset(),
+) -> Masks:
+    """:func:`validate_masks` against an explicit ``{weight name: shape}`` table.
+
+    The encoder uses it with every parameter of a model (functional layers may
+    use any parameter as a weight) and checks coverage after tracing; see
+    :func:`validate_masks` for the rules. ``non_prunable`` names parameters
+    that exist but are never pruned (biases, normalisation), for the message.
     """
     if not isinstance(masks, Mapping):
         raise ValidationError(
             f"Masks must be a dict of boolean arrays. Got {type(masks).__name__}."
         )
-    checked: Masks = {}
-    for name, value in masks.items():
-        array = (
-            value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+    if missing not in _MISSING_CHOICES:
+        raise ValidationError(
+            f"missing must be one of {', '.join(_MISSING_CHOICES)}. Got {missing!r}."
         )
-        if array.dtype != np.bool_:
-            if array.dtype.kind not in "biuf" or not np.isin(array, (0, 1)).all():
+    checked: Masks = {}
+    for key, value in masks.items():
+        name = canonical_key(str(key)) if weights is not None else str(key)
+        if weights is not None and name not in weights:
+            if name in non_prunable:
                 raise ValidationError(
-                    f"The mask '{name}' must be boolean (or 0/1). Got dtype {array.dtype}."
+                    f"Mask given for '{key}', which is not the weight of a Conv/Linear layer of "
+                    f"{owner} (biases and normalisation parameters are never pruned and create "
+                    "no edges)."
                 )
-            array = array.astype(bool)
-        checked[str(name)] = array
-    if model is not None:
-        params = prunable_parameters(model)
-        unknown = sorted(set(checked) - set(params))
-        if unknown:
+            close = difflib.get_close_matches(name, sorted(weights), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
             raise ValidationError(
-                f"Masks name weights the model does not have as prunable parameters: {unknown}. "
-                f"Prunable: {sorted(params)}."
+                f"Mask given for unknown parameter '{key}' of {owner}.{hint} "
+                f"Prunable weights: {', '.join(weights)}."
             )
-        for name, array in checked.items():
-            expected = tuple(params[name].shape)
-            if array.shape != expected:
+        if isinstance(value, str) or (isinstance(value, np.ndarray) and value.dtype.kind == "U"):
+            if str(value) != DENSE:
                 raise ValidationError(
-                    f"The mask '{name}' has shape {array.shape}; the weight has shape {expected}."
+                    f"Mask for '{key}' is the string {str(value)!r}; the only string a mask "
+                    f"may be is '{DENSE}' (keep the whole weight)."
                 )
+            if weights is None:
+                raise ValidationError(
+                    f"Mask for '{key}' is '{DENSE}', which needs the model to know its shape."
+                )
+            checked[name] = np.ones(weights[name], dtype=bool)
+            continue
+        array = _binary_array(str(key), value)
+        if weights is not None and array.shape != weights[name]:
+            raise ValidationError(
+                f"Mask for '{key}' has shape {array.shape}, but the weight has shape "
+                f"{weights[name]}."
+            )
+        checked[name] = array
+    if weights is not None and missing == "error":
+        absent = [name for name in weights if name not in checked]
+        if absent:
+            raise missing_masks_error(absent, owner)
     return checked
+
+
+def missing_masks_error(absent: list[str], owner: str) -> ValidationError:
+    """The one message for prunable weights a mask set leaves out."""
+    plural = len(absent) > 1
+    return ValidationError(
+        f"Masks have no entry for the prunable weight{'s' if plural else ''} "
+        f"{', '.join(repr(a) for a in absent)} of {owner}; give {'each' if plural else 'it'} "
+        f"a mask, or '{DENSE}' to keep it dense on purpose."
+    )
+
+
+def _binary_array(key: str, value: Any) -> np.ndarray:
+    """``value`` as a ``bool`` array; entries must be booleans or exactly 0/1."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"Mask for '{key}' must be a boolean (or 0/1) array; cannot read "
+            f"{type(value).__name__} as one: {exc}"
+        ) from None
+    if array.dtype == np.bool_:
+        return array
+    if array.dtype.kind not in "biuf":
+        raise ValidationError(
+            f"Mask for '{key}' must be a boolean (or 0/1) array; got dtype {array.dtype} "
+            "(a mask must be boolean: True keeps a weight)."
+        )
+    bad = ~((array == 0) | (array == 1))
+    if bad.any():
+        example = array[bad].flat[0].item()
+        raise ValidationError(
+            f"Mask for '{key}' must be a boolean (or 0/1) array; got dtype {array.dtype} with "
+            f"{int(bad.sum())} entries that are neither 0 nor 1 (e.g. {example!r}); a mask "
+            "must be boolean, never a fraction or NaN."
+        )
+    return array.astype(bool)
 
 
 def save_masks(path: str | os.PathLike[str], masks: Mapping[str, np.ndarray]) -> Path:
@@ -144,8 +272,14 @@ def save_masks(path: str | os.PathLike[str], masks: Mapping[str, np.ndarray]) ->
     return path
 
 
-def load_masks(path: str | os.PathLike[str], model: nn.Module | None = None) -> Masks:
+def load_masks(
+    path: str | os.PathLike[str], model: nn.Module | None = None, *, missing: str = "error"
+) -> Masks:
     """Read masks written by :func:`save_masks` (validated; against ``model`` if given).
+
+    Validation is :func:`validate_masks`'s: 0/1 or boolean values, an entry
+    per prunable weight of ``model`` (the string ``"dense"`` keeps one dense;
+    ``missing="dense"`` keeps every unnamed one dense), no unknown keys.
 
     Raises
     ------
@@ -168,19 +302,24 @@ def load_masks(path: str | os.PathLike[str], model: nn.Module | None = None) -> 
         )
     if not arrays:
         raise ValidationError(f"Mask file '{path}' contains no masks.")
-    return validate_masks(arrays, model)
+    return validate_masks(arrays, model, missing=missing)
 
 
-def apply_masks(model: nn.Module, masks: Mapping[str, np.ndarray]) -> nn.Module:
+def apply_masks(model: nn.Module, masks: Mapping[str, Any], *, missing: str = "error") -> nn.Module:
     """Attach ``masks`` to ``model`` with :func:`torch.nn.utils.prune.custom_from_mask`.
 
-    A module that already carries a mask gets its ``weight_mask`` buffer
-    replaced (not combined), so applying twice is idempotent. Weights not named
-    in ``masks`` stay dense. Returns ``model`` (modified in place).
+    ``masks`` is validated by :func:`validate_masks`: every prunable weight
+    needs an entry (a mask, or ``"dense"``) unless ``missing="dense"``, in
+    which case weights not named are left as they are. A module that already
+    carries a mask gets its ``weight_mask`` buffer replaced (not combined), so
+    applying twice is idempotent. Returns ``model`` (modified in place).
     """
-    checked = validate_masks(masks, model)
+    checked = validate_masks(masks, model, missing=missing)
+    named = {canonical_key(str(k)) for k in masks}
     modules = prunable_modules(model)
     for name, mask in checked.items():
+        if name not in named:
+            continue
         module = modules[name]
         weight = _weight_of(module)
         assert weight is not None

@@ -23,6 +23,7 @@ Config file (TOML)::
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -34,6 +35,44 @@ from prunegraph.errors import ConfigError
 DEFAULT_URI = "bolt://127.0.0.1:7687"
 DEFAULT_USER = "neo4j"
 DEFAULT_DATABASE = "neo4j"
+
+
+URI_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+"""The schemes the Neo4j Python driver connects with (Bolt, direct or routed; TLS variants)."""
+
+
+def check_uri(uri: str) -> str:
+    """Refuse a connection URI the driver cannot use, in one line that names the problem.
+
+    An HTTP address (``http://127.0.0.1:7474``, the Browser's port) is the
+    common mistake: the driver speaks Bolt, so the message names the Bolt URI
+    to use instead.
+
+    Raises
+    ------
+    ConfigError
+        No scheme, a scheme outside :data:`URI_SCHEMES`, or no host.
+    """
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        raise ConfigError(
+            f"NEO4J_URI must look like 'bolt://host:port' or 'neo4j://host:port'. Got '{uri}'."
+        )
+    if scheme.lower() not in URI_SCHEMES:
+        hint = ""
+        if scheme.lower() in ("http", "https"):
+            host = rest.split("/", 1)[0].rsplit(":", 1)[0] or "127.0.0.1"
+            hint = (
+                f" HTTP is the Browser's protocol; the driver speaks Bolt: use "
+                f"'bolt://{host}:7687'."
+            )
+        raise ConfigError(
+            f"NEO4J_URI must use one of the schemes {', '.join(URI_SCHEMES)}; got '{scheme}' "
+            f"in '{uri}'.{hint}"
+        )
+    if not rest.split("/", 1)[0].split("?", 1)[0]:
+        raise ConfigError(f"NEO4J_URI '{uri}' names no host; e.g. 'bolt://127.0.0.1:7687'.")
+    return uri
 
 
 def prunegraph_home() -> Path:
@@ -122,10 +161,7 @@ class ConnectionSettings:
         resolved_password = pick(password, ("NEO4J_PASSWORD",), "password", None)
         resolved_db = pick(database, ("NEO4J_DATABASE",), "database", DEFAULT_DATABASE)
         assert resolved_uri is not None and resolved_user is not None and resolved_db is not None
-        if "://" not in resolved_uri:
-            raise ConfigError(
-                f"NEO4J_URI must look like 'bolt://host:port' or 'neo4j://host:port'. Got '{resolved_uri}'."
-            )
+        check_uri(resolved_uri)
         return cls(
             uri=resolved_uri,
             user=resolved_user,
@@ -133,3 +169,77 @@ class ConnectionSettings:
             database=resolved_db,
             source=", ".join(sorted(set(sources))) or "default",
         )
+
+
+# --------------------------------------------------------------------------- driver log
+DRIVER_LOGGER = "neo4j"
+RETRY_MARKER = "will be retried"
+"""Text of the driver's log record for a transaction it retries (deadlock, leader switch)."""
+
+_ROUTED: dict[str, logging.Handler] = {}
+
+
+def route_driver_log(path: str | os.PathLike[str]) -> Path:
+    """Send the Neo4j driver's log records to ``path`` instead of the console.
+
+    The driver retries a transaction that hit a transient error (a
+    ``DeadlockDetected`` between two writers, for one) and logs a multi-line
+    warning each time; with no handler configured Python prints those on
+    stderr, in the middle of progress bars. After this call every record of
+    the ``neo4j`` logger at WARNING or above is appended to ``path`` (one
+    handler per process and path, so calling it again is harmless; spawned
+    workers call it themselves) and nothing reaches the console.
+    :func:`count_driver_retries` counts the retries afterwards.
+
+    Returns
+    -------
+    pathlib.Path
+        The log file.
+    """
+    target = Path(path).resolve()
+    logger = logging.getLogger(DRIVER_LOGGER)
+    if str(target) not in _ROUTED:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(target, encoding="utf-8", delay=True)
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s pid=%(process)d %(levelname)s %(name)s: %(message)s")
+        )
+        logger.addHandler(handler)
+        _ROUTED[str(target)] = handler
+    if logger.level == logging.NOTSET or logger.level > logging.WARNING:
+        logger.setLevel(logging.WARNING)
+    logger.propagate = False  # never to the root logger's (or Python's last-resort) console
+    return target
+
+
+def unroute_driver_log(path: str | os.PathLike[str]) -> None:
+    """Undo :func:`route_driver_log` for ``path`` in this process (closes the file)."""
+    handler = _ROUTED.pop(str(Path(path).resolve()), None)
+    if handler is not None:
+        logger = logging.getLogger(DRIVER_LOGGER)
+        logger.removeHandler(handler)
+        handler.close()
+        if not _ROUTED:
+            logger.propagate = True
+
+
+def driver_log_size(path: str | os.PathLike[str]) -> int:
+    """Current size of the driver log in bytes (0 if absent): where a run's records start."""
+    target = Path(path)
+    return target.stat().st_size if target.is_file() else 0
+
+
+def count_driver_retries(path: str | os.PathLike[str], start: int = 0) -> int:
+    """Transactions the driver retried, from the records logged to ``path`` after byte ``start``.
+
+    Counts the records that say a transaction "will be retried" (one per
+    retry, whichever process wrote it).
+    """
+    target = Path(path)
+    if not target.is_file():
+        return 0
+    with target.open("rb") as fh:
+        fh.seek(start)
+        text = fh.read().decode("utf-8", errors="replace")
+    return text.count(RETRY_MARKER)

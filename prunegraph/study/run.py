@@ -46,6 +46,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from prunegraph.config import (
+    count_driver_retries,
+    driver_log_size,
+    route_driver_log,
+    unroute_driver_log,
+)
 from prunegraph.errors import DatabaseError, PrunegraphError, ValidationError
 from prunegraph.study.config import (
     AnalysisSettings,
@@ -92,6 +98,7 @@ class StudySummary:
     seconds: dict[str, float]
     report: Path | None = None
     analysis_error: str | None = None
+    driver_retries: int = 0
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -129,6 +136,11 @@ class StudySummary:
             lines.append(f"Analysis failed: {self.analysis_error}")
         if self.report is not None:
             lines.append(f"Report: {self.report}")
+        if self.driver_retries:
+            lines.append(
+                f"Driver retried {self.driver_retries} transaction(s) (e.g. deadlocks between "
+                f"workers, resolved by the retry); details in {self.out_dir / 'driver.log'}"
+            )
         lines.append(f"Run log: {self.out_dir / 'run.json'}")
         return "\n".join(lines)
 
@@ -407,6 +419,7 @@ def run_network_task(spec: NetworkSpec, ctx: RunContext) -> NetworkOutcome:
     """
     seconds: dict[str, float] = {}
     outcome = NetworkOutcome(spec.network_id, spec.label(), "failed", level=spec.level)
+    route_driver_log(Path(ctx.out_dir) / "driver.log")  # driver retry chatter off the console
     try:
         model, masks, acc_dense, acc_sparse = sparse_network(spec, ctx, seconds)
         outcome.acc_dense, outcome.acc_sparse = acc_dense, acc_sparse
@@ -460,11 +473,9 @@ def store_network(
     with _timed(seconds, "export"):
         export_network(
             store,
-            graphs["mge"],
+            graphs,
             record=record,
             level=level,
-            rolled=graphs.get("rolled"),
-            rolled_channel=graphs.get("rolled_channel"),
             batch_size=batch_size,
             progress=False,
         )
@@ -631,6 +642,9 @@ def run_study(
     walls: dict[str, float] = {}
     out = Path(out_dir) if out_dir is not None else Path(config.output)
     out.mkdir(parents=True, exist_ok=True)
+    driver_log = out / "driver.log"
+    driver_log_start = driver_log_size(driver_log)
+    route_driver_log(driver_log)
     own_store = store is None
     if store is None:
         from prunegraph.queries.store import Store
@@ -701,6 +715,7 @@ def run_study(
                 (out / "analysis_error.txt").write_text(traceback.format_exc())
             walls["analysis"] = time.perf_counter() - t
         walls["total"] = time.perf_counter() - t0
+        summary.driver_retries = count_driver_retries(driver_log, driver_log_start)
         _write_run_log(
             run_log, config, outcomes, {"seconds": walls, "report": str(summary.report or "")}
         )
@@ -709,6 +724,7 @@ def run_study(
         _STORES.pop((store.settings.uri, store.settings.user, store.settings.database), None)
         if own_store:
             store.close()
+        unroute_driver_log(driver_log)
 
 
 def _stop(pool: Executor) -> None:

@@ -124,3 +124,38 @@ def test_empty_environment_values_are_ignored(monkeypatch: pytest.MonkeyPatch) -
     _write(local_credentials_path(), password="local-pw")
     assert ConnectionSettings.resolve().password == "local-pw"
     assert os.environ["NEO4J_PASSWORD"] == ""
+
+
+@pytest.mark.parametrize(
+    ("uri", "pattern"),
+    [
+        ("http://127.0.0.1:7474", r"got 'http'.*use 'bolt://127\.0\.0\.1:7687'"),
+        ("https://db.example:7473/browser", r"got 'https'.*'bolt://db\.example:7687'"),
+        ("ftp://x:1", r"must use one of the schemes bolt, .*got 'ftp'"),
+        ("bolt://", r"names no host"),
+    ],
+)
+def test_a_uri_the_driver_cannot_use_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, uri: str, pattern: str
+) -> None:
+    monkeypatch.setenv("NEO4J_URI", uri)
+    with pytest.raises(ConfigError, match=pattern) as info:
+        ConnectionSettings.resolve()
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("uri", ["bolt://h:1", "neo4j+s://h:1", "bolt+ssc://h", "NEO4J://h:2"])
+def test_driver_schemes_are_accepted(monkeypatch: pytest.MonkeyPatch, uri: str) -> None:
+    monkeypatch.setenv("NEO4J_URI", uri)
+    assert ConnectionSettings.resolve().uri == uri
+
+
+def test_the_cli_prints_an_http_uri_as_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prunegraph.cli import main
+
+    monkeypatch.setenv("NEO4J_URI", "http://127.0.0.1:7474")
+    assert main(["query", "study_networks", "--param", "study=x"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bolt://127.0.0.1:7687" in err and "Traceback" not in err

@@ -369,7 +369,7 @@ def test_prune_buffers_and_exact_zeros_are_masks():
     torch.manual_seed(0)
     model = Head(Seq(nn.Conv2d(2, 3, 3)), 3 * 3 * 3)
     mask = np.random.default_rng(0).random((3, 2, 3, 3)) < 0.5
-    expected = encode(model, {"features.body.0.weight": mask}, (2, 5, 5))
+    expected = encode(model, {"features.body.0.weight": mask, "fc.weight": "dense"}, (2, 5, 5))
     torch.nn.utils.prune.custom_from_mask(model.features.body[0], "weight", torch.as_tensor(mask))
     via_prune = encode(model, None, (2, 5, 5))
     assert via_prune.n_edges == expected.n_edges
@@ -378,7 +378,11 @@ def test_prune_buffers_and_exact_zeros_are_masks():
     )
     assert via_prune.blocks[0].param_name == "features.body.0.weight"
     # keys naming the reparametrised parameter are accepted as well
-    both = encode(model, {"features.body.0.weight_orig": np.ones((3, 2, 3, 3), bool)}, (2, 5, 5))
+    both = encode(
+        model,
+        {"features.body.0.weight_orig": np.ones((3, 2, 3, 3), bool), "fc.weight": "dense"},
+        (2, 5, 5),
+    )
     assert both.n_edges == expected.n_edges
     # exact zeros count as pruned
     plain = Head(Seq(nn.Conv2d(2, 3, 3)), 3 * 3 * 3)

@@ -170,3 +170,84 @@ def test_validate_masks_rejects_non_binary() -> None:
     with pytest.raises(ValidationError, match="dict of boolean arrays"):
         validate_masks([np.ones(2)])  # type: ignore[arg-type]
     assert validate_masks({"a": np.array([0, 1])})["a"].dtype == np.bool_
+
+
+# ----------------------------------------------------------------------------- one meaning everywhere
+def _half_and_point_five(model: nn.Module) -> dict[str, np.ndarray]:
+    masks: dict[str, np.ndarray] = {n: m.astype(float) for n, m in half_masks(model).items()}
+    masks["0.weight"][0, 0, 0, 0] = 0.5
+    return masks
+
+
+def test_a_fractional_mask_value_is_refused_on_every_path(tmp_path) -> None:
+    from prunegraph.errors import EncodingError
+    from prunegraph.loader.encoding import encode
+
+    model = small_net().eval()
+    masks = _half_and_point_five(model)
+    np.savez(tmp_path / "half.npz", **masks)
+    pattern = r"Mask for '0\.weight' must be a boolean \(or 0/1\).*0\.5"
+    with pytest.raises(EncodingError, match=pattern):
+        encode(model, masks, (2, 4, 4))
+    with pytest.raises(ValidationError, match=pattern):
+        apply_masks(small_net(), masks)
+    with pytest.raises(ValidationError, match=pattern):
+        load_masks(tmp_path / "half.npz", small_net())
+    with pytest.raises(ValidationError, match=r"neither 0 nor 1 \(e\.g\. nan\)"):
+        validate_masks({"0.weight": np.array([1.0, np.nan])})
+
+
+def test_a_missing_key_is_refused_unless_explicitly_dense(tmp_path) -> None:
+    from prunegraph.errors import EncodingError
+    from prunegraph.loader.encoding import encode
+
+    model = small_net().eval()
+    masks = half_masks(model)
+    partial = {"0.weight": masks["0.weight"]}
+    pattern = r"no entry for the prunable weight '4\.weight' of Sequential.*'dense'"
+    with pytest.raises(EncodingError, match=pattern):
+        encode(model, partial, (2, 4, 4))
+    with pytest.raises(ValidationError, match=pattern):
+        apply_masks(small_net(), partial)
+    save_masks(tmp_path / "partial.npz", partial)
+    with pytest.raises(ValidationError, match=pattern):
+        load_masks(tmp_path / "partial.npz", small_net())
+    # explicitly dense: the string "dense" (also in an .npz), or missing="dense"
+    explicit = {**partial, "4.weight": "dense"}
+    np.savez(tmp_path / "explicit.npz", **explicit)
+    loaded = load_masks(tmp_path / "explicit.npz", small_net())
+    assert loaded["4.weight"].all() and loaded["4.weight"].shape == (5, 64)
+    full = encode(model, {**partial, "4.weight": np.ones((5, 64), bool)}, (2, 4, 4))
+    assert encode(model, explicit, (2, 4, 4)).n_edges == full.n_edges
+    applied = apply_masks(small_net(), partial, missing="dense")
+    assert not hasattr(applied[4], "weight_mask")  # left as it was
+    assert set(load_masks(tmp_path / "partial.npz", small_net(), missing="dense")) == {"0.weight"}
+    with pytest.raises(ValidationError, match="only string a mask may be is 'dense'"):
+        validate_masks({**partial, "4.weight": "sparse"}, small_net())
+    with pytest.raises(ValidationError, match="missing must be one of"):
+        validate_masks(partial, small_net(), missing="keep")
+
+
+def test_extra_keys_are_named() -> None:
+    model = small_net()
+    masks = half_masks(model)
+    with pytest.raises(ValidationError, match=r"'1\.weight', which is not the weight of a Conv"):
+        validate_masks({**masks, "1.weight": np.ones(4, bool)}, model)
+    with pytest.raises(ValidationError, match=r"unknown parameter '4\.wieght'.*'4\.weight'"):
+        validate_masks({"0.weight": masks["0.weight"], "4.wieght": masks["4.weight"]}, model)
+
+
+def test_cli_encode_refuses_a_partial_masks_file(tmp_path, capsys) -> None:
+    from prunegraph.cli import main
+    from prunegraph.loader.models import build_model
+
+    model = build_model("mlp", input_shape=(1, 8, 8), num_classes=10)
+    masks = half_masks(model)
+    first = next(iter(masks))
+    save_masks(tmp_path / "partial.npz", {first: masks[first]})
+    argv = ["encode", "--model", "mlp", "--input-shape", "1,8,8", "--num-classes", "10"]
+    code = main([*argv, "--masks", str(tmp_path / "partial.npz"), "--out", str(tmp_path / "g")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "no entry for the prunable weights" in err
+    assert not list(tmp_path.glob("g*"))
