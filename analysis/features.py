@@ -72,14 +72,19 @@ GRAPH_PREFIXES: Mapping[str, str] = METRIC_GRAPH_PREFIXES
 
 
 def _feature_set_columns() -> dict[str, tuple[str, ...]]:
+    # Read the metric registry on every call, so a metric registered later is a feature too.
+    from prunegraph.queries import metric_names
+
+    topo = metric_names.SECTION_A
+    ramanujan = tuple(m for m in metric_names.SECTION_B if m != "layer_density")
     sets: dict[str, tuple[str, ...]] = {
-        "mge": TOPOMETRICS,
-        "rolled": tuple(f"rolled_{m}" for m in TOPOMETRICS),
-        "rolled_channel": tuple(f"ch_{m}" for m in TOPOMETRICS),
-        "ramanujan": tuple(f"mean_{m}" for m in RAMANUJAN_METRICS),
-        "ramanujan_channel": tuple(f"mean_ch_{m}" for m in RAMANUJAN_METRICS),
+        "mge": topo,
+        "rolled": tuple(f"rolled_{m}" for m in topo),
+        "rolled_channel": tuple(f"ch_{m}" for m in topo),
+        "ramanujan": tuple(f"mean_{m}" for m in ramanujan),
+        "ramanujan_channel": tuple(f"mean_ch_{m}" for m in ramanujan),
         "density": ("mean_layer_density",),
-        "paths": PATH_METRICS,
+        "paths": metric_names.SECTION_D,
     }
     sets["all"] = tuple(dict.fromkeys(c for cols in sets.values() for c in cols))
     return sets
@@ -127,10 +132,11 @@ def feature_set_columns(name: str, columns: Iterable[str]) -> list[str]:
     columns = list(columns)
     if name == "stability":
         return [c for c in columns if c.startswith("stability_")]
-    if name not in FEATURE_SETS:
-        raise UnknownNameError("feature set", name, [*FEATURE_SETS, "stability"])
+    sets = _feature_set_columns()
+    if name not in sets:
+        raise UnknownNameError("feature set", name, [*sets, "stability"])
     present = set(columns)
-    chosen = [c for c in FEATURE_SETS[name] if c in present]
+    chosen = [c for c in sets[name] if c in present]
     if name == "all":
         chosen += [c for c in columns if c.startswith("stability_") and c not in chosen]
     return chosen
@@ -283,7 +289,7 @@ def validate_features(frame: pd.DataFrame) -> pd.DataFrame:
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:
     """Columns that may be features: known metric names, ``mean_*``, ``stability_*``."""
-    known = set(FEATURE_SETS["all"])
+    known = set(_feature_set_columns()["all"])
     return [
         c
         for c in frame.columns

@@ -13,16 +13,16 @@ import numpy as np
 from prunegraph.loader.graph import MultipartiteGraph
 from prunegraph.queries import _kernels as K
 
-# Which cached structures each section-A metric reads (to free them after their last use).
-_NEEDS = {
-    "directed": {"n1", "n2"},
-    "upper": {"n1", "n2", "motif3", "motif4", "kcore", "cut_edges", "cut_nodes"}
-    | {"spectral_gap", "spectral_radius"},
-    "undirected": {"motif3", "motif4", "kcore", "cut_edges", "cut_nodes"},
-    "degree": {"motif3", "motif4"},
-    "weighted_degree": {"spectral_gap", "spectral_radius"},
-    "_directed_degrees": {"sink", "source", "disconnected", "r_out", "r_in"},
-}
+#: The large cached structures, freed after their last use. Which metric reads
+#: which is declared by each metric's registration (``needs``).
+RELEASABLE: tuple[str, ...] = (
+    "directed",
+    "upper",
+    "undirected",
+    "degree",
+    "weighted_degree",
+    "_directed_degrees",
+)
 
 
 class GraphStructure:
@@ -41,11 +41,25 @@ class GraphStructure:
         self.n = graph.n_nodes
         self.n_edges = graph.n_edges
 
-    def release_unneeded(self, remaining: set[str]) -> None:
-        """Drop cached structures that none of the ``remaining`` metrics reads (peak memory)."""
-        for name, users in _NEEDS.items():
-            if not (users & remaining):
+    def release_except(self, keep: set[str]) -> None:
+        """Drop the cached :data:`RELEASABLE` structures not named in ``keep`` (peak memory)."""
+        for name in RELEASABLE:
+            if name not in keep:
                 self.__dict__.pop(name, None)
+
+    def release_unneeded(self, remaining: set[str]) -> None:
+        """Drop cached structures that none of the ``remaining`` metrics reads (peak memory).
+
+        What each metric reads is its registration's ``needs``
+        (:mod:`prunegraph.queries.metric_registry`).
+        """
+        from prunegraph.queries.metric_registry import DEFINITIONS
+
+        keep: set[str] = set()
+        for name in remaining:
+            if name in DEFINITIONS:
+                keep |= DEFINITIONS[name].needs
+        self.release_except(keep)
 
     # ----------------------------------------------------------- degrees
     @cached_property

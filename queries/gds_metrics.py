@@ -3,6 +3,10 @@
 For a network stored at level ``full`` (units ``(:Unit:N_<id>)``, relationships
 ``CONV|LINEAR|SKIP|POOLED_CONV|POOLED_LINEAR {w}``):
 
+which metrics run here, and how, is each metric's registered
+:class:`~prunegraph.queries.metric_registry.DatabaseImpl` (a library query, the
+projection it runs on, and how its row becomes the value). Built in:
+
 * ``gds.wcc`` (components; ``component_size = |V| / components``),
   ``gds.kcore`` (mean core number), ``gds.bridges`` (cut_edges) and
   ``gds.articulationPoints`` (cut_nodes) on an UNDIRECTED projection with
@@ -12,11 +16,14 @@ For a network stored at level ``full`` (units ``(:Unit:N_<id>)``, relationships
 * Cypher for ``sink, source, disconnected, r_out, r_in, n1`` from unit degrees
   (``queries/cypher/metric_local_counts.cypher``).
 
-Projections are context managers that drop themselves, also on error.
+Metrics sharing a projection share one projection, and metrics sharing a
+query one run of it. Projections are context managers that drop themselves,
+also on error.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator, Sequence
@@ -25,14 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 from prunegraph.errors import ValidationError
 from prunegraph.loader.records import validate_network_id
+from prunegraph.queries.data_model import network_label
+from prunegraph.queries.metric_registry import DEFINITIONS, DatabaseImpl
 
 if TYPE_CHECKING:
     from prunegraph.queries.store import Store
 
 REL_TYPES = ("CONV", "LINEAR", "SKIP", "POOLED_CONV", "POOLED_LINEAR")
-CYPHER_METRICS = ("sink", "source", "disconnected", "r_out", "r_in", "n1")
-UNDIRECTED_METRICS = ("components", "component_size", "kcore", "cut_edges", "cut_nodes")
-NATURAL_METRICS = ("strength",)
 _GRAPH_NAME = re.compile(r"^prunegraph_[a-z]+_[0-9a-f]{16}_[0-9a-f]{8}$")
 
 
@@ -41,7 +47,7 @@ def relationship_types(store: Store, network_id: str) -> list[str]:
     rows = store.query("metric_layer_types", network_id=network_id)
     types = sorted({r["rel_type"] for r in rows if r.get("rel_type")})
     if not types:  # Layer nodes missing (older or partial exports): ask the units
-        rows = store.query("metric_unit_rel_types", label=f"N_{network_id}")
+        rows = store.query("metric_unit_rel_types", label=network_label(network_id))
         types = sorted({r["rel_type"] for r in rows})
     bad = [t for t in types if t not in REL_TYPES]
     if bad:
@@ -78,7 +84,9 @@ def projection(
         spec = {"ALL": {"type": "*", "orientation": orientation}}
     name = f"prunegraph_{orientation.lower()}_{network_id}_{uuid.uuid4().hex[:8]}"
     assert _GRAPH_NAME.match(name)
-    store.query("metric_gds_project", graph_name=name, label=f"N_{network_id}", relationships=spec)
+    store.query(
+        "metric_gds_project", graph_name=name, label=network_label(network_id), relationships=spec
+    )
     try:
         yield name
     finally:
@@ -92,12 +100,14 @@ def database_metrics(
     *,
     info: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Long-table rows (without network_id) for the database-implemented ``metrics``."""
+    """Long-table rows (without network_id) for the database-implemented ``metrics``.
+
+    Loops over the metrics' registered database implementations, grouped by
+    projection (``None`` first: plain Cypher over the units) and by query.
+    """
     validate_network_id(network_id, where="database_metrics")
-    wanted = list(metrics)
-    unsupported = [
-        m for m in wanted if m not in CYPHER_METRICS + UNDIRECTED_METRICS + NATURAL_METRICS
-    ]
+    wanted = list(dict.fromkeys(metrics))
+    unsupported = [m for m in wanted if m not in DEFINITIONS or DEFINITIONS[m].database is None]
     if unsupported:
         raise ValidationError(f"No database implementation for metrics {unsupported}.")
     if info is None:
@@ -112,54 +122,55 @@ def database_metrics(
             f"The database engine needs network {network_id} stored at level 'full' "
             f"(it is at {info.get('level')!r})."
         )
+    impls: dict[str, DatabaseImpl] = {}
+    for m in wanted:
+        impl = DEFINITIONS[m].database
+        assert impl is not None
+        impls[m] = impl
+    # Projections in a fixed order (plain Cypher, undirected, natural), queries by first use.
+    groups: dict[tuple[str | None, bool], list[str]] = {}
+    for m in sorted(wanted, key=lambda m: _PROJECTION_ORDER.index(impls[m].projection)):
+        groups.setdefault((impls[m].projection, impls[m].weighted), []).append(m)
     out: list[dict[str, Any]] = []
-
-    def add(metric: str, value: float | None, engine: str) -> None:
-        if metric in wanted:
-            out.append(
-                {
-                    "graph": "mge",
-                    "layer": None,
-                    "metric": metric,
-                    "value": value,
-                    "se": None,
-                    "engine": engine,
-                }
-            )
-
-    if any(m in wanted for m in CYPHER_METRICS):
-        last = int(info["n_partitions"]) - 1
-        r = store.query("metric_local_counts", label=f"N_{network_id}", last_partition=last)[0]
-        for m in CYPHER_METRICS:
-            add(m, None if r[m] is None else float(r[m]), "cypher")
-    if any(m in wanted for m in UNDIRECTED_METRICS):
-        with projection(store, network_id, "UNDIRECTED") as g:
-            if "components" in wanted or "component_size" in wanted:
-                comps = store.query("metric_gds_wcc", graph_name=g)[0]["components"]
-                add("components", float(comps), "gds")
-                n_nodes = int(info["n_nodes"])
-                add("component_size", n_nodes / comps if comps else None, "gds")
-            if "kcore" in wanted:
-                add("kcore", store.query("metric_gds_kcore", graph_name=g)[0]["kcore"], "gds")
-            if "cut_edges" in wanted:
-                add(
-                    "cut_edges",
-                    float(store.query("metric_gds_bridges", graph_name=g)[0]["cut_edges"]),
-                    "gds",
-                )
-            if "cut_nodes" in wanted:
-                add(
-                    "cut_nodes",
-                    float(store.query("metric_gds_articulation", graph_name=g)[0]["cut_nodes"]),
-                    "gds",
-                )
-    if "strength" in wanted:
-        with projection(store, network_id, "NATURAL", weighted=True) as g:
-            r = store.query(
-                "metric_gds_degree",
-                graph_name=g,
-                config={"orientation": "REVERSE", "relationshipWeightProperty": "w"},
-            )[0]
-            add("strength", r["mean_degree"], "gds")
+    for (orientation, weighted), names in groups.items():
+        if orientation is None:
+            _run_queries(store, names, impls, info, {"label": network_label(network_id)}, out)
+        else:
+            with projection(store, network_id, orientation, weighted=weighted) as g:
+                _run_queries(store, names, impls, info, {"graph_name": g}, out)
     order = {m: i for i, m in enumerate(wanted)}
     return sorted(out, key=lambda row: order[row["metric"]])
+
+
+_PROJECTION_ORDER: tuple[str | None, ...] = (None, "UNDIRECTED", "NATURAL")
+
+
+def _run_queries(
+    store: Store,
+    names: list[str],
+    impls: dict[str, DatabaseImpl],
+    info: dict[str, Any],
+    base: dict[str, Any],
+    out: list[dict[str, Any]],
+) -> None:
+    """Run each distinct (query, parameters) once and read every metric's value off its row."""
+    results: dict[str, dict[str, Any]] = {}
+    for m in names:
+        impl = impls[m]
+        params = {**base, **(impl.params(info) if impl.params is not None else {})}
+        key = json.dumps([impl.query, params], sort_keys=True, default=str)
+        if key not in results:
+            rows = store.query(impl.query, **params)
+            if not rows:
+                raise ValidationError(f"Query '{impl.query}' returned no row for metric {m!r}.")
+            results[key] = rows[0]
+        out.append(
+            {
+                "graph": "mge",
+                "layer": None,
+                "metric": m,
+                "value": impl.value(results[key], info),
+                "se": None,
+                "engine": impl.engine,
+            }
+        )

@@ -1,57 +1,51 @@
-"""The metric contract's names (``spec/topometrics.md``), in one place.
+"""Metric names by section, read off the metric registry, and the graph column prefixes.
 
-Pure constants, no heavy imports: the engines (``topometrics``, ``ramanujan``,
-``paths``) and the analysis layer's feature table all read them from here.
+``SECTION_A`` ... ``SECTION_D`` are the base names of the registered metrics
+of each section (see ``docs/metrics.md``), in registration order. They are
+looked up on first access (:pep:`562`), which imports the metric engine: the
+names are defined once, by the registrations next to the metric functions
+(:mod:`prunegraph.queries.metric_registry`). Each access returns the current
+registry contents, so a metric registered later shows up in a later lookup.
+
+* Section A: topometrics of a whole graph (Cunegatti, Farina, Bucur and Iacca,
+  2024, TMLR, Table 2).
+* Section B: per-layer Ramanujan metrics on the rolled bipartite graphs
+  ("Revisiting the Lottery Ticket Hypothesis: A Ramanujan Graph Perspective").
+* Section C: pairwise stability of two networks (Cunegatti, Bucur and Iacca, 2023).
+* Section D: path metrics of the MGE as a DAG (Janik and Nowak).
 """
 
 from __future__ import annotations
 
-#: Section A: topometrics of the whole multipartite graph (seed 001, Table 2).
-SECTION_A: tuple[str, ...] = (
-    "sink",
-    "source",
-    "disconnected",
-    "r_out",
-    "r_in",
-    "n1",
-    "n2",
-    "motif3",
-    "motif4",
-    "kcore",
-    "strength",
-    "components",
-    "component_size",
-    "cut_edges",
-    "cut_nodes",
-    "spectral_gap",
-    "spectral_radius",
-)
+from typing import Any
 
-#: Section B: per-layer metrics on the rolled bipartite graphs (seed 001 4.1, seed 004).
-SECTION_B: tuple[str, ...] = (
-    "layer_density",
-    "delta_s",
-    "delta_r",
-    "delta_s_rel",
-    "delta_r_rel",
-    "delta_r_imdb",
-    "lambda_imsg",
-    "lambda2_nlap",
-)
-
-#: Section C: pairwise stability (seed 000, eq. 4).
-SECTION_C: tuple[str, ...] = ("stability_jaccard", "stability_overlap")
-
-#: Section D: path metrics (seed 003, Table 6).
-SECTION_D: tuple[str, ...] = (
-    "log_paths",
-    "mean_path",
-    "max_path",
-    "edge_connectivity",
-    "mean_degree",
-    "ln_communicability",
-    "pca_elongation",
-)
-
-#: Column prefix of each encoding's metrics in the wide table.
+#: Column prefix of each encoding's network-scope metrics in the wide table.
 GRAPH_PREFIXES: dict[str, str] = {"mge": "", "rolled": "rolled_", "rolled_channel": "ch_"}
+#: Column prefix of per-layer metrics on each rolled encoding (network means ``mean_<prefix><name>``).
+LAYER_PREFIXES: dict[str, str] = {"rolled": "", "rolled_channel": "ch_"}
+
+_SECTIONS = {"SECTION_A": "A", "SECTION_B": "B", "SECTION_C": "C", "SECTION_D": "D"}
+
+
+def section(name: str) -> tuple[str, ...]:
+    """Base names of the registered metrics of section ``name`` (``'A'`` ... ``'D'``)."""
+    import prunegraph.queries.metrics  # noqa: F401 - registers the built-in metrics
+    from prunegraph.queries.metric_registry import SECTIONS, section_names
+
+    if name not in SECTIONS:
+        from prunegraph.errors import UnknownNameError
+
+        raise UnknownNameError("metric section", name, SECTIONS)
+    return section_names(name)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SECTIONS:
+        return section(_SECTIONS[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+SECTION_A: tuple[str, ...]
+SECTION_B: tuple[str, ...]
+SECTION_C: tuple[str, ...]
+SECTION_D: tuple[str, ...]

@@ -1,8 +1,13 @@
-"""The metric registry and the single entry point :func:`compute_metrics`.
+"""The metric engine's single entry point :func:`compute_metrics`.
 
-``METRICS`` maps every metric name (the Neo4j property and wide-table column)
-to a :class:`MetricSpec`: its section, the graph it is computed on, whether it
-is per layer, and whether the database engine implements it.
+Every metric is registered once, next to its in-process function, in
+:mod:`prunegraph.queries.metric_registry` (sections A in ``topometrics``, B in
+``ramanujan``, C in ``stability``, D in ``paths``); importing this module
+registers them all. ``METRICS`` maps every metric column (the Neo4j property
+and wide-table name, ``rolled_``/``ch_``/``mean_`` prefixed where it applies)
+to a :class:`MetricSpec`: its section, graph, whether it is per layer, whether
+the database engine implements it, and its registered definition. Both
+engines loop over the registry.
 
 Engine choice (``engine="auto"``), per metric:
 
@@ -24,20 +29,33 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from prunegraph._registry import Registry
 from prunegraph.errors import NotFoundError, UnknownNameError, ValidationError
 from prunegraph.loader.graph import EdgeBlock, MultipartiteGraph, Partition
-from prunegraph.queries.metric_names import GRAPH_PREFIXES, SECTION_A, SECTION_B, SECTION_D
+
+# Importing the metric modules registers their metrics (sections A, B, C, D in this order).
+from prunegraph.queries import paths as _paths  # noqa: F401
+from prunegraph.queries import ramanujan as _ramanujan  # noqa: F401
+from prunegraph.queries import stability as _stability  # noqa: F401
+from prunegraph.queries import topometrics as _topometrics  # noqa: F401
+from prunegraph.queries._structure import GraphStructure
+from prunegraph.queries.data_model import GRAPH_FAMILIES, LEVELS, families_at, network_label
+from prunegraph.queries.metric_registry import (
+    DEFINITIONS,
+    GRAPH_PREFIXES,
+    LAYER_PREFIXES,
+    METRICS,
+    MetricContext,
+    MetricSpec,
+    database_names,
+    evaluate,
+)
 from prunegraph.queries.motifs import DEFAULT_BUDGET, Estimate
-from prunegraph.queries.paths import compute_section_d
 from prunegraph.queries.ramanujan import compute_section_b, network_means
-from prunegraph.queries.topometrics import compute_section_a
 
 if TYPE_CHECKING:
     from prunegraph.queries.store import Store
@@ -45,65 +63,11 @@ if TYPE_CHECKING:
 LONG_COLUMNS = ("network_id", "graph", "layer", "metric", "value", "se", "engine")
 ENGINES = ("auto", "inprocess", "database")
 GRAPH_PREFIX = GRAPH_PREFIXES
-LAYER_PREFIX = {"rolled": "", "rolled_channel": "ch_"}
+LAYER_PREFIX = LAYER_PREFIXES
 DB_AUTO_MAX_EDGES = 5_000_000
-DB_METRICS = (
-    "sink",
-    "source",
-    "disconnected",
-    "r_out",
-    "r_in",
-    "n1",
-    "kcore",
-    "strength",
-    "components",
-    "component_size",
-    "cut_edges",
-    "cut_nodes",
-)
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """What one metric name means: section, graph, level and database support."""
-
-    name: str
-    section: str
-    graph: str
-    base: str
-    per_layer: bool = False
-    database: bool = False
-    pairwise: bool = False
-
-
-METRICS: Registry[MetricSpec] = Registry("metric")
-
-
-def _register_all() -> None:
-    for graph, prefix in GRAPH_PREFIX.items():
-        for base in SECTION_A:
-            METRICS.add(
-                prefix + base,
-                MetricSpec(
-                    prefix + base,
-                    "A",
-                    graph,
-                    base,
-                    database=(graph == "mge" and base in DB_METRICS),
-                ),
-            )
-    for graph, prefix in LAYER_PREFIX.items():
-        for base in SECTION_B:
-            METRICS.add(prefix + base, MetricSpec(prefix + base, "B", graph, base, per_layer=True))
-            mean = f"mean_{prefix}{base}"
-            METRICS.add(mean, MetricSpec(mean, "B", graph, f"mean_{base}"))
-    for base in SECTION_D:
-        METRICS.add(base, MetricSpec(base, "D", "mge", base))
-    for base in ("stability_jaccard", "stability_overlap"):
-        METRICS.add(base, MetricSpec(base, "C", "mge", base, pairwise=True))
-
-
-_register_all()
+#: MGE metrics with a database implementation when this module was imported
+#: (:func:`prunegraph.queries.metric_registry.database_names` is always current).
+DB_METRICS: tuple[str, ...] = database_names()
 
 
 def property_names() -> set[str]:
@@ -156,6 +120,10 @@ def _resolve_metrics(metrics: Sequence[str] | str | None, available: set[str]) -
 
 
 # ------------------------------------------------------------- in process
+def _definition(spec: MetricSpec) -> Any:
+    return spec.definition if spec.definition is not None else DEFINITIONS[spec.base]
+
+
 def _inprocess(
     graph: MultipartiteGraph,
     wanted: list[str],
@@ -163,30 +131,39 @@ def _inprocess(
     budget: float,
     seed: int,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Rows (without network_id) for the wanted metrics on one graph, plus estimator notes."""
+    """Rows (without network_id) for the wanted metrics on one graph, plus estimator notes.
+
+    Loops over the registry: network-scope metrics on one shared
+    :class:`MetricContext` (rows by section, then in the requested order),
+    then per-layer metrics and their network means.
+    """
     rows: list[dict[str, Any]] = []
     notes: dict[str, dict[str, Any]] = {}
     kind = graph.kind
-    prefix = GRAPH_PREFIX[kind]
-    a_wanted = [METRICS[m].base for m in wanted if METRICS[m].section == "A"]
-    if a_wanted:
-        engines: dict[str, str] = {}
-        values = compute_section_a(graph, a_wanted, budget=budget, seed=seed, engines=engines)
-        for base, est in values.items():
-            name = prefix + base
-            rows.append(_row(kind, None, name, est, engines[base]))
+    specs = [METRICS[m] for m in wanted]
+    network = [s for s in specs if _definition(s).scope == "network"]
+    if network:
+        ctx = MetricContext(GraphStructure(graph), budget=budget, seed=seed)
+        values = evaluate(ctx, [_definition(s) for s in network])
+        sections = list(dict.fromkeys(m.section for m in DEFINITIONS.values()))
+        for spec in sorted(network, key=lambda s: sections.index(s.section)):
+            definition = _definition(spec)
+            est = values[definition.name]
+            rows.append(_row(kind, None, spec.name, est, definition.engine))
             if not est.exact:
-                notes[name] = {
+                notes[spec.name] = {
                     "estimator": est.estimator,
                     "sample_size": est.sample_size,
                     "population": est.population,
                 }
-    b_wanted = [m for m in wanted if METRICS[m].section == "B"]
-    if b_wanted and kind in LAYER_PREFIX:
+    layer_specs = [s for s in specs if _definition(s).scope == "layer"]
+    if layer_specs and kind in LAYER_PREFIX:
         lp = LAYER_PREFIX[kind]
-        per_layer = compute_section_b(graph)
+        b_wanted = {s.name for s in layer_specs}
+        bases = list(dict.fromkeys(_definition(s).name for s in layer_specs))
+        per_layer = compute_section_b(graph, bases)
         if mge is not None:
-            from prunegraph.loader.export import rolled_layer_index
+            from prunegraph.queries.data_model import rolled_layer_index
 
             mapping = dict(
                 zip([b.index for b in graph.blocks], rolled_layer_index(mge, graph), strict=True)
@@ -200,11 +177,6 @@ def _inprocess(
             name = f"mean_{lp}{mean_name[len('mean_') :]}"
             if name in b_wanted:
                 rows.append(_row(kind, None, name, Estimate(v), "numpy"))
-    d_wanted = [m for m in wanted if METRICS[m].section == "D"]
-    if d_wanted and kind == "mge":
-        for name, v in compute_section_d(graph, d_wanted).items():
-            engine = {"pca_elongation": "networkx", "edge_connectivity": "numba"}.get(name, "numpy")
-            rows.append(_row(kind, None, name, Estimate(v), engine))
     return rows, notes
 
 
@@ -235,7 +207,7 @@ def _frame(rows: list[dict[str, Any]], network_id: str | None) -> pd.DataFrame:
 # ------------------------------------------------------------ from store
 def load_mge(store: Store, network_id: str) -> MultipartiteGraph:
     """Rebuild a stored (level ``full``) MGE in memory from its units' relationships."""
-    from prunegraph.loader.export import read_edges
+    from prunegraph.queries.data_model import read_edges
 
     info = _network_info(store, network_id)
     if info.get("level") != "full":
@@ -246,7 +218,7 @@ def load_mge(store: Store, network_id: str) -> MultipartiteGraph:
     if info.get("partition_shapes_json"):
         shapes = json.loads(info["partition_shapes_json"])
     else:  # older exports: partition sizes from the units themselves
-        rows = store.query("metric_unit_partitions", label=f"N_{network_id}")
+        rows = store.query("metric_unit_partitions", label=network_label(network_id))
         shapes = [[int(r["size"])] for r in rows]
     partitions, offset = [], 0
     for p, shape in enumerate(shapes):
@@ -310,7 +282,7 @@ def load_mge(store: Store, network_id: str) -> MultipartiteGraph:
     )
 
 
-ROLLED_UNIT_LABELS = {"rolled": "RolledUnit", "rolled_channel": "ChannelUnit"}
+ROLLED_UNIT_LABELS = {k: f.unit_label for k, f in GRAPH_FAMILIES.items() if f.rel_type}
 
 
 def load_rolled(store: Store, network_id: str, kind: str) -> MultipartiteGraph | None:
@@ -319,7 +291,7 @@ def load_rolled(store: Store, network_id: str, kind: str) -> MultipartiteGraph |
     Block ``index`` is the MGE layer index the exporter recorded on the units;
     ``n_weights`` / ``n_unmasked`` come from the Layer nodes.
     """
-    from prunegraph.loader.export import read_edges
+    from prunegraph.queries.data_model import read_edges
 
     if kind not in ROLLED_UNIT_LABELS:
         raise ValidationError(
@@ -506,15 +478,16 @@ def compute_metrics(
             validate_network_id(network_id, where="compute_metrics")
         level = None
     available = set(in_memory)
-    if level == "full":
+    stored_kinds = [f.name for f in families_at(level)] if level in LEVELS else []
+    if "mge" in stored_kinds:
         available.add("mge")
-    if store is not None and network_id is not None and level in ("full", "rolled"):
+    if store is not None and network_id is not None and stored_kinds:
         requested = (
             None
             if metrics is None
             else {METRICS[m].graph for m in ([metrics] if isinstance(metrics, str) else metrics)}
         )
-        for kind in ("rolled", "rolled_channel"):
+        for kind in (k for k in stored_kinds if k in ROLLED_UNIT_LABELS):
             if kind not in in_memory and (requested is None or kind in requested):
                 loaded = load_rolled(store, network_id, kind)
                 if loaded is not None:
@@ -581,6 +554,7 @@ def wide(df: pd.DataFrame) -> pd.DataFrame:
 
 __all__ = [
     "DB_METRICS",
+    "DEFINITIONS",
     "LONG_COLUMNS",
     "METRICS",
     "MetricSpec",

@@ -1,4 +1,4 @@
-r"""Section D: path metrics of seed 003 (Table 6) on the MGE as a DAG.
+r"""Section D: path metrics (Janik and Nowak, Table 6) on the MGE as a DAG.
 
 A virtual source ``s`` feeds every partition-0 node and a virtual sink ``t``
 is fed by every last-partition node. With ``f(v)`` the number of ``s -> v``
@@ -13,7 +13,7 @@ paths and ``ell`` the number of real (non-virtual) edges on a path::
     mean_degree = 2 |E| / |V|
     ln_communicability = ln [exp(A_u)]_{s,t} on the undirected graph with s, t
     pca_elongation = 2 (V1 - 0.5), V1 the explained-variance ratio of the first
-                 principal axis of a 2-D Kamada-Kawai layout (seed 003 prints
+                 principal axis of a 2-D Kamada-Kawai layout (Janik and Nowak print
                  "2V_1 - 0.5"; we read it as the map of V1 in [0.5, 1] to [0, 1])
 
 Counts run partition by partition in log space: ``f = exp(s_p) g`` with
@@ -30,7 +30,15 @@ import scipy.sparse as sp
 from prunegraph.errors import ValidationError
 from prunegraph.loader.graph import MultipartiteGraph
 from prunegraph.queries import _kernels as K
-from prunegraph.queries.metric_names import SECTION_D
+from prunegraph.queries._structure import GraphStructure
+from prunegraph.queries.metric_registry import (
+    DEFINITIONS,
+    MetricContext,
+    evaluate,
+    register_metric,
+    section_names,
+)
+from prunegraph.queries.motifs import DEFAULT_BUDGET
 
 COMMUNICABILITY_MAX_NODES = 2000
 PCA_ELONGATION_MAX_NODES = 600
@@ -175,22 +183,70 @@ def pca_elongation(graph: MultipartiteGraph) -> float | None:
     return float(2 * (ev[-1] / ev.sum() - 0.5))
 
 
+def _paths(ctx: MetricContext) -> tuple[float | None, float | None, int | None]:
+    return ctx.shared("paths", lambda c: path_counts(c.graph))
+
+
+@register_metric("log_paths", section="D", needs=("paths",))
+def log_paths_metric(ctx: MetricContext) -> float | None:
+    """Log of the number of input-to-output paths."""
+    return _paths(ctx)[0]
+
+
+@register_metric("mean_path", section="D", needs=("paths",))
+def mean_path_metric(ctx: MetricContext) -> float | None:
+    """Mean length of the input-to-output paths."""
+    return _paths(ctx)[1]
+
+
+@register_metric("max_path", section="D", needs=("paths",))
+def max_path_metric(ctx: MetricContext) -> float | None:
+    """Longest input-to-output path."""
+    xp = _paths(ctx)[2]
+    return None if xp is None else float(xp)
+
+
+@register_metric("edge_connectivity", section="D", engine="numba")
+def edge_connectivity_metric(ctx: MetricContext) -> float | None:
+    """Minimum number of edges separating the inputs from the outputs."""
+    ec = edge_connectivity(ctx.graph)
+    return None if ec is None else float(ec)
+
+
+@register_metric("mean_degree", section="D")
+def mean_degree_metric(ctx: MetricContext) -> float | None:
+    """``2 |E| / |V|``."""
+    g = ctx.graph
+    return 2 * g.n_edges / g.n_nodes if g.n_nodes else None
+
+
+@register_metric("ln_communicability", section="D")
+def ln_communicability_metric(ctx: MetricContext) -> float | None:
+    """Log communicability between the virtual source and sink."""
+    return ln_communicability(ctx.graph)
+
+
+@register_metric("pca_elongation", section="D", engine="networkx")
+def pca_elongation_metric(ctx: MetricContext) -> float | None:
+    """Elongation of the Kamada-Kawai layout."""
+    return pca_elongation(ctx.graph)
+
+
+#: Section D names, in registration order (a snapshot; the registry is the source).
+SECTION_D: tuple[str, ...] = section_names("D")
+
+
 def compute_section_d(
     graph: MultipartiteGraph, metrics: list[str] | tuple[str, ...] | None = None
 ) -> dict[str, float | None]:
     """The requested section-D metrics (default: all) of one MGE."""
-    wanted = list(SECTION_D if metrics is None else metrics)
-    out: dict[str, float | None] = {}
-    if {"log_paths", "mean_path", "max_path"} & set(wanted):
-        lp, mp, xp = path_counts(graph)
-        out.update(log_paths=lp, mean_path=mp, max_path=None if xp is None else float(xp))
-    if "edge_connectivity" in wanted:
-        ec = edge_connectivity(graph)
-        out["edge_connectivity"] = None if ec is None else float(ec)
-    if "mean_degree" in wanted:
-        out["mean_degree"] = 2 * graph.n_edges / graph.n_nodes if graph.n_nodes else None
-    if "ln_communicability" in wanted:
-        out["ln_communicability"] = ln_communicability(graph)
-    if "pca_elongation" in wanted:
-        out["pca_elongation"] = pca_elongation(graph)
-    return {m: out[m] for m in wanted}
+    names = section_names("D")
+    wanted = list(names if metrics is None else metrics)
+    unknown = [m for m in wanted if m not in names]
+    if unknown:
+        from prunegraph.errors import UnknownNameError
+
+        raise UnknownNameError("section-D metric", unknown[0], names)
+    ctx = MetricContext(GraphStructure(graph), budget=DEFAULT_BUDGET)
+    out = evaluate(ctx, [DEFINITIONS[m] for m in dict.fromkeys(wanted)])
+    return {m: out[m].value for m in wanted}

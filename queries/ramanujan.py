@@ -30,8 +30,24 @@ import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
 from prunegraph.loader.graph import MultipartiteGraph
-from prunegraph.queries.metric_names import SECTION_B
+from prunegraph.queries.metric_registry import (
+    DEFINITIONS,
+    LayerContext,
+    definitions,
+    register_metric,
+)
 
+RAMANUJAN_VALUES: tuple[str, ...] = (
+    "layer_density",
+    "delta_s",
+    "delta_r",
+    "delta_s_rel",
+    "delta_r_rel",
+    "delta_r_imdb",
+    "lambda_imsg",
+    "lambda2_nlap",
+)
+"""The values :func:`layer_metrics` computes together (each registered as a per-layer metric)."""
 DISTINCT_RTOL = 1e-9
 DENSE_SVD_MAX = 4096
 """Bi-adjacencies with a side up to this size use a dense SVD (all singular values)."""
@@ -131,7 +147,7 @@ def layer_metrics(
     n_unmasked: int | None = None,
 ) -> dict[str, float | None]:
     """All section-B metrics of one layer given its bipartite edge list (local indices)."""
-    out: dict[str, float | None] = dict.fromkeys(SECTION_B)
+    out: dict[str, float | None] = dict.fromkeys(RAMANUJAN_VALUES)
     if n_weights:
         out["layer_density"] = (n_unmasked if n_unmasked is not None else len(rows)) / n_weights
     elif n_left and n_right:
@@ -177,38 +193,102 @@ def layer_metrics(
     return out
 
 
-def compute_section_b(graph: MultipartiteGraph) -> dict[int, dict[str, float | None]]:
-    """Section-B metrics of every conv/linear block of a rolled (or rolled-channel) graph.
+def _layer_values(layer: LayerContext) -> dict[str, float | None]:
+    return layer.shared(
+        "ramanujan",
+        lambda c: layer_metrics(
+            c.rows,
+            c.cols,
+            c.weights,
+            c.n_left,
+            c.n_right,
+            n_weights=c.n_weights,
+            n_unmasked=c.n_unmasked,
+        ),
+    )
 
-    Keys are the blocks' ``index`` (the layer index).
+
+def _register_ramanujan(name: str, summary: str) -> None:
+    def compute(layer: LayerContext) -> float | None:
+        return _layer_values(layer)[name]
+
+    compute.__doc__ = summary
+    compute.__name__ = compute.__qualname__ = f"{name}_metric"
+    register_metric(name, section="B", scope="layer")(compute)
+
+
+for _name, _summary in (
+    ("layer_density", "Unmasked weights over all weights of the layer."),
+    ("delta_s", "Spectral Ramanujan gap ``2 sqrt(t1 - 1) - t2``."),
+    ("delta_r", "Degree Ramanujan gap ``sqrt(dl - 1) + sqrt(dr - 1) - t2``."),
+    ("delta_s_rel", "``delta_s / t2``."),
+    ("delta_r_rel", "``delta_r / t2``."),
+    ("delta_r_imdb", "Mean ``delta_r`` over the left-degree groups."),
+    ("lambda_imsg", "Mean weighted ``t1 - t2`` over the left-degree groups."),
+    ("lambda2_nlap", "Second smallest normalised-Laplacian eigenvalue of the largest component."),
+):
+    _register_ramanujan(_name, _summary)
+
+
+def compute_section_b(
+    graph: MultipartiteGraph, metrics: list[str] | tuple[str, ...] | None = None
+) -> dict[int, dict[str, float | None]]:
+    """Per-layer metrics (default: every registered one) of each conv/linear block.
+
+    ``graph`` is a rolled (or rolled-channel) graph; keys are the blocks'
+    ``index`` (the layer index), values ``{metric: value}`` in registration order.
     """
+    defs = (
+        definitions(scope="layer")
+        if metrics is None
+        else [DEFINITIONS[m] for m in definitions_order(metrics)]
+    )
     result: dict[int, dict[str, float | None]] = {}
     for block in graph.blocks:
         if block.kind == "skip":
             continue
         s, d, w = graph.block_local_edges(block)
-        n_left = graph.partitions[block.src_partition].size
-        n_right = graph.partitions[block.dst_partition].size
-        if graph.kind == "rolled_channel":
-            # Channel graphs: density = kernel slices with any unmasked entry / all slices.
-            result[block.index] = layer_metrics(s, d, w, n_left, n_right)
-        else:
-            result[block.index] = layer_metrics(
-                s,
-                d,
-                w,
-                n_left,
-                n_right,
-                n_weights=block.n_weights or None,
-                n_unmasked=block.n_unmasked,
-            )
+        channel = graph.kind == "rolled_channel"
+        # Channel graphs: density = kernel slices with any unmasked entry / all slices.
+        layer = LayerContext(
+            s,
+            d,
+            w,
+            graph.partitions[block.src_partition].size,
+            graph.partitions[block.dst_partition].size,
+            n_weights=None if channel else (block.n_weights or None),
+            n_unmasked=None if channel else block.n_unmasked,
+            index=block.index,
+        )
+        values: dict[str, float | None] = {}
+        for metric in defs:
+            v = metric.compute(layer)
+            values[metric.name] = None if v is None else float(v)
+        result[block.index] = values
     return result
+
+
+def definitions_order(names: list[str] | tuple[str, ...]) -> list[str]:
+    """``names`` of per-layer metrics in registration order (unknown names raise)."""
+    wanted = set(names)
+    known = {m.name for m in definitions(scope="layer")}
+    unknown = sorted(wanted - known)
+    if unknown:
+        from prunegraph.errors import UnknownNameError
+
+        raise UnknownNameError("per-layer metric", unknown[0], known)
+    return [m.name for m in definitions(scope="layer") if m.name in wanted]
 
 
 def network_means(per_layer: dict[int, dict[str, float | None]]) -> dict[str, float | None]:
     """``mean_<name>`` over layers, nulls skipped (null when every layer is null)."""
     out: dict[str, float | None] = {}
-    for name in SECTION_B:
+    for metric in definitions(scope="layer"):
+        name = metric.name
         vals = [float(x) for v in per_layer.values() if (x := v.get(name)) is not None]
         out[f"mean_{name}"] = float(np.mean(vals)) if vals else None
     return out
+
+
+#: Section B names, in registration order (a snapshot; the registry is the source).
+SECTION_B: tuple[str, ...] = tuple(m.name for m in definitions(section="B"))

@@ -1,4 +1,6 @@
-r"""Section C: pairwise stability of two sparse networks of the same architecture (seed 000, eq. 4).
+r"""Section C: pairwise stability of two sparse networks of the same architecture.
+
+Cunegatti, Bucur and Iacca (2023), eq. 4.
 
 With per-layer edge sets ``E_i^1``, ``E_i^2`` and ``e_i = (|E_i^1| + |E_i^2|) / 2``::
 
@@ -17,6 +19,7 @@ import numpy as np
 
 from prunegraph.errors import ValidationError
 from prunegraph.loader.graph import MultipartiteGraph
+from prunegraph.queries.metric_registry import register_metric
 
 SETTINGS = ("init", "data")
 
@@ -58,3 +61,15 @@ def stability(g1: MultipartiteGraph, g2: MultipartiteGraph) -> dict[str, float |
     if den == 0:
         return {"stability_jaccard": None, "stability_overlap": None}
     return {"stability_jaccard": num_j / den, "stability_overlap": num_o / den}
+
+
+@register_metric("stability_jaccard", section="C", scope="pair")
+def stability_jaccard(g1: MultipartiteGraph, g2: MultipartiteGraph) -> float | None:
+    """Edge-weighted mean per-layer Jaccard index of the two edge sets."""
+    return stability(g1, g2)["stability_jaccard"]
+
+
+@register_metric("stability_overlap", section="C", scope="pair")
+def stability_overlap(g1: MultipartiteGraph, g2: MultipartiteGraph) -> float | None:
+    """Edge-weighted mean per-layer overlap coefficient of the two edge sets."""
+    return stability(g1, g2)["stability_overlap"]

@@ -1,6 +1,7 @@
 r"""Section A topometrics of a :class:`MultipartiteGraph`, in process (numpy, scipy, numba).
 
-Definitions (``../shared/spec/topometrics.md``, section A; ``V``, ``E`` the
+Definitions (``docs/metrics.md``, section A: Cunegatti, Farina, Bucur and Iacca,
+2024, TMLR, Table 2; ``V``, ``E`` the
 graph's nodes and edges, ``d_in``/``d_out`` directed degrees counting edges)::
 
     sink         = |{v : p(v) != last, d_out(v) = 0, d_in(v) > 0}|
@@ -27,7 +28,8 @@ general. ``largest algebraic`` eigenvalues are taken either way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numba
 import numpy as np
@@ -38,7 +40,14 @@ from threadpoolctl import threadpool_limits
 from prunegraph.loader.graph import MultipartiteGraph
 from prunegraph.queries import _kernels as K
 from prunegraph.queries._structure import GraphStructure
-from prunegraph.queries.metric_names import SECTION_A
+from prunegraph.queries.metric_registry import (
+    DEFINITIONS,
+    DatabaseImpl,
+    MetricContext,
+    evaluate,
+    register_metric,
+    section_names,
+)
 from prunegraph.queries.motifs import DEFAULT_BUDGET, Estimate, motif3, motif4, n2, triangles
 
 DENSE_EIGEN_MAX_NODES = 2500
@@ -171,10 +180,212 @@ def spectral_radius(st: GraphStructure, *, tol: float = 1e-7) -> float | None:
     return float(_top_eigenvalues(st, True, 1, tol)[0])
 
 
+# ------------------------------------------------------------ registrations
+def _row_value(key: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]], float | None]:
+    """Database value: column ``key`` of the query's row as a float (null stays null)."""
+
+    def value(row: Mapping[str, Any], info: Mapping[str, Any]) -> float | None:
+        return None if row[key] is None else float(row[key])
+
+    return value
+
+
+def _local_counts_params(info: Mapping[str, Any]) -> dict[str, Any]:
+    return {"last_partition": int(info["n_partitions"]) - 1}
+
+
+def _component_size(row: Mapping[str, Any], info: Mapping[str, Any]) -> float | None:
+    comps = row["components"]
+    return int(info["n_nodes"]) / comps if comps else None
+
+
+def _local(name: str) -> DatabaseImpl:
+    return DatabaseImpl("metric_local_counts", _row_value(name), params=_local_counts_params)
+
+
+_LOCAL_NEEDS = ("_directed_degrees", "local_counts")
+
+
+def _local_count(ctx: MetricContext, name: str) -> float:
+    return float(ctx.shared("local_counts", lambda c: local_counts(c.structure))[name])
+
+
+@register_metric("sink", section="A", needs=_LOCAL_NEEDS, database=_local("sink"))
+def sink_metric(ctx: MetricContext) -> float:
+    """Non-output nodes with inputs and no outputs."""
+    return _local_count(ctx, "sink")
+
+
+@register_metric("source", section="A", needs=_LOCAL_NEEDS, database=_local("source"))
+def source_metric(ctx: MetricContext) -> float:
+    """Non-input nodes with outputs and no inputs."""
+    return _local_count(ctx, "source")
+
+
+@register_metric("disconnected", section="A", needs=_LOCAL_NEEDS, database=_local("disconnected"))
+def disconnected_metric(ctx: MetricContext) -> float:
+    """Nodes without any edge."""
+    return _local_count(ctx, "disconnected")
+
+
+@register_metric("r_out", section="A", needs=_LOCAL_NEEDS, database=_local("r_out"))
+def r_out_metric(ctx: MetricContext) -> float:
+    """Out-edges of the source nodes."""
+    return _local_count(ctx, "r_out")
+
+
+@register_metric("r_in", section="A", needs=_LOCAL_NEEDS, database=_local("r_in"))
+def r_in_metric(ctx: MetricContext) -> float:
+    """In-edges of the sink nodes."""
+    return _local_count(ctx, "r_in")
+
+
+@register_metric(
+    "n1", section="A", needs=("directed", "upper"), engine="numba", database=_local("n1")
+)
+def n1_metric(ctx: MetricContext) -> float | None:
+    """Mean number of distinct out-neighbours."""
+    return n1(ctx.structure)
+
+
+@register_metric("n2", section="A", needs=("directed", "upper"), engine="numba", sampled=True)
+def n2_metric(ctx: MetricContext) -> Estimate:
+    """Mean 2-hop directed reach (exact, or a stratified sample above the budget)."""
+    return n2(ctx.structure, budget=ctx.budget, rng=ctx.rng)
+
+
+_MOTIF_NEEDS = ("upper", "undirected", "degree", "triangles")
+
+
+def _triangles(ctx: MetricContext) -> Any:
+    return ctx.shared("triangles", lambda c: triangles(c.structure))
+
+
+@register_metric("motif3", section="A", needs=_MOTIF_NEEDS, engine="numba")
+def motif3_metric(ctx: MetricContext) -> Estimate:
+    """Connected induced 3-node subgraphs."""
+    return motif3(ctx.structure, _triangles(ctx))
+
+
+@register_metric("motif4", section="A", needs=_MOTIF_NEEDS, engine="numba", sampled=True)
+def motif4_metric(ctx: MetricContext) -> Estimate:
+    """Connected induced 4-node subgraphs (4-cycles sampled above the budget)."""
+    return motif4(ctx.structure, budget=ctx.budget, rng=ctx.rng, tri=_triangles(ctx))
+
+
+@register_metric(
+    "kcore",
+    section="A",
+    needs=("upper", "undirected"),
+    engine="numba",
+    database=DatabaseImpl(
+        "metric_gds_kcore", lambda row, info: row["kcore"], projection="UNDIRECTED"
+    ),
+)
+def kcore_metric(ctx: MetricContext) -> float | None:
+    """Mean core number."""
+    return kcore(ctx.structure)
+
+
+@register_metric(
+    "strength",
+    section="A",
+    database=DatabaseImpl(
+        "metric_gds_degree",
+        lambda row, info: row["mean_degree"],
+        projection="NATURAL",
+        weighted=True,
+        params=lambda info: {
+            "config": {"orientation": "REVERSE", "relationshipWeightProperty": "w"}
+        },
+    ),
+)
+def strength_metric(ctx: MetricContext) -> float | None:
+    """Mean summed ``|w|`` of incoming edges."""
+    return strength(ctx.structure)
+
+
+def _components(ctx: MetricContext) -> tuple[int, float | None]:
+    return ctx.shared("components", lambda c: components(c.structure))
+
+
+@register_metric(
+    "components",
+    section="A",
+    needs=("components",),
+    engine="numba",
+    database=DatabaseImpl("metric_gds_wcc", _row_value("components"), projection="UNDIRECTED"),
+)
+def components_metric(ctx: MetricContext) -> float:
+    """Weakly connected components."""
+    return float(_components(ctx)[0])
+
+
+@register_metric(
+    "component_size",
+    section="A",
+    needs=("components",),
+    engine="numba",
+    database=DatabaseImpl("metric_gds_wcc", _component_size, projection="UNDIRECTED"),
+)
+def component_size_metric(ctx: MetricContext) -> float | None:
+    """Mean component size."""
+    return _components(ctx)[1]
+
+
+_CUT_NEEDS = ("upper", "undirected", "cuts")
+
+
+def _cuts(ctx: MetricContext) -> tuple[int, int]:
+    return ctx.shared("cuts", lambda c: cuts(c.structure))
+
+
+@register_metric(
+    "cut_edges",
+    section="A",
+    needs=_CUT_NEEDS,
+    engine="numba",
+    database=DatabaseImpl("metric_gds_bridges", _row_value("cut_edges"), projection="UNDIRECTED"),
+)
+def cut_edges_metric(ctx: MetricContext) -> float:
+    """Bridges of the undirected graph."""
+    return float(_cuts(ctx)[0])
+
+
+@register_metric(
+    "cut_nodes",
+    section="A",
+    needs=_CUT_NEEDS,
+    engine="numba",
+    database=DatabaseImpl(
+        "metric_gds_articulation", _row_value("cut_nodes"), projection="UNDIRECTED"
+    ),
+)
+def cut_nodes_metric(ctx: MetricContext) -> float:
+    """Articulation points of the undirected graph."""
+    return float(_cuts(ctx)[1])
+
+
+_SPECTRAL_NEEDS = ("upper", "weighted_degree")
+
+
+@register_metric("spectral_gap", section="A", needs=_SPECTRAL_NEEDS, engine="scipy")
+def spectral_gap_metric(ctx: MetricContext) -> float | None:
+    """``mu0 - mu1`` of the symmetric ``|w|`` adjacency."""
+    return spectral_gap(ctx.structure)
+
+
+@register_metric("spectral_radius", section="A", needs=_SPECTRAL_NEEDS, engine="scipy")
+def spectral_radius_metric(ctx: MetricContext) -> float | None:
+    """Largest eigenvalue of the weighted Laplacian."""
+    return spectral_radius(ctx.structure)
+
+
+#: Section A names, in registration order (a snapshot; the registry is the source).
+SECTION_A: tuple[str, ...] = section_names("A")
+
+
 # ---------------------------------------------------------------- driver
-MetricFn = Callable[[GraphStructure, dict], dict[str, Estimate]]
-
-
 def compute_section_a(
     graph: MultipartiteGraph | GraphStructure,
     metrics: list[str] | tuple[str, ...] | None = None,
@@ -185,89 +396,22 @@ def compute_section_a(
 ) -> dict[str, Estimate]:
     """Compute the requested section-A metrics (default: all) of one graph.
 
-    Returns ``{metric: Estimate}``; ``engines`` (if given) is filled with the
-    engine that produced each value (``numpy``, ``numba``, ``scipy``,
-    ``estimate``).
+    Loops over the registered section-A metrics (registration order, each
+    cached structure freed after its last use). Returns ``{metric: Estimate}``
+    in the requested order; ``engines`` (if given) is filled with the engine
+    that produced each value (``numpy``, ``numba``, ``scipy``, ``estimate``).
     """
     st = graph if isinstance(graph, GraphStructure) else GraphStructure(graph)
-    wanted = list(SECTION_A if metrics is None else metrics)
-    unknown = [m for m in wanted if m not in SECTION_A]
+    names = section_names("A")
+    wanted = list(names if metrics is None else metrics)
+    unknown = [m for m in wanted if m not in names]
     if unknown:
         from prunegraph.errors import UnknownNameError
 
-        raise UnknownNameError("section-A metric", unknown[0], SECTION_A)
-    eng = engines if engines is not None else {}
-    out: dict[str, Estimate] = {}
-    rng = np.random.default_rng(seed)
-    # Free each cached structure after its last use (stages run in this order).
-    stages = [
-        {"sink", "source", "disconnected", "r_out", "r_in"},
-        {"n1"},
-        {"n2"},
-        {"motif3", "motif4"},
-        {"kcore"},
-        {"strength"},
-        {"components", "component_size"},
-        {"cut_edges", "cut_nodes"},
-        {"spectral_gap"},
-        {"spectral_radius"},
-    ]
-
-    def done(stage: int) -> None:
-        st.release_unneeded(set(wanted) & set().union(*stages[stage + 1 :]))
-
-    if any(m in wanted for m in ("sink", "source", "disconnected", "r_out", "r_in")):
-        for name, value in local_counts(st).items():
-            if name in wanted:
-                out[name] = Estimate(float(value))
-                eng[name] = "numpy"
-    done(0)
-    if "n1" in wanted:
-        out["n1"] = Estimate(n1(st))
-        eng["n1"] = "numba"
-    done(1)
-    if "n2" in wanted:
-        out["n2"] = n2(st, budget=budget, rng=rng)
-        eng["n2"] = "numba" if out["n2"].exact else "estimate"
-    done(2)
-    if "motif3" in wanted or "motif4" in wanted:
-        tri = triangles(st)
-        if "motif3" in wanted:
-            out["motif3"] = motif3(st, tri)
-            eng["motif3"] = "numba"
-        if "motif4" in wanted:
-            out["motif4"] = motif4(st, budget=budget, rng=rng, tri=tri)
-            eng["motif4"] = "numba" if out["motif4"].exact else "estimate"
-    done(3)
-    if "kcore" in wanted:
-        out["kcore"] = Estimate(kcore(st))
-        eng["kcore"] = "numba"
-    done(4)
-    if "strength" in wanted:
-        out["strength"] = Estimate(strength(st))
-        eng["strength"] = "numpy"
-    if "components" in wanted or "component_size" in wanted:
-        count, size = components(st)
-        if "components" in wanted:
-            out["components"] = Estimate(float(count))
-            eng["components"] = "numba"
-        if "component_size" in wanted:
-            out["component_size"] = Estimate(size)
-            eng["component_size"] = "numba"
-    if "cut_edges" in wanted or "cut_nodes" in wanted:
-        n_bridges, n_cut = cuts(st)
-        if "cut_edges" in wanted:
-            out["cut_edges"] = Estimate(float(n_bridges))
-            eng["cut_edges"] = "numba"
-        if "cut_nodes" in wanted:
-            out["cut_nodes"] = Estimate(float(n_cut))
-            eng["cut_nodes"] = "numba"
-    done(7)
-    if "spectral_gap" in wanted:
-        out["spectral_gap"] = Estimate(spectral_gap(st))
-        eng["spectral_gap"] = "scipy"
-    done(8)
-    if "spectral_radius" in wanted:
-        out["spectral_radius"] = Estimate(spectral_radius(st))
-        eng["spectral_radius"] = "scipy"
+        raise UnknownNameError("section-A metric", unknown[0], names)
+    defs = [DEFINITIONS[m] for m in dict.fromkeys(wanted)]
+    out = evaluate(MetricContext(st, budget=budget, seed=seed), defs)
+    if engines is not None:
+        for m in defs:
+            engines[m.name] = m.engine if out[m.name].exact else "estimate"
     return {m: out[m] for m in wanted}
