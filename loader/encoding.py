@@ -36,6 +36,7 @@ layers and kernel offsets only) and writes into preallocated ``int32`` /
 from __future__ import annotations
 
 import difflib
+import heapq
 import operator
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -350,6 +351,7 @@ class _Value:
     pending: _Pending | None = None
     chain_ok: bool = True  # no node between the pending layer and here is shared
     exclusive: bool = False  # identity of a partition whose current value nobody else uses
+    scale: np.ndarray | None = None  # |factor| per unit applied after the pending layer
 
     @property
     def size(self) -> int:
@@ -377,6 +379,7 @@ class _Job:
     layer: LayerInfo | None = None
     n_weights: int = 0
     n_unmasked: int = 0
+    dst_scale: np.ndarray | None = None  # |constant| per output unit (0 removes the unit's edges)
     _cache: _Chunk | None = field(default=None, repr=False)
 
     @property
@@ -388,10 +391,27 @@ class _Job:
         if self.layer is None:
             n = self.n_in
             yield np.arange(n, dtype=_IDX), np.arange(n, dtype=_IDX), np.ones(n, np.float32)
+        elif self.dst_scale is not None:
+            chunks = (
+                _conv_chunks(self.layer)
+                if self.layer.kind == "conv"
+                else _linear_chunks(self.layer)
+            )
+            for dst, src, w in chunks:
+                f = self.dst_scale[dst]
+                keep = f != 0
+                yield dst[keep], src[keep], (w[keep] * f[keep]).astype(np.float32)
         elif self.layer.kind == "conv":
             yield from _conv_chunks(self.layer)
         else:
             yield from _linear_chunks(self.layer)
+
+    @property
+    def _materialise(self) -> bool:
+        """Edges must be generated to be counted (merged replicas, or units gated to zero)."""
+        return self.term.repeats or (
+            self.dst_scale is not None and bool((self.dst_scale == 0).any())
+        )
 
     def _expanded(self) -> Iterator[_Chunk]:
         term = self.term
@@ -428,14 +448,14 @@ class _Job:
         return self._cache
 
     def chunks(self) -> Iterator[_Chunk]:
-        if self.term.repeats:
+        if self._materialise:
             yield self._merged()
         else:
             yield from self._expanded()
 
     def count(self) -> int:
         """Exact number of edges, computed without generating them (unless merging)."""
-        if self.term.repeats:
+        if self._materialise:
             return len(self._merged()[0])
         rows = self.term.row_counts(self.n_in)
         if self.layer is None:
@@ -615,6 +635,12 @@ _POOL_FUNCTIONS: dict[Any, tuple[str, tuple[str, ...]]] = {
 }
 
 
+def _is_stochastic_depth(target: Any) -> bool:
+    return getattr(target, "__name__", None) == "stochastic_depth" and getattr(
+        target, "__module__", ""
+    ).startswith("torchvision.ops")
+
+
 class _Walker:
     """Interprets a traced model symbolically, producing partitions and edge jobs."""
 
@@ -665,9 +691,28 @@ class _Walker:
             )
             self.add_layer_jobs(pend.layer, pend.input, p)
             pend.partition = p
-        return _Value(v.shape, (_Term(pend.partition, None),))
+        out = _Value(v.shape, (_Term(pend.partition, None),))
+        return out if v.scale is None else self.apply_scale(out, v.scale)
 
-    def add_layer_jobs(self, layer: LayerInfo, inp: _Value, dst: int) -> None:
+    def apply_scale(self, v: _Value, factor: np.ndarray) -> _Value:
+        """``v`` multiplied unit-wise by a constant (``|factor|``; zero removes the unit's paths)."""
+        if v.pending is not None:
+            return replace(v, scale=factor if v.scale is None else v.scale * factor)
+        keep = factor != 0
+        terms = []
+        for t in v.terms:
+            size = int(np.prod(self.partitions[t.partition]["shape"], dtype=np.int64))
+            cols, mult = t.table(v.size)
+            new_cols = np.where(keep[:, None], cols, -1)
+            if not (new_cols >= 0).any():
+                continue  # every path through this term is gated off
+            new_mult = (mult * factor[:, None]).astype(np.float32)
+            terms.append(_make_term(t.partition, new_cols, new_mult, t.pools, size))
+        return _Value(v.shape, tuple(terms))
+
+    def add_layer_jobs(
+        self, layer: LayerInfo, inp: _Value, dst: int, dst_scale: np.ndarray | None = None
+    ) -> None:
         n_in = inp.size
         for term in inp.terms:
             covered = term.row_counts(n_in) > 0
@@ -683,8 +728,11 @@ class _Walker:
             n_w = int(np.broadcast_to(w_cov, layer.mask.shape).sum())
             n_u = int((layer.mask & w_cov).sum())
             self.jobs.append(
-                _Job(layer.name, layer.kind, term.partition, dst, term, n_in, layer, n_w, n_u)
-            )
+                _Job(
+                    layer.name, layer.kind, term.partition, dst, term, n_in, layer, n_w, n_u,
+                    dst_scale,
+                )
+            )  # fmt: skip
 
     def compose(
         self, v: _Value, table: np.ndarray, tag: str | None, shape: tuple[int, ...]
@@ -718,6 +766,19 @@ class _Walker:
             pools = tuple(dict.fromkeys(x for t in ts for x in t.pools))
             out.append(_make_term(p, cols, mult, pools, size))
         return tuple(out)
+
+    def concrete(self, node: fx.Node, arg: Any) -> Any:
+        """``arg`` with traced nodes replaced by the values they had (``x.size()[2:]``...)."""
+
+        def sub(a: fx.Node) -> Any:
+            held = self.env.get(a)
+            if isinstance(held, _Value) or held is _CONST:
+                raise self.error(
+                    node, f"argument '{a.name}' is a tensor, not a size known at trace time."
+                )
+            return held
+
+        return fx.node.map_arg(arg, sub)
 
     def value_args(self, node: fx.Node) -> list[fx.Node]:
         return [a for a in node.all_input_nodes if isinstance(self.env.get(a), _Value)]
@@ -781,6 +842,8 @@ class _Walker:
                 return self.reduce(node, inputs)
             if target in _GATHER_FUNCTIONS:
                 return self.gather(node, inputs)
+            if _is_stochastic_depth(target):
+                return self.stochastic_depth(node, inputs)
         if op == "call_method":
             if target in _ADD_METHODS:
                 return self.residual(node, inputs)
@@ -795,6 +858,20 @@ class _Walker:
         raise self.error(node, "this op is not supported by the graph encodings.")
 
     # ------------------------------------------------------------------ handlers
+    def stochastic_depth(self, node: fx.Node, inputs: list[fx.Node]) -> _Value:
+        """``torchvision.ops.stochastic_depth``: the identity in eval mode (or with ``p = 0``)."""
+        names = ("input", "p", "mode", "training")
+        bound = dict(zip(names, node.args, strict=False)) | dict(node.kwargs)
+        p, training = (
+            self.concrete(node, bound.get("p", 0.0)),
+            self.concrete(node, bound.get("training", True)),
+        )
+        if training and p != 0:
+            raise self.error(
+                node, "stochastic depth in training mode drops units at random; call model.eval()."
+            )
+        return self.pass_through(node, inputs)
+
     def pass_through(self, node: fx.Node, inputs: list[fx.Node]) -> _Value:
         if len(inputs) != 1:
             raise self.error(
@@ -809,13 +886,71 @@ class _Walker:
         return replace(v, chain_ok=v.chain_ok and single, exclusive=v.exclusive and single)
 
     def scale(self, node: fx.Node, inputs: list[fx.Node]) -> _Value:
+        """``x * c``, ``c * x``, ``x / c`` with ``c`` independent of the input (a gate).
+
+        ``c`` (a Python number, buffer, parameter, or anything computed from them
+        only) is read at its current value and broadcast to the units of ``x``:
+        a unit where ``c`` is zero loses every path through it, a non-zero ``c``
+        multiplies the weight of the edges through the unit by ``|c|``.
+        """
         if len(inputs) != 1:
             raise self.error(
                 node,
                 "multiplying two input-dependent tensors (gating, attention) is not linear "
                 "in the units and has no edge encoding.",
             )
-        return self.pass_through(node, inputs)
+        a = inputs[0]
+        operands = [*node.args, *node.kwargs.values()]
+        others = [x for x in operands if x is not a]
+        if len(others) != 1 or len(operands) != 2:
+            raise self.error(node, "expected one tensor and one constant operand.")
+        divide = target_name(node) in ("truediv", "div", "div_")
+        if divide and operands[0] is not a:
+            raise self.error(node, "dividing by an input-dependent tensor is not linear.")
+        if divide and "rounding_mode" in node.kwargs:
+            raise self.error(node, "division with a rounding mode is not linear.")
+        v = self.pass_through(node, inputs)
+        factor = self.constant_factor(node, others[0], v.shape, divide)
+        return v if factor is None else self.apply_scale(v, factor)
+
+    def constant_factor(
+        self, node: fx.Node, operand: Any, shape: tuple[int, ...], divide: bool
+    ) -> np.ndarray | None:
+        """``|c|`` (or ``1/|c|``) per unit of a value of ``shape``; None when it is all ones."""
+        if isinstance(operand, fx.Node):
+            held = self.env.get(operand)
+            value: Any = self.traced.constants.get(operand) if held is _CONST else held
+            if value is None:
+                raise self.error(
+                    node, f"the value of constant operand '{operand.name}' is unknown."
+                )
+        else:
+            value = operand
+        if isinstance(value, torch.Tensor):
+            c = value.detach().cpu().to(torch.float64).numpy()
+        elif isinstance(value, int | float | bool | np.number):
+            c = np.asarray(float(value))
+        else:
+            raise self.error(node, f"cannot multiply by a {type(value).__name__}.")
+        batch = self.traced.batch
+        try:
+            full = np.broadcast_to(np.abs(c), (batch, *shape))
+        except ValueError:
+            raise self.error(
+                node, f"constant of shape {tuple(c.shape)} does not broadcast to {shape}."
+            ) from None
+        if not (full == full[:1]).all():
+            raise self.error(node, "the constant differs across the batch dimension.")
+        factor = full[0].reshape(-1)
+        if not np.isfinite(factor).all():
+            raise self.error(node, "the constant has NaN or infinite entries.")
+        if divide:
+            if (factor == 0).any():
+                raise self.error(node, "division by a constant that is zero.")
+            factor = 1.0 / factor
+        if (factor == 1).all():
+            return None
+        return np.ascontiguousarray(factor)
 
     def residual(self, node: fx.Node, inputs: list[fx.Node]) -> _Value:
         """``add``/``sub`` of input-dependent tensors: a residual connection."""
@@ -857,7 +992,14 @@ class _Walker:
             k: self.resolve(v) for k, v in enumerate(values) if k != main and not foldable[k]
         }
         if main is not None:
-            p = self.resolve(values[main]).terms[0].partition
+            mv = values[main]
+            if mv.pending is not None and mv.scale is not None:  # c * conv(x) + ...
+                pend = mv.pending
+                p = self.new_partition(pend.layer.name, shape, node.name, deepest)
+                self.add_layer_jobs(pend.layer, pend.input, p, dst_scale=mv.scale)
+                pend.partition = p
+            else:
+                p = self.resolve(mv).terms[0].partition
             self.partitions[p]["node"] = node.name
         else:  # nothing to adopt: the sum becomes its own partition
             p = self.new_partition(node.name, shape, node.name, deepest + 1)
@@ -865,7 +1007,7 @@ class _Walker:
         for k, v in enumerate(values):
             if foldable[k]:
                 assert v.pending is not None
-                self.add_layer_jobs(v.pending.layer, v.pending.input, p)  # conv shortcut
+                self.add_layer_jobs(v.pending.layer, v.pending.input, p, v.scale)  # shortcut
                 v.pending.folded = True
             elif k in resolved:
                 for term in resolved[k].terms:
@@ -916,6 +1058,9 @@ class _Walker:
     def layer_functional(self, node: fx.Node, inputs: list[fx.Node]) -> _Value:
         names = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
         bound = dict(zip(names, node.args, strict=False)) | dict(node.kwargs)
+        for key in ("stride", "padding", "dilation", "groups"):
+            if key in bound:
+                bound[key] = self.concrete(node, bound[key])
         wnode = bound.get("weight")
         if not isinstance(wnode, fx.Node) or wnode.op != "get_attr":
             raise self.error(node, "the weight must be a parameter of the model (a get_attr node).")
@@ -1003,13 +1148,17 @@ class _Walker:
                 n: getattr(mod, n, None) for n in ("kernel_size", "stride", "padding", "dilation")
             }
         else:
-            get = dict(zip(names, node.args[1:], strict=False)) | {
-                k: v for k, v in node.kwargs.items() if k in names
+            get = dict(zip(names, self.concrete(node, node.args[1:]), strict=False)) | {
+                k: self.concrete(node, v) for k, v in node.kwargs.items() if k in names
             }
-        kernel = _pair(get["kernel_size"])
-        stride = _pair(get.get("stride") or get["kernel_size"])
-        padding = _pair(get.get("padding") or 0)
-        dilation = _pair(get.get("dilation") or 1)
+        try:
+            kernel = _pair(get["kernel_size"])
+            stride = _pair(get.get("stride") or get["kernel_size"])
+            padding = _pair(get.get("padding") or 0)
+            dilation = _pair(get.get("dilation") or 1)
+        except (TypeError, ValueError, IndexError, KeyError):
+            shown = {k: v for k, v in get.items() if k in names}
+            raise self.error(node, f"cannot read the pooling parameters {shown}.") from None
         return kernel, stride, padding, dilation
 
     def pool_module(self, node: fx.Node, mod: nn.Module, inputs: list[fx.Node]) -> _Value:
@@ -1061,7 +1210,7 @@ class _Walker:
         if len(inputs) != 1:
             raise self.error(node, "a reduction must have exactly one input-dependent operand.")
         v = self.resolve(self.env[inputs[0]])
-        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+        dim = self.concrete(node, node.args[1] if len(node.args) > 1 else node.kwargs.get("dim"))
         if dim is None:
             raise self.error(node, "reducing over all dimensions mixes the batch.")
         dims = (dim,) if isinstance(dim, int) else tuple(cast(Any, dim))
@@ -1169,7 +1318,41 @@ def _offsets(shapes: list[tuple[int, ...]]) -> list[int]:
     return [0, *np.cumsum(sizes).tolist()][:-1]
 
 
+def _topological_order(n: int, arcs: set[tuple[int, int]]) -> list[int]:
+    """Partitions in a topological order of the block DAG, creation order among ties.
+
+    Kahn's algorithm with a min-heap: when creation order is already topological
+    (every chain model) the numbering is unchanged.
+    """
+    succ: list[list[int]] = [[] for _ in range(n)]
+    indeg = [0] * n
+    for a, b in arcs:
+        succ[a].append(b)
+        indeg[b] += 1
+    ready = [k for k in range(n) if indeg[k] == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        k = heapq.heappop(ready)
+        order.append(k)
+        for b in succ[k]:
+            indeg[b] -= 1
+            if indeg[b] == 0:
+                heapq.heappush(ready, b)
+    if len(order) != n:
+        raise EncodingError("The traced model's partitions form a cycle; cannot order them.")
+    return order
+
+
 def _assemble_mge(walker: _Walker, weighted: bool, meta: dict[str, Any]) -> MultipartiteGraph:
+    # number partitions in a topological order of the traced graph: an add may adopt a
+    # partition created before one of its operands' partitions
+    order = _topological_order(len(walker.partitions), {(job.src, job.dst) for job in walker.jobs})
+    if order != list(range(len(order))):
+        new_index = {old: new for new, old in enumerate(order)}
+        walker.partitions = [walker.partitions[old] for old in order]
+        for job in walker.jobs:
+            job.src, job.dst = new_index[job.src], new_index[job.dst]
     parts = walker.partitions
     offsets = _offsets([p["shape"] for p in parts])
     partitions = tuple(

@@ -7,8 +7,11 @@ that a ``view`` uses) from one forward pass on a dummy batch.
 
 from __future__ import annotations
 
+import operator
+import os
+import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,6 +41,8 @@ class TracedModel:
     input_shape: tuple[int, ...]
     outputs: dict[fx.Node, Any]
     batch: int = TRACE_BATCH
+    #: value of every tensor that does not depend on the input (parameter, buffer, constant)
+    constants: dict[fx.Node, torch.Tensor] = field(default_factory=dict)
 
     @property
     def graph(self) -> fx.Graph:
@@ -78,6 +83,8 @@ class _Recorder(fx.Interpreter):
     def __init__(self, module: fx.GraphModule) -> None:
         super().__init__(module)
         self.outputs: dict[fx.Node, Any] = {}
+        self.constants: dict[fx.Node, torch.Tensor] = {}
+        self.dependent: set[fx.Node] = set()
 
     def run_node(self, n: fx.Node) -> Any:
         try:
@@ -85,15 +92,45 @@ class _Recorder(fx.Interpreter):
         except EncodingError:
             raise
         except Exception as exc:
+            shapes = [
+                tuple(meta.shape)
+                for a in n.all_input_nodes
+                if isinstance(meta := self.outputs.get(a), TensorMeta)
+            ]
+            where = (
+                f" on input shape{'s' if len(shapes) > 1 else ''} "
+                + ", ".join(str(s) for s in shapes)
+                if shapes
+                else ""
+            )
             raise EncodingError(
                 f"The model fails on a dummy input of shape {self._shape} at traced node "
-                f"'{n.name}' ({n.op} {_target_name(n)}): {type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''}. Check 'input_shape'."
-            ) from None
+                f"'{n.name}' ({n.op} {_target_name(n)}{where}): {type(exc).__name__}: "
+                f"{_first_line(exc)}. Check 'input_shape'."
+            ) from exc
         self.outputs[n] = _meta(out)
+        if n.op == "placeholder" or any(a in self.dependent for a in n.all_input_nodes):
+            self.dependent.add(n)
+        elif isinstance(out, torch.Tensor):  # parameters, buffers and what is computed from them
+            self.constants[n] = out.detach()
         return out
 
     _shape: tuple[int, ...] = ()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _user_frame(exc: BaseException) -> str:
+    """``file:line`` of the innermost traceback frame outside torch (the model's own code)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    torch_dir = os.path.dirname(torch.__file__)
+    for frame in reversed(frames):
+        if not frame.filename.startswith(torch_dir) and frame.filename != __file__:
+            return f" at {os.path.basename(frame.filename)}:{frame.lineno}"
+    return ""
 
 
 def _target_name(node: fx.Node) -> str:
@@ -108,51 +145,184 @@ def target_name(node: fx.Node) -> str:
     return _target_name(node)
 
 
+# ops whose result is (or may be) a view sharing storage with their first operand
+_VIEW_FUNCTIONS = {
+    operator.getitem, torch.flatten, torch.reshape, torch.permute, torch.transpose,
+    torch.squeeze, torch.unsqueeze, torch.narrow, torch.movedim, torch.t, torch.split,
+    torch.chunk, torch.unbind, torch.select, torch.swapaxes, torch.swapdims,
+}  # fmt: skip
+_VIEW_METHODS = {
+    "view", "view_as", "reshape", "reshape_as", "flatten", "permute", "transpose", "squeeze",
+    "unsqueeze", "narrow", "movedim", "t", "unflatten", "expand", "expand_as", "split",
+    "chunk", "unbind", "select", "swapaxes", "swapdims", "as_strided", "detach", "contiguous",
+}  # fmt: skip
+# in-place ops that leave the encoding unchanged (elementwise, unit to same unit)
+_NEUTRAL_INPLACE_METHODS = {
+    "relu_", "sigmoid_", "tanh_", "clamp_", "clamp_min_", "clamp_max_", "clip_",
+    "hardtanh_", "leaky_relu_", "elu_", "celu_", "selu_", "silu_", "mish_", "hardswish_",
+    "hardsigmoid_", "requires_grad_",
+}  # fmt: skip
+_INPLACE_OPERATORS = {
+    operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ifloordiv,
+    operator.imod, operator.ipow, operator.imatmul, operator.iand, operator.ior,
+    operator.ixor, operator.ilshift, operator.irshift,
+}  # fmt: skip
+
+
+def _inplace_kind(gm: fx.GraphModule, node: fx.Node) -> str | None:
+    """``"neutral"`` / ``"structural"`` for an op that mutates its first operand, else None."""
+    if node.op == "call_module":
+        mod = gm.get_submodule(str(node.target))
+        return "neutral" if getattr(mod, "inplace", False) is True else None
+    if node.op == "call_method":
+        name = str(node.target)
+        if not name.endswith("_") or name.startswith("_"):
+            return None
+        return "neutral" if name in _NEUTRAL_INPLACE_METHODS else "structural"
+    if node.op == "call_function":
+        if node.target in _INPLACE_OPERATORS or node.target is operator.setitem:
+            return "structural"
+        name = getattr(node.target, "__name__", "")
+        if node.kwargs.get("inplace") is True or (name.endswith("_") and not name.startswith("_")):
+            return "neutral"
+        if name in (
+            "relu",
+            "relu6",
+            "selu",
+            "celu",
+            "silu",
+            "mish",
+            "hardswish",
+            "hardsigmoid",
+        ) and (len(node.args) > 1 and node.args[1] is True):
+            return "neutral"
+    return None
+
+
+def _is_view(node: fx.Node) -> bool:
+    if node.op == "call_function":
+        return node.target in _VIEW_FUNCTIONS
+    return node.op == "call_method" and node.target in _VIEW_METHODS
+
+
+def resolve_inplace_aliases(gm: fx.GraphModule, model_name: str = "model") -> int:
+    """Make in-place updates visible in the traced graph; return how many uses were rewritten.
+
+    ``torch.fx`` records ``out += y`` as a node ``iadd(out, y)``, but a Python alias
+    taken before (``identity = out``) still names the *old* node, although at run
+    time it is the mutated tensor. Every use of the mutated node after the in-place
+    node is redirected to the in-place node (whose result is the mutated tensor).
+    A structural in-place update (add, mul, setitem, ...) of a *view*, or of a
+    tensor that a view taken earlier still reads afterwards, cannot be expressed
+    this way and raises :class:`EncodingError`; elementwise in-place activations
+    (``ReLU(inplace=True)``) never change the encoding and are only redirected.
+    """
+    nodes = list(gm.graph.nodes)
+    order = {n: k for k, n in enumerate(nodes)}
+    rewritten = 0
+    for n in nodes:
+        kind = _inplace_kind(gm, n)
+        if kind is None or not n.args or not isinstance(n.args[0], fx.Node):
+            continue
+        target = n.args[0]
+        if target.op == "get_attr":
+            continue  # mutating a parameter or buffer is not an activation update
+        if kind == "structural":
+            aliases: set[fx.Node] = set()
+            base = target
+            while _is_view(base) and isinstance(base.args[0], fx.Node):
+                base = base.args[0]
+            stack = [base]
+            while stack:  # the base and every view taken from it, transitively
+                a = stack.pop()
+                if a in aliases:
+                    continue
+                aliases.add(a)
+                stack.extend(u for u in a.users if _is_view(u))
+            for a in aliases - {target}:
+                later = [u for u in a.users if order[u] > order[n] and u is not n]
+                if later:
+                    raise EncodingError(
+                        f"Cannot encode {model_name}: in-place op '{_target_name(n)}' at traced "
+                        f"node '{n.name}' updates '{target.name}', which shares memory with "
+                        f"'{a.name}', and '{later[0].name}' reads '{a.name}' afterwards; "
+                        "use an out-of-place op (out = out + y)."
+                    )
+            if n.target is operator.setitem:
+                if any(order[u] > order[n] for u in target.users):
+                    raise EncodingError(
+                        f"Cannot encode {model_name}: item assignment at traced node '{n.name}' "
+                        f"updates '{target.name}' in place, which is read afterwards; build the "
+                        "tensor with torch.cat or F.pad instead."
+                    )
+                continue
+        for user in list(target.users):
+            if user is not n and order[user] > order[n]:
+                user.replace_input_with(target, n)
+                rewritten += 1
+    if rewritten:
+        gm.graph.lint()
+        gm.recompile()
+    return rewritten
+
+
 def trace_model(model: nn.Module, input_shape: Sequence[int]) -> TracedModel:
-    """Symbolically trace ``model`` and run it once on a dummy batch of ``input_shape``.
+    """Symbolically trace ``model`` in eval mode and run it once on a dummy batch.
+
+    The trace is taken in eval mode (``model.training`` is restored afterwards), so
+    branches such as auxiliary heads or stochastic depth follow their inference
+    path. In-place updates of aliased tensors are resolved by
+    :func:`resolve_inplace_aliases`.
 
     Raises
     ------
     EncodingError
         If the model is not an ``nn.Module``, cannot be traced by ``torch.fx``
         (data-dependent control flow, unsupported Python), has more than one
-        tensor input, or fails on the given input shape.
+        tensor input, updates a shared tensor in place in a way that cannot be
+        encoded, or fails on the given input shape. The message is one line; the
+        original exception is kept as ``__cause__``.
     """
     if not isinstance(model, nn.Module):
         raise EncodingError(
             f"The 'model' parameter of encode must be a torch.nn.Module. Got {type(model).__name__}."
         )
     shape = validate_input_shape(input_shape)
-    try:
-        gm = fx.symbolic_trace(model)
-    except Exception as exc:
-        raise EncodingError(
-            f"Model {type(model).__name__} cannot be traced with torch.fx "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
-            "Data-dependent control flow and other untraceable Python cannot be encoded; "
-            "rewrite the forward without it."
-        ) from None
-    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
-    if len(placeholders) != 1:
-        raise EncodingError(
-            f"Model {type(model).__name__} takes {len(placeholders)} inputs "
-            f"({', '.join(n.name for n in placeholders)}); encode supports exactly one tensor input."
-        )
-    param = next(model.parameters(), None)
-    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-    device = param.device if param is not None else torch.device("cpu")
-    dummy = torch.randn((TRACE_BATCH, *shape), dtype=dtype, device=device)
-    recorder = _Recorder(gm)
-    recorder._shape = shape
+    name = type(model).__name__
     was_training = model.training
     threads = torch.get_num_threads()
     model.eval()
-    # one thread: a batch-2 forward gains nothing from more and suffers on a busy machine
-    torch.set_num_threads(1)
     try:
+        try:
+            gm = fx.symbolic_trace(model)
+        except Exception as exc:
+            raise EncodingError(
+                f"Model {name} cannot be traced with torch.fx{_user_frame(exc)} "
+                f"({type(exc).__name__}: {_first_line(exc)}). "
+                "Data-dependent control flow and other untraceable Python cannot be encoded; "
+                "rewrite the forward without it."
+            ) from exc
+        placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+        if len(placeholders) != 1:
+            raise EncodingError(
+                f"Model {name} takes {len(placeholders)} inputs "
+                f"({', '.join(n.name for n in placeholders)}); encode supports exactly one "
+                "tensor input."
+            )
+        resolve_inplace_aliases(gm, name)
+        param = next(model.parameters(), None)
+        dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+        device = param.device if param is not None else torch.device("cpu")
+        dummy = torch.randn((TRACE_BATCH, *shape), dtype=dtype, device=device)
+        recorder = _Recorder(gm)
+        recorder._shape = shape
+        # one thread: a batch-2 forward gains nothing from more and suffers on a busy machine
+        torch.set_num_threads(1)
         with torch.no_grad():
             recorder.run(dummy)
     finally:
         torch.set_num_threads(threads)
         model.train(was_training)
-    return TracedModel(module=gm, input_shape=shape, outputs=recorder.outputs)
+    return TracedModel(
+        module=gm, input_shape=shape, outputs=recorder.outputs, constants=recorder.constants
+    )

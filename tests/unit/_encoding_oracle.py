@@ -43,7 +43,12 @@ def _window_sum(x, kernel, stride, padding, dilation):
     return cols.view(n, c, k[0] * k[1], -1).sum(2).view(n, c, ho, wo)
 
 
-def linearise(model: nn.Module, masks: dict[str, np.ndarray], seed: int = 0) -> fx.GraphModule:
+def linearise(
+    model: nn.Module,
+    masks: dict[str, np.ndarray],
+    seed: int = 0,
+    keep: frozenset[str] = frozenset(),
+) -> fx.GraphModule:
     """A traced copy of ``model`` that computes the positive linearised map."""
     import copy
 
@@ -54,7 +59,7 @@ def linearise(model: nn.Module, masks: dict[str, np.ndarray], seed: int = 0) -> 
             if name in masks:
                 m = torch.as_tensor(np.asarray(masks[name]), dtype=p.dtype)
                 p.copy_(m * (0.5 + torch.rand(p.shape, generator=rng, dtype=p.dtype)))
-            else:  # biases (and anything else that is not a masked weight)
+            elif name not in keep:  # biases and the like; gates named in `keep` keep their values
                 p.zero_()
     for node in list(gm.graph.nodes):
         if node.op == "call_module":
@@ -117,67 +122,140 @@ def linearise(model: nn.Module, masks: dict[str, np.ndarray], seed: int = 0) -> 
 
 
 class _Cut(fx.Interpreter):
-    """Runs the linearised model with every partition's tensor *replaced* by ``eps[p]``."""
+    """Runs the linearised model with every partition's tensor *replaced* by ``eps[p]``.
 
-    def __init__(self, gm, cut: dict[str, int], eps: list[torch.Tensor]) -> None:
+    Only the nodes downstream of the impulse partition ``a`` (up to the next cuts)
+    are computed; every other input-dependent tensor is zero in a bias-free linear
+    map, so it is materialised as zeros without running its op.
+    """
+
+    def __init__(self, gm, cut, a, impulse, shapes, dependent) -> None:
         super().__init__(gm)
-        self.cut, self.eps = cut, eps
+        self.cut, self.a, self.impulse = cut, a, impulse
+        self.shapes, self.dependent = shapes, dependent
         self.values: dict[int, torch.Tensor] = {}
+        self.live: set[fx.Node] = set()
+        self.batch = impulse.shape[0]
+
+    def _zeros(self, n: fx.Node) -> torch.Tensor:
+        return torch.zeros((self.batch, *self.shapes[n][1:]), dtype=torch.float64)
 
     def run_node(self, n: fx.Node) -> Any:
         if n.op == "placeholder":
-            return self.eps[0]
-        out = super().run_node(n)
+            if self.a == 0:
+                self.live.add(n)
+                return self.impulse
+            return self._zeros(n)
+        live_in = any(x in self.live for x in n.all_input_nodes)
+        if n in self.dependent and n in self.shapes and not live_in and n.op != "output":
+            out = self._zeros(n)
+        else:
+            out = super().run_node(n)
+            if live_in:
+                self.live.add(n)
         if n.name in self.cut and isinstance(out, torch.Tensor):
             p = self.cut[n.name]
             self.values[p] = out
-            return self.eps[p]
+            if p == self.a:
+                self.live.add(n)
+                return self.impulse
+            self.live.discard(n)
+            return self._zeros(n)
         return out
 
 
-def _direct(gm: fx.GraphModule, graph: MultipartiteGraph) -> dict[tuple[int, int], np.ndarray]:
-    """Direct Jacobians by unit impulses: the linearised map has no bias, so feeding the
-    identity (as a batch) into partition A and zeros elsewhere yields column a of J_BA."""
+def _shapes(gm: fx.GraphModule, graph: MultipartiteGraph):
+    """Output shape of every tensor node (batch of 1) and the input-dependent nodes."""
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    x = torch.zeros((1, *graph.meta["input_shape"]), dtype=torch.float64)
+    ShapeProp(gm).propagate(x)
+    shapes, dependent = {}, set()
+    for n in gm.graph.nodes:
+        meta = n.meta.get("tensor_meta")
+        if meta is not None and hasattr(meta, "shape"):
+            shapes[n] = tuple(meta.shape)
+        if n.op == "placeholder" or any(a in dependent for a in n.all_input_nodes):
+            dependent.add(n)
+    return shapes, dependent
+
+
+def _direct(
+    gm: fx.GraphModule, graph: MultipartiteGraph, max_units: int | None = None, seed: int = 0
+) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    """Direct Jacobians by unit impulses: the linearised map has no bias, so feeding unit
+    impulses (as a batch) into partition A yields the columns of J_BA.
+
+    Returns ``{(A, B): (J, units)}`` with ``J[b, k] = d B[b] / d A[units[k]]``; with
+    ``max_units`` only a random sample of that many units of A is probed (large models).
+    """
     nodes = graph.meta["partition_nodes"]
     cut = {name: p for p, name in enumerate(nodes) if p > 0}
-    shapes = [tuple(p.shape) for p in graph.partitions]
+    shapes_p = [tuple(p.shape) for p in graph.partitions]
     gm = gm.double()
+    shapes, dependent = _shapes(gm, graph)
+    rng = np.random.default_rng(seed)
     out = {}
     with torch.no_grad():
         for a, part_a in enumerate(graph.partitions):
             n_a = part_a.size
-            eps = [torch.zeros((n_a, *s), dtype=torch.float64) for s in shapes]
-            eps[a] = torch.eye(n_a, dtype=torch.float64).reshape(n_a, *shapes[a])
-            interp = _Cut(gm, cut, eps)
-            interp.run(eps[0])
-            missing = [p for p in range(1, len(shapes)) if p not in interp.values]
+            units = np.arange(n_a)
+            if max_units is not None and n_a > max_units:
+                units = np.sort(rng.choice(n_a, size=max_units, replace=False))
+            impulse = torch.zeros((len(units), n_a), dtype=torch.float64)
+            impulse[torch.arange(len(units)), torch.as_tensor(units)] = 1.0
+            impulse = impulse.reshape(len(units), *shapes_p[a])
+            interp = _Cut(gm, cut, a, impulse, shapes, dependent)
+            interp.run(impulse if a == 0 else interp._zeros(next(iter(gm.graph.nodes))))
+            missing = [p for p in range(1, len(shapes_p)) if p not in interp.values]
             assert not missing, f"partitions {missing} were not produced by their nodes"
-            for b in range(1, len(shapes)):
+            for b in range(1, len(shapes_p)):
                 if b != a:
-                    out[(a, b)] = interp.values[b].reshape(n_a, -1).T.numpy()
+                    j = interp.values[b].reshape(len(units), -1).T.numpy()
+                    out[(a, b)] = (j, units)
     return out
 
 
 def direct_jacobians(
-    model: nn.Module, masks: dict[str, np.ndarray], graph: MultipartiteGraph, seed: int = 0
-) -> dict[tuple[int, int], np.ndarray]:
-    """``{(A, B): J}`` with ``J[b, a] = d partition_B[b] / d partition_A[a]`` (direct part)."""
-    return _direct(linearise(model, masks, seed), graph)
+    model: nn.Module,
+    masks: dict[str, np.ndarray],
+    graph: MultipartiteGraph,
+    seed: int = 0,
+    max_units: int | None = None,
+    keep: frozenset[str] = frozenset(),
+) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    """``{(A, B): (J, units)}``, ``J[b, k] = d partition_B[b] / d partition_A[units[k]]``."""
+    return _direct(linearise(model, masks, seed, keep), graph, max_units, seed)
 
 
-def check_mge_exact(model, masks, graph: MultipartiteGraph, *, check_weights: bool = True) -> None:
-    """Assert the MGE's edges between every partition pair equal the Jacobian pattern."""
-    jac = direct_jacobians(model, masks, graph)
-    for (a, b), j in jac.items():
-        expected = set(zip(*np.nonzero(np.abs(j) > 1e-12), strict=True))  # (b_unit, a_unit)
+def check_mge_exact(
+    model, masks, graph: MultipartiteGraph, *, check_weights: bool = True,
+    max_units: int | None = None, keep: frozenset[str] = frozenset(),
+) -> None:  # fmt: skip
+    """Assert the MGE's edges between every partition pair equal the Jacobian pattern.
+
+    With ``max_units``, each partition's edges are checked from a random sample of
+    that many source units (exact for those units); otherwise from every unit.
+    ``keep`` names parameters that are not masked weights but keep their values in
+    the linearisation (constant gates such as a DAG network's edge weights).
+    """
+    keep = frozenset(keep)
+    jac = direct_jacobians(model, masks, graph, max_units=max_units, keep=keep)
+    for (a, b), (j, units) in jac.items():
+        expected = {
+            (int(x), int(units[y])) for x, y in zip(*np.nonzero(np.abs(j) > 1e-12), strict=True)
+        }  # (b_unit, a_unit)
+        sampled = np.zeros(graph.partitions[a].size, dtype=bool)
+        sampled[units] = True
         got: set[tuple[int, int]] = set()
         for blk in graph.blocks:
             if blk.src_partition == a and blk.dst_partition == b:
                 s, d, _ = graph.block_local_edges(blk)
                 pairs = list(zip(d.tolist(), s.tolist(), strict=True))
                 assert len(pairs) == len(set(pairs)), f"duplicate edges in block {blk.name}"
-                got |= set(pairs)
-        assert got == {(int(x), int(y)) for x, y in expected}, (
+                keep = sampled[s]
+                got |= set(zip(d[keep].tolist(), s[keep].tolist(), strict=True))
+        assert got == expected, (
             f"partitions {a}->{b}: {len(got - expected)} extra, {len(expected - got)} missing edges"
         )
     # no edge goes backwards and every block's edges stay inside its partitions
@@ -187,31 +265,35 @@ def check_mge_exact(model, masks, graph: MultipartiteGraph, *, check_weights: bo
         assert (part[s] == blk.src_partition).all() and (part[d] == blk.dst_partition).all()
         assert blk.src_partition < blk.dst_partition
     if check_weights:
-        check_unpooled_weights(model, masks, graph)
+        check_unpooled_weights(model, masks, graph, max_units=max_units, keep=keep)
 
 
-def check_unpooled_weights(model, masks, graph: MultipartiteGraph) -> None:
-    """For conv/linear blocks without pooling, each edge weight is |theta| of its kernel entry:
-    compare with the Jacobian of the linearised model using |theta| itself as the weight."""
-    abs_masks = {}
-    params = dict(model.named_parameters())
-    for name, m in masks.items():
-        abs_masks[name] = np.asarray(m)
-    gm_jac = _abs_weight_jacobians(model, abs_masks, graph)
+def check_unpooled_weights(
+    model, masks, graph: MultipartiteGraph, max_units=None, keep=frozenset()
+) -> None:
+    """For conv/linear blocks without pooling, each edge weight is |theta| of its kernel entry
+    (times |c| of a constant gate): compare with the Jacobian of the linearised model using
+    |theta| itself as the weight."""
+    abs_masks = {name: np.asarray(m) for name, m in masks.items()}
+    gm_jac = _abs_weight_jacobians(model, abs_masks, graph, max_units, keep)
     for blk in graph.blocks:
         if blk.kind == "skip" or blk.pool is not None:
             continue
         s, d, w = graph.block_local_edges(blk)
-        j = gm_jac[(blk.src_partition, blk.dst_partition)]
+        j, units = gm_jac[(blk.src_partition, blk.dst_partition)]
         shared = [b for b in graph.blocks if (b.src_partition, b.dst_partition)
                   == (blk.src_partition, blk.dst_partition)]  # fmt: skip
         if len(shared) > 1:
             continue
-        np.testing.assert_allclose(j[d, s], w, rtol=1e-5, err_msg=f"block {blk.name}")
-    del params
+        column = np.full(graph.partitions[blk.src_partition].size, -1)
+        column[units] = np.arange(len(units))
+        keep = column[s] >= 0
+        np.testing.assert_allclose(
+            np.abs(j[d[keep], column[s[keep]]]), w[keep], rtol=1e-5, err_msg=f"block {blk.name}"
+        )
 
 
-def _abs_weight_jacobians(model, masks, graph):
+def _abs_weight_jacobians(model, masks, graph, max_units=None, keep=frozenset()):
     """Jacobians of the linearisation that uses |theta| (masked) as its weights."""
     import copy
 
@@ -220,17 +302,17 @@ def _abs_weight_jacobians(model, masks, graph):
         for name, p in m2.named_parameters():
             if name in masks:
                 p.copy_(p.abs() * torch.as_tensor(masks[name], dtype=p.dtype))
-    return _direct(linearise_keep_weights(m2, set(masks)), graph)
+    return _direct(linearise_keep_weights(m2, set(masks), keep), graph, max_units)
 
 
-def linearise_keep_weights(model, names) -> fx.GraphModule:
+def linearise_keep_weights(model, names, keep=frozenset()) -> fx.GraphModule:
     """``linearise`` without re-drawing the weights (biases still zeroed)."""
     import copy
 
     m2 = copy.deepcopy(model)
     ones = {n: np.ones(tuple(p.shape), dtype=bool) for n, p in m2.named_parameters() if n in names}
     saved = {n: p.detach().clone() for n, p in m2.named_parameters() if n in names}
-    gm = linearise(m2, ones)
+    gm = linearise(m2, ones, keep=frozenset(keep))
     with torch.no_grad():
         for n, p in gm.named_parameters():
             if n in saved:
