@@ -30,7 +30,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -45,6 +45,7 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "TrainResult",
+    "TrainingSettings",
     "accuracy_drop",
     "evaluate",
     "train",
@@ -55,6 +56,96 @@ SCHEDULES = ("cosine", "none", "step")
 DEFAULT_THREADS = 1
 
 StepHook = Callable[[nn.Module, int], None]
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How a network is trained: the settings of :func:`train` shared by everything that trains.
+
+    One object carries them from a study's ``[training]`` table (or the
+    ``prune`` call) to the dense baseline, the fine-tuning and the pruners
+    that train while pruning (``imp``, ``set``, ``rigl``, ``dsr``,
+    ``ramanujan(base="imp")``), so none of them re-declares the keywords.
+    Validated on construction; :meth:`replace` returns a validated copy.
+
+    Attributes
+    ----------
+    epochs : int
+        Passes over the training data (>= 1).
+    lr : float
+        Initial learning rate (> 0).
+    batch_size : int
+        Mini-batch size (>= 1).
+    optimizer : {"sgd", "adam"}
+        SGD with (Nesterov-free) momentum, or Adam.
+    momentum : float
+        SGD momentum, in [0, 1).
+    weight_decay : float
+        L2 penalty (>= 0), applied by the optimizer.
+    schedule : {"cosine", "step", "none"}
+        Learning-rate schedule over all steps.
+    """
+
+    epochs: int = 1
+    lr: float = 0.05
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+
+    def __post_init__(self) -> None:
+        who = "TrainingSettings"
+        _positive_int(self.epochs, "epochs", who)
+        _positive_int(self.batch_size, "batch_size", who)
+        lr = self.lr
+        if (
+            isinstance(lr, bool)
+            or not isinstance(lr, int | float)
+            or not math.isfinite(lr)
+            or lr <= 0
+        ):
+            raise ValidationError(
+                f"The 'lr' parameter of {who} must be a positive float. Got {lr!r} instead."
+            )
+        momentum = self.momentum
+        if (
+            isinstance(momentum, bool)
+            or not isinstance(momentum, int | float)
+            or not 0.0 <= momentum < 1.0
+        ):
+            raise ValidationError(
+                f"The 'momentum' parameter of {who} must be a float in the range [0, 1). "
+                f"Got {momentum!r} instead."
+            )
+        decay = self.weight_decay
+        if isinstance(decay, bool) or not isinstance(decay, int | float) or not decay >= 0.0:
+            raise ValidationError(
+                f"The 'weight_decay' parameter of {who} must be a float >= 0. Got {decay!r} instead."
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise UnknownNameError("optimizer", str(self.optimizer), OPTIMIZERS)
+        if self.schedule not in SCHEDULES:
+            raise UnknownNameError("schedule", str(self.schedule), SCHEDULES)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The settings' names, in declaration order (``epochs``, ``lr``, ...)."""
+        return tuple(f.name for f in fields(TrainingSettings))
+
+    def replace(self, **changes: object) -> TrainingSettings:
+        """A validated copy with ``changes`` applied (unknown names raise)."""
+        unknown = sorted(set(changes) - set(self.names()))
+        if unknown:
+            raise ValidationError(
+                f"Unknown training setting(s) {unknown}. Settings: {', '.join(self.names())}."
+            )
+        values = {name: getattr(self, name) for name in self.names()}
+        return TrainingSettings(**{**values, **changes})  # type: ignore[arg-type]
+
+    def train_kwargs(self) -> dict[str, object]:
+        """The keyword arguments of :func:`train` these settings stand for."""
+        return {name: getattr(self, name) for name in self.names()}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,13 @@ from torch.nn.utils import prune
 from prunegraph.errors import UnknownNameError, ValidationError
 from prunegraph.loader.data import DatasetSplit, load_dataset
 from prunegraph.loader.models import build_model
-from prunegraph.loader.training import TrainResult, accuracy_drop, evaluate, train
+from prunegraph.loader.training import (
+    TrainingSettings,
+    TrainResult,
+    accuracy_drop,
+    evaluate,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +214,36 @@ def test_divergence_is_reported(digits: DatasetSplit) -> None:
     model = build_model("mlp", input_shape=(1, 8, 8), num_classes=10, seed=0)
     with pytest.raises(ValidationError, match="diverged"):
         train(model, digits.train, epochs=3, lr=1e6, schedule="none")
+
+
+# ------------------------------------------------------------------ TrainingSettings
+def test_training_settings_are_the_keywords_of_train(digits: DatasetSplit) -> None:
+    settings = TrainingSettings(epochs=2, lr=0.1, batch_size=32, schedule="none")
+    kwargs = settings.train_kwargs()
+    assert set(kwargs) == set(TrainingSettings.names())
+    assert kwargs["epochs"] == 2 and kwargs["batch_size"] == 32 and kwargs["schedule"] == "none"
+    a, b = _lenet(), _lenet()
+    ra = train(a, digits.train, seed=3, **kwargs)
+    rb = train(b, digits.train, seed=3, epochs=2, lr=0.1, batch_size=32, schedule=None)
+    assert ra.steps == rb.steps and ra.train_loss == rb.train_loss
+
+
+def test_training_settings_replace_validates() -> None:
+    base = TrainingSettings()
+    changed = base.replace(epochs=4, optimizer="adam")
+    assert (changed.epochs, changed.optimizer, base.epochs) == (4, "adam", 1)
+    with pytest.raises(ValidationError, match="Unknown training setting"):
+        base.replace(epoch=4)
+    with pytest.raises(ValidationError, match="'lr' parameter of TrainingSettings"):
+        base.replace(lr=0.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [({"epochs": 0}, ValidationError), ({"batch_size": True}, ValidationError),
+     ({"momentum": 1.0}, ValidationError), ({"weight_decay": -1e-4}, ValidationError),
+     ({"optimizer": "sgdm"}, UnknownNameError), ({"schedule": "linear"}, UnknownNameError)],
+)  # fmt: skip
+def test_training_settings_reject_bad_values(kwargs: dict[str, Any], error: type) -> None:
+    with pytest.raises(error):
+        TrainingSettings(**kwargs)
