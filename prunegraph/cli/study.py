@@ -61,6 +61,14 @@ def register(subparsers: Any) -> None:
         "--out", type=Path, help="output folder for the report (default results/<study>)"
     )
     p.add_argument("--no-analysis", action="store_true", help="skip the analyses and report")
+    p.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help=(
+            "also unpickle checkpoints that hold Python objects (a saved nn.Module); this runs "
+            "code from the files: only for files you trust (default: tensors only, no code runs)"
+        ),
+    )
     p.set_defaults(func=_import)
 
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
@@ -173,6 +181,7 @@ def _import(args: argparse.Namespace) -> int:
         level=args.level,
         out_dir=args.out,
         analyses=not args.no_analysis,
+        trust_checkpoint=args.trust_checkpoint,
     )
     print(summary.format())
     return 1 if summary.failed else 0

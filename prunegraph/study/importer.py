@@ -29,14 +29,23 @@ dataset        no        default ``user``
 
 The ``network_id`` is the hash of the study name and the SHA-256 of the
 checkpoint and masks files, so importing the same manifest twice stores each
-network once. Whole saved modules are unpickled with ``weights_only=False``:
-only import checkpoints you trust (``torch.load`` can run code).
+network once.
+
+Checkpoints are untrusted data: every file is read with
+``torch.load(weights_only=True)``, which loads tensors and plain containers
+and never runs code. A whole pickled ``nn.Module`` (or any other pickled
+object) cannot be read that way; importing one takes an explicit opt-in,
+``trust_checkpoint=True`` (``prunegraph study import --trust-checkpoint``),
+because unpickling it runs whatever code the file names. Without it such a
+network fails with a message saying so, and nothing in the file is executed.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import re
+import sys
 import time
 import tomllib
 import traceback
@@ -203,10 +212,60 @@ def read_manifest(path: str | Path) -> list[ImportEntry]:
     return entries
 
 
-def load_entry(entry: ImportEntry) -> tuple[Any, dict[str, Any], str]:
-    """The pruned model (masked weights zero), its masks and its architecture label."""
-    import numpy as np
+def read_checkpoint(path: Path, *, trust: bool = False, where: str = "checkpoint") -> Any:
+    """Load a checkpoint safely: tensors and plain containers only, unless ``trust``.
+
+    Parameters
+    ----------
+    path : Path
+        A ``torch.save``'d file.
+    trust : bool
+        Also unpickle arbitrary objects (a whole ``nn.Module``). Unpickling
+        runs code named by the file: only for files you trust.
+    where : str
+        Prefix of error messages (names the manifest row).
+
+    Raises
+    ------
+    ValidationError
+        Unreadable file, or (without ``trust``) a file holding pickled objects
+        other than tensors and plain containers; the message names the opt-in.
+    """
+    import pickle
+
     import torch
+
+    if trust:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:
+            raise ValidationError(f"{where}: cannot read the checkpoint: {exc}") from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # weights_only refused a global (a module class, a function, ...): the file is a
+        # pickle of Python objects, and loading it would run code. Never retried silently.
+        named = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        detail = f" ({named.group(1)})" if named else ""
+        raise ValidationError(
+            f"{where}: the checkpoint is not a plain state_dict: it holds pickled Python objects"
+            f"{detail}, and loading it would "
+            "run code from the file. It was not loaded. Save model.state_dict() instead, or, "
+            "only for a file you trust, pass --trust-checkpoint (trust_checkpoint=True)."
+        ) from None
+    except Exception as exc:
+        raise ValidationError(f"{where}: cannot read the checkpoint: {exc}") from None
+
+
+def load_entry(
+    entry: ImportEntry, *, trust_checkpoint: bool = False
+) -> tuple[Any, dict[str, Any], str]:
+    """The pruned model (masked weights zero), its masks and its architecture label.
+
+    The checkpoint is read by :func:`read_checkpoint` (safe unless
+    ``trust_checkpoint``).
+    """
+    import numpy as np
     from torch import nn
 
     from prunegraph.loader.masks import (
@@ -219,13 +278,7 @@ def load_entry(entry: ImportEntry) -> tuple[Any, dict[str, Any], str]:
     from prunegraph.loader.models import MODELS, build_model
 
     where = f"network {entry.row} ({entry.checkpoint.name})"
-    try:
-        obj = torch.load(entry.checkpoint, map_location="cpu", weights_only=True)
-    except Exception:
-        try:  # a whole pickled module: only for trusted files (documented)
-            obj = torch.load(entry.checkpoint, map_location="cpu", weights_only=False)
-        except Exception as exc:
-            raise ValidationError(f"{where}: cannot read the checkpoint: {exc}") from None
+    obj = read_checkpoint(entry.checkpoint, trust=trust_checkpoint, where=where)
     if isinstance(obj, nn.Module):
         model = obj
         if any(hasattr(m, "weight_orig") for m in model.modules()):
@@ -287,18 +340,35 @@ def import_study(
     analyses: bool = True,
     store: Any = None,
     analysis: AnalysisSettings | None = None,
+    trust_checkpoint: bool = False,
+    log: Any = None,
 ) -> StudySummary:
     """Import every network of ``manifest`` under ``study``; failures are recorded, not fatal.
 
     Networks already complete in the store (same checkpoint and masks bytes)
     are skipped. Returns the same :class:`~prunegraph.study.run.StudySummary`
     as a study run (the report is written when ``analyses``).
+
+    Checkpoints are loaded with ``torch.load(weights_only=True)``; a file that
+    needs full unpickling (a saved ``nn.Module``) fails its row unless
+    ``trust_checkpoint`` is True, which unpickles it (running any code it
+    names) and says so through ``log`` (default: stderr).
     """
     from prunegraph.loader.masks import sparsity as mask_sparsity
     from prunegraph.loader.records import NetworkRecord, validate_study_name
     from prunegraph.study.run import stored_networks
 
     validate_study_name(study, where="import_study")
+    if not isinstance(trust_checkpoint, bool):
+        raise ValidationError(
+            f"trust_checkpoint must be True or False. Got {trust_checkpoint!r} instead."
+        )
+    if trust_checkpoint:
+        say = log or (lambda msg: print(msg, file=sys.stderr))
+        say(
+            "Trusting the checkpoints: pickled objects in them are unpickled, which runs any "
+            "code they name. Only do this for files you made or trust."
+        )
     if level not in LEVELS:
         raise ValidationError(f"level must be one of {', '.join(LEVELS)}. Got {level!r} instead.")
     entries = read_manifest(manifest)
@@ -342,7 +412,7 @@ def import_study(
             outcome = NetworkOutcome(network_id, label, "failed", level=level)
             try:
                 t = time.perf_counter()
-                model, masks, architecture = load_entry(entry)
+                model, masks, architecture = load_entry(entry, trust_checkpoint=trust_checkpoint)
                 seconds["build"] = time.perf_counter() - t
                 record = NetworkRecord(
                     network_id=network_id,

@@ -202,13 +202,14 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
 
 
 def _load_cache(path: Path) -> dict[str, Any] | None:
+    """A cache entry, read safely (tensors and plain containers only: no code runs)."""
     import torch
 
     if not path.is_file():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # a corrupt cache entry is recomputed, not fatal
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a corrupt (or unsafe, or old-format) entry is recomputed, not fatal
         return None
 
 
@@ -325,6 +326,7 @@ def sparse_network(
     when trained, the weights).
     """
     import numpy as np
+    import torch
 
     from prunegraph.loader.masks import apply_masks, remove_masks
     from prunegraph.loader.pruning import prune
@@ -380,7 +382,7 @@ def sparse_network(
         apply_masks(model, masks)
         remove_masks(model)
     entry = {
-        "masks": masks,
+        "masks": {k: torch.from_numpy(v) for k, v in masks.items()},  # safe-loadable tensors
         "acc_dense": acc_dense,
         "acc_sparse": acc_sparse,
         # Untrained weights are reproducible from the seed: do not store them.
