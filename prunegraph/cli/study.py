@@ -133,7 +133,8 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.quiet and sys.stderr.isatty(),
     )
     print(summary.format())
-    return 1 if summary.failed else 0
+    # non-zero whenever something asked for did not happen: a network, the analyses, the selection
+    return 1 if summary.failed or summary.analysis_error or summary.warning else 0
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -40,6 +40,7 @@ import os
 import sys
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, as_completed
 from dataclasses import asdict, dataclass, field, replace
@@ -99,6 +100,7 @@ class StudySummary:
     report: Path | None = None
     analysis_error: str | None = None
     driver_retries: int = 0
+    warning: str | None = None
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -141,6 +143,8 @@ class StudySummary:
                 f"Driver retried {self.driver_retries} transaction(s) (e.g. deadlocks between "
                 f"workers, resolved by the retry); details in {self.out_dir / 'driver.log'}"
             )
+        if self.warning:
+            lines.append(f"Warning: {self.warning}")
         lines.append(f"Run log: {self.out_dir / 'run.json'}")
         return "\n".join(lines)
 
@@ -575,14 +579,56 @@ def _progress(total: int, desc: str, enabled: bool) -> Any:
     )
 
 
+def _read_run_log(path: Path) -> dict[str, Any]:
+    """The run log as written, or ``{}`` when absent or unreadable (kept aside, never lost)."""
+    if not path.is_file():
+        return {}
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError):
+            os.replace(path, path.with_suffix(f".unreadable-{int(time.time())}.json"))
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
 def _write_run_log(
-    path: Path, config: StudyConfig, outcomes: dict[str, NetworkOutcome], extra: dict[str, Any]
+    path: Path,
+    config: StudyConfig,
+    outcomes: dict[str, NetworkOutcome],
+    extra: dict[str, Any],
+    *,
+    run: dict[str, Any] | None = None,
 ) -> None:
+    """Merge this run's outcomes into ``run.json``; earlier records are kept, never dropped.
+
+    ``networks`` holds the latest record of every network any run touched (a
+    network this run only skipped keeps its earlier record unless that one was
+    not ``complete``); ``runs`` lists every run (``run``: when, selection,
+    counts), this one updated in place while it is in progress.
+    """
+    previous = _read_run_log(path)
+    networks = {
+        str(row.get("network_id")): row
+        for row in previous.get("networks", [])
+        if isinstance(row, dict) and row.get("network_id")
+    }
+    for outcome in outcomes.values():
+        old = networks.get(outcome.network_id)
+        if outcome.status == "skipped" and old is not None and old.get("status") == "complete":
+            continue
+        networks[outcome.network_id] = asdict(outcome)
+    runs = [r for r in previous.get("runs", []) if isinstance(r, dict)]
+    if run is not None:
+        counts = Counter(o.status for o in outcomes.values())
+        entry = {**run, **extra, "counts": dict(sorted(counts.items()))}
+        runs = [r for r in runs if r.get("run_id") != run.get("run_id")] + [entry]
     payload = {
         "study": config.name,
         "source": str(config.source) if config.source else None,
         **extra,
-        "networks": [asdict(o) for o in outcomes.values()],
+        "runs": runs,
+        "networks": list(networks.values()),
     }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=1, default=str))
@@ -605,6 +651,34 @@ def select(
             )
         out = out[:limit]
     return out
+
+
+def empty_selection_message(grid: Sequence[NetworkSpec], where: dict[str, Any] | None) -> str:
+    """Why ``--where`` selects nothing: each value that matches no network, with the values
+    that exist (and a did-you-mean)."""
+    import difflib
+
+    if not grid:
+        return "the study's grid has no networks (every pruner/model pair was dropped)."
+    parts = []
+    for key, value in (where or {}).items():
+        existing = sorted({str(getattr(s, key)) for s in grid})
+        if str(value) not in existing:
+            close = difflib.get_close_matches(str(value), existing, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            parts.append(
+                f"{key}={value} matches no network{hint}; {key} is one of {', '.join(existing)}"
+            )
+    if not parts:
+        parts.append(
+            "the --where values exist but no network has them all: "
+            + ", ".join(f"{k}={v}" for k, v in (where or {}).items())
+        )
+    return (
+        "the selection is empty, nothing was run and run.json is unchanged: "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def run_study(
@@ -653,7 +727,20 @@ def run_study(
 
         store = Store.connect()
     try:
-        specs = select(expand(config, applies=pruner_applies), limit=limit, where=where)
+        grid = expand(config, applies=pruner_applies)
+        specs = select(grid, limit=limit, where=where)
+        run_log = out / "run.json"
+        if not specs:
+            # Nothing to do: say why, and leave run.json (earlier outcomes) untouched.
+            summary = StudySummary(config.name, out, [], {"total": time.perf_counter() - t0})
+            summary.warning = empty_selection_message(grid, where)
+            say(f"Warning: {summary.warning}")
+            return summary
+        run_info = {
+            "run_id": f"{time.strftime('%Y-%m-%dT%H:%M:%S')}-{os.getpid()}",
+            "where": {k: str(v) for k, v in (where or {}).items()},
+            "limit": limit,
+        }
         existing = stored_networks(store, config.name)
         wanted_metrics = resolve_metrics(config)
         required = network_level_metrics(wanted_metrics)
@@ -674,7 +761,6 @@ def run_study(
             f"Study '{config.name}': {len(specs)} networks, {len(specs) - len(todo)} already "
             f"complete, {len(todo)} to compute; output in {out}"
         )
-        run_log = out / "run.json"
         n_workers = workers if workers is not None else config.run.workers
         ctx = RunContext(
             out_dir=str(out.resolve()),
@@ -691,14 +777,14 @@ def run_study(
             _run_dense(todo, ctx, pool, progress, say)
             walls["dense"] = time.perf_counter() - t
             t = time.perf_counter()
-            _run_networks(store, todo, ctx, pool, progress, outcomes, config, run_log)
+            _run_networks(store, todo, ctx, pool, progress, outcomes, config, run_log, run_info)
             walls["networks"] = time.perf_counter() - t
         except (KeyboardInterrupt, DatabaseError):
             # Do not wait for running networks: they are left 'writing' (never complete)
             # and the next run redoes them.
             interrupted = True
             _stop(pool)
-            _write_run_log(run_log, config, outcomes, {"interrupted": True})
+            _write_run_log(run_log, config, outcomes, {"interrupted": True}, run=run_info)
             raise
         finally:
             if executor is None and not interrupted:
@@ -719,7 +805,11 @@ def run_study(
         walls["total"] = time.perf_counter() - t0
         summary.driver_retries = count_driver_retries(driver_log, driver_log_start)
         _write_run_log(
-            run_log, config, outcomes, {"seconds": walls, "report": str(summary.report or "")}
+            run_log,
+            config,
+            outcomes,
+            {"seconds": walls, "report": str(summary.report or "")},
+            run={**run_info, "analysis_error": summary.analysis_error},
         )
         return summary
     finally:
@@ -801,6 +891,7 @@ def _run_networks(
     outcomes: dict[str, NetworkOutcome],
     config: StudyConfig,
     run_log: Path,
+    run: dict[str, Any] | None = None,
 ) -> None:
     """Phase 2: each network's pipeline; results recorded as they arrive."""
     bar = _progress(len(todo), f"networks ({config.name})", progress)
@@ -821,7 +912,7 @@ def _run_networks(
             bar.update(1)
             if outcome.status == "failed":
                 bar.write(f"FAILED {spec.label()}: {outcome.error}")
-            _write_run_log(run_log, config, outcomes, {"in_progress": True})
+            _write_run_log(run_log, config, outcomes, {"in_progress": True}, run=run)
             if (
                 outcome.status == "failed"
                 and (outcome.error or "").startswith("DatabaseError")
