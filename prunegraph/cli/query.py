@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,13 @@ _CELL_MAX = 60
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "query",
-        help="run a Cypher library query and print a table",
+        help="run a read-only Cypher library query and print a table",
         description="Run one query of the Cypher library (queries/cypher/NAME.cypher) with "
         "parameters given as --param k=v (values parsed as JSON when possible: 3, 0.5, true, "
-        "null, [1,2]; anything else is a string).",
+        "null, [1,2]; anything else is a string). Read-only: the query runs in a READ "
+        "access-mode transaction, and library queries that write (the exporter's and the "
+        "deleter's own) are refused; the store changes only through export, delete and "
+        "study run/import.",
     )
     p.add_argument("name", nargs="?", help="query name (see --list)")
     p.add_argument("--list", action="store_true", help="list the library's queries")
@@ -141,7 +145,8 @@ def _query(args: argparse.Namespace) -> int:
         for name in list_queries():
             q = load_query(name)
             names = f"  [{', '.join(q.params)}]" if q.params else ""
-            print(f"{name}{names}\n    {q.description}")
+            internal = "  (writes: internal, not runnable here)" if writes(q.text) else ""
+            print(f"{name}{names}{internal}\n    {q.description}")
         return 0
     if not args.name:
         raise ValidationError("Name a query (prunegraph query --list shows them).")
@@ -150,12 +155,7 @@ def _query(args: argparse.Namespace) -> int:
         print(query.browser_text())
         return 0
     params = parse_params(args.param)
-    from prunegraph.queries.store import Store
-
-    with Store.connect() as store:
-        df = store.query_df(args.name, **params)
-    columns = [str(c) for c in df.columns]
-    rows = df.to_dict(orient="records")
+    columns, rows = run_read_only(args.name, params)
     if args.format == "json":
         print(json.dumps(rows, default=str, indent=1))
     elif args.format == "csv":
@@ -171,6 +171,81 @@ def _query(args: argparse.Namespace) -> int:
     else:
         print(format_table(rows, columns))
     return 0
+
+
+_WRITE_CLAUSE = re.compile(
+    r"(?<![.$\w])(CREATE|MERGE|DELETE|DETACH|SET|REMOVE|DROP|FOREACH|LOAD\s+CSV)(?!\w)"
+    r"|\.(?:WRITE|MUTATE|DROP|CREATE|DELETE|MERGE|SET|REMOVE)\w*(?:\.\w+)*\s*\(",
+    re.IGNORECASE,
+)
+_COMMENTS_AND_STRINGS = re.compile(
+    r"//[^\n]*|/\*.*?\*/|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.S
+)
+
+
+def writes(cypher: str) -> bool:
+    """Whether a query's text writes: a write clause (CREATE, MERGE, SET, DELETE, REMOVE,
+    DROP, FOREACH, LOAD CSV) or a writing procedure (``gds.*.write``/``mutate``,
+    ``gds.graph.drop``, ``apoc.create.*``, ...), outside comments and string literals.
+
+    Property and parameter names (``n.dataset``, ``$offset``) are not clauses. The
+    check is a first line only: the query also runs in a READ transaction.
+    """
+    return _WRITE_CLAUSE.search(_COMMENTS_AND_STRINGS.sub(" ", cypher)) is not None
+
+
+def run_read_only(
+    name: str, params: dict[str, Any], store: Any = None
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Run library query ``name`` read-only: ``(columns, rows)``.
+
+    A query whose text writes is refused before anything runs; every other
+    one runs in a READ access-mode transaction, so the server itself refuses
+    a write the text check missed (a procedure that writes, for one).
+
+    Raises
+    ------
+    ValidationError
+        The query writes, or its parameters do not match.
+    DatabaseError
+        The server refused a write, or the query failed.
+    """
+    from prunegraph.errors import DatabaseError
+    from prunegraph.queries.library import load_query
+    from prunegraph.queries.store import Store, _return_columns
+
+    query = load_query(name)
+    if writes(query.text):
+        raise ValidationError(
+            f"Query '{name}' writes to the store; 'prunegraph query' is read-only. The store "
+            "changes only through 'prunegraph export', 'prunegraph delete' and 'prunegraph "
+            "study run/import', which keep it consistent."
+        )
+    missing = [p for p in query.params if p not in params]
+    extra = [p for p in params if p not in query.params]
+    if missing or extra:
+        parts = [f"missing {', '.join(missing)}"] if missing else []
+        parts += [f"unexpected {', '.join(extra)}"] if extra else []
+        raise ValidationError(
+            f"Query '{name}' takes parameters ({', '.join(query.params) or 'none'}): "
+            f"{'; '.join(parts)}."
+        )
+    own = store is None
+    store = Store.connect() if own else store
+    try:
+        rows = store.run(query.text, params, write=False)  # READ access mode
+    except DatabaseError as exc:
+        if "access mode" in str(exc).lower() or "read only" in str(exc).lower():
+            raise DatabaseError(
+                f"Query '{name}' tried to write; 'prunegraph query' runs read-only and the "
+                "server refused it. Nothing was changed."
+            ) from None
+        raise DatabaseError(f"Query '{name}': {exc}") from None
+    finally:
+        if own:
+            store.close()
+    columns = list(rows[0].keys()) if rows else _return_columns(query.text)
+    return [str(c) for c in columns], rows
 
 
 # ----------------------------------------------------------------------- export
