@@ -31,8 +31,8 @@ _LAZY = {
     "draw_graph": "prunegraph.loader.draw",
     "NetworkRecord": "prunegraph.loader.records",
     "export_network": "prunegraph.loader.export",
-    "delete_network": "prunegraph.loader.export",
-    "delete_study": "prunegraph.loader.export",
+    "delete_network": "prunegraph.queries.data_model",
+    "delete_study": "prunegraph.queries.data_model",
 }
 
 __all__ = ["EdgeBlock", "MultipartiteGraph", "Partition", *sorted(_LAZY)]

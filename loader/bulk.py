@@ -36,7 +36,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,44 +48,46 @@ import pyarrow.csv as pacsv
 
 from prunegraph.config import ConnectionSettings
 from prunegraph.errors import StackError, ValidationError
-from prunegraph.loader.export import (
-    _FAMILIES,
-    LEVELS,
-    _checked_type,
-    block_rel_type,
-    graph_content_hash,
-    graph_properties,
-    layer_properties,
-    partition_label,
-    rolled_layer_index,
-)
+from prunegraph.loader.export import check_some_family, graphs_by_family
 from prunegraph.loader.graph import MultipartiteGraph
 from prunegraph.loader.records import NetworkRecord
+from prunegraph.queries import data_model as dm
 
 ADMIN_MAIN = "org.neo4j.server.startup.Neo4jAdminCommand"
 
 
 @dataclass(frozen=True)
 class BulkNetwork:
-    """One network to bulk-load: record, MGE, level and optional rolled graphs."""
+    """One network to bulk-load: its record, its graphs by family and its storage level.
+
+    ``graphs`` takes what :func:`~prunegraph.loader.export.export_network` takes:
+    a mapping of graph family to graph holding the MGE, or the MGE alone.
+    """
 
     record: NetworkRecord
-    mge: MultipartiteGraph
+    graphs: Mapping[str, MultipartiteGraph | None] | MultipartiteGraph
     level: str = "full"
-    rolled: MultipartiteGraph | None = None
-    rolled_channel: MultipartiteGraph | None = None
 
     def __post_init__(self) -> None:
-        if self.level not in LEVELS:
-            raise ValidationError(
-                f"The 'level' parameter of BulkNetwork must be one of {LEVELS}. Got {self.level!r} instead."
-            )
-        if not isinstance(self.mge, MultipartiteGraph) or self.mge.kind != "mge":
-            raise ValidationError(
-                "The 'mge' parameter of BulkNetwork must be a MultipartiteGraph of kind 'mge'."
-            )
-        if self.level == "rolled" and self.rolled is None and self.rolled_channel is None:
-            raise ValidationError("Level 'rolled' needs rolled= and/or rolled_channel= graphs.")
+        graphs = graphs_by_family(self.graphs, "BulkNetwork")
+        object.__setattr__(self, "graphs", graphs)
+        dm.check_level(self.level, where="BulkNetwork")
+        check_some_family(self.level, set(graphs))
+
+    @property
+    def mge(self) -> MultipartiteGraph:
+        return self.by_family["mge"]
+
+    @property
+    def by_family(self) -> dict[str, MultipartiteGraph]:
+        """The graphs by family (checked, in table order)."""
+        return self.graphs  # type: ignore[return-value]
+
+    def stored(self) -> dict[str, MultipartiteGraph]:
+        """The graphs its level stores."""
+        return {
+            k: g for k, g in self.by_family.items() if dm.GRAPH_FAMILIES[k].stored_at(self.level)
+        }
 
 
 @dataclass
@@ -179,8 +181,7 @@ _NETWORK_COLUMNS: list[tuple[str, str]] = [
     ("partition_shapes_json", "string"),
     ("level", "string"),
     ("status", "string"),
-    ("has_rolled", "boolean"),
-    ("has_rolled_channel", "boolean"),
+    *((f.stored_flag, "boolean") for f in dm.GRAPH_FAMILIES.values() if f.stored_flag),
     ("created_at", "datetime"),
     ("updated_at", "datetime"),
 ]
@@ -230,9 +231,12 @@ def write_bulk_files(networks: Sequence[BulkNetwork], directory: str | Path) -> 
     studies = sorted({n.record.study for n in networks})
     study_id = {name: k for k, name in enumerate(studies)}
     files.nodes.append(
-        "Study="
+        f"{dm.STUDY_LABEL}="
         + _write_small(
-            directory, "studies", [":ID(Study)", "name"], ([k, s] for s, k in study_id.items())
+            directory,
+            "studies",
+            [f":ID({dm.STUDY_LABEL})", "name"],
+            ([k, s] for s, k in study_id.items()),
         )
     )
     files.n_nodes += len(studies)
@@ -242,55 +246,60 @@ def write_bulk_files(networks: Sequence[BulkNetwork], directory: str | Path) -> 
     for k, net in enumerate(networks):
         record = net.record
         if not record.content_hash:
-            record = record.with_content_hash(graph_content_hash(net.mge))
-        props = {**record.to_properties(), **graph_properties(net.mge)}
+            record = record.with_content_hash(dm.graph_content_hash(net.mge))
+        props = {**record.to_properties(), **dm.graph_properties(net.mge)}
         props.update(
             level=net.level,
-            status="complete",
-            has_rolled=net.level != "summary" and net.rolled is not None,
-            has_rolled_channel=net.level != "summary" and net.rolled_channel is not None,
+            status=dm.COMPLETE,
+            **dm.stored_flags(set(net.stored())),
             created_at=now,
             updated_at=now,
         )
         network_rows.append([k, *(props.get(name) for name, _ in _NETWORK_COLUMNS)])
         has_network.append([study_id[record.study], k])
-        for layer in layer_properties(record.network_id, net.mge):
+        for layer in dm.layer_properties(record.network_id, net.mge):
             layer_rows.append([layer_key, *(layer.get(name) for name, _ in _LAYER_COLUMNS)])
             has_layer.append([k, layer_key])
             layer_key += 1
 
     files.nodes.append(
-        "Network="
+        f"{dm.NETWORK_LABEL}="
         + _write_small(
-            directory, "networks", [":ID(Network)", *_header(_NETWORK_COLUMNS)], network_rows
+            directory,
+            "networks",
+            [f":ID({dm.NETWORK_LABEL})", *_header(_NETWORK_COLUMNS)],
+            network_rows,
         )
     )
     files.nodes.append(
-        "Layer="
-        + _write_small(directory, "layers", [":ID(Layer)", *_header(_LAYER_COLUMNS)], layer_rows)
-    )
-    files.relationships.append(
-        "HAS_NETWORK="
+        f"{dm.LAYER_LABEL}="
         + _write_small(
-            directory, "has_network", [":START_ID(Study)", ":END_ID(Network)"], has_network
+            directory, "layers", [f":ID({dm.LAYER_LABEL})", *_header(_LAYER_COLUMNS)], layer_rows
         )
     )
     files.relationships.append(
-        "HAS_LAYER="
-        + _write_small(directory, "has_layer", [":START_ID(Network)", ":END_ID(Layer)"], has_layer)
+        f"{dm.HAS_NETWORK}="
+        + _write_small(
+            directory,
+            "has_network",
+            [f":START_ID({dm.STUDY_LABEL})", f":END_ID({dm.NETWORK_LABEL})"],
+            has_network,
+        )
+    )
+    files.relationships.append(
+        f"{dm.HAS_LAYER}="
+        + _write_small(
+            directory,
+            "has_layer",
+            [f":START_ID({dm.NETWORK_LABEL})", f":END_ID({dm.LAYER_LABEL})"],
+            has_layer,
+        )
     )
     files.n_nodes += len(network_rows) + len(layer_rows)
     files.n_relationships += len(has_network) + len(has_layer)
 
     for net in networks:
-        jobs: list[tuple[str, MultipartiteGraph]] = []
-        if net.level == "full":
-            jobs.append(("mge", net.mge))
-        if net.level != "summary":
-            if net.rolled is not None:
-                jobs.append(("rolled", net.rolled))
-            if net.rolled_channel is not None:
-                jobs.append(("rolled_channel", net.rolled_channel))
+        jobs = net.stored().items()
         for family, graph in jobs:
             nodes, rels = _write_family(directory, net.record.network_id, family, net.mge, graph)
             files.nodes.append(nodes)
@@ -304,9 +313,9 @@ def write_bulk_files(networks: Sequence[BulkNetwork], directory: str | Path) -> 
 def _write_family(
     directory: Path, network_id: str, family: str, mge: MultipartiteGraph, graph: MultipartiteGraph
 ) -> tuple[str, str]:
-    base, prefix, rolled_type, _ = _FAMILIES[family]
-    space = f"{prefix}{network_id}"
-    stem = {"mge": "units", "rolled": "rolled_units", "rolled_channel": "channel_units"}[family]
+    fam = dm.GRAPH_FAMILIES[family]
+    space = fam.network_label(network_id)
+    stem = fam.unit_file
     sizes = np.array([p.size for p in graph.partitions], dtype=np.int64)
     uid = np.arange(graph.n_nodes, dtype=np.int64)
     part = graph.node_partition.astype(np.int64)
@@ -318,29 +327,21 @@ def _write_family(
         "i": pa.array(graph.node_unit.astype(np.int64)),
     }
     header = [f":ID({space})", "network_id", "uid:long", "p:long", "i:long"]
-    if family == "mge":
+    if fam.rel_type is None:  # the MGE: layered labels L<p>
         labels = [
-            f"{base};{partition_label(p.index)};{prefix}{network_id}" for p in graph.partitions
+            f"{fam.unit_label};{dm.partition_label(p.index)};{space}" for p in graph.partitions
         ]
         columns["labels"] = _repeat_strings(labels, sizes)
         header.append(":LABEL")
-        types = [block_rel_type(b) for b in graph.blocks]
-        layers = [b.index for b in graph.blocks]
     else:
-        layer_of = rolled_layer_index(mge, graph)
-        side_layer = np.full(graph.n_partitions, -1, dtype=np.int64)
-        side_name = ["in"] * graph.n_partitions
-        for b, layer in zip(graph.blocks, layer_of, strict=True):
-            if side_layer[b.src_partition] < 0:
-                side_layer[b.src_partition], side_name[b.src_partition] = layer, "in"
-            if side_layer[b.dst_partition] < 0:
-                side_layer[b.dst_partition], side_name[b.dst_partition] = layer, "out"
-        columns["layer"] = pa.array(side_layer[part])
+        side_layer, side_name = dm.rolled_sides(mge, graph)
+        columns["layer"] = pa.array(np.asarray(side_layer, dtype=np.int64)[part])
         columns["side"] = _repeat_strings(side_name, sizes)
-        columns["labels"] = _repeat_strings([f"{base};{space}"], np.array([graph.n_nodes]))
+        columns["labels"] = _repeat_strings(
+            [f"{fam.unit_label};{space}"], np.array([graph.n_nodes])
+        )
         header += ["layer:long", "side", ":LABEL"]
-        types = [_checked_type(rolled_type)] * len(graph.blocks)
-        layers = layer_of
+    types, layers = dm.block_types_and_layers(graph, mge)
     nodes = _write_table(directory, f"{stem}_{network_id}", header, pa.table(columns))
 
     counts = np.array([b.n_edges for b in graph.blocks], dtype=np.int64)

@@ -50,7 +50,7 @@ from torch import nn
 
 from prunegraph._registry import Registry
 from prunegraph.errors import EncodingError, ValidationError
-from prunegraph.loader.graph import GRAPH_KINDS, EdgeBlock, MultipartiteGraph, Partition
+from prunegraph.loader.graph import EdgeBlock, MultipartiteGraph, Partition
 from prunegraph.loader.masks import (
     canonical_key,
     check_mask_set,
@@ -58,6 +58,7 @@ from prunegraph.loader.masks import (
     prunable_parameters,
 )
 from prunegraph.loader.tracing import TensorMeta, TracedModel, target_name, trace_model
+from prunegraph.queries.data_model import GRAPH_FAMILIES, GRAPH_KINDS
 
 __all__ = ["ENCODINGS", "LayerInfo", "encode", "list_layers"]
 
@@ -1547,9 +1548,10 @@ def encode(
         "weighted": weighted,
     }
     meta = {k: v for k, v in meta.items() if v is None or isinstance(v, str | int | bool | list)}
-    if kind == "mge":
-        return _assemble_mge(walker, weighted, meta)
-    return _assemble_rolled(walker, kind, weighted, meta)
+    family = GRAPH_FAMILIES[kind]  # the builder named by the family's row
+    return family.build_function()(
+        walker, weighted=weighted, meta=meta, **dict(family.builder_options)
+    )
 
 
 def list_layers(model: nn.Module, input_shape: Any, masks: Mapping[str, Any] | None = None):

@@ -1,29 +1,22 @@
-"""Streaming exporter: a network's graphs into Neo4j over Bolt, idempotently.
+"""Streaming exporter: the write protocol that puts a network's graphs into Neo4j over Bolt.
 
-Data model (``docs/store.md``)::
-
-    (:Study {name})-[:HAS_NETWORK]->(:Network {network_id, ..., level, status})
-    (:Network)-[:HAS_LAYER]->(:Layer {network_id, index, name, kind, rel_type, ...})
-    (:Unit:L<p>:N_<id> {network_id, uid, p, i})-[:CONV|LINEAR|SKIP|POOLED_CONV|POOLED_LINEAR {w, layer}]->(:Unit)
-    (:RolledUnit:R_<id> {network_id, uid, p, i, layer, side})-[:ROLLED {w, layer}]->(:RolledUnit)
-    (:ChannelUnit:C_<id> {network_id, uid, p, i, layer, side})-[:ROLLED_CHANNEL {w, layer}]->(:ChannelUnit)
-
-Storage levels, chosen per export: ``summary`` (Study, Network, Layers and the
-metrics later written on them), ``rolled`` (plus the per-layer rolled graphs),
-``full`` (plus every unit and edge of the MGE).
+The data model (labels, relationship types, storage levels, graph families)
+and its reading side (state, verify, delete, read-back) live in
+:mod:`prunegraph.queries.data_model`; this module only writes.
 
 Idempotency protocol
 --------------------
 1. Read the network's state. Complete with the same ``content_hash`` and
-   nothing new requested: no-op. Complete but a higher level (or a rolled
-   graph not stored yet) requested: upgrade, writing only the missing parts.
+   nothing new requested: no-op. Complete but a higher level (or a graph
+   family not stored yet) requested: upgrade, writing only the missing parts.
    Complete with a different ``content_hash``: refused unless ``overwrite``.
 2. State ``writing`` (an earlier export died): delete, in batches, every unit
    family that its last *complete* level does not account for, then redo.
 3. ``export_begin`` sets ``status = 'writing'`` before the first unit batch;
    ``export_complete`` sets ``status = 'complete'`` and ``level`` only after
-   the last batch and after :func:`verify` counted every unit and edge. Every
-   reading query filters on ``status = 'complete'``.
+   the last batch and after :func:`~prunegraph.queries.data_model.verify`
+   counted every unit and edge. Every reading query filters on
+   ``status = 'complete'``.
 
 Relationship batches address their end nodes by the internal ids returned
 when the units of the same export were created (``id()`` seeks, the cheapest
@@ -36,177 +29,24 @@ distinct units, and concurrent batches cover far-apart positions
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from prunegraph.errors import DatabaseError, NotFoundError, ValidationError
+from prunegraph.errors import DatabaseError, ValidationError
 from prunegraph.loader.graph import EdgeBlock, MultipartiteGraph
-from prunegraph.loader.records import NetworkRecord, validate_network_id, validate_study_name
+from prunegraph.loader.records import NetworkRecord
+from prunegraph.queries import data_model as dm
 from prunegraph.queries.library import load_query
 
 if TYPE_CHECKING:
     from prunegraph.queries.store import Store
 
-LEVELS = ("summary", "rolled", "full")
-"""Storage levels, lowest first."""
-
-MGE_REL_TYPES = ("CONV", "LINEAR", "SKIP", "POOLED_CONV", "POOLED_LINEAR")
-ROLLED_REL_TYPE = "ROLLED"
-CHANNEL_REL_TYPE = "ROLLED_CHANNEL"
-REL_TYPES = frozenset((*MGE_REL_TYPES, ROLLED_REL_TYPE, CHANNEL_REL_TYPE))
-"""The whitelist of relationship types the exporter may write."""
-
-UNIT_LABEL = "Unit"
-ROLLED_LABEL = "RolledUnit"
-CHANNEL_LABEL = "ChannelUnit"
-
 DEFAULT_BATCH_SIZE = 5_000
-DEFAULT_DELETE_BATCH = 5_000
-
-# graph family -> (base label, per-network label prefix, relationship type, delete query)
-_FAMILIES: dict[str, tuple[str, str, str, str]] = {
-    "mge": (UNIT_LABEL, "N_", "", "delete_units_batch"),
-    "rolled": (ROLLED_LABEL, "R_", ROLLED_REL_TYPE, "delete_rolled_units_batch"),
-    "rolled_channel": (CHANNEL_LABEL, "C_", CHANNEL_REL_TYPE, "delete_channel_units_batch"),
-}
-
-
-# ----------------------------------------------------------------------------- names
-
-
-def network_label(network_id: str) -> str:
-    """``N_<network_id>``: the per-network label of MGE units (GDS projects it natively)."""
-    return "N_" + validate_network_id(network_id, where="network_label")
-
-
-def rolled_label(network_id: str) -> str:
-    """``R_<network_id>``: the per-network label of rolled-BGE units."""
-    return "R_" + validate_network_id(network_id, where="rolled_label")
-
-
-def channel_label(network_id: str) -> str:
-    """``C_<network_id>``: the per-network label of rolled-channel units."""
-    return "C_" + validate_network_id(network_id, where="channel_label")
-
-
-def partition_label(p: int) -> str:
-    """``L<p>``: the layered label of the units of partition ``p`` (``MATCH (n:L3)``)."""
-    if isinstance(p, bool) or not isinstance(p, int | np.integer) or p < 0:
-        raise ValidationError(f"A partition index must be a non-negative int. Got {p!r} instead.")
-    return f"L{int(p)}"
-
-
-def block_rel_type(block: EdgeBlock) -> str:
-    """Relationship type of an MGE edge block: CONV, LINEAR, SKIP, or POOLED_CONV/POOLED_LINEAR
-    when the block draws from pooled units."""
-    kind = block.kind.upper()
-    if kind not in ("CONV", "LINEAR", "SKIP"):
-        raise ValidationError(
-            f"Edge block {block.index} ({block.name}) has kind {block.kind!r}; the store knows "
-            "'conv', 'linear' and 'skip'."
-        )
-    if block.pool is not None and kind != "SKIP":
-        kind = "POOLED_" + kind
-    return _checked_type(kind)
-
-
-def _checked_type(rel_type: str) -> str:
-    if rel_type not in REL_TYPES:
-        raise ValidationError(
-            f"Relationship type {rel_type!r} is not in the store's whitelist {sorted(REL_TYPES)}."
-        )
-    return rel_type
-
-
-# ------------------------------------------------------------------------ properties
-
-
-def graph_content_hash(graph: MultipartiteGraph) -> str:
-    """SHA-256 (first 32 hex digits) of a graph's structure and weights.
-
-    Covers the kind, partitions (shapes), blocks (partition pairs, kinds,
-    pooling, slices) and the ``src``, ``dst`` and float32 ``weight`` arrays,
-    so two exports of the same graph agree and any edit changes it.
-    """
-    digest = hashlib.sha256()
-    header = {
-        "kind": graph.kind,
-        "partitions": [list(p.shape) for p in graph.partitions],
-        "blocks": [
-            [b.kind, b.src_partition, b.dst_partition, b.start, b.stop, b.pool]
-            for b in graph.blocks
-        ],
-    }
-    digest.update(json.dumps(header, sort_keys=True).encode())
-    for array, dtype in ((graph.src, np.int64), (graph.dst, np.int64), (graph.weight, np.float32)):
-        digest.update(np.ascontiguousarray(array, dtype=dtype).tobytes())
-    return digest.hexdigest()[:32]
-
-
-def _listify(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
-def layer_properties(network_id: str, graph: MultipartiteGraph) -> list[dict[str, Any]]:
-    """``(:Layer)`` properties of every MGE edge block (None-valued keys left out)."""
-    rows = []
-    for b in graph.blocks:
-        props: dict[str, Any] = {
-            "network_id": network_id,
-            "index": b.index,
-            "name": b.name,
-            "kind": b.kind,
-            "rel_type": block_rel_type(b),
-            "param_name": b.param_name,
-            "src_partition": b.src_partition,
-            "dst_partition": b.dst_partition,
-            "weight_shape": _listify(b.weight_shape),
-            "stride": _listify(b.stride),
-            "padding": _listify(b.padding),
-            "dilation": _listify(b.dilation),
-            "groups": b.groups,
-            "pool": b.pool,
-            "n_weights": b.n_weights,
-            "n_unmasked": b.n_unmasked,
-            "n_edges": b.n_edges,
-            "layer_density": b.density,
-        }
-        rows.append({k: v for k, v in props.items() if v is not None})
-    return rows
-
-
-def graph_properties(graph: MultipartiteGraph) -> dict[str, Any]:
-    """Network-level sizes of the MGE: counts, partition sizes/offsets/shapes/names."""
-    return {
-        "n_nodes": graph.n_nodes,
-        "n_edges": graph.n_edges,
-        "n_partitions": graph.n_partitions,
-        "partition_sizes": [p.size for p in graph.partitions],
-        "partition_offsets": [p.offset for p in graph.partitions],
-        "partition_names": [p.name for p in graph.partitions],
-        "partition_shapes_json": json.dumps([list(p.shape) for p in graph.partitions]),
-    }
-
-
-def rolled_layer_index(mge: MultipartiteGraph, rolled: MultipartiteGraph) -> list[int]:
-    """For each block of a rolled graph, the index of the MGE layer it rolls.
-
-    Blocks are matched by ``param_name`` (else ``name``); an unmatched block
-    keeps its own index.
-    """
-    by_key: dict[str, int] = {}
-    for b in mge.blocks:
-        for key in (b.param_name, b.name):
-            if key:
-                by_key.setdefault(key, b.index)
-    return [by_key.get(b.param_name or "", by_key.get(b.name, b.index)) for b in rolled.blocks]
 
 
 # ------------------------------------------------------------------------- results
@@ -282,180 +122,89 @@ class _Batches:
             self.bar.close()
 
 
-# --------------------------------------------------------------------------- state
-
-
-def network_state(store: Store, network_id: str) -> dict[str, Any] | None:
-    """The stored status/level/content hash of a network, None if it is not stored."""
-    validate_network_id(network_id, where="network_state")
-    rows = store.run(
-        load_query("export_network_state").text, {"network_id": network_id}, write=False
-    )
-    return rows[0] if rows else None
-
-
-def get_network(
-    store: Store, network_id: str, *, include_incomplete: bool = False
-) -> dict[str, Any]:
-    """All properties of a stored network; :class:`NotFoundError` if absent (or incomplete)."""
-    validate_network_id(network_id, where="get_network")
-    rows = store.run(load_query("network_info").text, {"network_id": network_id}, write=False)
-    if not rows or (rows[0]["status"] != "complete" and not include_incomplete):
-        what = "is not stored" if not rows else f"is not complete (status {rows[0]['status']!r})"
-        raise NotFoundError(f"Network '{network_id}' {what}.")
-    return dict(rows[0]["properties"])
-
-
-def verify(store: Store, network_id: str) -> dict[str, int]:
-    """Counts of what is stored for a network: units, relationships, layers per family."""
-    rows = store.run(load_query("export_verify").text, {"network_id": network_id}, write=False)
-    return {k: int(v or 0) for k, v in rows[0].items()}
-
-
-# -------------------------------------------------------------------------- delete
-
-
-def _delete_family(store: Store, network_id: str, family: str, batch_size: int) -> int:
-    query = load_query(_FAMILIES[family][3]).text
-    return store.batched_autocommit(
-        query, {"network_id": network_id, "batch_size": int(batch_size)}
-    )
-
-
-def delete_network(
-    store: Store,
-    network_id: str,
-    *,
-    batch_size: int = DEFAULT_DELETE_BATCH,
-    missing_ok: bool = False,
-) -> dict[str, int]:
-    """Delete one network: its units and relationships in batches, then its layers and node.
-
-    The Network node is marked ``writing`` first, so a delete that dies half-way
-    never leaves a network that looks complete. Returns the counts deleted.
-    Raises :class:`NotFoundError` for an unknown id unless ``missing_ok``.
-    """
-    validate_network_id(network_id, where="delete_network")
-    _check_batch_size(batch_size, "delete_network")
-    state = network_state(store, network_id)
-    if state is None and not missing_ok:
-        raise NotFoundError(f"Network '{network_id}' is not stored; nothing to delete.")
-    if state is not None:
-        store.run(
-            "MATCH (n:Network {network_id: $network_id}) SET n.status = 'deleting'",
-            {"network_id": network_id},
-        )
-    counts = {family: _delete_family(store, network_id, family, batch_size) for family in _FAMILIES}
-    rows = store.run(load_query("delete_network_nodes").text, {"network_id": network_id})
-    counts["layers"] = int(rows[0]["layers"]) if rows else 0
-    counts["networks"] = int(rows[0]["networks"]) if rows else 0
-    if state is not None and state.get("study") is not None:
-        store.run(load_query("delete_empty_study").text, {"study": state["study"]})
-    return counts
-
-
-def delete_study(store: Store, study: str, *, batch_size: int = DEFAULT_DELETE_BATCH) -> int:
-    """Delete every network of a study (in batches) and the study; returns the number of networks.
-
-    Raises :class:`NotFoundError` if the study is not stored.
-    """
-    validate_study_name(study, where="delete_study")
-    exists = store.run("MATCH (s:Study {name: $study}) RETURN count(s) AS n", {"study": study})
-    ids = [
-        r["network_id"] for r in store.run(load_query("study_network_ids").text, {"study": study})
-    ]
-    if not ids and not exists[0]["n"]:
-        raise NotFoundError(f"Study {study!r} is not stored; nothing to delete.")
-    for network_id in ids:
-        delete_network(store, network_id, batch_size=batch_size, missing_ok=True)
-    store.run(load_query("delete_empty_study").text, {"study": study})
-    return len(ids)
-
-
 # -------------------------------------------------------------------------- export
 
 
-def _check_batch_size(batch_size: object, where: str) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+def graphs_by_family(graphs: object, where: str = "export_network") -> dict[str, MultipartiteGraph]:
+    """``graphs`` as a family -> graph dict in table order, checked.
+
+    ``graphs`` is a mapping of graph family (:data:`~prunegraph.queries.data_model.GRAPH_FAMILIES`)
+    to :class:`MultipartiteGraph` of that kind (None values are dropped) that
+    holds the MGE, or an MGE alone (``{'mge': graph}``).
+    """
+    if isinstance(graphs, MultipartiteGraph):
+        if graphs.kind != "mge":
+            raise ValidationError(
+                f"The 'graphs' parameter of {where} must be a mapping of graph family to "
+                "MultipartiteGraph holding kind 'mge', or an MGE alone. Got a graph of kind "
+                f"{graphs.kind!r} instead."
+            )
+        return {"mge": graphs}
+    if not isinstance(graphs, Mapping):
         raise ValidationError(
-            f"The 'batch_size' parameter of {where} must be a positive int. Got {batch_size!r} instead."
+            f"The 'graphs' parameter of {where} must be a mapping of graph family to "
+            f"MultipartiteGraph (kind 'mge' required). Got {type(graphs).__name__} instead."
+        )
+    out: dict[str, MultipartiteGraph] = {}
+    for name, graph in graphs.items():
+        family = dm.graph_family(name, what="graphs' key", where=where)
+        if graph is None:
+            continue
+        if not isinstance(graph, MultipartiteGraph) or graph.kind != family.name:
+            raise ValidationError(
+                f"The '{family.name}' graph of {where} must be a MultipartiteGraph of "
+                f"kind '{family.name}'. Got {getattr(graph, 'kind', type(graph).__name__)!r} "
+                "instead."
+            )
+        out[family.name] = graph
+    if "mge" not in out:
+        raise ValidationError(
+            f"The 'graphs' parameter of {where} must hold the network's graph of kind "
+            "'mge' (its blocks become the (:Layer) nodes)."
+        )
+    return {name: out[name] for name in dm.GRAPH_FAMILIES if name in out}
+
+
+def check_some_family(level: str, available: set[str], network_id: str = "") -> None:
+    """A level that stores graph families needs at least one of them."""
+    names = [f.name for f in dm.families_at(level)]
+    if names and not set(names) & available:
+        whose = f"Network '{network_id}' has none stored and " if network_id else ""
+        raise ValidationError(
+            f"Level '{level}' stores the graph families {', '.join(names)}: {whose}graphs= must "
+            "hold at least one of them (from prunegraph.loader.encoding.encode(..., kind=...))."
         )
 
 
 def _validate_export_args(
-    graph_mge: object,
+    graphs: dict[str, MultipartiteGraph],
     record: object,
     level: object,
-    rolled: object,
-    rolled_channel: object,
     batch_size: object,
     workers: object,
 ) -> None:
-    if not isinstance(graph_mge, MultipartiteGraph) or graph_mge.kind != "mge":
-        raise ValidationError(
-            "The 'graph_mge' parameter of export_network must be a MultipartiteGraph of kind 'mge'. "
-            f"Got {getattr(graph_mge, 'kind', type(graph_mge).__name__)!r} instead."
-        )
     if not isinstance(record, NetworkRecord):
         raise ValidationError(
             "The 'record' parameter of export_network must be a NetworkRecord. "
             f"Got {type(record).__name__} instead."
         )
-    if level not in LEVELS:
-        raise ValidationError(
-            f"The 'level' parameter of export_network must be one of {LEVELS}. Got {level!r} instead."
-        )
-    for name, graph, kind in (
-        ("rolled", rolled, "rolled"),
-        ("rolled_channel", rolled_channel, "rolled_channel"),
-    ):
-        if graph is not None and (not isinstance(graph, MultipartiteGraph) or graph.kind != kind):
-            raise ValidationError(
-                f"The '{name}' parameter of export_network must be None or a MultipartiteGraph of "
-                f"kind '{kind}'. Got {getattr(graph, 'kind', type(graph).__name__)!r} instead."
-            )
-    if level == "rolled" and rolled is None and rolled_channel is None:
-        raise ValidationError(
-            "Level 'rolled' stores the per-layer rolled graphs: pass rolled= and/or rolled_channel= "
-            "(from prunegraph.loader.encoding.encode(..., kind='rolled'))."
-        )
-    _check_batch_size(batch_size, "export_network")
+    check_some_family(dm.check_level(level, where="export_network"), set(graphs), "")
+    dm.check_batch_size(batch_size, "export_network")
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 8:
         raise ValidationError(
             f"The 'workers' parameter of export_network must be an int in [1, 8]. Got {workers!r} instead."
         )
-    for name, graph in (
-        ("graph_mge", graph_mge),
-        ("rolled", rolled),
-        ("rolled_channel", rolled_channel),
-    ):
-        if isinstance(graph, MultipartiteGraph) and graph.n_edges:
-            w = np.asarray(graph.weight)
-            if not np.isfinite(w).all():
-                raise ValidationError(f"The '{name}' graph has non-finite edge weights.")
-
-
-def _stored_parts(state: dict[str, Any]) -> set[str]:
-    level = state.get("level")
-    parts: set[str] = set()
-    if level == "full":
-        parts.add("mge")
-    if level in ("rolled", "full"):
-        if state.get("has_rolled"):
-            parts.add("rolled")
-        if state.get("has_rolled_channel"):
-            parts.add("rolled_channel")
-    return parts
+    for name, graph in graphs.items():
+        if graph.n_edges and not np.isfinite(np.asarray(graph.weight)).all():
+            raise ValidationError(f"The '{name}' graph has non-finite edge weights.")
 
 
 def export_network(
     store: Store,
-    graph_mge: MultipartiteGraph,
+    graphs: Mapping[str, MultipartiteGraph | None] | MultipartiteGraph,
     *,
     record: NetworkRecord,
     level: str = "full",
-    rolled: MultipartiteGraph | None = None,
-    rolled_channel: MultipartiteGraph | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     workers: int = 2,
     progress: bool = True,
@@ -467,17 +216,19 @@ def export_network(
     ----------
     store : Store
         Connected store (schema is created if missing).
-    graph_mge : MultipartiteGraph
-        The network's MGE (kind ``'mge'``); its blocks become ``(:Layer)`` nodes
-        and, at level ``full``, its units and edges are written.
+    graphs : mapping of str to MultipartiteGraph, or MultipartiteGraph
+        The network's graphs by family (:data:`~prunegraph.queries.data_model.GRAPH_FAMILIES`:
+        ``{'mge': ..., 'rolled': ..., 'rolled_channel': ...}``; None values are
+        skipped); ``'mge'`` is required, and an MGE alone stands for
+        ``{'mge': graph}``. The MGE's blocks become ``(:Layer)`` nodes; each
+        family's units and edges are written from its ``min_level`` up (the
+        MGE at ``full``, the rolled graphs at ``rolled`` and ``full``).
     record : NetworkRecord
-        Identity and outcomes; ``content_hash`` is computed from ``graph_mge``
+        Identity and outcomes; ``content_hash`` is computed from the MGE
         when empty.
     level : {'summary', 'rolled', 'full'}
-        What to store; a later call with a higher level upgrades in place.
-    rolled, rolled_channel : MultipartiteGraph, optional
-        Per-layer rolled graphs (kinds ``'rolled'``, ``'rolled_channel'``),
-        stored at levels ``rolled`` and ``full``.
+        What to store (:data:`~prunegraph.queries.data_model.LEVELS`); a later
+        call with a higher level upgrades in place.
     batch_size : int
         Rows (units or relationships) per transaction; 5,000 by default (smaller
         transactions keep the server's transaction state and GC work small).
@@ -495,88 +246,72 @@ def export_network(
     -------
     ExportResult
     """
-    _validate_export_args(graph_mge, record, level, rolled, rolled_channel, batch_size, workers)
+    given = graphs_by_family(graphs)
+    _validate_export_args(given, record, level, batch_size, workers)
     from prunegraph.queries.schema import ensure_schema
 
+    graph_mge = given["mge"]
     started = time.perf_counter()
     if not record.content_hash:
-        record = record.with_content_hash(graph_content_hash(graph_mge))
+        record = record.with_content_hash(dm.graph_content_hash(graph_mge))
     network_id = record.network_id
     ensure_schema(store)
 
-    state = network_state(store, network_id)
+    state = dm.network_state(store, network_id)
     action = "created"
     stored: set[str] = set()
     stored_rank = -1
     if state is not None:
         same = state.get("content_hash") == record.content_hash
-        if state["status"] == "complete" and not same:
+        if state["status"] == dm.COMPLETE and not same:
             if not overwrite:
                 raise ValidationError(
                     f"Network '{network_id}' is already stored with a different content hash "
                     f"({state.get('content_hash')} != {record.content_hash}): its graph changed. "
                     "Pass overwrite=True (CLI: --overwrite) to replace it, or delete it first."
                 )
-            delete_network(store, network_id, missing_ok=True)
+            dm.delete_network(store, network_id, missing_ok=True)
             action = "replaced"
         elif not same:
             # A partial export of some other content: nothing of it can be kept.
-            delete_network(store, network_id, missing_ok=True)
+            dm.delete_network(store, network_id, missing_ok=True)
             action = "redone"
         else:
-            stored = _stored_parts(state)
-            stored_rank = LEVELS.index(state["level"]) if state.get("level") in LEVELS else -1
-            if state["status"] != "complete":
-                for family in _FAMILIES:
+            stored = dm.stored_families(state)
+            level_now = state.get("level")
+            stored_rank = dm.LEVELS.index(level_now) if level_now in dm.LEVELS else -1
+            if state["status"] != dm.COMPLETE:
+                for family in dm.GRAPH_FAMILIES:
                     if family not in stored:
-                        _delete_family(store, network_id, family, DEFAULT_DELETE_BATCH)
+                        dm.delete_family(store, network_id, family, dm.DEFAULT_DELETE_BATCH)
                 action = "redone"
             else:
                 action = "upgraded"
 
-    target_rank = max(stored_rank, LEVELS.index(level))
-    target = LEVELS[target_rank]
-    wanted: set[str] = set()
-    if target == "full":
-        wanted.add("mge")
-    if target_rank >= LEVELS.index("rolled"):
-        if rolled is not None:
-            wanted.add("rolled")
-        if rolled_channel is not None:
-            wanted.add("rolled_channel")
+    target_rank = max(stored_rank, dm.LEVELS.index(level))
+    target = dm.LEVELS[target_rank]
+    wanted = {f.name for f in dm.families_at(target) if f.name in given}
     to_write = wanted - stored
     if action == "upgraded" and not to_write and target_rank == stored_rank:
         return ExportResult(network_id, "unchanged", target, seconds=time.perf_counter() - started)
 
-    has_rolled = "rolled" in stored | to_write
-    has_channel = "rolled_channel" in stored | to_write
-    if target == "rolled" and not (has_rolled or has_channel):
-        raise ValidationError(
-            f"Network '{network_id}' has no rolled graph stored: level 'rolled' needs rolled= "
-            "and/or rolled_channel=."
-        )
+    kept = stored | to_write
+    check_some_family(target, kept, network_id)
 
     store.run(
         load_query("export_begin").text,
         {
             "record": record.to_properties(),
-            "graph": graph_properties(graph_mge),
+            "graph": dm.graph_properties(graph_mge),
             "target_level": target,
         },
     )
     store.run(
         load_query("export_layers").text,
-        {"network_id": network_id, "layers": layer_properties(network_id, graph_mge)},
+        {"network_id": network_id, "layers": dm.layer_properties(network_id, graph_mge)},
     )
 
-    jobs: list[tuple[str, MultipartiteGraph]] = []
-    if "mge" in to_write:
-        jobs.append(("mge", graph_mge))
-    if "rolled" in to_write and rolled is not None:
-        jobs.append(("rolled", rolled))
-    if "rolled_channel" in to_write and rolled_channel is not None:
-        jobs.append(("rolled_channel", rolled_channel))
-
+    jobs = [(name, g) for name, g in given.items() if name in to_write]
     total = sum(g.n_nodes + g.n_edges for _, g in jobs)
     batches = _Batches(store, workers, total, progress, f"export {network_id}")
     result = ExportResult(network_id, action, target, parts=tuple(f for f, _ in jobs))
@@ -585,7 +320,7 @@ def export_network(
             t0 = time.perf_counter()
             node_ids = _write_units(batches, network_id, family, graph_mge, graph, batch_size)
             t1 = time.perf_counter()
-            _write_relationships(batches, family, graph_mge, graph, node_ids, batch_size)
+            _write_relationships(batches, graph_mge, graph, node_ids, batch_size)
             t2 = time.perf_counter()
             result.units += graph.n_nodes
             result.relationships += graph.n_edges
@@ -594,20 +329,19 @@ def export_network(
     except DatabaseError as exc:
         raise DatabaseError(
             f"Export of network '{network_id}' stopped before its last batch: {exc} It stays "
-            "stored with status 'writing' (never listed as complete); export it again to redo "
-            f"it, or run `prunegraph delete --network {network_id}`."
+            f"stored with status '{dm.WRITING}' (never listed as complete); export it again to "
+            f"redo it, or run `prunegraph delete --network {network_id}`."
         ) from None
     finally:
         batches.close()
 
-    _check_counts(store, network_id, stored | to_write, graph_mge, rolled, rolled_channel)
+    _check_counts(store, network_id, kept, given)
     store.run(
         load_query("export_complete").text,
         {
             "network_id": network_id,
             "level": target,
-            "has_rolled": has_rolled,
-            "has_rolled_channel": has_channel,
+            "flags": dm.stored_flags({f.name for f in dm.families_at(target) if f.name in kept}),
         },
     )
     result.seconds = time.perf_counter() - started
@@ -625,29 +359,21 @@ def _write_units(
     """Create every node of ``graph`` (one family); returns internal ids indexed by uid."""
     node_ids = np.full(graph.n_nodes, -1, dtype=np.int64)
     store = batches.store
-    if family == "mge":
+    fam = dm.graph_family(family)
+    own_label = fam.network_label(network_id)
+    per_partition: list[dict[str, Any]]
+    if fam.rel_type is None:  # the MGE: layered labels L<p>, edge types per block
         query = load_query("export_units").text
-        per_partition: list[dict[str, Any]] = [
-            {"labels": [partition_label(p.index), network_label(network_id)]}
-            for p in graph.partitions
+        per_partition = [
+            {"labels": [dm.partition_label(p.index), own_label]} for p in graph.partitions
         ]
     else:
         query = load_query("export_rolled_units").text
-        base, prefix, _, _ = _FAMILIES[family]
-        labels = [base, prefix + network_id]
-        # Each rolled block joins its own left (in) and right (out) partition.
-        layer_of = rolled_layer_index(mge, graph)
-        side: dict[int, tuple[int, str]] = {}
-        for b, layer in zip(graph.blocks, layer_of, strict=True):
-            side.setdefault(b.src_partition, (layer, "in"))
-            side.setdefault(b.dst_partition, (layer, "out"))
+        labels = [fam.unit_label, own_label]
+        layers, sides = dm.rolled_sides(mge, graph)
         per_partition = [
-            {
-                "labels": labels,
-                "layer": side.get(p.index, (-1, "in"))[0],
-                "side": side.get(p.index, (-1, "in"))[1],
-            }
-            for p in graph.partitions
+            {"labels": labels, "layer": layer, "side": side}
+            for layer, side in zip(layers, sides, strict=True)
         ]
 
     def make_call(params: dict[str, Any], first: int, last: int, offset: int) -> Callable[[], int]:
@@ -684,7 +410,6 @@ def _write_units(
 
 def _write_relationships(
     batches: _Batches,
-    family: str,
     mge: MultipartiteGraph,
     graph: MultipartiteGraph,
     node_ids: np.ndarray,
@@ -692,12 +417,7 @@ def _write_relationships(
 ) -> None:
     query = load_query("export_rels").text
     store = batches.store
-    if family == "mge":
-        types = [block_rel_type(b) for b in graph.blocks]
-        layers = [b.index for b in graph.blocks]
-    else:
-        types = [_checked_type(_FAMILIES[family][2])] * len(graph.blocks)
-        layers = rolled_layer_index(mge, graph)
+    types, layers = dm.block_types_and_layers(graph, mge)
 
     def make_call(
         rel_type: str, layer: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray
@@ -784,21 +504,15 @@ def batch_schedule(n_rows: int, batch_size: int, *, interleave: bool) -> list[in
 
 
 def _check_counts(
-    store: Store,
-    network_id: str,
-    parts: set[str],
-    mge: MultipartiteGraph,
-    rolled: MultipartiteGraph | None,
-    rolled_channel: MultipartiteGraph | None,
+    store: Store, network_id: str, parts: set[str], graphs: dict[str, MultipartiteGraph]
 ) -> None:
-    counts = verify(store, network_id)
-    expected: dict[str, int] = {"layers": len(mge.blocks)}
-    if "mge" in parts:
-        expected.update(units=mge.n_nodes, unit_rels=mge.n_edges)
-    if "rolled" in parts and rolled is not None:
-        expected.update(rolled_units=rolled.n_nodes, rolled_rels=rolled.n_edges)
-    if "rolled_channel" in parts and rolled_channel is not None:
-        expected.update(channel_units=rolled_channel.n_nodes, channel_rels=rolled_channel.n_edges)
+    counts = dm.verify(store, network_id)
+    expected: dict[str, int] = {"layers": len(graphs["mge"].blocks)}
+    for name in parts:
+        graph = graphs.get(name)
+        if graph is not None:
+            units, rels = dm.GRAPH_FAMILIES[name].count_keys
+            expected.update({units: graph.n_nodes, rels: graph.n_edges})
     wrong = {k: (counts.get(k), v) for k, v in expected.items() if counts.get(k) != v}
     if wrong:
         detail = ", ".join(
@@ -807,90 +521,6 @@ def _check_counts(
         raise DatabaseError(
             f"Export of network '{network_id}' did not verify ({detail}); it stays 'writing'."
         )
-
-
-# ------------------------------------------------------------------------ read back
-
-
-@dataclass(frozen=True)
-class StoredEdges:
-    """Edges read back from the store, sorted by (layer, src, dst)."""
-
-    src: np.ndarray
-    dst: np.ndarray
-    weight: np.ndarray
-    layer: np.ndarray
-    rel_type: np.ndarray
-
-
-def read_edges(
-    store: Store, network_id: str, *, graph: str = "mge", batch_size: int = 50_000
-) -> StoredEdges:
-    """Read back every stored edge of one network's graph (``mge``, ``rolled``, ``rolled_channel``).
-
-    ``src``/``dst`` are uids (global node ids of the graph that was exported);
-    the result is sorted by ``(layer, src, dst)``.
-    """
-    validate_network_id(network_id, where="read_edges")
-    if graph not in _FAMILIES:
-        raise ValidationError(
-            f"The 'graph' parameter of read_edges must be one of {tuple(_FAMILIES)}. Got {graph!r} instead."
-        )
-    query = load_query(
-        {"mge": "network_edges", "rolled": "rolled_edges", "rolled_channel": "channel_edges"}[graph]
-    ).text
-    parts: list[dict[str, list[Any]]] = []
-    last = -1
-    while True:
-        rows = store.run(
-            query,
-            {"network_id": network_id, "after": last, "batch_size": int(batch_size)},
-            write=False,
-        )
-        row = rows[0] if rows else None
-        if not row or not row["units"]:
-            break
-        parts.append(row)
-        last = int(row["units"][-1])
-
-    def cat(key: str, dtype: Any) -> np.ndarray:
-        return (
-            np.concatenate([np.asarray(p[key], dtype=dtype) for p in parts])
-            if parts
-            else np.zeros(0, dtype)
-        )
-
-    src, dst = cat("src", np.int64), cat("dst", np.int64)
-    weight, layer = cat("w", np.float64), cat("layer", np.int64)
-    rel_type = cat("type", object)
-    order = np.lexsort((dst, src, layer))
-    return StoredEdges(src[order], dst[order], weight[order], layer[order], rel_type[order])
-
-
-def edges_of(graph: MultipartiteGraph, mge: MultipartiteGraph | None = None) -> StoredEdges:
-    """The edges of an in-memory graph in :class:`StoredEdges` form (for comparisons)."""
-    if graph.kind == "mge":
-        layer_of = [b.index for b in graph.blocks]
-        types = [block_rel_type(b) for b in graph.blocks]
-    else:
-        layer_of = (
-            rolled_layer_index(mge, graph) if mge is not None else [b.index for b in graph.blocks]
-        )
-        types = [ROLLED_REL_TYPE if graph.kind == "rolled" else CHANNEL_REL_TYPE] * len(
-            graph.blocks
-        )
-    sizes = [b.n_edges for b in graph.blocks]
-    layer = np.repeat(np.asarray(layer_of, dtype=np.int64), sizes)
-    rel_type = np.repeat(np.asarray(types, dtype=object), sizes)
-    src, dst = graph.src.astype(np.int64), graph.dst.astype(np.int64)
-    order = np.lexsort((dst, src, layer))
-    return StoredEdges(
-        src[order],
-        dst[order],
-        graph.weight.astype(np.float64)[order],
-        layer[order],
-        rel_type[order],
-    )
 
 
 def export_many(

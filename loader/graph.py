@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     import igraph
     import networkx
 
-GRAPH_KINDS = ("mge", "rolled", "rolled_channel")
 BLOCK_KINDS = ("conv", "linear", "skip")
 _FORMAT_VERSION = 1
 
@@ -94,6 +93,7 @@ class MultipartiteGraph:
     Attributes
     ----------
     kind : {"mge", "rolled", "rolled_channel"}
+        A graph family (:data:`prunegraph.queries.data_model.GRAPH_FAMILIES`).
     partitions : tuple of Partition, in order; offsets are cumulative sizes.
     blocks : tuple of EdgeBlock, in order; their slices tile the edge arrays.
     src, dst : int32 (int64 beyond 2**31 nodes) global node ids, ``src -> dst``.
@@ -110,6 +110,8 @@ class MultipartiteGraph:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from prunegraph.queries.data_model import GRAPH_KINDS  # the graph family table
+
         if self.kind not in GRAPH_KINDS:
             raise ValidationError(f"Graph kind must be one of {GRAPH_KINDS}. Got {self.kind!r}.")
         if not (len(self.src) == len(self.dst) == len(self.weight)):

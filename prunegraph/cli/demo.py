@@ -24,6 +24,7 @@ from typing import Any, cast
 import numpy as np
 
 from prunegraph.errors import DatabaseError, ValidationError
+from prunegraph.queries.data_model import network_label
 
 STUDY = "smoke-demo"
 HIDDEN = (32, 16)
@@ -160,7 +161,7 @@ def scipy_components(net: DemoNetwork) -> int:
 def write_demo_network(store: Any, net: DemoNetwork) -> None:
     """Replace this demo network in Neo4j (nodes, relationships, Network/Study nodes)."""
     nid = net.network_id
-    label = f"N_{nid}"  # nid is 16 hex chars from sha256: safe to interpolate
+    label = network_label(nid)  # nid is 16 hex chars (validated): safe to interpolate
     store.run("CREATE INDEX unit_uid IF NOT EXISTS FOR (u:Unit) ON (u.uid)")
     store.batched_autocommit(
         f"MATCH (u:{label}) WITH u LIMIT 10000 DETACH DELETE u RETURN count(*) AS n"
@@ -213,7 +214,7 @@ def gds_components(store: Any, net: DemoNetwork) -> dict[str, Any]:
     graph = f"smoke_demo_{net.network_id}_{int(time.time() * 1000)}"
     store.run(
         "CALL gds.graph.project($g, $label, {LINEAR: {orientation: 'UNDIRECTED', properties: 'w'}})",
-        {"g": graph, "label": f"N_{net.network_id}"},
+        {"g": graph, "label": network_label(net.network_id)},
     )
     try:
         rows = store.run(
@@ -268,7 +269,7 @@ def _demo(args: argparse.Namespace) -> int:
     )
     print(
         f"Explore it in the Browser ({_browser_hint()}): "
-        f"MATCH (n:N_{net.network_id})-[r:LINEAR]->(m) RETURN n, r, m LIMIT 300"
+        f"MATCH (n:{network_label(net.network_id)})-[r:LINEAR]->(m) RETURN n, r, m LIMIT 300"
     )
     print(f"Done in {time.monotonic() - t0:.1f} s.")
     return 0 if expected == result["components"] else 1

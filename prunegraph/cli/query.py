@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from prunegraph.errors import ValidationError
+from prunegraph.queries.data_model import GRAPH_KINDS, LEVELS
 
 _CELL_MAX = 60
+_EXTRA_KINDS = tuple(k for k in GRAPH_KINDS if k != "mge")  # graph families besides --graph
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,17 +50,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export",
         help="write saved graphs into the store (streaming, or bulk import)",
         description="Export networks into Neo4j. Either one network (--graph G.npz --record R.json) "
-        "or a manifest (--manifest M.json: a list of {record: {...} or path, graph, rolled, "
-        "rolled_channel, level}). Streaming is idempotent: complete networks are skipped, "
+        "or a manifest (--manifest M.json: a list of {record: {...} or path, graph, "
+        + ", ".join(_EXTRA_KINDS)
+        + ", level}). Streaming is idempotent: complete networks are skipped, "
         "interrupted ones redone, lower levels upgraded. --bulk builds a NEW database with "
         "neo4j-admin import: it REPLACES everything stored and needs --overwrite.",
     )
     p.add_argument("--graph", type=Path, help="MGE saved with MultipartiteGraph.save (.npz)")
     p.add_argument("--record", type=Path, help="NetworkRecord fields as JSON")
-    p.add_argument("--rolled", type=Path, help="rolled BGE graph (.npz)")
-    p.add_argument("--rolled-channel", type=Path, help="rolled-channel BGE graph (.npz)")
+    for family in _EXTRA_KINDS:
+        p.add_argument("--" + family.replace("_", "-"), type=Path, help=f"{family} graph (.npz)")
     p.add_argument("--manifest", type=Path, help="JSON list of networks to export")
-    p.add_argument("--level", choices=("summary", "rolled", "full"), default="full")
+    p.add_argument("--level", choices=LEVELS, default="full")
     p.add_argument(
         "--batch-size", type=int, default=5_000, help="relationships per write transaction"
     )
@@ -292,10 +295,10 @@ def _manifest(args: argparse.Namespace) -> list[dict[str, Any]]:
             {
                 "record": str(args.record.resolve()),
                 "graph": str(args.graph.resolve()),
-                "rolled": str(args.rolled.resolve()) if args.rolled else None,
-                "rolled_channel": str(args.rolled_channel.resolve())
-                if args.rolled_channel
-                else None,
+                **{
+                    family: str(getattr(args, family).resolve()) if getattr(args, family) else None
+                    for family in _EXTRA_KINDS
+                },
                 "level": args.level,
             }
         ]
@@ -307,13 +310,14 @@ def _manifest(args: argparse.Namespace) -> list[dict[str, Any]]:
         out.append(
             {
                 "record": _load_record(entry["record"], base),
-                "mge": MultipartiteGraph.load(base / entry["graph"]),
-                "rolled": MultipartiteGraph.load(base / entry["rolled"])
-                if entry.get("rolled")
-                else None,
-                "rolled_channel": MultipartiteGraph.load(base / entry["rolled_channel"])
-                if entry.get("rolled_channel")
-                else None,
+                "graphs": {
+                    "mge": MultipartiteGraph.load(base / entry["graph"]),
+                    **{
+                        family: MultipartiteGraph.load(base / entry[family])
+                        for family in _EXTRA_KINDS
+                        if entry.get(family)
+                    },
+                },
                 "level": entry.get("level", args.level),
             }
         )
@@ -345,11 +349,9 @@ def _export(args: argparse.Namespace) -> int:
         for n in networks:
             r = export_network(
                 store,
-                n["mge"],
+                n["graphs"],
                 record=n["record"],
                 level=n["level"],
-                rolled=n["rolled"],
-                rolled_channel=n["rolled_channel"],
                 batch_size=args.batch_size,
                 workers=args.workers,
                 progress=not args.no_progress,
@@ -363,7 +365,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
-    from prunegraph.loader.export import delete_network, delete_study
+    from prunegraph.queries.data_model import delete_network, delete_study
     from prunegraph.queries.store import Store
 
     with Store.connect() as store:

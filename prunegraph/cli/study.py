@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from prunegraph.errors import ValidationError
+from prunegraph.study.config import LEVELS
 
 
 def register(subparsers: Any) -> None:
@@ -56,7 +57,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("manifest", type=Path, help="CSV or TOML manifest")
     p.add_argument("--study", required=True, help="study name to store the networks under")
-    p.add_argument("--level", default="summary", choices=("full", "rolled", "summary"))
+    p.add_argument("--level", default="summary", choices=LEVELS)
     p.add_argument(
         "--out", type=Path, help="output folder for the report (default results/<study>)"
     )

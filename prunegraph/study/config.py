@@ -94,12 +94,14 @@ from pathlib import Path
 from typing import Any
 
 from prunegraph.errors import UnknownNameError, ValidationError
+from prunegraph.queries.data_model import GRAPH_KINDS
+from prunegraph.queries.data_model import LEVELS as STORAGE_LEVELS
 
 PIPELINE_VERSION = 1
 """Bumped when prunegraph changes the networks it produces (see module docstring)."""
 
-LEVELS = ("full", "rolled", "summary")
-ENCODINGS = ("mge", "rolled", "rolled_channel")
+LEVELS = tuple(reversed(STORAGE_LEVELS))  # the storage levels, listed highest first
+ENCODINGS = GRAPH_KINDS  # the graph families
 ANALYSES = ("regress", "importance", "classify", "rank", "ramanujan")
 CV_PROTOCOLS = ("grouped", "kfold")  # kfold: the papers' plain k-fold
 EXECUTORS = ("process", "serial")

@@ -95,7 +95,7 @@ def tiny_run(store: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     """examples/ci-tiny.toml run once per session; deleted while the store is still open."""
     from _study_helpers import run_tiny_study
 
-    from prunegraph.loader.export import delete_study
+    from prunegraph.queries.data_model import delete_study
 
     run = run_tiny_study(store, tmp_path_factory)
     yield run

@@ -20,6 +20,7 @@ from prunegraph.analysis.features import load_features
 from prunegraph.analysis.report import write_report
 from prunegraph.loader import export as ex
 from prunegraph.loader.records import NetworkRecord
+from prunegraph.queries import data_model as dm
 from prunegraph.queries.metrics import write_metrics
 from prunegraph.queries.store import Store
 
@@ -96,7 +97,7 @@ def stored(store: Store):
             }
         )
     yield study, pd.DataFrame(expected).set_index("network_id")
-    ex.delete_study(store, study)
+    dm.delete_study(store, study)
 
 
 def test_feature_table_from_the_store(store: Store, stored) -> None:

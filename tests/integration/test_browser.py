@@ -19,6 +19,7 @@ from _graphs import resnet_block
 from prunegraph.config import ConnectionSettings
 from prunegraph.loader import export as ex
 from prunegraph.loader.records import NetworkRecord
+from prunegraph.queries import data_model as dm
 from prunegraph.queries.guide_server import serve_in_background
 from prunegraph.queries.library import load_query
 from prunegraph.queries.store import Store
@@ -54,7 +55,7 @@ def browser_network(store: Store):
     )
     ex.export_network(store, g, record=rec, progress=False)
     yield rec
-    ex.delete_study(store, study)
+    dm.delete_study(store, study)
 
 
 def _browser_url(settings: ConnectionSettings) -> str:

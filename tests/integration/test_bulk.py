@@ -24,6 +24,7 @@ from prunegraph.errors import DatabaseError
 from prunegraph.loader import bulk
 from prunegraph.loader import export as ex
 from prunegraph.loader.records import NetworkRecord
+from prunegraph.queries import data_model as dm
 from prunegraph.queries.schema import ensure_schema
 from prunegraph.queries.store import Store
 
@@ -59,7 +60,13 @@ def _networks(study: str) -> list[bulk.BulkNetwork]:
         )
         out.append(
             bulk.BulkNetwork(
-                rec, g, level, rolled_of(g), rolled_of(g, channel=True) if k != 1 else None
+                rec,
+                {
+                    "mge": g,
+                    "rolled": rolled_of(g),
+                    "rolled_channel": rolled_of(g, channel=True) if k != 1 else None,
+                },
+                level,
             )
         )
     return out
@@ -91,7 +98,7 @@ def snapshot(store: Store, network_id: str) -> dict[str, Any]:
     )
     unit_rows = sorted((tuple(sorted(r["labels"])), tuple(sorted(r["p"].items()))) for r in labels)
     edges = {
-        g: ex.read_edges(store, network_id, graph=g) for g in ("mge", "rolled", "rolled_channel")
+        g: dm.read_edges(store, network_id, graph=g) for g in ("mge", "rolled", "rolled_channel")
     }
     return {
         "study": net[0]["study"],
@@ -115,11 +122,9 @@ def test_bulk_import_equals_streaming_export(
         for n in nets:
             ex.export_network(
                 store,
-                n.mge,
+                n.by_family,
                 record=n.record,
                 level=n.level,
-                rolled=n.rolled,
-                rolled_channel=n.rolled_channel,
                 progress=False,
             )
         with Store(scratch.settings()) as imported:
@@ -139,7 +144,7 @@ def test_bulk_import_equals_streaming_export(
                 assert len(a["units"]) == (n.mge.n_nodes if n.level == "full" else 0) + (
                     0
                     if n.level == "summary"
-                    else n.rolled.n_nodes + (n.rolled_channel.n_nodes if n.rolled_channel else 0)
+                    else sum(g.n_nodes for k, g in n.by_family.items() if k != "mge")
                 )
             # the library works on the imported store too
             rows = imported.query("study_networks", study=study)
@@ -148,7 +153,7 @@ def test_bulk_import_equals_streaming_export(
             }
     finally:
         for s in {n.record.study for n in nets}:
-            ex.delete_study(store, s)
+            dm.delete_study(store, s)
 
 
 class StoppingStore:
@@ -190,10 +195,10 @@ def test_database_stopped_mid_export(scratch: bulk.ScratchServer) -> None:
         assert "No Neo4j server answers" in str(info.value) or "Neo4j" in str(info.value)
     scratch.start()
     with Store(scratch.settings()) as s:
-        state = ex.network_state(s, rec.network_id)
+        state = dm.network_state(s, rec.network_id)
         assert state is not None and state["status"] == "writing"
         assert rec.network_id not in {r["network_id"] for r in s.query("list_networks")}
-        assert 0 < ex.verify(s, rec.network_id)["unit_rels"] < g.n_edges
+        assert 0 < dm.verify(s, rec.network_id)["unit_rels"] < g.n_edges
         assert ex.export_network(s, g, record=rec, batch_size=50, progress=False).action == "redone"
-        np.testing.assert_array_equal(ex.read_edges(s, rec.network_id).dst, ex.edges_of(g).dst)
+        np.testing.assert_array_equal(dm.read_edges(s, rec.network_id).dst, dm.edges_of(g).dst)
         assert rec.network_id in {r["network_id"] for r in s.query("list_networks")}

@@ -13,6 +13,7 @@ from _graphs import cnn_with_pooling, mlp, resnet_block, rolled_of
 from prunegraph.errors import DatabaseError, NotFoundError, ValidationError
 from prunegraph.loader import export as ex
 from prunegraph.loader.records import NetworkRecord
+from prunegraph.queries import data_model as dm
 from prunegraph.queries.store import Store
 
 BUILDERS = {"mlp": mlp, "cnn_pool": cnn_with_pooling, "resnet_block": resnet_block}
@@ -43,10 +44,10 @@ def study(store: Store, unique_name: str):
     name = f"{unique_name}_export"
     yield name
     with contextlib.suppress(NotFoundError):
-        ex.delete_study(store, name)
+        dm.delete_study(store, name)
 
 
-def assert_same_edges(got: ex.StoredEdges, want: ex.StoredEdges) -> None:
+def assert_same_edges(got: dm.StoredEdges, want: dm.StoredEdges) -> None:
     np.testing.assert_array_equal(got.src, want.src)
     np.testing.assert_array_equal(got.dst, want.dst)
     np.testing.assert_array_equal(got.layer, want.layer)
@@ -62,38 +63,38 @@ def test_round_trip_full(store: Store, study: str, name: str) -> None:
     rolled, channel = rolled_of(g), rolled_of(g, channel=True)
     rec = make_record(study, g)
     result = ex.export_network(
-        store, g, record=rec, rolled=rolled, rolled_channel=channel, progress=False
+        store, {"mge": g, "rolled": rolled, "rolled_channel": channel}, record=rec, progress=False
     )
     assert result.action == "created" and result.level == "full"
     assert result.relationships == g.n_edges + rolled.n_edges + channel.n_edges
 
-    assert_same_edges(ex.read_edges(store, rec.network_id, batch_size=7), ex.edges_of(g))
-    assert_same_edges(ex.read_edges(store, rec.network_id, graph="rolled"), ex.edges_of(rolled, g))
+    assert_same_edges(dm.read_edges(store, rec.network_id, batch_size=7), dm.edges_of(g))
+    assert_same_edges(dm.read_edges(store, rec.network_id, graph="rolled"), dm.edges_of(rolled, g))
     assert_same_edges(
-        ex.read_edges(store, rec.network_id, graph="rolled_channel"), ex.edges_of(channel, g)
+        dm.read_edges(store, rec.network_id, graph="rolled_channel"), dm.edges_of(channel, g)
     )
 
     # layered and per-network labels on every unit
     for p in g.partitions:
         rows = store.run(
             "MATCH (u:$($labels)) RETURN count(u) AS n, min(u.i) AS lo, max(u.i) AS hi",
-            {"labels": ["Unit", f"L{p.index}", ex.network_label(rec.network_id)]},
+            {"labels": ["Unit", f"L{p.index}", dm.network_label(rec.network_id)]},
         )
         assert rows[0] == {"n": p.size, "lo": 0, "hi": p.size - 1}
-    props = ex.get_network(store, rec.network_id)
+    props = dm.get_network(store, rec.network_id)
     assert props["status"] == "complete" and props["level"] == "full"
     assert props["n_edges"] == g.n_edges and props["input_shape"] == list(rec.input_shape)
-    assert props["content_hash"] == ex.graph_content_hash(g)
+    assert props["content_hash"] == dm.graph_content_hash(g)
     assert props["config_json"] == rec.config_json
     layers = store.query("network_layers", network_id=rec.network_id)
     assert [r["edges"] for r in layers] == [b.n_edges for b in g.blocks]
-    assert [r["type"] for r in layers] == [ex.block_rel_type(b) for b in g.blocks]
+    assert [r["type"] for r in layers] == [dm.block_rel_type(b) for b in g.blocks]
 
 
 def test_pooled_and_skip_types(store: Store, study: str) -> None:
     cnn, block = cnn_with_pooling(), resnet_block()
-    assert [ex.block_rel_type(b) for b in cnn.blocks] == ["CONV", "POOLED_LINEAR"]
-    assert [ex.block_rel_type(b) for b in block.blocks] == ["CONV", "CONV", "SKIP"]
+    assert [dm.block_rel_type(b) for b in cnn.blocks] == ["CONV", "POOLED_LINEAR"]
+    assert [dm.block_rel_type(b) for b in block.blocks] == ["CONV", "CONV", "SKIP"]
     rec = make_record(study, block)
     ex.export_network(store, block, record=rec, progress=False)
     rows = store.run(
@@ -107,11 +108,11 @@ def test_reexport_is_a_noop(store: Store, study: str) -> None:
     g = mlp()
     rec = make_record(study, g)
     first = ex.export_network(store, g, record=rec, progress=False)
-    before = ex.verify(store, rec.network_id)
+    before = dm.verify(store, rec.network_id)
     again = ex.export_network(store, g, record=rec, progress=False, workers=2)
     assert first.action == "created" and again.action == "unchanged"
     assert again.relationships == 0
-    assert ex.verify(store, rec.network_id) == before
+    assert dm.verify(store, rec.network_id) == before
     assert (
         store.run(
             "MATCH (n:Network {network_id: $id}) RETURN count(n) AS n", {"id": rec.network_id}
@@ -127,12 +128,14 @@ def test_upgrade_summary_rolled_full_keeps_metrics(store: Store, study: str) -> 
     assert (
         ex.export_network(store, g, record=rec, level="summary", progress=False).action == "created"
     )
-    assert ex.verify(store, rec.network_id)["units"] == 0
+    assert dm.verify(store, rec.network_id)["units"] == 0
     # a metric written between exports must survive the upgrade
     store.run("MATCH (n:Network {network_id: $id}) SET n.sink = 3", {"id": rec.network_id})
-    r = ex.export_network(store, g, record=rec, level="rolled", rolled=rolled, progress=False)
+    r = ex.export_network(
+        store, {"mge": g, "rolled": rolled}, record=rec, level="rolled", progress=False
+    )
     assert (r.action, r.level, r.parts) == ("upgraded", "rolled", ("rolled",))
-    counts = ex.verify(store, rec.network_id)
+    counts = dm.verify(store, rec.network_id)
     assert counts["units"] == 0 and counts["rolled_rels"] == rolled.n_edges
     r = ex.export_network(store, g, record=rec, level="full", progress=False)
     assert (r.action, r.level, r.parts) == ("upgraded", "full", ("mge",))
@@ -141,9 +144,9 @@ def test_upgrade_summary_rolled_full_keeps_metrics(store: Store, study: str) -> 
         ex.export_network(store, g, record=rec, level="summary", progress=False).action
         == "unchanged"
     )
-    props = ex.get_network(store, rec.network_id)
+    props = dm.get_network(store, rec.network_id)
     assert props["level"] == "full" and props["sink"] == 3 and props["has_rolled"] is True
-    assert_same_edges(ex.read_edges(store, rec.network_id), ex.edges_of(g))
+    assert_same_edges(dm.read_edges(store, rec.network_id), dm.edges_of(g))
 
 
 class FailingStore:
@@ -172,21 +175,21 @@ def test_interrupted_export_is_never_complete_and_is_redone(
     failing = FailingStore(store, fail_at=3, error=RuntimeError("killed half-way"))
     with pytest.raises(RuntimeError, match="killed half-way"):
         ex.export_network(failing, g, record=rec, batch_size=40, workers=workers, progress=False)  # type: ignore[arg-type]
-    state = ex.network_state(store, rec.network_id)
+    state = dm.network_state(store, rec.network_id)
     assert state is not None and state["status"] == "writing" and state["level"] is None
-    partial = ex.verify(store, rec.network_id)
+    partial = dm.verify(store, rec.network_id)
     assert 0 < partial["unit_rels"] < g.n_edges
     listed = {r["network_id"] for r in store.query("study_networks", study=study)}
     assert rec.network_id not in listed
     assert rec.network_id in {r["network_id"] for r in store.query("list_incomplete_networks")}
     with pytest.raises(NotFoundError, match="not complete"):
-        ex.get_network(store, rec.network_id)
+        dm.get_network(store, rec.network_id)
 
     redo = ex.export_network(store, g, record=rec, batch_size=40, workers=workers, progress=False)
     assert redo.action == "redone"
-    assert ex.verify(store, rec.network_id)["unit_rels"] == g.n_edges
-    assert_same_edges(ex.read_edges(store, rec.network_id), ex.edges_of(g))
-    assert ex.network_state(store, rec.network_id)["status"] == "complete"
+    assert dm.verify(store, rec.network_id)["unit_rels"] == g.n_edges
+    assert_same_edges(dm.read_edges(store, rec.network_id), dm.edges_of(g))
+    assert dm.network_state(store, rec.network_id)["status"] == "complete"
 
 
 def test_database_error_mid_export_is_reported_and_left_writing(store: Store, study: str) -> None:
@@ -197,7 +200,7 @@ def test_database_error_mid_export_is_reported_and_left_writing(store: Store, st
     )
     with pytest.raises(DatabaseError, match=r"stays stored with status 'writing'.*export it again"):
         ex.export_network(failing, g, record=rec, batch_size=10, progress=False)  # type: ignore[arg-type]
-    assert ex.network_state(store, rec.network_id)["status"] == "writing"
+    assert dm.network_state(store, rec.network_id)["status"] == "writing"
 
 
 def test_changed_graph_needs_overwrite(store: Store, study: str) -> None:
@@ -208,39 +211,39 @@ def test_changed_graph_needs_overwrite(store: Store, study: str) -> None:
         ex.export_network(store, g2, record=rec, progress=False)
     r = ex.export_network(store, g2, record=rec, progress=False, overwrite=True)
     assert r.action == "replaced"
-    assert_same_edges(ex.read_edges(store, rec.network_id), ex.edges_of(g2))
+    assert_same_edges(dm.read_edges(store, rec.network_id), dm.edges_of(g2))
 
 
 def test_delete_network_and_study(store: Store, study: str) -> None:
     g = cnn_with_pooling()
     recs = [make_record(study, g, seed=s) for s in range(2)]
     for r in recs:
-        ex.export_network(store, g, record=r, rolled=rolled_of(g), progress=False)
-    counts = ex.delete_network(store, recs[0].network_id, batch_size=7)
+        ex.export_network(store, {"mge": g, "rolled": rolled_of(g)}, record=r, progress=False)
+    counts = dm.delete_network(store, recs[0].network_id, batch_size=7)
     assert (
         counts["mge"] == g.n_nodes and counts["networks"] == 1 and counts["layers"] == len(g.blocks)
     )
-    assert ex.network_state(store, recs[0].network_id) is None
-    assert ex.verify(store, recs[0].network_id) == dict.fromkeys(
-        ex.verify(store, recs[0].network_id), 0
+    assert dm.network_state(store, recs[0].network_id) is None
+    assert dm.verify(store, recs[0].network_id) == dict.fromkeys(
+        dm.verify(store, recs[0].network_id), 0
     )
-    assert ex.delete_study(store, study) == 1
+    assert dm.delete_study(store, study) == 1
     assert store.run("MATCH (s:Study {name: $s}) RETURN count(s) AS n", {"s": study})[0]["n"] == 0
-    assert ex.verify(store, recs[1].network_id)["units"] == 0
+    assert dm.verify(store, recs[1].network_id)["units"] == 0
     with pytest.raises(NotFoundError, match="not stored"):
-        ex.delete_study(store, study)
+        dm.delete_study(store, study)
 
 
 def test_unknown_network_id(store: Store) -> None:
     missing = "fedcba9876543210"
-    assert ex.network_state(store, missing) is None
+    assert dm.network_state(store, missing) is None
     with pytest.raises(NotFoundError, match="fedcba9876543210' is not stored"):
-        ex.get_network(store, missing)
+        dm.get_network(store, missing)
     with pytest.raises(NotFoundError, match="nothing to delete"):
-        ex.delete_network(store, missing)
+        dm.delete_network(store, missing)
     assert store.query("network_layers", network_id=missing) == []
     with pytest.raises(ValidationError, match="16 lowercase hex"):
-        ex.delete_network(store, "abc) DETACH DELETE n //")
+        dm.delete_network(store, "abc) DETACH DELETE n //")
 
 
 def test_study_name_with_cypher_metacharacters_is_stored_literally(
@@ -260,7 +263,7 @@ def test_study_name_with_cypher_metacharacters_is_stored_literally(
             rec.network_id
         ]
     finally:
-        assert ex.delete_study(store, name) == 1
+        assert dm.delete_study(store, name) == 1
     with pytest.raises(ValidationError, match="control characters"):
         make_record("bad\nstudy", g)
 
@@ -308,12 +311,16 @@ def test_round_trip_real_encodings(
     channel = encode(model, masks, shape, kind="rolled_channel")
     rec = make_record(study, g, architecture=arch, input_shape=shape)
     ex.export_network(
-        store, g, record=rec, rolled=rolled, rolled_channel=channel, workers=2, progress=False
+        store,
+        {"mge": g, "rolled": rolled, "rolled_channel": channel},
+        record=rec,
+        workers=2,
+        progress=False,
     )
-    assert_same_edges(ex.read_edges(store, rec.network_id), ex.edges_of(g))
-    assert_same_edges(ex.read_edges(store, rec.network_id, graph="rolled"), ex.edges_of(rolled, g))
+    assert_same_edges(dm.read_edges(store, rec.network_id), dm.edges_of(g))
+    assert_same_edges(dm.read_edges(store, rec.network_id, graph="rolled"), dm.edges_of(rolled, g))
     assert_same_edges(
-        ex.read_edges(store, rec.network_id, graph="rolled_channel"), ex.edges_of(channel, g)
+        dm.read_edges(store, rec.network_id, graph="rolled_channel"), dm.edges_of(channel, g)
     )
     types = {r["type"] for r in store.query("network_layers", network_id=rec.network_id)}
     expected = {"mlp": {"LINEAR"}, "lenet5": {"CONV", "POOLED_CONV", "POOLED_LINEAR"}}

@@ -17,6 +17,7 @@ from scipy.sparse.csgraph import shortest_path
 
 from prunegraph.loader import export as ex
 from prunegraph.loader.records import NetworkRecord
+from prunegraph.queries import data_model as dm
 from prunegraph.queries.library import list_queries, load_query
 from prunegraph.queries.store import Store
 
@@ -67,10 +68,8 @@ def fixture(store: Store):
     for g, r in zip(graphs, records, strict=True):
         ex.export_network(
             store,
-            g,
+            {"mge": g, "rolled": rolled_of(g), "rolled_channel": rolled_of(g, channel=True)},
             record=r,
-            rolled=rolled_of(g),
-            rolled_channel=rolled_of(g, channel=True),
             progress=False,
         )
     # a third network left half-written: invisible to the listing queries
@@ -79,12 +78,12 @@ def fixture(store: Store):
         load_query("export_begin").text,
         {
             "record": writing.to_properties(),
-            "graph": ex.graph_properties(graphs[0]),
+            "graph": dm.graph_properties(graphs[0]),
             "target_level": "full",
         },
     )
     yield {"study": study, "graphs": graphs, "records": records, "writing": writing}
-    ex.delete_study(store, study)
+    dm.delete_study(store, study)
 
 
 def degrees(g):
@@ -267,8 +266,8 @@ def test_network_sample(store: Store, fixture) -> None:
 def test_edge_pages(store: Store, fixture, graph: str) -> None:
     g, rec = fixture["graphs"][0], fixture["records"][0]
     want = {"mge": g, "rolled": rolled_of(g), "rolled_channel": rolled_of(g, channel=True)}[graph]
-    got = ex.read_edges(store, rec.network_id, graph=graph, batch_size=5)
-    ref = ex.edges_of(want, g)
+    got = dm.read_edges(store, rec.network_id, graph=graph, batch_size=5)
+    ref = dm.edges_of(want, g)
     np.testing.assert_array_equal(got.src, ref.src)
     np.testing.assert_array_equal(got.dst, ref.dst)
     name = {"mge": "network_edges", "rolled": "rolled_edges", "rolled_channel": "channel_edges"}[

@@ -14,8 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from _metric_graphs import mlp_232, random_layered
 
 from prunegraph.errors import ValidationError
-from prunegraph.loader.export import delete_network, export_network
+from prunegraph.loader.export import export_network
 from prunegraph.loader.records import NetworkRecord
+from prunegraph.queries.data_model import delete_network
 from prunegraph.queries.gds_metrics import database_metrics, projection
 from prunegraph.queries.metrics import DB_METRICS, compute_metrics, load_mge
 
@@ -154,11 +155,9 @@ def test_encoded_model_all_graphs_round_trip(store, stored):
     )
     export_network(
         store,
-        graphs["mge"],
+        graphs,
         record=record,
         level="full",
-        rolled=graphs["rolled"],
-        rolled_channel=graphs["rolled_channel"],
         progress=False,
     )
     try:

@@ -18,7 +18,7 @@ from prunegraph.study.run import pruner_applies, run_study
 
 
 def test_killed_run_resumes_without_duplicates(store, tmp_path: Path) -> None:
-    from prunegraph.loader.export import delete_study
+    from prunegraph.queries.data_model import delete_study
 
     name = f"t{uuid.uuid4().hex[:10]}-resume"
     text = (EXAMPLES / "ci-tiny.toml").read_text().replace('name = "ci-tiny"', f'name = "{name}"')

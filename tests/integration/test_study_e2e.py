@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from _study_helpers import tiny_config
 
+from prunegraph.queries.data_model import network_label
 from prunegraph.study import expand
 from prunegraph.study.executors import SerialExecutor
 from prunegraph.study.run import pruner_applies, run_study
@@ -65,7 +66,7 @@ def test_full_level_network_has_its_mge_in_the_store(store, tiny) -> None:
         write=False,
     )
     assert rows[0]["n_edges"] > 0 and rows[0]["layer_edges"] == rows[0]["n_edges"]
-    label = f"N_{spec.network_id}"
+    label = network_label(spec.network_id)
     units = store.run(f"MATCH (u:Unit:`{label}`) RETURN count(u) AS c", write=False)[0]["c"]
     assert units > 0
 
@@ -102,7 +103,7 @@ def test_rerun_recomputes_nothing_and_gives_the_same_report(store, tiny) -> None
 def test_a_failing_network_is_recorded_and_does_not_stop_the_others(
     store, tmp_path, monkeypatch
 ) -> None:
-    from prunegraph.loader.export import delete_study
+    from prunegraph.queries.data_model import delete_study
     from prunegraph.study import run as study_run
 
     config = tiny_config()
@@ -155,8 +156,8 @@ def test_import_own_checkpoints(store, tmp_path) -> None:
     import torch
     from torch.nn.utils import prune as torch_prune
 
-    from prunegraph.loader.export import delete_study
     from prunegraph.loader.models import build_model
+    from prunegraph.queries.data_model import delete_study
     from prunegraph.study.importer import import_study
 
     lenet = build_model("lenet5", input_shape=(1, 8, 8), num_classes=10, seed=3)

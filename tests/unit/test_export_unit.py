@@ -15,6 +15,7 @@ from prunegraph.loader import bulk
 from prunegraph.loader import export as ex
 from prunegraph.loader.graph import EdgeBlock, MultipartiteGraph, Partition
 from prunegraph.loader.records import NetworkRecord, network_id_from_config
+from prunegraph.queries import data_model as dm
 
 
 def toy(pool: str | None = None, w_scale: float = 1.0) -> MultipartiteGraph:
@@ -115,41 +116,41 @@ def test_network_id_from_config_is_stable_hex() -> None:
 
 def test_rel_types_and_labels() -> None:
     g, pooled = toy(), toy(pool="maxpool2d(2)")
-    assert [ex.block_rel_type(b) for b in g.blocks] == ["CONV", "LINEAR", "SKIP"]
-    assert [ex.block_rel_type(b) for b in pooled.blocks] == ["CONV", "POOLED_LINEAR", "SKIP"]
-    assert ex.network_label("0123456789abcdef") == "N_0123456789abcdef"
-    assert ex.rolled_label("0123456789abcdef") == "R_0123456789abcdef"
-    assert ex.partition_label(3) == "L3"
+    assert [dm.block_rel_type(b) for b in g.blocks] == ["CONV", "LINEAR", "SKIP"]
+    assert [dm.block_rel_type(b) for b in pooled.blocks] == ["CONV", "POOLED_LINEAR", "SKIP"]
+    assert dm.network_label("0123456789abcdef") == "N_0123456789abcdef"
+    assert dm.GRAPH_FAMILIES["rolled"].network_label("0123456789abcdef") == "R_0123456789abcdef"
+    assert dm.partition_label(3) == "L3"
     with pytest.raises(ValidationError):
-        ex.network_label("0123456789abcdeF")
+        dm.network_label("0123456789abcdeF")
     with pytest.raises(ValidationError):
-        ex.partition_label(-1)
+        dm.partition_label(-1)
     bad = replace(g.blocks[0], kind="attention")
     with pytest.raises(ValidationError, match="attention"):
-        ex.block_rel_type(bad)
-    assert set(ex.MGE_REL_TYPES) <= ex.REL_TYPES
+        dm.block_rel_type(bad)
+    assert set(dm.MGE_REL_TYPES) <= dm.REL_TYPES
 
 
 def test_content_hash_is_stable_and_sensitive() -> None:
-    h = ex.graph_content_hash(toy())
-    assert h == ex.graph_content_hash(toy()) and re.fullmatch(r"[0-9a-f]{32}", h)
-    assert h != ex.graph_content_hash(toy(w_scale=2.0))
-    assert h != ex.graph_content_hash(toy(pool="avg"))
+    h = dm.graph_content_hash(toy())
+    assert h == dm.graph_content_hash(toy()) and re.fullmatch(r"[0-9a-f]{32}", h)
+    assert h != dm.graph_content_hash(toy(w_scale=2.0))
+    assert h != dm.graph_content_hash(toy(pool="avg"))
 
 
 def test_layer_and_graph_properties() -> None:
     g = toy()
-    layers = ex.layer_properties("0123456789abcdef", g)
+    layers = dm.layer_properties("0123456789abcdef", g)
     assert [lay["rel_type"] for lay in layers] == ["CONV", "LINEAR", "SKIP"]
     assert layers[0]["weight_shape"] == [3, 2, 1, 1] and layers[0]["layer_density"] == 0.5
     assert "layer_density" not in layers[2] and "pool" not in layers[0]  # None dropped
-    props = ex.graph_properties(g)
+    props = dm.graph_properties(g)
     assert props["partition_sizes"] == [2, 3, 2] and props["partition_offsets"] == [0, 2, 5]
     assert (props["n_nodes"], props["n_edges"], props["n_partitions"]) == (7, 8, 3)
 
 
 def test_edges_of_sorts_by_layer_src_dst() -> None:
-    e = ex.edges_of(toy())
+    e = dm.edges_of(toy())
     keys = list(zip(e.layer.tolist(), e.src.tolist(), e.dst.tolist(), strict=True))
     assert keys == sorted(keys) and len(keys) == 8
     assert e.rel_type.tolist().count("SKIP") == 2
@@ -209,16 +210,19 @@ def test_batch_schedule_interleaves_far_apart_batches() -> None:
     ("kwargs", "message"),
     [
         ({"level": "all"}, "'level' parameter"),
-        ({"level": "rolled"}, "rolled="),
+        ({"level": "rolled"}, "graphs="),
         ({"workers": 0}, "'workers' parameter"),
         ({"workers": 9}, "'workers' parameter"),
         ({"batch_size": 0}, "'batch_size' parameter"),
-        ({"rolled": "not a graph"}, "'rolled' parameter"),
+        ({"graphs": {"mge": toy(), "rolled": "not a graph"}}, "'rolled' graph"),
+        ({"graphs": {"mge": toy(), "rolld": None}}, "Did you mean 'rolled'"),
+        ({"graphs": {"rolled": None}}, "kind 'mge'"),
     ],
 )
 def test_export_validates_before_touching_the_store(kwargs, message: str) -> None:
+    graphs = kwargs.pop("graphs", toy())
     with pytest.raises(ValidationError, match=message):
-        ex.export_network(None, toy(), record=record(), progress=False, **kwargs)  # type: ignore[arg-type]
+        ex.export_network(None, graphs, record=record(), progress=False, **kwargs)  # type: ignore[arg-type]
 
 
 def test_export_rejects_bad_graph_and_record() -> None:
@@ -244,7 +248,7 @@ def test_rolled_layer_index_matches_by_parameter_name() -> None:
         np.array([3], np.int32),
         np.array([1.0], np.float32),
     )
-    assert ex.rolled_layer_index(g, rolled) == [1]
+    assert dm.rolled_layer_index(g, rolled) == [1]
 
 
 # ------------------------------------------------------------------ bulk files

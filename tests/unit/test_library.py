@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from prunegraph.loader.export import REL_TYPES
+from prunegraph.queries.data_model import REL_TYPES
 from prunegraph.queries.library import list_queries, load_query
 from prunegraph.queries.schema import schema_queries
 

@@ -1,0 +1,5 @@
+// Export protocol: count the stored MGE units of one network and their outgoing
+// relationships, to check an export before marking it complete.
+// :param network_id => '0123456789abcdef'
+MATCH (u:Unit {network_id: $network_id}) WHERE u.uid IS NOT NULL
+RETURN count(u) AS units, coalesce(sum(COUNT { (u)-->() }), 0) AS unit_rels
