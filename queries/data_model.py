@@ -148,7 +148,7 @@ class GraphFamily:
     def build_function(self) -> Callable[..., MultipartiteGraph]:
         """The builder, imported on first use (the encoder imports torch)."""
         module, _, attr = self.builder.partition(":")
-        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), attr)
 
     def stored_at(self, level: str) -> bool:
         """Whether storage level ``level`` keeps this family's units and edges."""

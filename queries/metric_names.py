@@ -19,10 +19,16 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Column prefix of each encoding's network-scope metrics in the wide table.
-GRAPH_PREFIXES: dict[str, str] = {"mge": "", "rolled": "rolled_", "rolled_channel": "ch_"}
-#: Column prefix of per-layer metrics on each rolled encoding (network means ``mean_<prefix><name>``).
-LAYER_PREFIXES: dict[str, str] = {"rolled": "", "rolled_channel": "ch_"}
+from prunegraph.queries.data_model import GRAPH_FAMILIES
+
+#: Column prefix of each encoding's network-scope metrics in the wide table
+#: (``GraphFamily.metric_prefix``: ``{"mge": "", "rolled": "rolled_", "rolled_channel": "ch_"}``).
+GRAPH_PREFIXES: dict[str, str] = {k: f.metric_prefix for k, f in GRAPH_FAMILIES.items()}
+#: Column prefix of per-layer metrics on each rolled encoding (network means ``mean_<prefix><name>``;
+#: ``GraphFamily.layer_metric_prefix``: ``{"rolled": "", "rolled_channel": "ch_"}``).
+LAYER_PREFIXES: dict[str, str] = {
+    k: f.layer_metric_prefix for k, f in GRAPH_FAMILIES.items() if f.layer_metric_prefix is not None
+}
 
 _SECTIONS = {"SECTION_A": "A", "SECTION_B": "B", "SECTION_C": "C", "SECTION_D": "D"}
 
