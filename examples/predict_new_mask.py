@@ -22,6 +22,7 @@ from prunegraph.loader.encoding import encode
 from prunegraph.loader.masks import apply_masks, remove_masks
 from prunegraph.loader.models import build_model
 from prunegraph.loader.pruning import prune
+from prunegraph.queries.data_model import GRAPH_KINDS
 from prunegraph.queries.metrics import compute_metrics, wide
 from prunegraph.queries.store import Store
 
@@ -58,10 +59,7 @@ def main() -> None:
     masks = prune(model, args.pruner, args.sparsity, data=data.train, seed=args.seed)
     apply_masks(model, masks)
     remove_masks(model)
-    graphs = {
-        k: encode(model, masks, data.input_shape, kind=k)
-        for k in ("mge", "rolled", "rolled_channel")
-    }
+    graphs = {k: encode(model, masks, data.input_shape, kind=k) for k in GRAPH_KINDS}
     # Per-layer Ramanujan metrics on the rolled graphs and their network means (in process).
     long = compute_metrics(graphs, "0" * 16, write=False, metrics=RAMANUJAN_FEATURES)
     row = wide(long).reset_index(drop=True)

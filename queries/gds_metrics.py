@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from prunegraph.errors import ValidationError
 from prunegraph.loader.records import validate_network_id
-from prunegraph.queries.data_model import network_label
+from prunegraph.queries.data_model import LEVELS, MGE, network_label
 from prunegraph.queries.metric_registry import DEFINITIONS, DatabaseImpl
 
 if TYPE_CHECKING:
@@ -117,9 +117,9 @@ def database_metrics(
 
             raise NotFoundError(f"No network '{network_id}' in the store.")
         info = rows[0]
-    if info.get("level") != "full":
+    if not (info.get("level") in LEVELS and MGE.stored_at(info["level"])):
         raise ValidationError(
-            f"The database engine needs network {network_id} stored at level 'full' "
+            f"The database engine needs network {network_id} stored at level '{MGE.min_level}' "
             f"(it is at {info.get('level')!r})."
         )
     impls: dict[str, DatabaseImpl] = {}

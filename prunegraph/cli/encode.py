@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from prunegraph.errors import ValidationError
+from prunegraph.queries.data_model import GRAPH_KINDS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,9 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     _model_arguments(enc)
-    enc.add_argument(
-        "--kind", default="mge", choices=["mge", "rolled", "rolled_channel"], help="encoding"
-    )
+    enc.add_argument("--kind", default="mge", choices=GRAPH_KINDS, help="encoding")
     enc.add_argument("--unweighted", action="store_true", help="edge weight 1 instead of |theta|")
     enc.add_argument("--out", required=True, help="output graph file (.npz)")
     enc.set_defaults(func=_run_encode)
@@ -40,9 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     draw.add_argument("--graph", help="a graph .npz written by 'prunegraph encode'")
     _model_arguments(draw, required=False)
-    draw.add_argument(
-        "--kind", default="mge", choices=["mge", "rolled", "rolled_channel"], help="encoding"
-    )
+    draw.add_argument("--kind", default="mge", choices=GRAPH_KINDS, help="encoding")
     draw.add_argument("--out", required=True, help="picture file (.png, .svg or .pdf)")
     draw.add_argument("--max-nodes", type=int, default=5_000, help="refuse larger graphs")
     draw.add_argument("--max-edges", type=int, default=50_000, help="refuse larger graphs")

@@ -54,6 +54,7 @@ from prunegraph.config import (
     unroute_driver_log,
 )
 from prunegraph.errors import DatabaseError, PrunegraphError, ValidationError
+from prunegraph.queries.data_model import LEVELS as STORAGE_LEVELS
 from prunegraph.study.config import (
     AnalysisSettings,
     NetworkSpec,
@@ -549,8 +550,8 @@ def is_complete(
     row: dict[str, Any] | None, spec: NetworkSpec, metrics: Sequence[str] | None
 ) -> bool:
     """A stored network is done when complete, at the requested level, with its metrics."""
-    # Export only ever upgrades a level (summary < rolled < full), so a higher stored level is fine.
-    rank = {"summary": 0, "rolled": 1, "full": 2}
+    # Export only ever upgrades a level (LEVELS, lowest first), so a higher stored level is fine.
+    rank = {name: k for k, name in enumerate(STORAGE_LEVELS)}
     if not row or row.get("status") != "complete" or row.get("level") not in rank:
         return False
     if rank[row["level"]] < rank[spec.level]:

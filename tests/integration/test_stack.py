@@ -20,6 +20,7 @@ import pytest
 
 from prunegraph import stack
 from prunegraph.config import ConnectionSettings
+from prunegraph.queries.data_model import network_label
 
 # Two components: a path with three bridges and two cut nodes, and a triangle with a tail.
 EDGES = [(0, 1), (1, 2), (2, 3), (4, 5), (5, 6), (6, 4), (6, 7)]
@@ -260,7 +261,7 @@ def test_smoke_demo_round_trip(store) -> None:
     from prunegraph.cli import demo
 
     net = demo.build_demo_network(0.8, seed=int.from_bytes(os.urandom(3), "big"), epochs=3)
-    label = f"N_{net.network_id}"
+    label = network_label(net.network_id)
     assert re.fullmatch(r"N_[0-9a-f]{16}", label)
     try:
         demo.write_demo_network(store, net)
