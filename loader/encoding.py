@@ -38,6 +38,7 @@ from __future__ import annotations
 import difflib
 import heapq
 import operator
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
@@ -230,6 +231,7 @@ class _Masks:
         self.given = True
         # an explicit all-True mask of a Conv/Linear the trace never reaches changes nothing
         prunable = set(prunable_parameters(model))
+        self.prunable = prunable
         self.used = {name for name, arr in self.user.items() if name in prunable and arr.all()}
 
     def resolve(self, param_name: str, weight: torch.Tensor, prune_mask: torch.Tensor | None):
@@ -252,6 +254,16 @@ class _Masks:
     def check_all_used(self) -> None:
         """Extra keys (a mask no traced layer reads) and missing ones, each named."""
         unused = sorted(set(self.user) - self.used)
+        unreached = [u for u in unused if u in getattr(self, "prunable", ())]
+        if unreached:  # e.g. auxiliary heads that the eval-mode forward never calls
+            warnings.warn(
+                f"Ignoring the mask{'s' if len(unreached) > 1 else ''} of "
+                f"{', '.join(repr(u) for u in unreached)}: the traced forward pass (eval mode) "
+                f"never reaches {'these layers' if len(unreached) > 1 else 'this layer'}.",
+                UserWarning,
+                stacklevel=4,
+            )
+            unused = [u for u in unused if u not in unreached]
         if unused:
             raise EncodingError(
                 f"Mask given for {', '.join(repr(u) for u in unused)}, which "

@@ -7,8 +7,10 @@ that a ``view`` uses) from one forward pass on a dummy batch.
 
 from __future__ import annotations
 
+import dis
 import operator
 import os
+import sys
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -82,6 +84,7 @@ def _meta(value: Any) -> Any:
 class _Recorder(fx.Interpreter):
     def __init__(self, module: fx.GraphModule) -> None:
         super().__init__(module)
+        self.extra_traceback = False  # our messages stay one line
         self.outputs: dict[fx.Node, Any] = {}
         self.constants: dict[fx.Node, torch.Tensor] = {}
         self.dependent: set[fx.Node] = set()
@@ -169,8 +172,55 @@ _INPLACE_OPERATORS = {
 }  # fmt: skip
 
 
+_AUGMENTED = {
+    operator.add: "+=", operator.sub: "-=", operator.mul: "*=", operator.truediv: "/=",
+    operator.floordiv: "//=", operator.mod: "%=", operator.pow: "**=", operator.matmul: "@=",
+    operator.and_: "&=", operator.or_: "|=", operator.xor: "^=",
+}  # fmt: skip
+
+
+_BINARY_OP = dis.opmap.get("BINARY_OP")
+_INPLACE_NB = {
+    k for k, (name, _) in enumerate(getattr(dis, "_nb_ops", ())) if name.startswith("NB_INPLACE")
+}
+_TORCH_DIR = os.path.dirname(torch.__file__)
+
+
+def _executing_augmented_assignment(frame: Any) -> bool:
+    """Is ``frame`` executing an in-place binary op (``+=``, ``*=``, ...) right now?"""
+    code, i = frame.f_code.co_code, frame.f_lasti
+    if not 0 <= i < len(code) - 1:
+        return False
+    op = code[i]
+    if _BINARY_OP is not None and op == _BINARY_OP:
+        return code[i + 1] in _INPLACE_NB
+    return dis.opname[op].startswith("INPLACE_")  # Python < 3.11
+
+
+class _Tracer(fx.Tracer):
+    """``torch.fx`` tracer that marks nodes traced from an augmented assignment.
+
+    A proxy has no ``__iadd__``: ``out += y`` is traced as ``add(out, y)`` and the
+    Python name is rebound, losing the fact that, run eagerly, the tensor ``out``
+    named (and every alias of it) is updated in place. The instruction the model's
+    frame is executing when the node is created tells the two apart.
+    """
+
+    def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):  # type: ignore[no-untyped-def]
+        node = super().create_node(kind, target, args, kwargs, name, type_expr)
+        if kind == "call_function" and target in _AUGMENTED:
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_code.co_filename.startswith(_TORCH_DIR):
+                frame = frame.f_back
+            if frame is not None and _executing_augmented_assignment(frame):
+                node.meta["prunegraph_inplace"] = True
+        return node
+
+
 def _inplace_kind(gm: fx.GraphModule, node: fx.Node) -> str | None:
     """``"neutral"`` / ``"structural"`` for an op that mutates its first operand, else None."""
+    if node.meta.get("prunegraph_inplace"):
+        return "structural"
     if node.op == "call_module":
         mod = gm.get_submodule(str(node.target))
         return "neutral" if getattr(mod, "inplace", False) is True else None
@@ -243,7 +293,8 @@ def resolve_inplace_aliases(gm: fx.GraphModule, model_name: str = "model") -> in
                 later = [u for u in a.users if order[u] > order[n] and u is not n]
                 if later:
                     raise EncodingError(
-                        f"Cannot encode {model_name}: in-place op '{_target_name(n)}' at traced "
+                        f"Cannot encode {model_name}: in-place op '{_target_name(n)}'"
+                        f"{' (' + _AUGMENTED[n.target] + ')' if n.meta.get('prunegraph_inplace') else ''} at traced "
                         f"node '{n.name}' updates '{target.name}', which shares memory with "
                         f"'{a.name}', and '{later[0].name}' reads '{a.name}' afterwards; "
                         "use an out-of-place op (out = out + y)."
@@ -294,7 +345,9 @@ def trace_model(model: nn.Module, input_shape: Sequence[int]) -> TracedModel:
     model.eval()
     try:
         try:
-            gm = fx.symbolic_trace(model)
+            tracer = _Tracer()
+            graph = tracer.trace(model)
+            gm = fx.GraphModule(tracer.root, graph, name)
         except Exception as exc:
             raise EncodingError(
                 f"Model {name} cannot be traced with torch.fx{_user_frame(exc)} "

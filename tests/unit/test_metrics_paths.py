@@ -127,3 +127,23 @@ def test_edge_connectivity_matches_networkx_whether_or_not_greedy_is_optimal():
         greedy_short += greedy < expected
         greedy_optimal += greedy == expected
     assert greedy_short and greedy_optimal, "both branches of unit_max_flow must be exercised"
+
+
+def test_dagnet_path_metrics_compute():
+    """The zoo's DAG network (Janik and Nowak) encodes in partition order, so its
+    path metrics compute (issue 17); a thresholded edge removes paths."""
+    import torch
+
+    from prunegraph.loader.encoding import encode
+    from prunegraph.loader.models import build_model
+
+    model = build_model("dagnet", input_shape=(3, 8, 8), num_classes=4, n_nodes=6, channels=2)
+    graph = encode(model, None, (3, 8, 8))
+    d = compute_section_d(graph)
+    assert np.isfinite(d["log_paths"]) and d["log_paths"] > 0
+    assert d["max_path"] >= d["mean_path"] >= 1
+    with torch.no_grad():
+        model.edge_weights[model.edge_pairs.index((4, 5))] = 0.0
+    model.threshold_edges(0.006)
+    thresholded = compute_section_d(encode(model, None, (3, 8, 8)))
+    assert thresholded["log_paths"] < d["log_paths"]
