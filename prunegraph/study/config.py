@@ -555,6 +555,9 @@ def parse_study(
     )
     if check_names:
         config = check_registries(config)
+        from prunegraph.study.preflight import preflight
+
+        preflight(config)  # option types, [analysis], selectors, memory, input shapes
     return config
 
 

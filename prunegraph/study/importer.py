@@ -371,6 +371,11 @@ def import_study(
         )
     if level not in LEVELS:
         raise ValidationError(f"level must be one of {', '.join(LEVELS)}. Got {level!r} instead.")
+    if out_dir is None and ("/" in study or "\\" in study or study.startswith(".")):
+        raise ValidationError(
+            f"Study name {study!r} names the output folder results/<study>: it may not contain "
+            "'/' or '\\' or start with '.' (or pass out_dir / --out)."
+        )
     entries = read_manifest(manifest)
     out = Path(out_dir) if out_dir is not None else Path("results") / study
     out.mkdir(parents=True, exist_ok=True)
