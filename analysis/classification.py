@@ -1,11 +1,11 @@
-"""Classification of the pruner and of its category from topometrics (seed 000 section 4.1, Table 5).
+"""Classification of the pruner and of its category from topometrics (Cunegatti et al. 2023 section 4.1, Table 5).
 
 XGBoost (``SimpleImputer -> MinMaxScaler -> XGBClassifier`` on label-encoded
 classes), stratified k-fold (``StratifiedGroupKFold`` under the ``grouped``
 protocol, ``StratifiedKFold`` under ``kfold``), repeated; the score of a repeat
 is the balanced accuracy ``(1/C) sum_c recall_c`` of its pooled out-of-fold
 predictions. With ``aggregate_seeds=True`` the features of the seed replicates
-of a configuration are averaged first (seed 000's protocol), so every
+of a configuration are averaged first (Cunegatti et al. 2023's protocol), so every
 configuration is one row and the two protocols coincide.
 """
 
@@ -136,7 +136,7 @@ def classification_table(
     n_estimators: int = 100,
     random_state: int = 0,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Seed 000 Table 5: balanced accuracy mean/std per target, feature set, scenario, subset.
+    """Cunegatti et al. 2023 Table 5: balanced accuracy mean/std per target, feature set, scenario, subset.
 
     Returns the table and notes on skipped cells (too few rows or classes).
     """

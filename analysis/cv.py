@@ -5,8 +5,8 @@ i.e. all its seed replicates, inside one test fold, because replicates are
 near-duplicates and would otherwise leak between train and test. It uses
 scikit-learn's ``GroupKFold(shuffle=True)`` (``StratifiedGroupKFold`` when a
 class label is given), reshuffled per repeat. ``kfold`` is ``KFold``
-(``StratifiedKFold``) with ``shuffle=True``, as seed 001 section 4.2.1 and
-seed 000 Table 5 describe.
+(``StratifiedKFold``) with ``shuffle=True``, as Cunegatti et al. 2024 section 4.2.1 and
+Cunegatti et al. 2023 Table 5 describe.
 """
 
 from __future__ import annotations

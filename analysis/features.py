@@ -6,7 +6,7 @@ Columns (pinned; see ``docs/analysis.md``):
   (``network_id, study, architecture, dataset, pruner, pruner_category, sparsity, seed``);
 * outcomes :data:`OUTCOME_COLUMNS` (``acc_dense, acc_sparse, acc_drop``) with
   ``acc_drop = 1 - acc_sparse / acc_dense`` (filled in when missing);
-* metric columns named as in ``spec/topometrics.md``: Section A topometrics on
+* metric columns named as in ``docs/metrics.md``: Section A topometrics on
   the MGE (``sink`` ... ``spectral_radius``), the same on the rolled BGE with
   prefix ``rolled_`` and on the rolled-channel BGE with prefix ``ch_``; the
   network-level means of the Section B per-layer metrics (``mean_<name>``,
@@ -223,7 +223,7 @@ def validate_features(frame: pd.DataFrame) -> pd.DataFrame:
     * missing required columns raise :class:`ValidationError` naming them;
     * ``study`` defaults to ``''``, ``pruner_category`` to ``'unknown'``,
       ``seed`` to ``0``;
-    * ``acc_drop`` is always ``1 - acc_sparse/acc_dense`` (seed 001); a given
+    * ``acc_drop`` is always ``1 - acc_sparse/acc_dense`` (Cunegatti et al. 2024); a given
       ``acc_drop`` that differs (the store's ``NetworkRecord`` keeps the absolute
       ``acc_dense - acc_sparse``) is moved to ``acc_drop_given`` with a warning;
     * duplicated ``network_id`` and non-numeric metric columns raise;
@@ -305,8 +305,8 @@ def normalise(frame: pd.DataFrame, how: str = "raw") -> pd.DataFrame:
     Parameters
     ----------
     how : {'raw', 'paper', 'minmax', 'zscore'}
-        ``raw``: stored values. ``paper`` (seed 001's released data,
-        ``spec/topometrics.md``): node counts ``sink, source, disconnected,
+        ``raw``: stored values. ``paper`` (Cunegatti et al. 2024's released data,
+        ``docs/metrics.md``): node counts ``sink, source, disconnected,
         component_size`` divided by ``|V|`` (``n_nodes``) and edge counts
         ``r_out, r_in, cut_edges, cut_nodes`` divided by ``|E|`` (``n_edges``);
         the ``rolled_``/``ch_`` versions use ``rolled_n_nodes``/``ch_n_nodes``
@@ -409,7 +409,7 @@ class FeatureTable:
         return replace(self, data=data, layers=layers)
 
     def scenarios(self, scenario: str) -> list[tuple[str, FeatureTable]]:
-        """Split into the seed-001 scenarios.
+        """Split into the Cunegatti et al. 2024 scenarios.
 
         ``'sparsity'`` (sparsity-fixed: one table per sparsity), ``'architecture'``
         (architecture-fixed: one per architecture), ``'all'`` (the whole table).

@@ -1,12 +1,12 @@
 """Feature importance for the accuracy-drop regression.
 
-* :func:`prediction_correlation` (seed 001 section 4.2.2, Figures 3-4): Pearson
+* :func:`prediction_correlation` (Cunegatti et al. 2024 section 4.2.2, Figures 3-4): Pearson
   ``r`` between each feature ``x_j`` and each regressor's cross-validated
   prediction ``yhat``, ``r_j = cov(x_j, yhat) / (sd(x_j) sd(yhat))``, averaged
   over repeats and then over regressors (NaN correlations, e.g. a constant
   prediction, are skipped). ``r > 0`` means a larger feature goes with a larger
   accuracy drop.
-* :func:`permutation_importance_cv` (seed 000 section 4.2): decrease of the
+* :func:`permutation_importance_cv` (Cunegatti et al. 2023 section 4.2): decrease of the
   held-out score when one feature column of the test fold is permuted
   (scikit-learn's ``permutation_importance``), averaged over folds and repeats.
 """
@@ -61,7 +61,7 @@ def prediction_correlation(
     X : DataFrame
         The features the panel was fitted on.
     regressors : sequence of str, optional
-        Which regressors to average (default: the eight of seed 001 that the
+        Which regressors to average (default: the eight of Cunegatti et al. 2024 that the
         panel has, else all of them).
 
     Returns
@@ -108,7 +108,7 @@ def importance_matrix(
 ) -> pd.DataFrame:
     """Mean correlation importance for each subset of a scenario (features x subsets).
 
-    The heatmaps of seed 001 Figure 3 (``scenario='sparsity'``) and Figure 4
+    The heatmaps of Cunegatti et al. 2024 Figure 3 (``scenario='sparsity'``) and Figure 4
     (``scenario='architecture'``).
     """
     columns = {}

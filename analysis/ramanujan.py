@@ -1,4 +1,4 @@
-"""Ramanujan-based per-layer metrics vs layer density (seed 001 section 4.1, Figure 2, Appendix D).
+"""Ramanujan-based per-layer metrics vs layer density (Cunegatti et al. 2024 section 4.1, Figure 2, Appendix D).
 
 * :func:`density_correlations`: Pearson ``r`` between ``layer_density`` and each
   Ramanujan metric over the layers of every network in a group (default group:

@@ -1,17 +1,17 @@
-"""Ranking pruners by the topometric mixture (seed 001 section 4.3, eq. 5) scored with RBO.
+"""Ranking pruners by the topometric mixture (Cunegatti et al. 2024 section 4.3, eq. 5) scored with RBO.
 
 Rank-biased overlap (Webber, Moffat & Zobel 2010), **extrapolated variant
 ``RBO_ext``** (their eq. 32). For lists ``S`` (length ``s``) and ``L`` (length
-``l >= s``), ``X_d = |S[:d] ∩ L[:d]|`` and persistence ``p`` (seed 001's ``alpha``)::
+``l >= s``), ``X_d = |S[:d] ∩ L[:d]|`` and persistence ``p`` (Cunegatti et al. 2024's ``alpha``)::
 
     RBO_ext = (1-p)/p * ( sum_{d=1}^{l} X_d/d p^d + sum_{d=s+1}^{l} X_s (d-s)/(s d) p^d )
               + ( (X_l - X_s)/l + X_s/s ) p^l
 
 For two lists of the same length ``k`` this is
 ``(1-p)/p sum_{d<=k} (X_d/d) p^d + (X_k/k) p^k``: 1 for identical lists, 0 for
-disjoint ones, and the limit of seed 001's truncated sum
+disjoint ones, and the limit of Cunegatti et al. 2024's truncated sum
 ``(1-p) sum_d p^(d-1) X_d/d`` when the agreement at depth ``k`` is assumed to
-continue. Seed 001 Table 12 reports 1.0 for identical 3-item rankings, which the
+continue. Cunegatti et al. 2024 Table 12 reports 1.0 for identical 3-item rankings, which the
 truncated sum (``1 - p^3``) cannot give, so ``RBO_ext`` is the variant that
 reproduces it. The ranking score is the mean over ``alpha in {0.25, 0.5, 0.75}``.
 
@@ -52,7 +52,7 @@ BASELINES: dict[str, str] = {
 }
 MIXTURE = "mixture"
 IMPORTANCE_KINDS: tuple[str, ...] = ("prediction", "target")
-#: Seed 001's regressors without Huber: the mixture re-fits them for every target
+#: Cunegatti et al. 2024's regressors without Huber: the mixture re-fits them for every target
 #: configuration and Huber's iterative fit costs ~100x the others for the same weights.
 RANKING_REGRESSORS: tuple[str, ...] = tuple(r for r in PAPER_REGRESSORS if r != "huber")
 
@@ -106,7 +106,7 @@ def rbo(a: Sequence[Hashable], b: Sequence[Hashable], *, p: float = 0.5) -> floa
 def mean_rbo(
     a: Sequence[Hashable], b: Sequence[Hashable], *, alphas: Sequence[float] = DEFAULT_ALPHAS
 ) -> float:
-    """``RBO_ext`` averaged over the persistences ``alphas`` (seed 001: 0.25, 0.5, 0.75)."""
+    """``RBO_ext`` averaged over the persistences ``alphas`` (Cunegatti et al. 2024: 0.25, 0.5, 0.75)."""
     if len(alphas) == 0:
         raise ValidationError("The 'alphas' parameter of mean_rbo must not be empty.")
     return float(np.mean([rbo(a, b, p=alpha) for alpha in alphas]))
@@ -130,7 +130,7 @@ def importance_weights(
     """Importance vector ``w`` for the mixture, NaN -> 0.
 
     ``kind='prediction'``: mean over ``regressors`` of the Pearson ``r`` between
-    each feature and the regressor's fitted prediction (seed 001's importance
+    each feature and the regressor's fitted prediction (Cunegatti et al. 2024's importance
     without the CV repeats, so the per-target re-estimation stays cheap);
     ``kind='target'``: Pearson ``r`` between each feature and ``y``.
     """
@@ -160,7 +160,7 @@ class RankingResult:
     notes: list[str] = field(default_factory=list)
 
     def table(self) -> pd.DataFrame:
-        """Seed 001 Table 4: ``'mean ± std'`` over datasets per (architecture, strategy) x sparsity, plus ``avg``."""
+        """Cunegatti et al. 2024 Table 4: ``'mean ± std'`` over datasets per (architecture, strategy) x sparsity, plus ``avg``."""
         if self.scores.empty:
             return pd.DataFrame()
         grouped = self.scores.groupby(["architecture", "strategy", "sparsity"])["rbo"]
@@ -200,7 +200,7 @@ def rank_pruners(
     importance : {'prediction', 'target'}
         See :func:`importance_weights`.
     category : str, optional
-        Only rank pruners of this ``pruner_category`` (seed 001 Tables 11-12).
+        Only rank pruners of this ``pruner_category`` (Cunegatti et al. 2024 Tables 11-12).
     min_training_rows : int
         A scenario with fewer rows (after excluding the target) contributes no weights.
     """

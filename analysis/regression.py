@@ -1,4 +1,4 @@
-"""Regression of the accuracy drop (seed 001 section 4.2.1 and Appendix A.6, seed 000 Table 6).
+"""Regression of the accuracy drop (Cunegatti et al. 2024 section 4.2.1 and Appendix A.6, Cunegatti et al. 2023 Table 6).
 
 Every regressor is a ``Pipeline(SimpleImputer(median) -> MinMaxScaler(clip=True) -> model)``
 so imputation and scaling are learnt on the training folds only. Test values outside
@@ -13,7 +13,7 @@ computed per repeat on the pooled out-of-fold predictions of its k folds:
 
 Summaries give mean, standard deviation and the 2.5-97.5 percentile interval
 over repeats, per regressor and for ``paper_mean`` (the per-repeat mean over the
-eight seed-001 regressors, which is what seed 001 Table 3 reports).
+eight Cunegatti et al. 2024 regressors, which is what Cunegatti et al. 2024 Table 3 reports).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _xgboost(seed: int) -> Any:
 
 REGRESSORS.add("xgboost", _xgboost)
 
-#: The eight regressors of seed 001 Appendix A.6.
+#: The eight regressors of Cunegatti et al. 2024 Appendix A.6.
 PAPER_REGRESSORS: tuple[str, ...] = (
     "linear",
     "ridge",
@@ -174,7 +174,7 @@ class RegressorPanel(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     regressors : sequence of str
-        Names in :data:`REGRESSORS` (default: the eight of seed 001 plus XGBoost).
+        Names in :data:`REGRESSORS` (default: the eight of Cunegatti et al. 2024 plus XGBoost).
     protocol : {'grouped', 'kfold'}
         Cross-validation protocol (see :mod:`prunegraph.analysis.cv`).
     n_splits, n_repeats : int

@@ -58,7 +58,7 @@ def figure_to_base64(fig: Any) -> str:
 def score_table(
     summary: pd.DataFrame, *, metric: str = "r2_adj", regressor: str = "paper_mean"
 ) -> pd.DataFrame:
-    """Seed 001 Table 3 layout: rows = feature set, columns = scenario/subset, cells ``mean ± std``."""
+    """Cunegatti et al. 2024 Table 3 layout: rows = feature set, columns = scenario/subset, cells ``mean ± std``."""
     part = summary[summary["regressor"] == regressor]
     if part.empty:
         return pd.DataFrame()
@@ -229,7 +229,7 @@ def write_report(
                 report.table(
                     score_table(study.summary, metric=metric),
                     f"table3_{metric}",
-                    caption=f"{label} of the mean of the eight seed-001 regressors (Table 3 layout)",
+                    caption=f"{label} of the mean of the eight Cunegatti et al. 2024 regressors (Table 3 layout)",
                     index=True,
                 )
 
@@ -289,7 +289,7 @@ def write_report(
         report.table(
             result,
             "classification",
-            caption="Balanced accuracy of pruner / category classification (seed 000 Table 5)",
+            caption="Balanced accuracy of pruner / category classification (Cunegatti et al. 2023 Table 5)",
         )
 
     def run_ranking() -> None:
