@@ -31,6 +31,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import torch
@@ -133,7 +134,7 @@ class TrainingSettings:
         """The settings' names, in declaration order (``epochs``, ``lr``, ...)."""
         return tuple(f.name for f in fields(TrainingSettings))
 
-    def replace(self, **changes: object) -> TrainingSettings:
+    def replace(self, **changes: Any) -> TrainingSettings:
         """A validated copy with ``changes`` applied (unknown names raise)."""
         unknown = sorted(set(changes) - set(self.names()))
         if unknown:
@@ -141,9 +142,9 @@ class TrainingSettings:
                 f"Unknown training setting(s) {unknown}. Settings: {', '.join(self.names())}."
             )
         values = {name: getattr(self, name) for name in self.names()}
-        return TrainingSettings(**{**values, **changes})  # type: ignore[arg-type]
+        return TrainingSettings(**{**values, **changes})
 
-    def train_kwargs(self) -> dict[str, object]:
+    def train_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of :func:`train` these settings stand for."""
         return {name: getattr(self, name) for name in self.names()}
 

@@ -22,6 +22,7 @@ from prunegraph.loader.pruning.core import (
 @register_pruner(
     "random",
     "random",
+    mode="init",
     needs_data=False,
     summary="uniform layer-wise random: every layer keeps a (1 - s) fraction, chosen uniformly",
     source="Zhu & Gupta 2017; seed 001 Table 7 (Uniform)",
@@ -91,6 +92,7 @@ def _er_masks(ctx: PruneContext, *, kernel: bool, power: float) -> Masks:
 @register_pruner(
     "er",
     "random",
+    mode="init",
     needs_data=False,
     summary="Erdős–Rényi: random, layer density proportional to (n_in + n_out) / (n_in n_out)",
     source="Mocanu et al. 2018; seed 001 Table 7 (ER)",
@@ -102,6 +104,7 @@ def _er(ctx: PruneContext, *, kernel: bool = False, power: float = 1.0) -> Masks
 @register_pruner(
     "erk",
     "random",
+    mode="init",
     needs_data=False,
     summary="Erdős–Rényi-Kernel: random, layer density proportional to sum(shape) / prod(shape)",
     source="Evci et al. 2020; seed 001 Table 7 (ERK)",

@@ -28,8 +28,10 @@ from torch import nn
 from prunegraph._registry import Registry
 from prunegraph.errors import ValidationError
 from prunegraph.loader.masks import Masks, apply_masks, prunable_parameters
+from prunegraph.loader.training import TrainingSettings
 
 CATEGORIES = ("pai", "random", "magnitude", "dst", "graph")
+MODES = ("init", "trained", "rewind", "during")
 SCOPES = ("global", "layer")
 
 
@@ -38,11 +40,31 @@ SCOPES = ("global", "layer")
 
 @dataclass(frozen=True)
 class Pruner:
-    """A registered pruning algorithm.
+    """A registered pruning algorithm and how it is used.
 
-    ``func(ctx, **options) -> Masks``; ``needs_data`` says whether it uses
-    training data (when none is given, synthetic batches stand in);
-    ``defaults`` are its options' default values (from the signature).
+    Attributes
+    ----------
+    name, category : str
+        Registry name and family (one of :data:`CATEGORIES`).
+    func : callable
+        ``func(ctx, *, option=default, ...) -> Masks`` (see :class:`PruneContext`).
+    needs_data : bool
+        Whether it uses training data (when none is given, synthetic batches
+        stand in).
+    summary, source : str
+        One line on the algorithm; the papers it follows.
+    mode : {"init", "trained", "rewind", "during"}
+        Where it sits in the train/prune pipeline (:data:`MODES`): ``init``
+        prunes the initialisation, which is then trained; ``trained`` prunes
+        the trained dense model, which is then fine-tuned; ``rewind`` trains,
+        prunes and rewinds (the result is trained from the rewind point);
+        ``during`` trains while pruning (the result is evaluated as is).
+    trains : bool
+        Whether it trains the model itself, with ``ctx.training`` (a
+        :class:`~prunegraph.loader.training.TrainingSettings`); the training
+        settings are then also accepted as options of :func:`prune`.
+    models : tuple of str or None
+        The registry names of the models it applies to; None: every model.
     """
 
     name: str
@@ -51,9 +73,13 @@ class Pruner:
     needs_data: bool
     summary: str
     source: str
+    mode: str = "init"
+    trains: bool = False
+    models: tuple[str, ...] | None = None
 
     @property
-    def defaults(self) -> dict[str, Any]:
+    def own_defaults(self) -> dict[str, Any]:
+        """The keyword-only options of ``func`` with their default values."""
         params = inspect.signature(self.func).parameters
         return {
             k: p.default
@@ -61,30 +87,76 @@ class Pruner:
             if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty
         }
 
+    @property
+    def training_options(self) -> tuple[str, ...]:
+        """The training settings accepted as options (none unless the pruner trains).
+
+        An option of ``func`` with the same name as a setting wins over it.
+        """
+        if not self.trains:
+            return ()
+        own = self.own_defaults
+        return tuple(n for n in TrainingSettings.names() if n not in own)
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Every option :func:`prune` accepts for this pruner, with its default."""
+        train = TrainingSettings().train_kwargs()
+        return {**{n: train[n] for n in self.training_options}, **self.own_defaults}
+
+    def applies_to(self, model: str) -> str | None:
+        """Why this pruner cannot prune the registered model ``model`` (None if it can)."""
+        if self.models is None or model in self.models:
+            return None
+        return f"pruner '{self.name}' applies to the models {', '.join(self.models)} only"
+
 
 PRUNERS: Registry[Pruner] = Registry("pruner")
 
 
 def register_pruner(
-    name: str, category: str, *, needs_data: bool, summary: str, source: str
+    name: str,
+    category: str,
+    *,
+    mode: str,
+    needs_data: bool,
+    summary: str,
+    source: str,
+    trains: bool | None = None,
+    models: Sequence[str] | None = None,
 ) -> Callable[[Callable[..., Masks]], Callable[..., Masks]]:
-    """Decorator registering a pruner function ``func(ctx, *, option=default, ...)``."""
+    """Decorator registering a pruner function ``func(ctx, *, option=default, ...)``.
+
+    ``trains`` defaults to ``mode in ("rewind", "during")``; see :class:`Pruner`
+    for the fields.
+    """
     if category not in CATEGORIES:
         raise ValueError(f"category {category!r} not in {CATEGORIES}")
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r} not in {MODES}")
+    uses_training = mode in ("rewind", "during") if trains is None else bool(trains)
+    applies = None if models is None else tuple(models)
 
     def decorator(func: Callable[..., Masks]) -> Callable[..., Masks]:
-        PRUNERS.add(name, Pruner(name, category, func, needs_data, summary, source))
+        PRUNERS.add(
+            name,
+            Pruner(name, category, func, needs_data, summary, source, mode, uses_training, applies),
+        )
         return func
 
     return decorator
 
 
 def list_pruners() -> list[dict[str, Any]]:
-    """One dict per pruner: name, category, needs_data, summary, source, defaults."""
+    """One dict per pruner: name, category, mode, trains, models, needs_data, summary,
+    source, defaults."""
     return [
         {
             "name": p.name,
             "category": p.category,
+            "mode": p.mode,
+            "trains": p.trains,
+            "models": p.models,
             "needs_data": p.needs_data,
             "summary": p.summary,
             "source": p.source,
@@ -99,7 +171,8 @@ def list_pruners() -> list[dict[str, Any]]:
 
 @dataclass
 class PruneContext:
-    """What a pruner receives: the model, the target, the seed and access to data."""
+    """What a pruner receives: the model, the target, the seed, access to data and,
+    for pruners that train, the training settings (:meth:`train`)."""
 
     model: nn.Module
     sparsity: float
@@ -107,6 +180,7 @@ class PruneContext:
     data: Any = None
     input_shape: tuple[int, ...] | None = None
     synthetic: bool = False
+    training: TrainingSettings = field(default_factory=TrainingSettings)
     _num_classes: int | None = field(default=None, repr=False)
 
     @property
@@ -180,28 +254,30 @@ class PruneContext:
     def _synthetic_split(self) -> Any:
         shape = self.require_input_shape("Pruning without data")
         if self.data is None:
-            try:
-                from prunegraph.loader.data import load_dataset
+            from prunegraph.loader.data import load_dataset
 
-                self.data = load_dataset(
-                    "synthetic", input_shape=shape, num_classes=self.num_classes(), seed=self.seed
-                )
-            except (ImportError, TypeError):
-                self.data = _SyntheticSplit(shape, self.num_classes(), self.seed)
+            self.data = load_dataset(
+                "synthetic", input_shape=shape, num_classes=self.num_classes(), seed=self.seed
+            )
             self.synthetic = True
         return self.data
 
+    def train(self, masks: Masks, *, seed: int, hook: Any = None) -> Any:
+        """Train ``model`` in place with :attr:`training`, keeping ``masks`` (pruners that train).
 
-class _SyntheticSplit:
-    """Stand-in for ``load_dataset('synthetic')``: Gaussian inputs, uniform labels."""
+        ``hook(model, step)`` runs after every optimizer step (see
+        :func:`prunegraph.loader.training.train`); returns its ``TrainResult``.
+        """
+        from prunegraph.loader.training import train
 
-    def __init__(self, input_shape: tuple[int, ...], num_classes: int, seed: int, n: int = 512):
-        gen = torch.Generator().manual_seed(seed)
-        x = torch.randn(n, *input_shape, generator=gen)
-        y = torch.randint(0, num_classes, (n,), generator=gen)
-        self.train = torch.utils.data.TensorDataset(x, y)
-        self.test = torch.utils.data.TensorDataset(x[: n // 4], y[: n // 4])
-        self.input_shape, self.num_classes = input_shape, num_classes
+        return train(
+            self.model,
+            self.train_dataset(),
+            masks=masks,
+            step_hook=hook,
+            seed=seed,
+            **self.training.train_kwargs(),
+        )
 
 
 # --------------------------------------------------------------------------- public entry
@@ -215,6 +291,7 @@ def prune(
     data: Any = None,
     seed: int = 0,
     input_shape: Sequence[int] | None = None,
+    training: TrainingSettings | None = None,
     **options: Any,
 ) -> Masks:
     """Prune ``model`` to ``sparsity`` with the named pruner and return the masks.
@@ -238,8 +315,14 @@ def prune(
     input_shape : sequence of int, optional
         ``(C, H, W)`` or ``(features,)``; defaults to ``model.input_shape``
         (set by ``build_model``) or the data's ``input_shape``.
+    training : TrainingSettings, optional
+        How pruners that train (``Pruner.trains``: ``imp``, ``set``, ``rigl``,
+        ``dsr``, ``ramanujan`` with ``base="imp"``) train; default
+        ``TrainingSettings()``. Ignored by the others.
     **options
         Pruner-specific options (see ``docs/pruners.md``); unknown ones raise.
+        For pruners that train, a training setting given here (``epochs=2``)
+        overrides the one in ``training``.
 
     Returns
     -------
@@ -280,9 +363,24 @@ def prune(
             f"Unknown option(s) {unknown} for pruner '{pruner}'. "
             f"Options: {', '.join(sorted(allowed)) or 'none'}."
         )
+    if training is None:
+        training = TrainingSettings()
+    elif not isinstance(training, TrainingSettings):
+        raise ValidationError(
+            "The 'training' parameter of prune must be a TrainingSettings. "
+            f"Got {type(training).__name__} instead."
+        )
+    overrides = {k: options.pop(k) for k in spec.training_options if k in options}
+    if overrides:
+        training = training.replace(**overrides)
     shape = resolve_input_shape(model, data, input_shape)
     ctx = PruneContext(
-        model=model, sparsity=float(sparsity), seed=int(seed), data=data, input_shape=shape
+        model=model,
+        sparsity=float(sparsity),
+        seed=int(seed),
+        data=data,
+        input_shape=shape,
+        training=training,
     )
     if spec.needs_data and data is None:
         warnings.warn(
@@ -513,29 +611,3 @@ def masked_copy(model: nn.Module, masks: Mapping[str, np.ndarray]) -> nn.Module:
 def exponential_schedule(density: float, rounds: int) -> list[float]:
     """Sparsity after each of ``rounds`` rounds when each round keeps the same fraction."""
     return [1.0 - density ** (k / rounds) for k in range(1, rounds + 1)]
-
-
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "epochs": 1,
-    "lr": 0.05,
-    "batch_size": 64,
-    "optimizer": "sgd",
-    "momentum": 0.9,
-    "weight_decay": 0.0,
-    "schedule": "cosine",
-}
-
-
-def train_masked(
-    ctx: PruneContext, masks: Masks, seed: int, settings: dict[str, Any], hook: Any = None
-) -> Any:
-    from prunegraph.loader.training import train
-
-    return train(
-        ctx.model,
-        ctx.train_dataset(),
-        masks=masks,
-        step_hook=hook,
-        seed=seed,
-        **settings,
-    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +25,6 @@ from prunegraph.loader.pruning.core import (
     layer_sizes,
     n_keep,
     register_pruner,
-    train_masked,
 )
 
 # --------------------------------------------------------------------------- SET / RigL
@@ -107,7 +105,6 @@ def _dst(
     update_interval: int,
     drop_fraction: float,
     stop_fraction: float,
-    settings: dict[str, Any],
 ) -> Masks:
     check_positive_int(update_interval=update_interval)
     if not 0.0 < drop_fraction < 1.0:
@@ -121,9 +118,9 @@ def _dst(
     rng = np.random.default_rng(ctx.seed)
     masks = _initial_masks(ctx, distribution, rng)
     n_samples = len(ctx.train_dataset())
-    total_steps = settings["epochs"] * math.ceil(n_samples / settings["batch_size"])
+    total_steps = ctx.training.epochs * math.ceil(n_samples / ctx.training.batch_size)
     t_end = max(1, int(stop_fraction * total_steps))
-    stream = _batch_stream(ctx, settings["batch_size"]) if grow == "gradient" else None
+    stream = _batch_stream(ctx, ctx.training.batch_size) if grow == "gradient" else None
 
     def hook(model: nn.Module, step: int) -> None:
         if step % update_interval != 0 or step >= t_end:
@@ -153,13 +150,14 @@ def _dst(
             for name, p in params.items():
                 p.mul_(torch.from_numpy(masks[name]).to(p.dtype))
 
-    train_masked(ctx, masks, ctx.seed, settings, hook)
+    ctx.train(masks, seed=ctx.seed, hook=hook)
     return masks
 
 
 @register_pruner(
     "set",
     "dst",
+    mode="during",
     needs_data=True,
     summary="SET: sparse training from ERK; drop smallest |theta|, regrow at random (cosine fraction)",
     source="Mocanu et al. 2018; Liu et al. 2021 (SET-ITOP); seed 000 Table 4",
@@ -171,24 +169,7 @@ def _set(
     update_interval: int = 100,
     drop_fraction: float = 0.3,
     stop_fraction: float = 0.75,
-    epochs: int = 1,
-    lr: float = 0.05,
-    batch_size: int = 64,
-    optimizer: str = "sgd",
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    schedule: str = "cosine",
 ) -> Masks:
-    settings = dict(
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        schedule=schedule,
-    )
-    check_positive_int(epochs=epochs, batch_size=batch_size)
     return _dst(
         ctx,
         grow="random",
@@ -196,13 +177,13 @@ def _set(
         update_interval=update_interval,
         drop_fraction=drop_fraction,
         stop_fraction=stop_fraction,
-        settings=settings,
     )
 
 
 @register_pruner(
     "rigl",
     "dst",
+    mode="during",
     needs_data=True,
     summary="RigL: sparse training from ERK; drop smallest |theta|, regrow largest |gradient|",
     source="Evci et al. 2020; seed 000 Table 4",
@@ -214,24 +195,7 @@ def _rigl(
     update_interval: int = 100,
     drop_fraction: float = 0.3,
     stop_fraction: float = 0.75,
-    epochs: int = 1,
-    lr: float = 0.05,
-    batch_size: int = 64,
-    optimizer: str = "sgd",
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    schedule: str = "cosine",
 ) -> Masks:
-    settings = dict(
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        schedule=schedule,
-    )
-    check_positive_int(epochs=epochs, batch_size=batch_size)
     return _dst(
         ctx,
         grow="gradient",
@@ -239,7 +203,6 @@ def _rigl(
         update_interval=update_interval,
         drop_fraction=drop_fraction,
         stop_fraction=stop_fraction,
-        settings=settings,
     )
 
 
@@ -284,6 +247,7 @@ def dsr_reallocate(
 @register_pruner(
     "dsr",
     "dst",
+    mode="during",
     needs_data=True,
     summary="DSR: sparse training; prune below an adaptive global threshold, regrow at random, "
     "reallocated across layers by surviving weights",
@@ -298,34 +262,20 @@ def _dsr(
     stop_fraction: float = 0.75,
     initial_threshold: float = 1e-3,
     tolerance: float = 0.1,
-    epochs: int = 1,
-    lr: float = 0.05,
-    batch_size: int = 64,
-    optimizer: str = "sgd",
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    schedule: str = "cosine",
 ) -> Masks:
     """The adaptive threshold ``H`` doubles when fewer than ``(1 - tolerance) N_p`` weights
     fell below it and halves when more than ``(1 + tolerance) N_p`` did, with
     ``N_p = f_t * active`` the cosine-annealed target of SET/RigL."""
-    check_positive_int(update_interval=update_interval, epochs=epochs, batch_size=batch_size)
+    check_positive_int(update_interval=update_interval)
     if not 0.0 < drop_fraction < 1.0:
         raise ValidationError(
             f"The 'drop_fraction' option must be a float in the range (0, 1). Got {drop_fraction!r} instead."
         )
-    settings = dict(
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        schedule=schedule,
-    )
     rng = np.random.default_rng(ctx.seed)
     masks = _initial_masks(ctx, distribution, rng)
-    total_steps = epochs * math.ceil(len(ctx.train_dataset()) / batch_size)
+    total_steps = ctx.training.epochs * math.ceil(
+        len(ctx.train_dataset()) / ctx.training.batch_size
+    )
     t_end = max(1, int(stop_fraction * total_steps))
     state = {"H": float(initial_threshold)}
 
@@ -345,5 +295,5 @@ def _dsr(
             for name, p in params.items():
                 p.mul_(torch.from_numpy(masks[name]).to(p.dtype))
 
-    train_masked(ctx, masks, ctx.seed, settings, hook)
+    ctx.train(masks, seed=ctx.seed, hook=hook)
     return masks

@@ -273,6 +273,7 @@ def _base_scores(ctx: PruneContext, score: str, batches: Any = None) -> dict[str
 @register_pruner(
     "spectral",
     "graph",
+    mode="init",
     needs_data=False,
     summary="spectral sparsification: per layer, sample edges by score x effective resistance",
     source="seed 002 (Algorithms 1-2); Spielman & Srivastava 2011",
@@ -488,6 +489,8 @@ def _keep_top(scores: np.ndarray, k: int) -> np.ndarray:
 @register_pruner(
     "ramanujan",
     "graph",
+    mode="init",
+    trains=True,  # with base="imp" it trains the model between pruning steps
     needs_data=False,  # only with base imp/snip; warned below
     summary="Ramanujan-preserving iterative pruning on top of IMP, SNIP or SynFlow scores",
     source="seed 004 (Algorithm 1, Table 1); Pal et al. 2022",
@@ -502,13 +505,13 @@ def _ramanujan(
     enforce_target: bool = True,
     n_batches: int = 1,
     batch_size: int = 128,
-    epochs: int = 1,
-    lr: float = 0.05,
 ) -> Masks:
     """With ``enforce_target`` (default) the weights still above the target after the
     bound-preserving phase are pruned globally by the base scores (with a warning), so the
     target sparsity is met; with ``enforce_target=False`` the result may be denser (the
-    paper's behaviour)."""
+    paper's behaviour). With ``base="imp"`` every scoring step rewinds to the
+    initial weights and trains with ``ctx.training`` (the study's ``[training]``);
+    ``batch_size`` and ``n_batches`` are the SNIP scoring batches."""
     if base not in RAMANUJAN_BASES:
         raise ValidationError(
             f"The 'base' option of ramanujan must be one of {RAMANUJAN_BASES}. Got {base!r} instead."
@@ -537,19 +540,9 @@ def _ramanujan(
         if base == "snip":
             return snip_scores(model, ctx.batches(n_batches, batch_size, offset=iteration), current)
         if base == "imp":
-            from prunegraph.loader.training import train
-
             assert initial is not None
             model.load_state_dict(initial)
-            train(
-                model,
-                ctx.train_dataset(),
-                epochs=epochs,
-                lr=lr,
-                batch_size=64,
-                masks=current,
-                seed=ctx.seed + iteration,
-            )
+            ctx.train(current, seed=ctx.seed + iteration)
         scores = magnitude_scores(model)
         return {n: np.where(current[n], s, -np.inf) for n, s in scores.items()}
 

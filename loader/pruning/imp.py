@@ -20,7 +20,6 @@ from prunegraph.loader.pruning.core import (
     check_positive_int,
     register_pruner,
     threshold,
-    train_masked,
 )
 from prunegraph.loader.pruning.magnitude import magnitude_scores
 
@@ -30,6 +29,7 @@ from prunegraph.loader.pruning.magnitude import magnitude_scores
 @register_pruner(
     "imp",
     "magnitude",
+    mode="rewind",
     needs_data=True,
     summary="iterative magnitude pruning with rewinding (lottery ticket): train, prune, rewind, repeat",
     source="Frankle & Carbin 2019; Frankle et al. 2020 (rewinding); seed 004",
@@ -40,29 +40,14 @@ def _imp(
     rounds: int = 3,
     rewind_step: int = 0,
     scope: str = "global",
-    epochs: int = 1,
-    lr: float = 0.05,
-    batch_size: int = 64,
-    optimizer: str = "sgd",
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    schedule: str = "cosine",
 ) -> Masks:
-    """Each round prunes the same fraction ``1 - d^(1/rounds)`` of the surviving weights."""
-    check_positive_int(rounds=rounds, epochs=epochs, batch_size=batch_size)
+    """Each round trains with ``ctx.training``, then prunes the same fraction
+    ``1 - d^(1/rounds)`` of the surviving weights by magnitude and rewinds."""
+    check_positive_int(rounds=rounds)
     if isinstance(rewind_step, bool) or not isinstance(rewind_step, int) or rewind_step < 0:
         raise ValidationError(
             f"The 'rewind_step' option of imp must be a non-negative int. Got {rewind_step!r} instead."
         )
-    settings = dict(
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        schedule=schedule,
-    )
     model = ctx.model
     masks: Masks = {
         n: np.ones(tuple(p.shape), dtype=bool) for n, p in prunable_parameters(model).items()
@@ -77,7 +62,7 @@ def _imp(
             rewind = copy.deepcopy(net.state_dict())
 
     for k in range(1, rounds + 1):
-        train_masked(ctx, masks, ctx.seed + k, settings, capture if rewind is None else None)
+        ctx.train(masks, seed=ctx.seed + k, hook=capture if rewind is None else None)
         if rewind is None:
             raise ValidationError(
                 f"The 'rewind_step' option of imp ({rewind_step}) is beyond the first round's "

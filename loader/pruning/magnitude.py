@@ -24,6 +24,7 @@ def magnitude_scores(model: nn.Module) -> dict[str, np.ndarray]:
 @register_pruner(
     "magnitude",
     "magnitude",
+    mode="trained",
     needs_data=False,
     summary="global magnitude: keep the largest |theta| over the whole network",
     source="Han et al. 2015; Frankle & Carbin 2019 (one-shot)",
@@ -35,6 +36,7 @@ def _magnitude(ctx: PruneContext) -> Masks:
 @register_pruner(
     "magnitude_layer",
     "magnitude",
+    mode="trained",
     needs_data=False,
     summary="layer-wise magnitude: keep the largest |theta| in every layer, same density per layer",
     source="Han et al. 2015; Zhu & Gupta 2017",

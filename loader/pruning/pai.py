@@ -85,6 +85,7 @@ def snip_scores(
 @register_pruner(
     "snip",
     "pai",
+    mode="init",
     needs_data=True,
     summary="SNIP: keep the largest |g * theta| (connection sensitivity) on a few batches",
     source="Lee et al. 2019; seed 001 Table 6",
@@ -134,6 +135,7 @@ def grasp_scores(
 @register_pruner(
     "grasp",
     "pai",
+    mode="init",
     needs_data=True,
     summary="GraSP: remove the weights with the highest -theta * Hg (gradient-flow preservation)",
     source="Wang et al. 2020; seed 001 Table 6",
@@ -226,6 +228,7 @@ def synflow_scores(
 @register_pruner(
     "synflow",
     "pai",
+    mode="init",
     needs_data=False,
     summary="SynFlow: iterative synaptic-flow pruning, data-free, exponential schedule",
     source="Tanaka et al. 2020; seed 001 Table 6",
@@ -331,6 +334,7 @@ def prospr_scores(
 @register_pruner(
     "prospr",
     "pai",
+    mode="init",
     needs_data=True,
     summary="ProsPr: keep the largest meta-gradients |dL(theta_M)/dc| through M SGD steps, iterative",
     source="Alizadeh et al. 2022; seed 001 Table 6",

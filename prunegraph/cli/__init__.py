@@ -25,7 +25,6 @@ COMMAND_MODULES = (
     "prunegraph.cli.metrics",
     "prunegraph.cli.analyze",
     "prunegraph.cli.study",
-    "prunegraph.cli.demo",
 )
 
 

@@ -96,11 +96,8 @@ def _encode_from_args(args: argparse.Namespace, kind: str, weighted: bool):
     import torch
 
     from prunegraph.loader.encoding import encode
+    from prunegraph.loader.models import build_model
 
-    try:
-        from prunegraph.loader.models import build_model
-    except ImportError as exc:  # keep 'draw --graph' usable without the zoo
-        raise ValidationError(f"The model zoo is not available ({exc}); pass --graph.") from None
     shape = parse_shape(args.input_shape)
     torch.manual_seed(args.seed)
     model = build_model(args.model, input_shape=shape, num_classes=args.num_classes)

@@ -79,10 +79,13 @@ def _list() -> int:
 
     rows = list_pruners()
     width = max(len(r["name"]) for r in rows)
-    print(f"{'name'.ljust(width)}  category   data  summary")
+    print(f"{'name'.ljust(width)}  category   mode     data  summary")
     for r in rows:
         data = "yes " if r["needs_data"] else "no  "
-        print(f"{r['name'].ljust(width)}  {r['category'].ljust(9)}  {data}  {r['summary']}")
+        print(
+            f"{r['name'].ljust(width)}  {r['category'].ljust(9)}  {r['mode'].ljust(7)}  {data}  "
+            f"{r['summary']}"
+        )
     return 0
 
 

@@ -94,6 +94,7 @@ from pathlib import Path
 from typing import Any
 
 from prunegraph.errors import UnknownNameError, ValidationError
+from prunegraph.loader.training import TrainingSettings
 from prunegraph.queries.data_model import GRAPH_KINDS
 from prunegraph.queries.data_model import LEVELS as STORAGE_LEVELS
 
@@ -113,17 +114,7 @@ _ID_RE = re.compile(r"^[0-9a-f]{16}$")
 _SECTIONS = {
     "study": ("name", "description", "output"),
     "grid": ("models", "datasets", "pruners", "sparsities", "seeds"),
-    "training": (
-        "enabled",
-        "epochs",
-        "finetune_epochs",
-        "lr",
-        "optimizer",
-        "momentum",
-        "weight_decay",
-        "schedule",
-        "batch_size",
-    ),
+    "training": ("enabled", "finetune_epochs", *TrainingSettings.names()),
     "export": ("level", "encodings", "full", "batch_size"),
     "metrics": ("names", "exclude"),
     "analysis": ("run", "cv", "n_splits", "n_repeats", "normalize", "regressors", "feature_sets"),
@@ -137,35 +128,30 @@ _SELECTOR_KEYS = ("model", "dataset", "pruner", "sparsity", "seed")
 
 # --------------------------------------------------------------------------- dataclasses
 @dataclass(frozen=True)
-class TrainingSettings:
-    """How dense baselines are trained and sparse networks trained or fine-tuned.
+class StudyTraining(TrainingSettings):
+    """The ``[training]`` table: the training settings plus when and how long to train.
 
-    ``finetune_epochs`` applies to pruners that prune a trained model
-    (category ``magnitude``); every other pruner trains its sparse network from
-    its initialisation for ``epochs``.
+    The settings themselves (``epochs``, ``lr``, ``batch_size``, ``optimizer``,
+    ``momentum``, ``weight_decay``, ``schedule``) are those of
+    :class:`~prunegraph.loader.training.TrainingSettings`, with study defaults
+    (10 epochs, weight decay 5e-4). ``enabled`` says whether networks are
+    trained at all; ``finetune_epochs`` applies to pruners of mode ``trained``
+    (they prune the trained dense model, which is then fine-tuned); pruners of
+    mode ``init`` and ``rewind`` train their sparse network for ``epochs``, and
+    pruners that train (``Pruner.trains``) receive :meth:`settings`.
     """
 
-    enabled: bool = False
     epochs: int = 10
-    finetune_epochs: int = 5
-    lr: float = 0.05
-    optimizer: str = "sgd"
-    momentum: float = 0.9
     weight_decay: float = 5e-4
-    schedule: str = "cosine"
-    batch_size: int = 64
+    enabled: bool = False
+    finetune_epochs: int = 5
 
-    def train_kwargs(self, *, epochs: int | None = None) -> dict[str, Any]:
-        """Keyword arguments of :func:`prunegraph.loader.training.train`."""
-        return {
-            "epochs": self.epochs if epochs is None else epochs,
-            "lr": self.lr,
-            "optimizer": self.optimizer,
-            "momentum": self.momentum,
-            "weight_decay": self.weight_decay,
-            "schedule": None if self.schedule == "none" else self.schedule,
-            "batch_size": self.batch_size,
-        }
+    def settings(self, *, epochs: int | None = None) -> TrainingSettings:
+        """The training settings alone (``epochs`` overridden when given)."""
+        values: dict[str, Any] = {name: getattr(self, name) for name in TrainingSettings.names()}
+        if epochs is not None:
+            values["epochs"] = epochs
+        return TrainingSettings(**values)
 
 
 @dataclass(frozen=True)
@@ -208,7 +194,7 @@ class StudyConfig:
     model_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     dataset_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     pruner_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
-    training: TrainingSettings = field(default_factory=TrainingSettings)
+    training: StudyTraining = field(default_factory=StudyTraining)
     export: ExportSettings = field(default_factory=ExportSettings)
     metrics: tuple[str, ...] | None = None  # None = every metric
     metrics_exclude: tuple[str, ...] = ()
@@ -252,7 +238,7 @@ class NetworkSpec:
     pruner_options: tuple[tuple[str, Any], ...] = ()
     input_shape: tuple[int, ...] | None = None
     num_classes: int | None = None
-    training: TrainingSettings = field(default_factory=TrainingSettings)
+    training: StudyTraining = field(default_factory=StudyTraining)
     level: str = "summary"
 
     def identity(self) -> dict[str, Any]:
@@ -325,12 +311,9 @@ def code_versions() -> dict[str, Any]:
     """Versions that change what a configuration produces (see module docstring)."""
     global _VERSIONS
     if _VERSIONS is None:
-        try:
-            import torch
+        import torch
 
-            torch_version = ".".join(torch.__version__.split("+")[0].split(".")[:2])
-        except ImportError:  # pragma: no cover - torch is a hard dependency
-            torch_version = None
+        torch_version = ".".join(torch.__version__.split("+")[0].split(".")[:2])
         _VERSIONS = {"pipeline": PIPELINE_VERSION, "torch": torch_version}
     return dict(_VERSIONS)
 
@@ -561,14 +544,14 @@ def parse_study(
     return config
 
 
-def _parse_training(value: Any) -> TrainingSettings:
+def _parse_training(value: Any) -> StudyTraining:
     table = _table("[training]", value)
     _check_keys("[training]", table, _SECTIONS["training"])  # type: ignore[arg-type]
     enabled = table.get("enabled", bool(table))
     if not isinstance(enabled, bool):
         raise ValidationError(f"[training] enabled must be true or false. Got {enabled!r}.")
-    d = TrainingSettings()
-    return TrainingSettings(
+    d = StudyTraining()
+    return StudyTraining(
         enabled=enabled,
         epochs=_number("[training] epochs", table.get("epochs", d.epochs), int, low=1, high=10_000),
         finetune_epochs=_number(
@@ -695,44 +678,26 @@ def default_registries() -> Registries:
     """Registries of the installed loader (models, pruners) and metric engine."""
     from prunegraph.loader.models import MODELS
     from prunegraph.loader.pruning import PRUNERS
+    from prunegraph.queries.metric_registry import METRICS
 
-    metrics: list[str] | None
-    try:
-        from prunegraph.queries import metrics as metric_module
-
-        registry = getattr(metric_module, "METRICS", None)
-        metrics = (
-            [n for n, spec in registry.items() if not getattr(spec, "pairwise", False)]
-            if registry is not None
-            else None
-        )
-    except ImportError:
-        metrics = None
     return Registries(
         models=MODELS.names(),
         pruners=PRUNERS.names(),
-        metrics=metrics,
+        metrics=[name for name, spec in METRICS.items() if not spec.pairwise],
         applies=_pruner_applies,
         pruner_options=lambda name: sorted(PRUNERS.get(name).defaults),
     )
 
 
 def _pruner_applies(pruner: str, model: str, dataset: str) -> str | None:
-    """Why ``pruner`` cannot prune ``model`` on ``dataset`` (None if it can)."""
+    """Why ``pruner`` cannot prune ``model`` on ``dataset`` (None if it can).
+
+    Each registered pruner declares the models it applies to
+    (:attr:`~prunegraph.loader.pruning.Pruner.models`).
+    """
     from prunegraph.loader.pruning import PRUNERS
 
-    entry = PRUNERS.get(pruner)
-    check = getattr(entry, "applies_to", None)
-    if callable(check):
-        try:
-            reason = check(model=model, dataset=dataset)
-        except TypeError:
-            reason = check(model)
-        if isinstance(reason, str) and reason:
-            return reason
-        if reason is False:
-            return f"pruner '{pruner}' does not apply to model '{model}'"
-    return None
+    return PRUNERS.get(pruner).applies_to(model)
 
 
 def check_registries(config: StudyConfig, registries: Registries | None = None) -> StudyConfig:

@@ -74,12 +74,9 @@ class SerialExecutor:
 def _init_worker(threads: int) -> None:
     # Each worker owns `threads` cores' worth of torch; set before any model is built.
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    try:
-        import torch
+    import torch
 
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover
-        pass
+    torch.set_num_threads(threads)
 
 
 def local_process_executor(workers: int, *, threads_per_worker: int = 1) -> ProcessPoolExecutor:

@@ -20,7 +20,6 @@ import pytest
 
 from prunegraph import stack
 from prunegraph.config import ConnectionSettings
-from prunegraph.queries.data_model import network_label
 
 # Two components: a path with three bridges and two cut nodes, and a triangle with a tail.
 EDGES = [(0, 1), (1, 2), (2, 3), (4, 5), (5, 6), (6, 4), (6, 7)]
@@ -254,32 +253,3 @@ def test_wrong_password_is_one_clear_line(neo4j_settings: ConnectionSettings) ->
     assert "refused the credentials" in proc.stderr
     assert wrong not in proc.stderr + proc.stdout
     assert len(proc.stderr.strip().splitlines()) == 1
-
-
-def test_smoke_demo_round_trip(store) -> None:
-    """`prunegraph demo`'s steps: the graph written to Neo4j is the pruned network's graph."""
-    from prunegraph.cli import demo
-
-    net = demo.build_demo_network(0.8, seed=int.from_bytes(os.urandom(3), "big"), epochs=3)
-    label = network_label(net.network_id)
-    assert re.fullmatch(r"N_[0-9a-f]{16}", label)
-    try:
-        demo.write_demo_network(store, net)
-        counts = store.run(
-            f"MATCH (u:Unit:{label}) OPTIONAL MATCH (u)-[r:LINEAR]->() "
-            "RETURN count(DISTINCT u) AS nodes, count(r) AS rels"
-        )[0]
-        assert counts == {"nodes": int(net.offsets[-1]), "rels": int(net.src.size)}
-        status = store.run(
-            "MATCH (:Study {name: $s})-[:HAS_NETWORK]->(n:Network {network_id: $id}) RETURN n.status AS s",
-            {"s": demo.STUDY, "id": net.network_id},
-        )
-        assert status == [{"s": "complete"}]
-        result = demo.gds_components(store, net)
-        assert result["components"] == demo.scipy_components(net)
-        assert sum(result["sizes"]) == int(net.offsets[-1])
-    finally:
-        store.batched_autocommit(
-            f"MATCH (u:{label}) WITH u LIMIT 10000 DETACH DELETE u RETURN count(*) AS n"
-        )
-        store.run("MATCH (n:Network {network_id: $id}) DETACH DELETE n", {"id": net.network_id})

@@ -156,3 +156,82 @@ def test_dsr_reallocate_moves_weights_to_layers_with_survivors() -> None:
     assert masks["a"].sum() + masks["b"].sum() == 15
     # layer a keeps 9 survivors, b none: every regrown weight goes to a (capped by its free slots)
     assert masks["a"].sum() == 10 and masks["b"].sum() == 5
+
+
+# --------------------------------------------------------------------------- modes and settings
+def _record_training(monkeypatch) -> list[dict]:
+    import prunegraph.loader.training as training
+
+    calls: list[dict] = []
+
+    def recording_train(model, train_data, **kwargs):
+        calls.append(kwargs)
+        return training.TrainResult()
+
+    monkeypatch.setattr(training, "train", recording_train)
+    return calls
+
+
+def test_every_pruner_declares_a_mode_and_the_trainers_take_training_settings() -> None:
+    from prunegraph.loader.pruning import PRUNERS
+    from prunegraph.loader.pruning.core import MODES
+    from prunegraph.loader.training import TrainingSettings
+
+    modes = {name: PRUNERS.get(name).mode for name in PRUNERS}
+    assert set(modes.values()) <= set(MODES)
+    assert modes["imp"] == "rewind" and modes["set"] == modes["rigl"] == modes["dsr"] == "during"
+    assert modes["magnitude"] == modes["magnitude_layer"] == "trained"
+    assert modes["snip"] == modes["random"] == modes["ramanujan"] == "init"
+    trainers = {name for name in PRUNERS if PRUNERS.get(name).trains}
+    assert trainers == {"imp", "set", "rigl", "dsr", "ramanujan"}
+    for name in trainers:
+        pruner = PRUNERS.get(name)
+        own = pruner.own_defaults
+        # no pruner re-declares the training keywords: they come from TrainingSettings
+        assert not {"epochs", "lr", "momentum", "weight_decay", "optimizer"} & set(own)
+        assert set(pruner.defaults) == set(own) | set(pruner.training_options)
+        assert set(pruner.training_options) == set(TrainingSettings.names()) - set(own)
+    assert PRUNERS.get("ramanujan").training_options == (
+        "epochs", "lr", "optimizer", "momentum", "weight_decay", "schedule"
+    )  # its own batch_size is the SNIP batch size  # fmt: skip
+    assert not PRUNERS.get("snip").training_options
+
+
+@pytest.mark.parametrize("pruner", ["imp", "set", "rigl", "dsr"])
+def test_pruners_that_train_use_the_training_settings(pruner, monkeypatch) -> None:
+    from prunegraph.loader.training import TrainingSettings
+
+    calls = _record_training(monkeypatch)
+    settings = TrainingSettings(
+        epochs=2, lr=0.01, batch_size=32, optimizer="adam", momentum=0.5, weight_decay=1e-4
+    )
+    options = {"rounds": 1} if pruner == "imp" else {}
+    prune(lenet(), pruner, 0.5, data=digits(), training=settings, **options)
+    assert calls and all(
+        {k: c[k] for k in TrainingSettings.names()} == settings.train_kwargs() for c in calls
+    )
+    # an option with a setting's name overrides it, for this call only
+    calls.clear()
+    prune(lenet(), pruner, 0.5, data=digits(), training=settings, epochs=3, **options)
+    assert calls and all(c["epochs"] == 3 and c["lr"] == 0.01 for c in calls)
+
+
+def test_training_settings_are_validated_by_prune() -> None:
+    with pytest.raises(ValidationError, match="'training' parameter of prune"):
+        prune(lenet(), "imp", 0.5, data=digits(), training={"epochs": 1})
+    with pytest.raises(ValidationError, match="'epochs' parameter of TrainingSettings"):
+        prune(lenet(), "set", 0.5, data=digits(), epochs=0)
+    with pytest.raises(ValidationError, match="Unknown option"):
+        prune(lenet(), "snip", 0.5, data=digits(), epochs=2)  # snip does not train
+
+
+def test_a_pruner_says_which_models_it_applies_to() -> None:
+    from prunegraph.loader.pruning import Pruner
+
+    def func(ctx):
+        raise AssertionError("not called")
+
+    anywhere = Pruner("toy", "random", func, False, "toy", "test", mode="init")
+    only_mlp = Pruner("toy", "random", func, False, "toy", "test", mode="init", models=("mlp",))
+    assert anywhere.applies_to("lenet5") is None and only_mlp.applies_to("mlp") is None
+    assert only_mlp.applies_to("lenet5") == "pruner 'toy' applies to the models mlp only"

@@ -8,7 +8,6 @@ never download anything or start a JVM.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import socket
 import stat
@@ -511,44 +510,17 @@ def test_cli_build_when_up_to_date(fake_tools: Path, capsys: pytest.CaptureFixtu
     assert len(_calls(fake_tools)) == 2
 
 
-# ------------------------------------------------------------------ smoke demo (no database)
+# ------------------------------------------------------------------ a command without a server
 
 
-@pytest.mark.parametrize("sparsity", [0.0, 1.0, 1.5, -0.1])
-def test_demo_rejects_bad_sparsity(sparsity: float) -> None:
-    from prunegraph.cli.demo import build_demo_network
-    from prunegraph.errors import ValidationError
-
-    with pytest.raises(
-        ValidationError, match="'sparsity' parameter of demo must be a float in the range"
-    ):
-        build_demo_network(sparsity, seed=0, epochs=1)
-
-
-def test_demo_network_edges_respect_the_layers() -> None:
-    import numpy as np
-
-    from prunegraph.cli.demo import build_demo_network
-
-    net = build_demo_network(0.75, seed=1, epochs=2)
-    total = sum(a * b for a, b in zip(net.sizes[:-1], net.sizes[1:], strict=True))
-    assert net.src.size == pytest.approx(0.25 * total, abs=2)  # global magnitude pruning
-    offsets = net.offsets
-    # every edge of layer k goes from partition k to partition k + 1
-    assert np.all(net.src >= offsets[net.layer]) and np.all(net.src < offsets[net.layer + 1])
-    assert np.all(net.dst >= offsets[net.layer + 1]) and np.all(net.dst < offsets[net.layer + 2])
-    assert np.all(net.weight > 0)
-    assert re.fullmatch(r"[0-9a-f]{16}", net.network_id)
-    assert build_demo_network(0.75, seed=1, epochs=2).network_id == net.network_id
-
-
-def test_demo_without_a_server_is_one_clear_line(
+def test_a_command_without_a_server_is_one_clear_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     port = _free_port()
     monkeypatch.setenv("NEO4J_URI", f"bolt://127.0.0.1:{port}")
     monkeypatch.setenv("NEO4J_PASSWORD", "whatever-123")
-    assert main(["demo", "--epochs", "1"]) == 2
+    study = Path(__file__).resolve().parents[2] / "examples" / "ci-tiny.toml"
+    assert main(["study", "status", str(study)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert f"No Neo4j server answers at bolt://127.0.0.1:{port}" in err[0]

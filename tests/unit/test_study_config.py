@@ -370,3 +370,47 @@ def test_serial_tasks_are_reported_one_by_one() -> None:
     spec, fut = next(stream)
     assert (spec, fut.result(), ran) == (1, 2, [1])  # the second task has not run yet
     assert [f.result() for _, f in stream] == [4, 6]
+
+
+def test_ramanujan_on_imp_trains_with_the_study_training(monkeypatch) -> None:
+    """``ramanujan(base="imp")`` trains inside the pruner: with the study's ``[training]``,
+    not with defaults of its own (the settings the runner passes to ``prune``)."""
+    import warnings
+
+    import prunegraph.loader.training as training
+    from prunegraph.loader.data import load_dataset
+    from prunegraph.loader.models import build_model
+    from prunegraph.loader.pruning import prune
+    from prunegraph.study.run import pruner_options
+
+    study = {
+        "epochs": 3,
+        "lr": 0.02,
+        "batch_size": 16,
+        "optimizer": "adam",
+        "momentum": 0.5,
+        "weight_decay": 1e-3,
+        "schedule": "step",
+    }
+    data = {
+        **BASE,
+        "grid": {**BASE["grid"], "models": ["mlp"], "pruners": ["ramanujan"], "sparsities": [0.5]},
+        "pruners": {"ramanujan": {"base": "imp", "levels": 1, "max_iterations": 2}},
+        "training": study,
+        "export": {"level": "summary"},
+    }
+    spec = expand(parse_study(data, check_names=False), shapes=shapes)[0]
+    calls: list[dict] = []
+
+    def recording_train(model, train_data, **kwargs):
+        calls.append(kwargs)
+        return training.TrainResult()
+
+    monkeypatch.setattr(training, "train", recording_train)
+    model = build_model("mlp", input_shape=(1, 8, 8), num_classes=10, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prune(model, "ramanujan", 0.5, data=load_dataset("digits").train, **pruner_options(spec))
+    assert calls, "ramanujan(base='imp') did not train"
+    for kwargs in calls:
+        assert {k: kwargs.get(k) for k in study} == study
