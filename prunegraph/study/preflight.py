@@ -60,6 +60,7 @@ def preflight(config: StudyConfig, *, shapes: Callable[..., Any] | None = None) 
         The first problem found, in one line.
     """
     check_component_options(config)
+    check_metric_graphs(config)
     check_analysis(config)
     check_export_selectors(config)
     check_memory(config)
@@ -169,6 +170,28 @@ def check_component_options(config: StudyConfig) -> None:
             for key, value in options:
                 if key in defaults:
                     check_value_type(f"[pruners.{pruner}]", key, value, defaults[key])
+
+
+# --------------------------------------------------------------------------- metrics
+def check_metric_graphs(config: StudyConfig) -> None:
+    """Every metric in ``[metrics] names`` is computed on a graph the study stores.
+
+    A metric of a graph kind not in ``[export] encodings`` would never be
+    written, so every run would find the network unfinished and redo it.
+    """
+    if not config.metrics:
+        return
+    from prunegraph.queries.metrics import METRICS
+
+    stored = {"mge", *config.export.encodings}
+    for name in config.metrics:
+        graph = METRICS.get(name).graph
+        if graph not in stored:
+            raise ValidationError(
+                f"[metrics] names lists '{name}', a metric of the {graph} graph, which "
+                f"[export] encodings does not store ({', '.join(sorted(stored))}); add "
+                f"'{graph}' to encodings or drop the metric."
+            )
 
 
 # --------------------------------------------------------------------------- analysis

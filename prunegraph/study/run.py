@@ -223,38 +223,50 @@ def pruner_category(name: str) -> str:
     """The registry category of a pruner (``pai``, ``random``, ``magnitude``, ``dst``, ``graph``)."""
     from prunegraph.loader.pruning import PRUNERS
 
-    return PRUNERS.get(name).category
+    entry = PRUNERS.get(name)
+    return str(getattr(entry, "category", "unknown"))
+
+
+_TRAIN_OPTIONS = ("epochs", "lr", "batch_size", "optimizer", "momentum", "weight_decay", "schedule")
 
 
 def pruning_mode(name: str) -> str:
-    """How a pruner fits into the train/prune pipeline: its registered ``mode``.
+    """How a pruner fits into the train/prune pipeline.
 
-    - ``'trained'``: it prunes the trained dense model, which is then
-      fine-tuned for ``finetune_epochs`` (magnitude pruners);
-    - ``'init'``: it prunes the freshly initialised model, which is then
-      trained for ``epochs`` (from the same initialisation as its dense
-      baseline; random, PaI and graph pruners);
-    - ``'rewind'``: it trains, prunes and rewinds (IMP); the result is trained
-      for ``epochs`` from the rewind point;
-    - ``'during'``: it trains while pruning (SET, RigL, DSR); the result is
-      evaluated as is.
+    - ``'trained'``: magnitude pruners prune the trained dense model, which is
+      then fine-tuned for ``finetune_epochs``;
+    - ``'init'``: pruning at initialisation, random and graph pruners prune the
+      freshly initialised model, which is then trained for ``epochs`` (from the
+      same initialisation as its dense baseline);
+    - ``'rewind'``: pruners that train while pruning and rewind (IMP) are then
+      trained for ``epochs`` from the rewind point;
+    - ``'during'``: dynamic sparse training (SET, RigL) trains while pruning;
+      the result is evaluated as is.
     """
     from prunegraph.loader.pruning import PRUNERS
 
-    return PRUNERS.get(name).mode
+    entry = PRUNERS.get(name)
+    trains = set(_TRAIN_OPTIONS) <= set(getattr(entry, "defaults", {}))
+    category = pruner_category(name)
+    if category == "dst":
+        return "during"
+    if trains:
+        return "rewind"
+    if category == "magnitude":
+        return "trained"
+    return "init"
 
 
 def pruner_options(spec: NetworkSpec) -> dict[str, Any]:
-    """The keyword arguments of :func:`~prunegraph.loader.pruning.prune` for ``spec``.
+    """The study's pruner options, plus its training settings for pruners that train.
 
-    The study's ``[pruners.<name>]`` options and, when the study trains, its
-    training settings as ``training=`` (used by the pruners that train, e.g.
-    ``imp``, ``set``, ``ramanujan`` with ``base="imp"``); a training setting set
-    in ``[pruners.<name>]`` wins over ``[training]``.
+    Options set in ``[pruners.<name>]`` win over the ``[training]`` values.
     """
     options = _thaw(spec.pruner_options)
-    if spec.training.enabled:
-        options["training"] = spec.training.settings()
+    if spec.training.enabled and pruning_mode(spec.pruner) in ("rewind", "during"):
+        train = spec.training.train_kwargs()
+        train["schedule"] = train["schedule"] or "none"
+        options = {**{k: train[k] for k in _TRAIN_OPTIONS}, **options}
     return options
 
 
@@ -292,7 +304,7 @@ def dense_baseline(spec: NetworkSpec, out_dir: str) -> dict[str, Any]:
     start = time.perf_counter()
     data = _dataset(spec)
     model = _build(spec)
-    train(model, data.train, seed=spec.seed, **spec.training.settings().train_kwargs())
+    train(model, data.train, seed=spec.seed, **spec.training.train_kwargs())
     acc = float(evaluate(model, data.test))
     entry = {
         "acc_dense": acc,
@@ -364,7 +376,7 @@ def sparse_network(
                     data.train,
                     masks=masks,
                     seed=spec.seed,
-                    **training.settings(epochs=epochs).train_kwargs(),
+                    **training.train_kwargs(epochs=epochs),
                 )
         with _timed(seconds, "evaluate"):
             apply_masks(model, masks)
@@ -518,10 +530,15 @@ def stored_networks(store: Store, study: str) -> dict[str, dict[str, Any]]:
 
 
 def network_level_metrics(names: Sequence[str] | None) -> tuple[str, ...] | None:
-    """The names among ``names`` recorded on the Network node (per-layer ones are on Layers).
+    """The keys ``metric_engines`` of a Network records for ``names``, from the metric registry.
 
-    A per-layer metric is stored on the Layer nodes; its network mean (``mean_<name>``)
-    is what ``metric_engines`` of the Network records, so the resume check uses that.
+    The metric engine records every metric it wrote in the Network's
+    ``metric_engines`` JSON: a network-scope column under its own name, a
+    per-layer column (``METRICS[name].per_layer``, e.g. ``layer_density``)
+    as ``layer:<name>`` (its values are on the Layer nodes; the network mean
+    ``mean_<name>`` is a separate column, written only when asked for). The
+    resume check compares these keys, so a per-layer metric in ``[metrics]
+    names`` no longer makes every network look unfinished.
     """
     if names is None:
         return None
@@ -530,7 +547,7 @@ def network_level_metrics(names: Sequence[str] | None) -> tuple[str, ...] | None
     out = []
     for name in names:
         spec = METRICS.get(name) if name in METRICS else None
-        out.append(f"mean_{name}" if spec is not None and spec.per_layer else name)
+        out.append(f"layer:{name}" if spec is not None and spec.per_layer else name)
     return tuple(dict.fromkeys(out))
 
 

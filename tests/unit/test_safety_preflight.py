@@ -133,3 +133,13 @@ def test_an_imported_study_name_cannot_leave_its_folder(name: str, tmp_path: Any
 
     with pytest.raises(ValidationError, match="may not contain '/'"):
         import_study(tmp_path / "m.csv", study=name)
+
+
+def test_a_metric_of_a_graph_the_study_does_not_store_is_refused() -> None:
+    data = study(
+        metrics={"names": ["kcore", "rolled_kcore"]}, export={"encodings": ["rolled_channel"]}
+    )
+    with pytest.raises(ValidationError, match=r"'rolled_kcore', a metric of the rolled graph"):
+        parse_study(data)
+    data["export"]["encodings"] = ["rolled"]
+    assert parse_study(data).metrics == ("kcore", "rolled_kcore")
