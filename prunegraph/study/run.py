@@ -223,50 +223,38 @@ def pruner_category(name: str) -> str:
     """The registry category of a pruner (``pai``, ``random``, ``magnitude``, ``dst``, ``graph``)."""
     from prunegraph.loader.pruning import PRUNERS
 
-    entry = PRUNERS.get(name)
-    return str(getattr(entry, "category", "unknown"))
-
-
-_TRAIN_OPTIONS = ("epochs", "lr", "batch_size", "optimizer", "momentum", "weight_decay", "schedule")
+    return PRUNERS.get(name).category
 
 
 def pruning_mode(name: str) -> str:
-    """How a pruner fits into the train/prune pipeline.
+    """How a pruner fits into the train/prune pipeline: its registered ``mode``.
 
-    - ``'trained'``: magnitude pruners prune the trained dense model, which is
-      then fine-tuned for ``finetune_epochs``;
-    - ``'init'``: pruning at initialisation, random and graph pruners prune the
-      freshly initialised model, which is then trained for ``epochs`` (from the
-      same initialisation as its dense baseline);
-    - ``'rewind'``: pruners that train while pruning and rewind (IMP) are then
-      trained for ``epochs`` from the rewind point;
-    - ``'during'``: dynamic sparse training (SET, RigL) trains while pruning;
-      the result is evaluated as is.
+    - ``'trained'``: it prunes the trained dense model, which is then
+      fine-tuned for ``finetune_epochs`` (magnitude pruners);
+    - ``'init'``: it prunes the freshly initialised model, which is then
+      trained for ``epochs`` (from the same initialisation as its dense
+      baseline; random, PaI and graph pruners);
+    - ``'rewind'``: it trains, prunes and rewinds (IMP); the result is trained
+      for ``epochs`` from the rewind point;
+    - ``'during'``: it trains while pruning (SET, RigL, DSR); the result is
+      evaluated as is.
     """
     from prunegraph.loader.pruning import PRUNERS
 
-    entry = PRUNERS.get(name)
-    trains = set(_TRAIN_OPTIONS) <= set(getattr(entry, "defaults", {}))
-    category = pruner_category(name)
-    if category == "dst":
-        return "during"
-    if trains:
-        return "rewind"
-    if category == "magnitude":
-        return "trained"
-    return "init"
+    return PRUNERS.get(name).mode
 
 
 def pruner_options(spec: NetworkSpec) -> dict[str, Any]:
-    """The study's pruner options, plus its training settings for pruners that train.
+    """The keyword arguments of :func:`~prunegraph.loader.pruning.prune` for ``spec``.
 
-    Options set in ``[pruners.<name>]`` win over the ``[training]`` values.
+    The study's ``[pruners.<name>]`` options and, when the study trains, its
+    training settings as ``training=`` (used by the pruners that train, e.g.
+    ``imp``, ``set``, ``ramanujan`` with ``base="imp"``); a training setting set
+    in ``[pruners.<name>]`` wins over ``[training]``.
     """
     options = _thaw(spec.pruner_options)
-    if spec.training.enabled and pruning_mode(spec.pruner) in ("rewind", "during"):
-        train = spec.training.train_kwargs()
-        train["schedule"] = train["schedule"] or "none"
-        options = {**{k: train[k] for k in _TRAIN_OPTIONS}, **options}
+    if spec.training.enabled:
+        options["training"] = spec.training.settings()
     return options
 
 
@@ -304,7 +292,7 @@ def dense_baseline(spec: NetworkSpec, out_dir: str) -> dict[str, Any]:
     start = time.perf_counter()
     data = _dataset(spec)
     model = _build(spec)
-    train(model, data.train, seed=spec.seed, **spec.training.train_kwargs())
+    train(model, data.train, seed=spec.seed, **spec.training.settings().train_kwargs())
     acc = float(evaluate(model, data.test))
     entry = {
         "acc_dense": acc,
@@ -376,7 +364,7 @@ def sparse_network(
                     data.train,
                     masks=masks,
                     seed=spec.seed,
-                    **training.train_kwargs(epochs=epochs),
+                    **training.settings(epochs=epochs).train_kwargs(),
                 )
         with _timed(seconds, "evaluate"):
             apply_masks(model, masks)
