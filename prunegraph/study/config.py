@@ -240,9 +240,21 @@ class NetworkSpec:
     num_classes: int | None = None
     training: StudyTraining = field(default_factory=StudyTraining)
     level: str = "summary"
+    dataset_digest: str | None = None
 
     def identity(self) -> dict[str, Any]:
-        """The JSON-able configuration hashed into :attr:`network_id`."""
+        """The JSON-able configuration hashed into :attr:`network_id`.
+
+        A dataset given as a file also contributes its content digest
+        (:mod:`prunegraph.study.digests`), so editing the file makes new
+        networks and a new dense baseline; named datasets have none.
+        """
+        ident = self._identity()
+        if self.dataset_digest:
+            ident["dataset_digest"] = self.dataset_digest
+        return ident
+
+    def _identity(self) -> dict[str, Any]:
         return {
             "study": self.study,
             "model": self.model,
@@ -282,6 +294,27 @@ class NetworkSpec:
 
 
 # --------------------------------------------------------------------------- identity
+#: Sparsities closer than this are one sparsity (no realistic layer tells them apart).
+SPARSITY_RESOLUTION = 1e-9
+
+
+def canonical_sparsities(values: Sequence[float]) -> tuple[float, ...]:
+    """Sparsities rounded to 10 decimals (their identity); near-duplicates refused.
+
+    ``0.5`` and ``0.50000000001`` would prune every realistic layer to the same
+    masks yet hash to two networks: they are refused, naming both, and every
+    value is stored rounded, so the same sparsity always has the same identity.
+    """
+    ordered = sorted(enumerate(values), key=lambda kv: kv[1])
+    for (i, a), (j, b) in itertools.pairwise(ordered):
+        if b - a < SPARSITY_RESOLUTION:
+            raise ValidationError(
+                f"[grid] sparsities[{i}] = {a!r} and sparsities[{j}] = {b!r} are the same "
+                f"sparsity (closer than {SPARSITY_RESOLUTION:g}): list it once."
+            )
+    return tuple(round(float(v), 10) for v in values)
+
+
 def canonical_json(obj: Any) -> str:
     """JSON with sorted keys and no whitespace: equal configurations, equal strings."""
     return json.dumps(
@@ -478,6 +511,7 @@ def parse_study(
     )
     if len(set(sparsities)) != len(sparsities):
         raise ValidationError("[grid] sparsities lists a value more than once.")
+    sparsities = canonical_sparsities(sparsities)
     if not isinstance(grid["seeds"], list) or not grid["seeds"]:
         raise ValidationError("[grid] seeds must be a non-empty list of non-negative ints.")
     seeds = tuple(
@@ -785,7 +819,10 @@ def expand(
     The order keeps networks that share a dense baseline next to each other.
     """
     shapes = shapes or dataset_shape
+    from prunegraph.study.digests import dataset_digest
+
     known: dict[str, tuple[tuple[int, ...], int]] = {}
+    digests: dict[str, str | None] = {}
     specs = []
     for model, dataset, seed, pruner, sparsity in itertools.product(
         config.models, config.datasets, config.seeds, config.pruners, config.sparsities
@@ -794,6 +831,7 @@ def expand(
             continue
         if dataset not in known:
             known[dataset] = shapes(dataset, config.options_for("dataset", dataset))
+            digests[dataset] = dataset_digest(dataset)
         input_shape, num_classes = known[dataset]
         spec = NetworkSpec(
             study=config.name,
@@ -809,6 +847,7 @@ def expand(
             num_classes=int(num_classes),
             training=config.training,
             level=config.export.level,
+            dataset_digest=digests[dataset],
         )
         if any(_selected(spec, sel) for sel in config.export.full):
             spec = replace(spec, level="full")
