@@ -75,6 +75,7 @@ __all__ = [
     "as_array_dataset",
     "data_home",
     "describe_dataset",
+    "identity_options",
     "load_dataset",
     "read_idx",
 ]
@@ -1074,14 +1075,47 @@ def _imagefolder(
     )
 
 
+#: Dataset options that say where the files are, not what they hold.
+LOCATION_OPTIONS = ("root", "download")
+
+
+def identity_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options of dataset ``name`` that decide its content (hashed into network ids).
+
+    The standard image datasets are identified by their name: where their
+    files lie (``root``) and whether they were downloaded do not change a
+    network's id, so a study moves between machines and cluster workers.
+    An ``imagefolder`` keeps its ``root``, which is its content.
+    """
+    if name not in IMAGE_DATASETS:
+        return dict(options)
+    return {k: v for k, v in options.items() if k not in LOCATION_OPTIONS}
+
+
+_PROBES = {
+    "cifar10": (["cifar-10-batches-py"], "test_batch"),
+    "cifar100": (["cifar-100-python"], "test"),
+    "mnist": (["MNIST/raw", "raw"], "t10k-images-idx3-ubyte*"),
+    "fashion_mnist": (["FashionMNIST/raw", "raw"], "t10k-images-idx3-ubyte*"),
+    "tinyimagenet": (["tiny-imagenet-200"], "val/val_annotations.txt"),
+}
+
+
 def describe_dataset(name: str, **options: Any) -> tuple[tuple[int, ...], int]:
     """``(input_shape, num_classes)`` of a named dataset, without reading it when known.
 
     The standard image datasets answer from their published shapes (Tiny-ImageNet
-    with ``image_size`` when given); anything else is loaded.
+    with ``image_size`` when given) after checking that their files are where
+    ``root`` says (unless ``download`` is set); anything else is loaded.
     """
     if name in IMAGE_DATASETS:
         info = IMAGE_DATASETS[name]
+        root = _resolve_root(name, options.get("root"))
+        if not options.get("download", False):
+            subs, probe = _PROBES[name]
+            if _find_folder(root, subs, probe) is None:
+                problem = "no such folder" if not root.exists() else f"no {subs[0]}/{probe}"
+                raise _not_found(name, root, problem)
         size = _image_size(options.get("image_size"), name)
         shape = info.input_shape if size is None else (info.input_shape[0], *size)
         return tuple(shape), info.num_classes

@@ -1,9 +1,11 @@
-"""A small deterministic CPU training loop that keeps masked weights at exactly zero.
+"""The training loop: deterministic on CPU, fast on a GPU, masked weights kept at exactly zero.
 
 :func:`train` runs mini-batch SGD (with momentum) or Adam under a ``none``,
-``cosine`` or ``step`` learning-rate schedule. When ``masks`` are given
-(``dict[str, bool array]`` keyed by parameter name, see
-:mod:`prunegraph.loader.masks`), each step
+``cosine``, ``step`` or ``multistep`` learning-rate schedule, optionally with
+the random-crop-and-flip augmentation of the CIFAR protocol, on a chosen
+device (``"auto"``: CUDA when present) and optionally in bfloat16 autocast.
+When ``masks`` are given (``dict[str, bool array]`` keyed by parameter name,
+see :mod:`prunegraph.loader.masks`), each step
 
 1. zeroes the gradients of masked entries, ``g <- g * m``,
 2. takes the optimizer step,
@@ -18,20 +20,29 @@ Models carrying ``torch.nn.utils.prune`` reparametrisation (``weight_orig``
 and ``weight_mask``) are handled too: the mask key ``"conv.weight"`` then
 addresses ``conv.weight_orig``.
 
-Determinism: a seeded ``torch.Generator`` shuffles batches, the global torch
-RNG is forked and seeded (dropout etc.), deterministic algorithms are
-requested, and the number of intra-op threads is capped (default 1) for the
-duration of the call.
+Determinism: a seeded CPU ``torch.Generator`` draws the batch order and the
+augmentation (so both are the same on every device), the global torch RNG is
+forked and seeded (dropout etc.); on CPU deterministic algorithms are
+requested and the number of intra-op threads is capped (default 1) for the
+duration of the call. On CUDA, cuDNN picks its fastest kernels, which may
+differ in the last bits from run to run.
+
+Data path: an in-memory :class:`~prunegraph.loader.data.ArrayDataset` is
+copied to the device once (and kept there for the next call), batches are
+gathered and augmented on the device, and the loss is summed on the device,
+so a GPU step never waits for the host.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import logging
 import math
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -43,20 +54,28 @@ from prunegraph.errors import UnknownNameError, ValidationError
 from prunegraph.loader.data import ArrayDataset, DatasetSplit
 
 __all__ = [
+    "AMP_MODES",
+    "AUGMENTATIONS",
     "OPTIMIZERS",
     "SCHEDULES",
     "TrainResult",
     "TrainingSettings",
     "accuracy_drop",
     "evaluate",
+    "resolve_device",
     "train",
 ]
 
 OPTIMIZERS = ("adam", "sgd")
-SCHEDULES = ("cosine", "none", "step")
+SCHEDULES = ("cosine", "multistep", "none", "step")
+AUGMENTATIONS = ("crop_flip", "flip", "none")
+AMP_MODES = ("bf16", "none")
 DEFAULT_THREADS = 1
 
+log = logging.getLogger("prunegraph.training")
+
 StepHook = Callable[[nn.Module, int], None]
+EpochHook = Callable[[int, float, float, float], None]
 
 
 @dataclass(frozen=True)
@@ -83,8 +102,25 @@ class TrainingSettings:
         SGD momentum, in [0, 1).
     weight_decay : float
         L2 penalty (>= 0), applied by the optimizer.
-    schedule : {"cosine", "step", "none"}
+    schedule : {"cosine", "step", "multistep", "none"}
         Learning-rate schedule over all steps.
+    milestones : tuple of int
+        Epochs after which the ``multistep`` schedule divides the learning
+        rate by 10 (Cunegatti et al. 2024, Appendix A.3: ``(80, 120)`` of 160).
+    augment : {"none", "crop_flip", "flip"}
+        ``crop_flip``: random crop to the input size after zero-padding by
+        ``H / 8`` pixels (32 with padding 4, 64 with padding 8) and a random
+        horizontal flip, per sample; ``flip``: the flip alone.
+    device : str
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or
+        ``"cuda:N"``. Where training runs, not what it computes: it is not part
+        of a network's identity.
+    amp : {"none", "bf16"}
+        ``bf16``: forward and loss in bfloat16 autocast (weights, gradients and
+        optimizer state stay float32).
+    compile : bool
+        Run the forward pass through ``torch.compile`` (worth it for long GPU
+        runs; not part of a network's identity).
     """
 
     epochs: int = 1
@@ -94,6 +130,17 @@ class TrainingSettings:
     momentum: float = 0.9
     weight_decay: float = 0.0
     schedule: str = "cosine"
+    milestones: tuple[int, ...] = ()
+    augment: str = "none"
+    device: str = "auto"
+    amp: str = "none"
+    compile: bool = False
+
+    #: Settings that say where and how fast, not what: left out of :meth:`identity`.
+    EXECUTION_ONLY = ("device", "compile")
+    #: Settings added after the first release: in :meth:`identity` only when not at
+    #: their default, so the networks stored before keep their ids.
+    LATER = (("milestones", ()), ("augment", "none"), ("amp", "none"))
 
     def __post_init__(self) -> None:
         who = "TrainingSettings"
@@ -128,6 +175,33 @@ class TrainingSettings:
             raise UnknownNameError("optimizer", str(self.optimizer), OPTIMIZERS)
         if self.schedule not in SCHEDULES:
             raise UnknownNameError("schedule", str(self.schedule), SCHEDULES)
+        milestones = _check_milestones(self.milestones, self.schedule, who)
+        object.__setattr__(self, "milestones", milestones)
+        if self.augment not in AUGMENTATIONS:
+            raise UnknownNameError("augmentation", str(self.augment), AUGMENTATIONS)
+        if self.amp not in AMP_MODES:
+            raise UnknownNameError("amp mode", str(self.amp), AMP_MODES)
+        _check_device_name(self.device, who)
+        if not isinstance(self.compile, bool):
+            raise ValidationError(
+                f"The 'compile' parameter of {who} must be true or false. Got {self.compile!r}."
+            )
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that decide what training computes, for hashing into a network id.
+
+        Every field (of a subclass too) except :attr:`EXECUTION_ONLY`; the
+        :attr:`LATER` settings only when they differ from their defaults.
+        """
+        ident = asdict(self)
+        for name in self.EXECUTION_ONLY:
+            ident.pop(name, None)
+        for name, default in self.LATER:
+            if ident.get(name) == default:
+                ident.pop(name, None)
+        if "milestones" in ident:
+            ident["milestones"] = list(ident["milestones"])
+        return ident
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -174,6 +248,144 @@ class TrainResult:
 
 
 # ------------------------------------------------------------------ helpers
+def _check_milestones(value: object, schedule: str, who: str) -> tuple[int, ...]:
+    if isinstance(value, list):
+        value = tuple(value)
+    if not isinstance(value, tuple) or not all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= 1 for v in value
+    ):
+        raise ValidationError(
+            f"The 'milestones' parameter of {who} must be a list of positive epoch numbers. "
+            f"Got {value!r} instead."
+        )
+    out = tuple(int(v) for v in value)
+    if list(out) != sorted(set(out)):
+        raise ValidationError(
+            f"The 'milestones' parameter of {who} must be strictly increasing. Got {list(out)}."
+        )
+    if schedule == "multistep" and not out:
+        raise ValidationError(
+            f"The 'multistep' schedule of {who} needs milestones, e.g. milestones = [80, 120]."
+        )
+    if schedule != "multistep" and out:
+        raise ValidationError(
+            f"The 'milestones' parameter of {who} applies to schedule = 'multistep' only "
+            f"(schedule is '{schedule}')."
+        )
+    return out
+
+
+def _check_device_name(device: object, who: str) -> str:
+    ok = isinstance(device, str) and (
+        device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
+    )
+    if not ok:
+        raise ValidationError(
+            f"The 'device' parameter of {who} must be 'auto', 'cpu', 'cuda' or 'cuda:N'. "
+            f"Got {device!r} instead."
+        )
+    return str(device)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """The ``torch.device`` a device setting names, checked against this machine.
+
+    ``"auto"`` is CUDA (the current device) when ``torch.cuda.is_available()``,
+    else the CPU. Asking for CUDA where there is none, or for a device index
+    that does not exist, is a :class:`~prunegraph.errors.ValidationError`.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    name = _check_device_name(device, "resolve_device")
+    if name == "auto":
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValidationError(
+            f"Device '{name}' was asked for but CUDA is not available on this machine "
+            "(torch.cuda.is_available() is False); use device = 'auto' or 'cpu'."
+        )
+    index = int(name[5:]) if ":" in name else torch.cuda.current_device()
+    if index >= torch.cuda.device_count():
+        raise ValidationError(
+            f"Device '{name}' does not exist: this machine has {torch.cuda.device_count()} "
+            "CUDA device(s)."
+        )
+    return torch.device("cuda", index)
+
+
+@contextlib.contextmanager
+def _execution(device: torch.device, num_threads: int | None) -> Iterator[None]:
+    """Deterministic CPU kernels with capped threads, or fast cuDNN kernels on CUDA."""
+    if device.type != "cuda":
+        with _deterministic_cpu(num_threads):
+            yield
+        return
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
+
+
+def _autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager[Any]:
+    if amp == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _on_device(data: Dataset, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(x, y)`` of an in-memory dataset on ``device``, copied once and kept on the dataset."""
+    if not isinstance(data, ArrayDataset):
+        return None
+    if device.type == "cpu":
+        return data.x, data.y
+    cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = data.__dict__.setdefault(
+        "_device_copies", {}
+    )
+    key = str(device)
+    if key not in cache:
+        cache[key] = (data.x.to(device, non_blocking=False), data.y.to(device))
+    return cache[key]
+
+
+def _augment(
+    x: torch.Tensor,
+    mode: str,
+    generator: torch.Generator,
+    pad_value: tuple[float, ...] | None,
+) -> torch.Tensor:
+    """Random crop after padding by ``H // 8`` and/or a horizontal flip, per sample, vectorised.
+
+    The random draws come from the CPU ``generator``, so the augmentation is
+    the same on every device. Padding uses ``pad_value`` per channel (a black
+    pixel after normalisation), zeros when unknown.
+    """
+    if mode == "none" or x.ndim != 4:
+        return x
+    b, c, h, w = x.shape
+    if mode == "crop_flip":
+        pad = max(1, h // 8)
+        padded = F.pad(x, (pad, pad, pad, pad))
+        if pad_value is not None and len(pad_value) == c and any(pad_value):
+            fill = torch.tensor(pad_value, dtype=x.dtype, device=x.device).view(1, c, 1, 1)
+            border = torch.ones(1, 1, h + 2 * pad, w + 2 * pad, dtype=x.dtype, device=x.device)
+            border[..., pad : pad + h, pad : pad + w] = 0
+            padded = padded + border * fill
+        offsets = torch.randint(0, 2 * pad + 1, (2, b), generator=generator).to(x.device)
+        rows = offsets[0][:, None] + torch.arange(h, device=x.device)  # (B, H)
+        cols = offsets[1][:, None] + torch.arange(w, device=x.device)  # (B, W)
+        batch = torch.arange(b, device=x.device)[:, None, None]
+        # (B, H, W, C) by advanced indexing on the padded batch, back to (B, C, H, W)
+        x = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(
+            0, 3, 1, 2
+        )
+    flip = (torch.rand(b, generator=generator) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
 @contextlib.contextmanager
 def _deterministic_cpu(num_threads: int | None) -> Iterator[None]:
     """Cap intra-op threads and request deterministic kernels; restore both on exit."""
@@ -213,19 +425,41 @@ def _check_dataset(data: object, argument: str, function: str) -> Dataset:
 
 
 def _batches(
-    data: Dataset, batch_size: int, *, shuffle: bool, generator: torch.Generator | None
+    data: Dataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    generator: torch.Generator | None,
+    device: torch.device | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield ``(x, y)`` batches; in-memory datasets are sliced without a DataLoader."""
-    if isinstance(data, ArrayDataset):
-        n = len(data)
+    """Yield ``(x, y)`` batches on ``device``; in-memory datasets are sliced there directly.
+
+    The order is drawn on the CPU from ``generator``, so it does not depend on
+    the device.
+    """
+    device = device or torch.device("cpu")
+    held = _on_device(data, device)
+    if held is not None:
+        x_all, y_all = held
+        n = int(y_all.shape[0])
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        order = order.to(device)
         for start in range(0, n, batch_size):
             index = order[start : start + batch_size]
-            yield data.x[index], data.y[index]
+            yield x_all[index], y_all[index]
         return
-    loader = DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
+    loader = DataLoader(
+        data,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        pin_memory=device.type == "cuda",
+    )
     for x, y in loader:
-        yield torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y).long().reshape(-1)
+        yield (
+            torch.as_tensor(x, dtype=torch.float32).to(device, non_blocking=True),
+            torch.as_tensor(y).long().reshape(-1).to(device, non_blocking=True),
+        )
 
 
 def _positive_int(value: object, name: str, function: str) -> int:
@@ -243,7 +477,10 @@ class _MaskSet:
     dynamic-sparse-training hook) replaced an entry.
     """
 
-    def __init__(self, model: nn.Module, masks: dict[str, np.ndarray]) -> None:
+    def __init__(
+        self, model: nn.Module, masks: dict[str, np.ndarray], device: torch.device | None = None
+    ) -> None:
+        self.device = device or torch.device("cpu")
         if not isinstance(masks, dict):
             raise ValidationError(
                 f"The 'masks' parameter of train must be a dict of name -> bool array. "
@@ -266,12 +503,15 @@ class _MaskSet:
         self._keep: dict[str, torch.Tensor] = {}
         self.refresh()
 
-    def refresh(self) -> None:
+    def refresh(self, *, force: bool = False) -> None:
+        """Re-read the masks; ``force`` re-copies unchanged arrays to an accelerator
+        (in-place edits are only seen through shared memory on the CPU)."""
+        on_cpu = self.device.type == "cpu"
         for name, target in self.targets.items():
             array = self.masks.get(name)
             if array is None:
                 raise ValidationError(f"Mask '{name}' was removed from the masks during training.")
-            if array is self._source.get(name):
+            if array is self._source.get(name) and (on_cpu or not force):
                 continue  # same array object: the torch view below already shares its memory
             array = np.asarray(array)
             if array.shape != tuple(target.shape):
@@ -284,8 +524,9 @@ class _MaskSet:
                     raise ValidationError(f"Mask '{name}' must be boolean (or 0/1).")
                 array = array.astype(bool)
             self._source[name] = self.masks[name]
-            # from_numpy shares memory, so in-place edits of the mask arrays are seen.
-            self._keep[name] = torch.from_numpy(np.ascontiguousarray(array))
+            # from_numpy shares memory, so in-place edits of the mask arrays are seen (CPU).
+            keep = torch.from_numpy(np.ascontiguousarray(array))
+            self._keep[name] = keep if on_cpu else keep.to(self.device)
 
     def zero_grads(self) -> None:
         for name, target in self.targets.items():
@@ -329,17 +570,24 @@ def train(
     weight_decay: float = 0.0,
     schedule: str | None = "cosine",
     batch_size: int = 64,
+    milestones: Sequence[int] = (),
+    augment: str = "none",
+    device: str | torch.device = "auto",
+    amp: str = "none",
+    compile: bool = False,
     masks: dict[str, np.ndarray] | None = None,
     step_hook: StepHook | None = None,
     seed: int = 0,
     resource_weight: float | None = None,
     num_threads: int | None = DEFAULT_THREADS,
+    epoch_hook: EpochHook | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place on CPU with cross-entropy, keeping masked weights at zero.
+    """Train ``model`` in place with cross-entropy, keeping masked weights at zero.
 
     Parameters
     ----------
     model : torch.nn.Module
+        Trained on ``device`` and returned to the device it was on.
     train_data : torch.utils.data.Dataset
         ``(x, y)`` samples, typically ``load_dataset(...).train``.
     epochs : int >= 1
@@ -350,25 +598,41 @@ def train(
     momentum : float in [0, 1)
     weight_decay : float >= 0
         L2 penalty (coupled, PyTorch convention).
-    schedule : {"cosine", "step", "none"} or None
+    schedule : {"cosine", "step", "multistep", "none"} or None
         ``cosine``: ``eta_t = eta_0 (1 + cos(pi t / T)) / 2`` per step over
         ``T`` total steps; ``step``: ``eta_0 / 10`` after 50 % and again after
-        75 % of the epochs (the 80/120-of-160 recipe of seed 001, A.3);
-        ``none``/None: constant.
+        75 % of the epochs; ``multistep``: ``eta_0 / 10^k`` after the ``k``-th
+        of ``milestones`` (Cunegatti et al. 2024, Appendix A.3: 80 and 120 of
+        160 epochs); ``none``/None: constant.
     batch_size : int >= 1
+    milestones : sequence of int
+        Epochs of the ``multistep`` schedule.
+    augment : {"none", "crop_flip", "flip"}
+        Per-sample random crop (zero-padding ``H // 8``, filled with the
+        dataset's normalised black) and horizontal flip, drawn from the seed.
+    device : {"auto", "cpu", "cuda", "cuda:N"}
+        Where to train (see :func:`resolve_device`).
+    amp : {"none", "bf16"}
+        bfloat16 autocast of the forward pass and loss.
+    compile : bool
+        Compile the forward pass with ``torch.compile``.
     masks : dict of str -> bool array, optional
-        ``True`` keeps a weight. Masked weights are zero on return.
+        ``True`` keeps a weight. Masked weights are zero on return (and on the
+        device after every step).
     step_hook : callable(model, step), optional
         Called after each optimizer step with the 1-based step count; it may
         edit ``masks`` (in place or by replacing entries).
     seed : int
-        Seeds batch order and any randomness in the forward pass.
+        Seeds batch order, augmentation and any randomness in the forward pass.
     resource_weight : float, optional
         Coefficient ``lambda`` of ``model.resource_loss()`` added to the loss
-        (seed 003, eq. 1). None uses ``model.resource_lambda`` when the model
-        has a resource loss (``dagnet``: 1e-3), else 0.
+        (Janik and Nowak, eq. 1). None uses ``model.resource_lambda`` when the
+        model has a resource loss (``dagnet``: 1e-3), else 0.
     num_threads : int or None
-        Intra-op threads during training (None leaves torch's setting).
+        Intra-op CPU threads during training (None leaves torch's setting).
+    epoch_hook : callable(epoch, loss, accuracy, seconds), optional
+        Called after every epoch with its mean training loss and running
+        training accuracy (also logged to the ``prunegraph.training`` logger).
 
     Returns
     -------
@@ -399,16 +663,27 @@ def train(
     schedule_name = "none" if schedule is None else schedule
     if schedule_name not in SCHEDULES:
         raise UnknownNameError("schedule", str(schedule), SCHEDULES)
+    epoch_marks = _check_milestones(milestones, schedule_name, function)
+    if augment not in AUGMENTATIONS:
+        raise UnknownNameError("augmentation", str(augment), AUGMENTATIONS)
+    if amp not in AMP_MODES:
+        raise UnknownNameError("amp mode", str(amp), AMP_MODES)
+    if not isinstance(compile, bool):
+        raise ValidationError(
+            f"The 'compile' parameter of train must be true or false. Got {compile!r}."
+        )
+    target = resolve_device(device)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ValidationError(
             f"The 'seed' parameter of train must be an int. Got {seed!r} instead."
         )
     if step_hook is not None and not callable(step_hook):
         raise ValidationError("The 'step_hook' parameter of train must be callable or None.")
+    if epoch_hook is not None and not callable(epoch_hook):
+        raise ValidationError("The 'epoch_hook' parameter of train must be callable or None.")
     if num_threads is not None:
         num_threads = _positive_int(num_threads, "num_threads", function)
     resource_coef = _resource_term(model, resource_weight)
-    mask_set = _MaskSet(model, masks) if masks is not None else None
 
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -416,11 +691,20 @@ def train(
     n = len(train_data)  # type: ignore[arg-type]
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = epochs * steps_per_epoch
+    pad_value = getattr(train_data, "pad_value", None)
+    home = _model_device(model)
+    accelerated = target.type != "cpu"
 
     history: list[float] = []
     step = 0
     started = time.perf_counter()
-    with _deterministic_cpu(num_threads), torch.random.fork_rng(devices=[]):
+    fork_devices = [target.index or 0] if target.type == "cuda" else []
+    with (
+        _execution(target, num_threads),
+        torch.random.fork_rng(devices=fork_devices),
+        _placed(model, home, target),
+    ):
+        mask_set = _MaskSet(model, masks, target) if masks is not None else None
         torch.manual_seed(int(seed))
         generator = torch.Generator().manual_seed(int(seed))
         opt: torch.optim.Optimizer
@@ -431,22 +715,38 @@ def train(
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
         if schedule_name == "cosine":
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
-        elif schedule_name == "step":
-            milestones = sorted({max(1, round(f * epochs)) * steps_per_epoch for f in (0.5, 0.75)})
-            scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
+        elif schedule_name in ("step", "multistep"):
+            if schedule_name == "step":
+                marks = sorted({max(1, round(f * epochs)) for f in (0.5, 0.75)})
+            else:
+                marks = list(epoch_marks)
+            scheduler = torch.optim.lr_scheduler.MultiStepLR(
+                opt, milestones=[m * steps_per_epoch for m in marks], gamma=0.1
+            )
+        forward = cast(nn.Module, torch.compile(model)) if compile else model
         if mask_set is not None:
             mask_set.apply()
         model.train()
-        for _ in range(epochs):
-            loss_sum, seen = 0.0, 0
-            for x, y in _batches(train_data, batch_size, shuffle=True, generator=generator):
+        for epoch in range(1, epochs + 1):
+            epoch_started = time.perf_counter()
+            loss_sum = torch.zeros((), dtype=torch.float64, device=target)
+            correct = torch.zeros((), dtype=torch.int64, device=target)
+            seen = 0
+            for x, y in _batches(
+                train_data, batch_size, shuffle=True, generator=generator, device=target
+            ):
                 if x.shape[0] == 1 and n > 1:
                     continue  # a lone trailing sample would break BatchNorm's batch statistics
+                x = _augment(x, augment, generator, pad_value)
+                if accelerated and x.ndim == 4:
+                    x = x.contiguous(memory_format=torch.channels_last)
                 opt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(x), y)
+                with _autocast(target, amp):
+                    out = forward(x)
+                    loss = F.cross_entropy(out.float(), y)
                 if resource_coef:
                     loss = loss + resource_coef * model.resource_loss()  # type: ignore[operator]
-                if not torch.isfinite(loss):
+                if not accelerated and not torch.isfinite(loss):
                     raise ValidationError(
                         f"Training diverged (loss {loss.item()}) at step {step + 1}; lower 'lr'."
                     )
@@ -462,12 +762,32 @@ def train(
                 if step_hook is not None:
                     step_hook(model, step)
                     if mask_set is not None:
-                        mask_set.refresh()
+                        mask_set.refresh(force=True)
                         mask_set.apply(opt)
-                loss_sum += float(loss.detach()) * x.shape[0]
+                loss_sum += loss.detach().double() * x.shape[0]
+                correct += (out.detach().argmax(dim=1) == y).sum()
                 seen += x.shape[0]
-            history.append(loss_sum / max(seen, 1))
-        train_acc = _accuracy(model, train_data, 256)
+            mean_loss = float(loss_sum) / max(seen, 1)  # one device sync per epoch
+            if not math.isfinite(mean_loss):
+                raise ValidationError(
+                    f"Training diverged (mean loss {mean_loss}) in epoch {epoch}; lower 'lr'."
+                )
+            history.append(mean_loss)
+            accuracy = int(correct) / max(seen, 1)
+            seconds = time.perf_counter() - epoch_started
+            log.info(
+                "epoch %d/%d loss %.4f train_acc %.4f lr %.4g %.1fs (%s)",
+                epoch,
+                epochs,
+                mean_loss,
+                accuracy,
+                opt.param_groups[0]["lr"],
+                seconds,
+                target,
+            )
+            if epoch_hook is not None:
+                epoch_hook(epoch, mean_loss, accuracy, seconds)
+        train_acc = _accuracy(model, train_data, 256, target, amp)
     seconds = time.perf_counter() - started
     return TrainResult(
         train_loss=history,
@@ -478,18 +798,52 @@ def train(
     )
 
 
+def _model_device(model: nn.Module) -> torch.device:
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def _placed(model: nn.Module, home: torch.device, target: torch.device) -> Iterator[None]:
+    """Move ``model`` to ``target`` (channels-last on accelerators) and back to ``home``."""
+    if target == home and target.type == "cpu":
+        yield
+        return
+    if target.type != "cpu":
+        model.to(device=target, memory_format=torch.channels_last)
+    else:
+        model.to(target)
+    try:
+        yield
+    finally:
+        model.to(device=home, memory_format=torch.contiguous_format)
+
+
 @torch.no_grad()
-def _accuracy(model: nn.Module, data: Dataset, batch_size: int) -> float:
+def _accuracy(
+    model: nn.Module,
+    data: Dataset,
+    batch_size: int,
+    device: torch.device | None = None,
+    amp: str = "none",
+) -> float:
+    device = device or torch.device("cpu")
     was_training = model.training
     model.eval()
-    correct = total = 0
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    total = 0
     try:
-        for x, y in _batches(data, batch_size, shuffle=False, generator=None):
-            correct += int((model(x).argmax(dim=1) == y).sum())
+        for x, y in _batches(data, batch_size, shuffle=False, generator=None, device=device):
+            if device.type != "cpu" and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with _autocast(device, amp):
+                out = model(x)
+            correct += (out.argmax(dim=1) == y).sum()
             total += int(y.shape[0])
     finally:
         model.train(was_training)
-    return correct / total
+    return int(correct) / total
 
 
 def evaluate(
@@ -498,10 +852,14 @@ def evaluate(
     *,
     batch_size: int = 256,
     num_threads: int | None = DEFAULT_THREADS,
+    device: str | torch.device = "auto",
+    amp: str = "none",
 ) -> float:
     """Top-1 accuracy of ``model`` on ``test_data`` in eval mode, in ``[0, 1]``.
 
-    The model's train/eval mode is restored afterwards.
+    Runs on ``device`` (see :func:`resolve_device`; the model returns to the
+    device it was on), in bfloat16 autocast when ``amp="bf16"``. The model's
+    train/eval mode is restored afterwards.
     """
     if not isinstance(model, nn.Module):
         raise ValidationError(
@@ -509,8 +867,11 @@ def evaluate(
         )
     test_data = _check_dataset(test_data, "test_data", "evaluate")
     batch_size = _positive_int(batch_size, "batch_size", "evaluate")
-    with _deterministic_cpu(num_threads):
-        return _accuracy(model, test_data, batch_size)
+    if amp not in AMP_MODES:
+        raise UnknownNameError("amp mode", str(amp), AMP_MODES)
+    target = resolve_device(device)
+    with _execution(target, num_threads), _placed(model, _model_device(model), target):
+        return _accuracy(model, test_data, batch_size, target, amp)
 
 
 def accuracy_drop(acc_dense: float, acc_sparse: float) -> float:

@@ -89,11 +89,12 @@ import math
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from prunegraph.errors import UnknownNameError, ValidationError
+from prunegraph.loader.data import identity_options
 from prunegraph.loader.training import TrainingSettings
 from prunegraph.queries.data_model import GRAPH_KINDS
 from prunegraph.queries.data_model import LEVELS as STORAGE_LEVELS
@@ -260,14 +261,15 @@ class NetworkSpec:
             "model": self.model,
             "model_options": dict(self.model_options),
             "dataset": self.dataset,
-            "dataset_options": dict(self.dataset_options),
+            "dataset_options": identity_options(self.dataset, dict(self.dataset_options)),
             "input_shape": list(self.input_shape) if self.input_shape else None,
             "num_classes": self.num_classes,
             "pruner": self.pruner,
             "pruner_options": dict(self.pruner_options),
             "sparsity": self.sparsity,
             "seed": self.seed,
-            "training": asdict(self.training) if self.training.enabled else None,
+            # where training runs (device) is not what it computes: left out
+            "training": self.training.identity() if self.training.enabled else None,
             "versions": code_versions(),
         }
 
@@ -622,6 +624,10 @@ def _parse_training(value: Any) -> StudyTraining:
             low=1,
             high=1_000_000,
         ),
+        # milestones, augment, device, amp, compile: validated by TrainingSettings
+        **{
+            k: table[k] for k in ("milestones", "augment", "device", "amp", "compile") if k in table
+        },
     )
 
 
@@ -856,11 +862,11 @@ def expand(
 
 
 def dataset_shape(dataset: str, options: dict[str, Any]) -> tuple[tuple[int, ...], int]:
-    """``(input_shape, num_classes)`` of a dataset, loading it through the loader."""
-    from prunegraph.loader.data import load_dataset
+    """``(input_shape, num_classes)`` of a dataset (standard image sets: without reading them)."""
+    from prunegraph.loader.data import describe_dataset
 
-    split = load_dataset(dataset, **_thaw(options))
-    return tuple(split.input_shape), int(split.num_classes)
+    shape, classes = describe_dataset(dataset, **_thaw(options))
+    return tuple(shape), int(classes)
 
 
 def _thaw(options: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, Any]:

@@ -192,7 +192,8 @@ def test_every_pruner_declares_a_mode_and_the_trainers_take_training_settings() 
         assert set(pruner.defaults) == set(own) | set(pruner.training_options)
         assert set(pruner.training_options) == set(TrainingSettings.names()) - set(own)
     assert PRUNERS.get("ramanujan").training_options == (
-        "epochs", "lr", "optimizer", "momentum", "weight_decay", "schedule"
+        "epochs", "lr", "optimizer", "momentum", "weight_decay", "schedule",
+        "milestones", "augment", "device", "amp", "compile",
     )  # its own batch_size is the SNIP batch size  # fmt: skip
     assert not PRUNERS.get("snip").training_options
 
