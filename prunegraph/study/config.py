@@ -718,7 +718,7 @@ def default_registries() -> Registries:
     """Registries of the installed loader (models, pruners) and metric engine."""
     from prunegraph.loader.models import MODELS
     from prunegraph.loader.pruning import PRUNERS
-    from prunegraph.queries.metric_registry import METRICS
+    from prunegraph.queries.metrics import METRICS  # importing it registers every metric
 
     return Registries(
         models=MODELS.names(),

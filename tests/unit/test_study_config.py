@@ -414,3 +414,16 @@ def test_ramanujan_on_imp_trains_with_the_study_training(monkeypatch) -> None:
     assert calls, "ramanujan(base='imp') did not train"
     for kwargs in calls:
         assert {k: kwargs.get(k) for k in study} == study
+
+
+def test_default_registries_hold_the_installed_names() -> None:
+    from prunegraph.study import default_registries
+
+    reg = default_registries()
+    assert {"mlp", "lenet5"} <= set(reg.models)
+    assert {"imp", "ramanujan", "snip"} <= set(reg.pruners)
+    assert reg.metrics and "pca_elongation" in reg.metrics  # metrics registered on import
+    assert "stability_jaccard" not in reg.metrics  # pairwise: not a per-network metric
+    assert reg.applies is not None and reg.applies("imp", "mlp", "digits") is None
+    assert reg.pruner_options is not None and "epochs" in reg.pruner_options("imp")
+    assert "epochs" not in reg.pruner_options("snip")
