@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -39,7 +38,7 @@ if TYPE_CHECKING:
     from prunegraph.queries.store import Store
 
 REL_TYPES = ("CONV", "LINEAR", "SKIP", "POOLED_CONV", "POOLED_LINEAR")
-_GRAPH_NAME = re.compile(r"^prunegraph_[a-z]+_[0-9a-f]{16}_[0-9a-f]{8}$")
+_GRAPH_NAME = re.compile(r"^prunegraph_[a-z]+(?:_w)?_[0-9a-f]{16}$")
 
 
 def relationship_types(store: Store, network_id: str) -> list[str]:
@@ -82,8 +81,11 @@ def projection(
         spec[t] = entry
     if not spec:  # a network without edges still has its units
         spec = {"ALL": {"type": "*", "orientation": orientation}}
-    name = f"prunegraph_{orientation.lower()}_{network_id}_{uuid.uuid4().hex[:8]}"
+    # Deterministic per network: a projection left by a killed run is replaced here, and
+    # swept by name when the study's next run starts (prunegraph.study.lock).
+    name = f"prunegraph_{orientation.lower()}{'_w' if weighted else ''}_{network_id}"
     assert _GRAPH_NAME.match(name)
+    store.query("metric_gds_drop", graph_name=name)
     store.query(
         "metric_gds_project", graph_name=name, label=network_label(network_id), relationships=spec
     )

@@ -53,9 +53,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PrunegraphError as exc:
         print(f"prunegraph: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("prunegraph: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        # Ctrl-C, or SIGTERM turned into an interrupt by the study runner (prunegraph.study.lock)
+        reason = str(exc) or "interrupted"
+        print(
+            f"prunegraph: {reason}; running work was stopped and what finished is recorded. "
+            "Run the same command to resume.",
+            file=sys.stderr,
+        )
+        return 143 if "SIGTERM" in reason else 130
     except BrokenPipeError:
         # The reader went away (`prunegraph query --list | head`): not an error of ours.
         # Point stdout at devnull so the interpreter's final flush does not raise again.

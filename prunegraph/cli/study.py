@@ -40,6 +40,14 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--no-analysis", action="store_true", help="skip the analyses and report")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--wait",
+        nargs="?",
+        const=-1.0,
+        type=float,
+        metavar="SECONDS",
+        help="if another run writes this study, wait for it (at most SECONDS) instead of stopping",
+    )
     p.set_defaults(func=_run)
 
     p = sub.add_parser("status", help="which networks of a study are stored and complete")
@@ -132,6 +140,7 @@ def _run(args: argparse.Namespace) -> int:
         where=_parse_where(args.where),
         analyses=not args.no_analysis,
         progress=not args.quiet and sys.stderr.isatty(),
+        wait=False if args.wait is None else (True if args.wait < 0 else args.wait),
     )
     print(summary.format())
     # non-zero whenever something asked for did not happen: a network, the analyses, the selection

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -71,7 +73,22 @@ class SerialExecutor:
         self.shutdown()
 
 
+def _exit_with_parent(parent: int, poll: float = 1.0) -> None:
+    """Daemon loop of a pool worker: end this process when its parent is gone.
+
+    A runner killed with SIGKILL cannot stop its workers; without this they
+    would go on writing networks nobody records.
+    """
+    while True:
+        time.sleep(poll)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def _init_worker(threads: int) -> None:
+    threading.Thread(
+        target=_exit_with_parent, args=(os.getppid(),), name="exit-with-parent", daemon=True
+    ).start()
     # Each worker owns `threads` cores' worth of torch; set before any model is built.
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch

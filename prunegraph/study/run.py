@@ -687,8 +687,16 @@ def run_study(
     analyses: bool = True,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    wait: bool | float = False,
 ) -> StudySummary:
     """Run every network of ``config`` not yet complete in the store, then the analyses.
+
+    One writer per study: the run holds the study's lock in the store
+    (:class:`~prunegraph.study.lock.StudyLock`) from planning to the report; a
+    second run of the same study stops naming the holder, or waits for it
+    with ``wait`` (True, or at most that many seconds). SIGTERM is handled
+    like Ctrl-C: workers stopped, outcomes recorded, then the interrupt is
+    raised.
 
     Parameters
     ----------
@@ -707,7 +715,10 @@ def run_study(
     analyses : bool
         Run the analyses and write the report afterwards.
     """
+    from prunegraph.study.lock import StudyLock, drop_stale_projections, terminate_as_interrupt
+
     say = log or (lambda msg: print(msg, file=sys.stderr))
+    guards = contextlib.ExitStack()
     t0 = time.perf_counter()
     walls: dict[str, float] = {}
     out = Path(out_dir) if out_dir is not None else Path(config.output)
@@ -735,7 +746,12 @@ def run_study(
             "where": {k: str(v) for k, v in (where or {}).items()},
             "limit": limit,
         }
+        guards.enter_context(terminate_as_interrupt())
+        guards.enter_context(StudyLock(store, config.name, wait=wait, log=say))
         existing = stored_networks(store, config.name)
+        stale = drop_stale_projections(store, existing)
+        if stale:
+            say(f"Dropped {len(stale)} GDS projection(s) left by an interrupted run.")
         wanted_metrics = resolve_metrics(config)
         required = network_level_metrics(wanted_metrics)
         todo = [s for s in specs if not is_complete(existing.get(s.network_id), s, required)]
@@ -807,6 +823,7 @@ def run_study(
         )
         return summary
     finally:
+        guards.close()  # release the study lock, restore the SIGTERM handler
         _STORES.pop((store.settings.uri, store.settings.user, store.settings.database), None)
         if own_store:
             store.close()
