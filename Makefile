@@ -50,7 +50,7 @@ status: venv
 
 clean-stack: stop
 	@echo "Removing the installation (not the credentials, not ~/.m2)."
-	$(PY) -c "from prunegraph import stack; import shutil; shutil.rmtree(stack.stack_paths().neo4j_home, ignore_errors=True)"
+	$(PRUNEGRAPH) db clean
 
 # --- the two commands ----------------------------------------------------------------------
 demo: start

@@ -6,7 +6,7 @@ Run: ``.venv/bin/python bench/bench_export.py [--sparsities 0.9 0.6] [--workers 
 The network is the real ResNet-20 MGE on a 3x32x32 input (loader.encoding),
 with random masks keeping exactly ``round((1 - s) * n)`` weights per layer
 (about 4 M relationships at s = 0.9). Both paths write into a private scratch
-server (:class:`prunegraph.loader.bulk.ScratchServer`: same installation, own
+server (:class:`prunegraph.stack.ScratchServer`: same installation, own
 data directory and ports), never into the shared database: the bulk import
 replaces a whole database, and a 10^7-edge streaming run should not burden
 other users' store.
@@ -130,7 +130,7 @@ def main() -> None:
     study_scale = None
     with (
         tempfile.TemporaryDirectory(prefix="pg-bench-export-") as tmp,
-        bulk.ScratchServer(os.path.join(tmp, "server"), heap=heap, pagecache=pagecache) as server,
+        stack.ScratchServer(os.path.join(tmp, "server"), heap=heap, pagecache=pagecache) as server,
     ):
         for s in args.sparsities:
             t0 = time.perf_counter()

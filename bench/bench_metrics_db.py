@@ -4,7 +4,7 @@ For each case (``arch:sparsity``; default ResNet-20 at 0.98 and 0.9) the MGE
 cached by ``bench/bench_metrics.py`` (``/tmp/prunegraph_bench/<arch>_<s>.npz``,
 created by running ``bench_metrics.py --encode CASE`` when missing) is
 bulk-imported (``neo4j-admin database import full``) into a private
-:class:`prunegraph.loader.bulk.ScratchServer`: same installation as the local
+:class:`prunegraph.stack.ScratchServer`: same installation as the local
 stack, its own data directory, ports and memory settings (``--heap``,
 ``--pagecache``), deleted afterwards. The shared database is never touched.
 
@@ -447,7 +447,7 @@ def report(case: str, heap: str, pagecache: str, repeat: int, st: dict, db: dict
 
 
 def run_case(case: str, args) -> int:
-    from prunegraph.loader.bulk import ScratchServer
+    from prunegraph.stack import ScratchServer
 
     ensure_graph(case)
     with tempfile.TemporaryDirectory(prefix="pg-bench-metrics-db-") as tmp:

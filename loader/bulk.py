@@ -1,4 +1,4 @@
-"""Bulk path: CSV files for ``neo4j-admin database import full``, and the import itself.
+"""Bulk path: the files of ``neo4j-admin database import full`` for a set of networks.
 
 For building a *fresh* store for a large study. Community Edition has one
 standard database, and the offline importer writes a whole database, so the
@@ -21,20 +21,17 @@ unit ids are the graph's own uids)::
 Writers are vectorised: numpy builds the columns and pyarrow writes them
 (no Python loop over units or edges).
 
-:class:`ScratchServer` runs a second, private, short-lived server instance
-(own data directory and ports, same installation) so tests and benchmarks can
-exercise the import without touching the shared database.
+Running the importer (:func:`prunegraph.stack.import_database`) and private
+scratch servers for tests and benchmarks (:class:`prunegraph.stack.ScratchServer`)
+belong to the stack; :func:`bulk_load` only strings them together for the
+local stack.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +43,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from prunegraph.config import ConnectionSettings
 from prunegraph.errors import StackError, ValidationError
 from prunegraph.loader.export import check_some_family, graphs_by_family
 from prunegraph.loader.graph import MultipartiteGraph
@@ -364,68 +360,6 @@ def _write_family(
 # ------------------------------------------------------------------------- import
 
 
-def _admin_command(neo4j_home: Path, java_home: Path, files: BulkFiles, threads: int) -> list[str]:
-    return [
-        str(java_home / "bin" / "java"),
-        "-cp",
-        f"{neo4j_home / 'lib'}/*",
-        f"-Dbasedir={neo4j_home}",
-        ADMIN_MAIN,
-        "database",
-        "import",
-        "full",
-        *files.import_arguments(),
-        "--id-type=integer",
-        "--overwrite-destination=true",
-        "--bad-tolerance=0",
-        "--skip-bad-relationships=false",
-        "--skip-duplicate-nodes=false",
-        f"--threads={threads}",
-        "--max-off-heap-memory=1G",
-        f"--report-file={files.directory / 'import.report'}",
-        "neo4j",
-    ]
-
-
-def run_import(
-    files: BulkFiles, *, neo4j_home: Path, conf_dir: Path, threads: int = 2, timeout: float = 3600
-) -> float:
-    """Run ``neo4j-admin database import full`` for ``files`` (server must be stopped).
-
-    Returns the import's wall time in seconds; raises :class:`StackError` with
-    the tail of its output on failure.
-    """
-    from prunegraph import stack
-
-    java_home = stack.find_java()
-    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_OPTS",)}
-    env.update(
-        JAVA_HOME=str(java_home),
-        NEO4J_HOME=str(neo4j_home),
-        NEO4J_CONF=str(conf_dir),
-        HEAP_SIZE="1g",
-        PATH=f"{java_home / 'bin'}:{os.environ.get('PATH', '')}",
-    )
-    log = files.directory / "import.log"
-    started = time.perf_counter()
-    with log.open("w") as fh:
-        proc = subprocess.run(
-            _admin_command(neo4j_home, java_home, files, threads),
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            timeout=timeout,
-            check=False,
-        )
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        tail = "\n  ".join(log.read_text(errors="replace").splitlines()[-15:])
-        raise StackError(
-            f"neo4j-admin database import failed (exit {proc.returncode}); {log}:\n  {tail}"
-        )
-    return seconds
-
-
 @dataclass
 class BulkResult:
     networks: int
@@ -475,13 +409,13 @@ def bulk_load(
     directory = Path(workdir) if workdir else paths.home / "bulk" / time.strftime("%Y%m%d-%H%M%S")
     files = write_bulk_files(networks, directory)
     try:
-        stack.stop()
-        import_seconds = run_import(
-            files, neo4j_home=paths.neo4j_home, conf_dir=paths.conf_dir, threads=threads
+        stack.stop(paths)
+        import_seconds = stack.import_database(
+            paths, files.import_arguments(), files.directory, threads=threads
         )
     finally:
         t0 = time.perf_counter()
-        stack.start(echo=False)
+        stack.start(paths, echo=False)
         restart = time.perf_counter() - t0
     t0 = time.perf_counter()
     with Store.connect() as store:
@@ -498,126 +432,6 @@ def bulk_load(
         restart,
         schema_seconds,
     )
-
-
-# ------------------------------------------------------------------ scratch server
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ScratchServer:
-    """A private, temporary Neo4j instance next to the shared one (for tests and benchmarks).
-
-    It reuses the local stack's installation (``lib/`` and ``plugins/`` are
-    symlinked) with its own ``PRUNEGRAPH_HOME`` (data, logs, credentials) and
-    its own free ports, so importing into it never touches the shared
-    database. Start/stop go through ``prunegraph db start|stop`` in a child
-    process with that environment. Small memory settings: it is short-lived.
-    """
-
-    def __init__(self, root: str | Path, *, heap: str = "768m", pagecache: str = "256m") -> None:
-        from prunegraph import stack
-
-        self.root = Path(root)
-        self.main = stack.stack_paths()
-        if not stack.is_built(self.main):
-            raise StackError("The local stack is not built; run `prunegraph db build` first.")
-        self.bolt_port = free_port()
-        self.http_port = free_port()
-        self.heap, self.pagecache = heap, pagecache
-        self.neo4j_home = self.root / self.main.neo4j_home.name
-        self.neo4j_home.mkdir(parents=True, exist_ok=True)
-        for name in ("lib", "plugins"):
-            link = self.neo4j_home / name
-            if not link.exists():
-                link.symlink_to(self.main.neo4j_home / name, target_is_directory=True)
-        shutil.copy2(self.main.stamp, self.neo4j_home / self.main.stamp.name)
-        self.running = False
-
-    @property
-    def env(self) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("NEO4J_", "PRUNEGRAPH_")) or k == "PRUNEGRAPH_STACK_DIR"
-        }
-        env.update(
-            PRUNEGRAPH_HOME=str(self.root),
-            PRUNEGRAPH_CONFIG=str(self.root / "no-config.toml"),
-            PRUNEGRAPH_BOLT_PORT=str(self.bolt_port),
-            PRUNEGRAPH_HTTP_PORT=str(self.http_port),
-            PRUNEGRAPH_HEAP_SIZE=self.heap,
-            PRUNEGRAPH_PAGECACHE_SIZE=self.pagecache,
-        )
-        return env
-
-    @property
-    def conf_dir(self) -> Path:
-        return self.neo4j_home / "conf"
-
-    def _python(self, code: str, timeout: float = 600) -> None:
-        proc = subprocess.run(
-            [sys.executable, "-c", code],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise StackError(
-                f"Scratch server command failed: {(proc.stderr or proc.stdout).strip()[-2000:]}"
-            )
-
-    def render_config(self) -> None:
-        """Write the scratch instance's neo4j.conf (needed before an import)."""
-        self._python(
-            "from prunegraph import stack; p = stack.stack_paths(); "
-            "(p.conf_dir).mkdir(parents=True, exist_ok=True); "
-            "(p.conf_dir / 'neo4j.conf').write_text(stack.render_config(p))"
-        )
-
-    def start(self) -> None:
-        self._python("from prunegraph import stack; stack.start(echo=False)")
-        self.running = True
-
-    def stop(self) -> None:
-        self._python("from prunegraph import stack; stack.stop()")
-        self.running = False
-
-    def import_files(self, files: BulkFiles, *, threads: int = 2) -> float:
-        if self.running:
-            raise StackError("Stop the scratch server before importing into it.")
-        self.render_config()
-        return run_import(
-            files, neo4j_home=self.neo4j_home, conf_dir=self.conf_dir, threads=threads
-        )
-
-    def settings(self) -> ConnectionSettings:
-        import tomllib
-
-        creds = tomllib.loads((self.root / "credentials.toml").read_text())["neo4j"]
-        return ConnectionSettings(
-            uri=f"bolt://127.0.0.1:{self.bolt_port}",
-            user=str(creds.get("username", "neo4j")),
-            password=str(creds["password"]),
-            source="scratch server",
-        )
-
-    def close(self) -> None:
-        if self.running:
-            self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> ScratchServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def describe(files: BulkFiles) -> str:

@@ -58,8 +58,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from prunegraph.config import local_credentials_path, prunegraph_home
+from prunegraph.config import ConnectionSettings, prunegraph_home
 from prunegraph.errors import ConfigError, StackError
 
 SUPPORTED_JAVA = (17, 21)
@@ -208,7 +209,7 @@ class StackPaths:
 
     @property
     def credentials(self) -> Path:
-        return local_credentials_path()
+        return self.home / "credentials.toml"
 
     @property
     def uri(self) -> str:
@@ -224,7 +225,13 @@ class StackPaths:
 
 
 def stack_paths() -> StackPaths:
-    """Resolve the stack's paths and settings from the environment."""
+    """Resolve the local stack's paths and settings from the environment.
+
+    The one place that reads ``PRUNEGRAPH_HOME``, ``PRUNEGRAPH_DATA_DIR`` and the
+    port and memory variables; every other function of this module takes a
+    :class:`StackPaths` (``None`` meaning this one), so a second instance
+    (:class:`ScratchServer`) is just other paths.
+    """
     versions = pinned_versions()
     home = prunegraph_home()
     neo4j_home = home / f"neo4j-{versions.neo4j}"
@@ -395,13 +402,13 @@ def _run_maven(args: list[str], java_home: Path, log: Path, what: str) -> None:
         raise StackError(f"Maven failed to build {what}: {first[:300]} Details: {log}")
 
 
-def build(*, force: bool = False, echo: bool = True) -> bool:
+def build(paths: StackPaths | None = None, *, force: bool = False, echo: bool = True) -> bool:
     """Assemble the installation from Maven Central if the poms changed.
 
     Returns True when something was built, False when the installation was
     already up to date. Idempotent; ``~/.m2`` is Maven's download cache.
     """
-    paths = stack_paths()
+    paths = paths or stack_paths()
     if not force and is_built(paths):
         return False
     with _locked(paths):
@@ -725,17 +732,30 @@ class StartResult:
     notes: list[str] = field(default_factory=list)
 
 
-def start(*, timeout: float | None = None, echo: bool = True) -> StartResult:
-    """Start the local server (building it first if needed); wait until Bolt answers.
+def start(
+    paths: StackPaths | None = None,
+    *,
+    password: str | None = None,
+    timeout: float | None = None,
+    echo: bool = True,
+) -> StartResult:
+    """Start the server (building it first if needed); wait until Bolt answers.
 
-    Idempotent: a running server is left alone.
+    Idempotent: a running server is left alone. ``paths`` defaults to the local
+    stack (:func:`stack_paths`), whose initial password may also come from
+    ``NEO4J_PASSWORD``; ``password`` is the one to set on a first start (the
+    credentials file of ``paths`` wins when it exists; a random one otherwise).
     """
-    paths = stack_paths()
+    if paths is None:
+        paths = stack_paths()
+        password = password or os.environ.get("NEO4J_PASSWORD") or None
     with _locked(paths):
-        return _start_locked(paths, timeout, echo=echo)
+        return _start_locked(paths, timeout, password, echo=echo)
 
 
-def _start_locked(paths: StackPaths, timeout: float | None, *, echo: bool) -> StartResult:
+def _start_locked(
+    paths: StackPaths, timeout: float | None, initial: str | None, *, echo: bool
+) -> StartResult:
     pid = running_pid(paths)
     if pid is not None:
         if not bolt_answers(paths.bolt_port):
@@ -755,7 +775,7 @@ def _start_locked(paths: StackPaths, timeout: float | None, *, echo: bool) -> St
     notes: list[str] = []
     # The local credentials file wins; else NEO4J_PASSWORD (so the environment and the server
     # agree, as with Docker's NEO4J_AUTH); else a fresh random password on first start.
-    password = read_local_password(paths) or os.environ.get("NEO4J_PASSWORD") or None
+    password = read_local_password(paths) or initial
     if not _data_initialised(paths):
         if password is None:
             # Hex only: a password starting with "-" would read as an option to neo4j-admin.
@@ -826,12 +846,12 @@ def _wait_for_bolt(paths: StackPaths, pid: int, timeout: float) -> None:
     )
 
 
-def stop(*, timeout: float = 120.0) -> bool:
+def stop(paths: StackPaths | None = None, *, timeout: float = 120.0) -> bool:
     """Stop the local server: SIGTERM (graceful, checkpoints), SIGKILL after ``timeout``.
 
     Returns True when a server was stopped, False when none was running.
     """
-    paths = stack_paths()
+    paths = paths or stack_paths()
     with _locked(paths):
         return _stop_locked(paths, timeout)
 
@@ -897,9 +917,10 @@ class StackStatus:
         return self.pid is not None or self.bolt
 
 
-def status(*, query_versions: bool = True) -> StackStatus:
-    """Probe the local stack (sockets/HTTP) and, when Bolt answers, ask the server its versions."""
-    paths = stack_paths()
+def status(paths: StackPaths | None = None, *, query_versions: bool = True) -> StackStatus:
+    """Probe the stack (sockets/HTTP) and, when Bolt answers, ask the server its versions."""
+    local = paths is None
+    paths = paths or stack_paths()
     pid = running_pid(paths)
     st = StackStatus(
         uri=paths.uri,
@@ -918,7 +939,7 @@ def status(*, query_versions: bool = True) -> StackStatus:
         from prunegraph.queries.store import Store
 
         try:
-            with Store.connect() as store:
+            with Store.connect() if local else Store(connection_settings(paths)) as store:
                 info = store.server_info()
             st.neo4j_version = info.get("neo4j_version")
             st.edition = info.get("edition")
@@ -938,3 +959,212 @@ def follow(path: Path, lines: int = 20, poll: float = 0.5) -> Iterator[str]:
                 yield line
             else:
                 time.sleep(poll)
+
+
+# --------------------------------------------------------------------------- admin
+
+
+def connection_settings(paths: StackPaths) -> ConnectionSettings:
+    """Bolt settings of the server of ``paths``: its URI and the password in its credentials."""
+    password = read_local_password(paths)
+    if password is None:
+        raise StackError(
+            f"No credentials in {paths.credentials}: the server of {paths.neo4j_home} was never "
+            "started (`prunegraph db start` writes them)."
+        )
+    return ConnectionSettings(
+        uri=paths.uri, user="neo4j", password=password, source=str(paths.credentials)
+    )
+
+
+def remove_installation(paths: StackPaths | None = None) -> bool:
+    """Delete the installation (``neo4j-<version>/``: lib, plugins, conf, data, logs).
+
+    Keeps the credentials file and Maven's cache. Refuses while the server runs;
+    returns False when there was nothing to remove.
+    """
+    paths = paths or stack_paths()
+    with _locked(paths):
+        if running_pid(paths) is not None:
+            raise StackError(
+                f"Neo4j is running from {paths.neo4j_home}; stop it first (`prunegraph db stop`)."
+            )
+        if not paths.neo4j_home.exists():
+            return False
+        shutil.rmtree(paths.neo4j_home)
+        return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def import_database(
+    paths: StackPaths,
+    import_arguments: list[str],
+    work_dir: Path,
+    *,
+    threads: int = 2,
+    timeout: float = 3600,
+) -> float:
+    """Run ``neo4j-admin database import full`` into the standard database of ``paths``.
+
+    **Replaces that database.** The server must be stopped. ``import_arguments``
+    are the ``--nodes=...``/``--relationships=...`` options (see
+    :class:`prunegraph.loader.bulk.BulkFiles`); the import's log and report are
+    written to ``work_dir``. Renders ``neo4j.conf`` first. Returns the
+    import's wall time in seconds; raises :class:`StackError` with the tail of
+    its output on failure.
+    """
+    if running_pid(paths) is not None:
+        raise StackError(
+            f"Stop the server of {paths.neo4j_home} before importing into it "
+            "(the offline importer rebuilds the database)."
+        )
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise StackError(f"import_database needs threads >= 1. Got {threads!r}.")
+    java_home = find_java()
+    paths.conf_dir.mkdir(parents=True, exist_ok=True)
+    (paths.conf_dir / "neo4j.conf").write_text(render_config(paths))
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    command = _bootloader(
+        paths,
+        java_home,
+        ADMIN_BOOTLOADER,
+        "database",
+        "import",
+        "full",
+        *import_arguments,
+        "--id-type=integer",
+        "--overwrite-destination=true",
+        "--bad-tolerance=0",
+        "--skip-bad-relationships=false",
+        "--skip-duplicate-nodes=false",
+        f"--threads={threads}",
+        "--max-off-heap-memory=1G",
+        f"--report-file={work_dir / 'import.report'}",
+        "neo4j",
+    )
+    env = {**_java_env(paths, java_home), "HEAP_SIZE": "1g"}
+    log = work_dir / "import.log"
+    started = time.perf_counter()
+    with log.open("w") as fh:
+        proc = subprocess.run(
+            command, env=env, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout, check=False
+        )
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        tail = "\n  ".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise StackError(
+            f"neo4j-admin database import failed (exit {proc.returncode}); {log}:\n  {tail}"
+        )
+    return seconds
+
+
+class ScratchServer:
+    """A private, temporary Neo4j instance next to the local one (for tests and benchmarks).
+
+    It reuses the local stack's installation (``lib/`` and ``plugins/`` are
+    symlinked) with its own home under ``root`` (conf, data, logs,
+    credentials) and its own free ports, so importing into it never touches the
+    shared database. It is just other :class:`StackPaths`: start, stop and
+    import are this module's functions called with them, in this process.
+    Small memory settings: it is short-lived.
+
+    Parameters
+    ----------
+    root : path
+        Its home; created, and removed by :meth:`close`.
+    heap, pagecache : str
+        JVM heap and page cache (``768m``, ``256m``).
+    main : StackPaths, optional
+        The installation to reuse (default: the local stack, :func:`stack_paths`).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        heap: str = "768m",
+        pagecache: str = "256m",
+        main: StackPaths | None = None,
+    ) -> None:
+        self.main = main or stack_paths()
+        if not is_built(self.main):
+            raise StackError("The local stack is not built; run `prunegraph db build` first.")
+        for name, size in (("heap", heap), ("pagecache", pagecache)):
+            if not _SIZE_RE.match(size):
+                raise ConfigError(f"ScratchServer {name} must look like 768m or 2g. Got {size!r}.")
+        self.root = Path(root)
+        neo4j_home = self.root / self.main.neo4j_home.name
+        self.paths = StackPaths(
+            home=self.root,
+            neo4j_home=neo4j_home,
+            data_dir=neo4j_home / "data",
+            bolt_port=free_port(),
+            http_port=free_port(),
+            heap_max=heap,
+            pagecache=pagecache,
+            versions=self.main.versions,
+        )
+        neo4j_home.mkdir(parents=True, exist_ok=True)
+        for link, target in (
+            (self.paths.lib, self.main.lib),
+            (self.paths.plugins, self.main.plugins),
+        ):
+            if not link.exists():
+                link.symlink_to(target, target_is_directory=True)
+        shutil.copy2(self.main.stamp, self.paths.stamp)
+        self._password = secrets.token_hex(16)
+        self.running = False
+
+    @property
+    def bolt_port(self) -> int:
+        return self.paths.bolt_port
+
+    @property
+    def http_port(self) -> int:
+        return self.paths.http_port
+
+    @property
+    def neo4j_home(self) -> Path:
+        return self.paths.neo4j_home
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.paths.conf_dir
+
+    def start(self) -> None:
+        start(self.paths, password=self._password, echo=False)
+        self.running = True
+
+    def stop(self) -> None:
+        stop(self.paths)
+        self.running = False
+
+    def import_files(self, files: Any, *, threads: int = 2) -> float:
+        """Import a :class:`~prunegraph.loader.bulk.BulkFiles` (replaces its database)."""
+        if self.running:
+            raise StackError("Stop the scratch server before importing into it.")
+        return import_database(
+            self.paths, files.import_arguments(), files.directory, threads=threads
+        )
+
+    def settings(self) -> ConnectionSettings:
+        """Connection settings of this instance (after its first start)."""
+        return connection_settings(self.paths)
+
+    def close(self) -> None:
+        if self.running:
+            self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> ScratchServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,4 +1,4 @@
-"""``prunegraph db build|start|stop|status|logs``: manage the local Neo4j + GDS stack."""
+"""``prunegraph db build|start|stop|status|logs|clean``: manage the local Neo4j + GDS stack."""
 
 from __future__ import annotations
 
@@ -37,6 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("status", help="URI, versions, Browser; exit code 3 when not running")
     p.set_defaults(func=_status)
+
+    p = sub.add_parser(
+        "clean",
+        help="delete the installation (data included; keeps the credentials and ~/.m2)",
+        description="Delete $PRUNEGRAPH_HOME/neo4j-<version> (lib, plugins, conf, data, logs): "
+        "the next `db start` rebuilds it. The server must be stopped first.",
+    )
+    p.set_defaults(func=_clean)
 
     p = sub.add_parser("logs", help="show the server log")
     p.add_argument("-n", "--lines", type=int, default=50, help="number of lines (default 50)")
@@ -84,6 +92,15 @@ def _stop(args: argparse.Namespace) -> int:
         print("Neo4j stopped.")
     else:
         print("Neo4j is not running.")
+    return 0
+
+
+def _clean(args: argparse.Namespace) -> int:
+    paths = stack.stack_paths()
+    if stack.remove_installation(paths):
+        print(f"Removed {paths.neo4j_home} (credentials and Maven's cache kept).")
+    else:
+        print(f"Nothing to remove: {paths.neo4j_home} does not exist.")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 Safety: the offline import REPLACES a whole database, so this test never
 imports into the shared server. It runs a private scratch instance
-(:class:`prunegraph.loader.bulk.ScratchServer`: same installation, its own
+(:class:`prunegraph.stack.ScratchServer`: same installation, its own
 data directory, credentials and free ports, small heap), imports there,
 compares with the streaming export of the same networks into the shared
 server (under a unique study, deleted afterwards), then uses the scratch
@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from _graphs import cnn_with_pooling, mlp, resnet_block, rolled_of
 
+from prunegraph import stack
 from prunegraph.errors import DatabaseError
 from prunegraph.loader import bulk
 from prunegraph.loader import export as ex
@@ -73,8 +74,8 @@ def _networks(study: str) -> list[bulk.BulkNetwork]:
 
 
 @pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bulk.ScratchServer]:
-    server = bulk.ScratchServer(tmp_path_factory.mktemp("scratch-neo4j"))
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.ScratchServer]:
+    server = stack.ScratchServer(tmp_path_factory.mktemp("scratch-neo4j"))
     try:
         yield server
     finally:
@@ -110,7 +111,7 @@ def snapshot(store: Store, network_id: str) -> dict[str, Any]:
 
 
 def test_bulk_import_equals_streaming_export(
-    store: Store, scratch: bulk.ScratchServer, tmp_path
+    store: Store, scratch: stack.ScratchServer, tmp_path
 ) -> None:
     study = f"t{uuid.uuid4().hex[:10]}_bulk"
     nets = _networks(study)
@@ -159,7 +160,7 @@ def test_bulk_import_equals_streaming_export(
 class StoppingStore:
     """The scratch store; before the k-th relationship batch, the scratch server is shut down."""
 
-    def __init__(self, store: Store, server: bulk.ScratchServer, at: int) -> None:
+    def __init__(self, store: Store, server: stack.ScratchServer, at: int) -> None:
         self._store, self.server, self.at, self.calls = store, server, at, 0
 
     def run(self, cypher: str, params: dict | None = None, **kw: Any):
@@ -173,7 +174,7 @@ class StoppingStore:
         return getattr(self._store, name)
 
 
-def test_database_stopped_mid_export(scratch: bulk.ScratchServer) -> None:
+def test_database_stopped_mid_export(scratch: stack.ScratchServer) -> None:
     if not scratch.running:
         scratch.start()
     g = resnet_block(c=3, h=5)
