@@ -186,6 +186,7 @@ def test_import_own_checkpoints(store, tmp_path) -> None:
             store=store,
             analyses=False,
             out_dir=tmp_path / "out",
+            trust_checkpoint=True,  # mlp_module.pt is a pickled module this test wrote
         )
         assert summary.count("complete") == 2, summary.format()
         rows = store.run(
@@ -205,6 +206,7 @@ def test_import_own_checkpoints(store, tmp_path) -> None:
             store=store,
             analyses=False,
             out_dir=tmp_path / "out",
+            trust_checkpoint=True,  # mlp_module.pt is a pickled module this test wrote
         )
         assert again.count("skipped") == 2
     finally:
