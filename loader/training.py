@@ -481,6 +481,8 @@ class _MaskSet:
         self, model: nn.Module, masks: dict[str, np.ndarray], device: torch.device | None = None
     ) -> None:
         self.device = device or torch.device("cpu")
+        # accelerators: one fused multiply per step instead of one masked_fill per tensor
+        self.fused = self.device.type != "cpu"
         if not isinstance(masks, dict):
             raise ValidationError(
                 f"The 'masks' parameter of train must be a dict of name -> bool array. "
@@ -528,13 +530,48 @@ class _MaskSet:
             keep = torch.from_numpy(np.ascontiguousarray(array))
             self._keep[name] = keep if on_cpu else keep.to(self.device)
 
+    def _factors(self) -> tuple[list[nn.Parameter], list[torch.Tensor]]:
+        """Parameters and their 0/1 factors (accelerators: one fused multiply per step)."""
+        names = list(self.targets)
+        factors = [
+            self._keep[n].to(dtype=self.targets[n].dtype, memory_format=torch.preserve_format)
+            if self._keep[n].dtype == torch.bool
+            else self._keep[n]
+            for n in names
+        ]
+        for n, f in zip(names, factors, strict=True):
+            self._keep[n] = f  # keep the float factor for the next step
+        return [self.targets[n] for n in names], factors
+
     def zero_grads(self) -> None:
+        if self.fused:
+            params, factors = self._factors()
+            pairs = [
+                (p.grad, f) for p, f in zip(params, factors, strict=True) if p.grad is not None
+            ]
+            if pairs:
+                torch._foreach_mul_([g for g, _ in pairs], [f for _, f in pairs])
+            return
         for name, target in self.targets.items():
             if target.grad is not None:
                 target.grad.masked_fill_(~self._keep[name], 0.0)
 
     @torch.no_grad()
     def apply(self, optimizer: torch.optim.Optimizer | None = None) -> None:
+        if self.fused:
+            # x * 0 is 0 for every finite x: the pruned entries are exactly zero
+            params, factors = self._factors()
+            torch._foreach_mul_(params, factors)
+            if optimizer is not None:
+                states = [
+                    (value, f)
+                    for p, f in zip(params, factors, strict=True)
+                    for value in optimizer.state.get(p, {}).values()
+                    if isinstance(value, torch.Tensor) and value.shape == p.shape
+                ]
+                if states:
+                    torch._foreach_mul_([v for v, _ in states], [f for _, f in states])
+            return
         for name, target in self.targets.items():
             pruned = ~self._keep[name]
             target.masked_fill_(pruned, 0.0)

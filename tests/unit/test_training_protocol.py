@@ -302,3 +302,28 @@ def test_pruners_that_train_run_on_the_device() -> None:
     for name, param in model.named_parameters():
         if name in masks:
             assert np.all(param.detach().cpu().numpy()[~masks[name]] == 0.0)
+
+
+def test_fused_mask_path_zeroes_weights_gradients_and_momentum() -> None:
+    from prunegraph.loader.training import _MaskSet
+
+    model = _model()
+    name = "features.0.weight"
+    weight = dict(model.named_parameters())[name]
+    mask = np.random.default_rng(2).random(tuple(weight.shape)) < 0.5
+    masks = {name: mask}
+    mask_set = _MaskSet(model, masks)
+    mask_set.fused = True  # the accelerator path, exercised on the CPU
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = torch.randn(8, 3, 8, 8), torch.arange(8) % 4
+    for _ in range(3):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        mask_set.zero_grads()
+        assert weight.grad is not None and bool((weight.grad[torch.from_numpy(~mask)] == 0).all())
+        opt.step()
+        mask_set.apply(opt)
+        pruned = torch.from_numpy(~mask)
+        assert bool((weight.detach()[pruned] == 0).all())
+        assert bool((opt.state[weight]["momentum_buffer"][pruned] == 0).all())
+    assert bool((weight.detach()[torch.from_numpy(mask)] != 0).any())
