@@ -186,6 +186,83 @@ def undirected_from_upper(up_ptr, up_idx):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def symmetric_from_upper(up_ptr, up_idx, up_data):  # pragma: no cover - compiled
+    """Full weighted symmetric CSR ``(indptr, indices, data)`` of ``A_s`` from its upper triangle.
+
+    Rows come out sorted (lower neighbours first, filled in ascending row order,
+    then the upper ones); ``data`` stays float32. One counting pass, O(edges + n).
+    """
+    n = up_ptr.shape[0] - 1
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    for p in range(up_ptr[n]):
+        ptr[up_idx[p] + 1] += 1
+    for u in range(n):
+        ptr[u + 1] += ptr[u] + (up_ptr[u + 1] - up_ptr[u])
+    idx = np.empty(ptr[n], dtype=np.int32)
+    data = np.empty(ptr[n], dtype=np.float32)
+    fill = ptr[:-1].copy()
+    for u in range(n):
+        for p in range(up_ptr[u], up_ptr[u + 1]):
+            v = up_idx[p]
+            idx[fill[v]] = u
+            data[fill[v]] = up_data[p]
+            fill[v] += 1
+    for u in range(n):
+        out = fill[u]
+        for p in range(up_ptr[u], up_ptr[u + 1]):
+            idx[out] = up_idx[p]
+            data[out] = up_data[p]
+            out += 1
+    return ptr, idx, data
+
+
+def row_chunks(indptr: np.ndarray, chunks: int) -> np.ndarray:
+    """Row boundaries of ``chunks`` contiguous row ranges holding about equal numbers of entries."""
+    n = indptr.shape[0] - 1
+    bounds = np.searchsorted(indptr, np.linspace(0, indptr[n], chunks + 1)).astype(np.int64)
+    bounds[0], bounds[-1] = 0, n
+    return np.maximum.accumulate(bounds)
+
+
+@njit(cache=True, inline="always")
+def _csr_rows(
+    indptr, indices, data, diag, x, wdeg, laplacian, start, stop, out
+):  # pragma: no cover
+    has_diag = diag.shape[0] == out.shape[0]
+    for u in range(start, stop):
+        s = 0.0
+        for p in range(indptr[u], indptr[u + 1]):
+            s += np.float64(data[p]) * x[indices[p]]
+        if has_diag:
+            s += diag[u] * x[u]
+        out[u] = wdeg[u] * x[u] - s if laplacian else s
+
+
+@njit(cache=True, parallel=True)
+def csr_matvec(indptr, indices, data, diag, x, wdeg, laplacian, bounds):  # pragma: no cover
+    """``A_s @ x`` (or ``(D - A_s) @ x`` with ``laplacian``) from the full symmetric CSR of ``A_s``.
+
+    Gather only (each row writes its own output), row ranges between ``bounds``
+    (see :func:`row_chunks`) in parallel; float32 weights, float64 sums;
+    ``diag`` is the diagonal of ``A_s`` (empty when it is zero).
+    """
+    n = indptr.shape[0] - 1
+    out = np.empty(n, dtype=np.float64)
+    for c in prange(bounds.shape[0] - 1):
+        _csr_rows(indptr, indices, data, diag, x, wdeg, laplacian, bounds[c], bounds[c + 1], out)
+    return out
+
+
+@njit(cache=True)
+def csr_matvec_serial(indptr, indices, data, diag, x, wdeg, laplacian):  # pragma: no cover
+    """:func:`csr_matvec` in the calling thread (small graphs: no parallel-region start-up)."""
+    n = indptr.shape[0] - 1
+    out = np.empty(n, dtype=np.float64)
+    _csr_rows(indptr, indices, data, diag, x, wdeg, laplacian, 0, n, out)
+    return out
+
+
+@njit(cache=True)
 def weighted_degree(up_ptr, up_idx, up_data, loops):  # pragma: no cover - compiled
     """Row sums of ``A_s`` from its upper triangle and diagonal (float64)."""
     n = up_ptr.shape[0] - 1

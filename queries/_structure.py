@@ -6,12 +6,56 @@ undirected simple adjacency (the most expensive piece) is built once.
 
 from __future__ import annotations
 
-from functools import cached_property
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache, cached_property
+from typing import Any
 
 import numpy as np
 
 from prunegraph.loader.graph import MultipartiteGraph
 from prunegraph.queries import _kernels as K
+
+
+@cache
+def _blas_controller() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()  # scans the loaded libraries once per process (~10 ms)
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Hold BLAS/LAPACK to one thread (every dense branch of the metric engine runs inside).
+
+    Small dense solves are memory-bound and, in worker processes that share the
+    cores, a threaded BLAS is 5-10x slower than one thread. The controller is
+    built once per process; entering and leaving the limit costs microseconds.
+    """
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        yield
+
+
+SERIAL_MAX_EDGES = 200_000
+"""Graphs up to this many edges run their numba kernels on one thread: waking a parallel
+region's workers costs more than the work (2-3x slower on a demo network's graphs)."""
+
+
+@contextmanager
+def kernel_threads(n_edges: int) -> Iterator[None]:
+    """One numba thread for small graphs (:data:`SERIAL_MAX_EDGES`), all of them otherwise."""
+    import numba
+
+    if n_edges > SERIAL_MAX_EDGES:
+        yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
 
 #: The large cached structures, freed after their last use. Which metric reads
 #: which is declared by each metric's registration (``needs``).
@@ -21,6 +65,7 @@ RELEASABLE: tuple[str, ...] = (
     "undirected",
     "degree",
     "weighted_degree",
+    "symmetric",
     "_directed_degrees",
 )
 
@@ -129,6 +174,22 @@ class GraphStructure:
     @cached_property
     def n_simple_edges(self) -> int:
         return int(self.forward[0][-1])
+
+    @cached_property
+    def symmetric(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Full weighted symmetric CSR of ``A_s`` for the spectral solves.
+
+        ``(indptr, indices, data, diag, chunks)``: float32 ``|w|`` sums, ``diag``
+        the diagonal of ``A_s`` (empty without self-loops) and ``chunks`` the row
+        ranges of the parallel mat-vec (:func:`_kernels.csr_matvec`), balanced by entries.
+        """
+        from numba import get_num_threads
+
+        ptr, idx, data, loops = self.upper
+        full_ptr, full_idx, full_data = K.symmetric_from_upper(ptr, idx, data)
+        diag = loops if loops.shape[0] == self.n and loops.any() else np.zeros(0)
+        chunks = K.row_chunks(full_ptr, get_num_threads())
+        return full_ptr, full_idx, full_data, diag, chunks
 
     @cached_property
     def weighted_degree(self) -> np.ndarray:

@@ -428,12 +428,16 @@ def evaluate(ctx: MetricContext, metrics: Iterable[Metric]) -> dict[str, Estimat
         from prunegraph.errors import UnknownNameError
 
         raise UnknownNameError("metric", sorted(missing)[0], DEFINITIONS)
+    bad = [m.name for m in order if m.scope != "network"]
+    if bad:
+        raise ValidationError(f"Metric {bad[0]!r} is not a network-scope metric.")
+    from prunegraph.queries._structure import kernel_threads
+
     out: dict[str, Estimate] = {}
-    for i, metric in enumerate(order):
-        if metric.scope != "network":
-            raise ValidationError(f"Metric {metric.name!r} is not a network-scope metric.")
-        out[metric.name] = as_estimate(metric, metric.compute(ctx))
-        ctx.release(set().union(*(m.needs for m in order[i + 1 :])))
+    with kernel_threads(ctx.graph.n_edges):
+        for i, metric in enumerate(order):
+            out[metric.name] = as_estimate(metric, metric.compute(ctx))
+            ctx.release(set().union(*(m.needs for m in order[i + 1 :])))
     return out
 
 

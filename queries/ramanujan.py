@@ -23,16 +23,19 @@ value. Undefined values are ``None`` (stored as null), never 0.
 from __future__ import annotations
 
 import math
+from typing import TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
-from prunegraph.loader.graph import MultipartiteGraph
+from prunegraph.loader.graph import EdgeBlock, MultipartiteGraph
+from prunegraph.queries._structure import one_blas_thread
 from prunegraph.queries.metric_registry import (
     DEFINITIONS,
     LayerContext,
+    Metric,
     definitions,
     register_metric,
 )
@@ -51,6 +54,12 @@ RAMANUJAN_VALUES: tuple[str, ...] = (
 DISTINCT_RTOL = 1e-9
 DENSE_SVD_MAX = 4096
 """Bi-adjacencies with a side up to this size use a dense SVD (all singular values)."""
+DENSE_GRAM_MAX_ENTRIES = 1 << 20
+"""Bi-adjacencies up to this many cells form their Gram matrix densely (BLAS, one thread)."""
+
+
+Matrix: TypeAlias = sp.csr_matrix | np.ndarray
+"""A bi-adjacency: sparse CSR, or a dense array for small layers (same results, no scipy overhead)."""
 
 
 def _biadjacency(rows, cols, weights, n_left, n_right, weighted: bool) -> sp.csr_matrix:
@@ -62,27 +71,49 @@ def _biadjacency(rows, cols, weights, n_left, n_right, weighted: bool) -> sp.csr
     return b
 
 
-def _drop_isolated(b: sp.csr_matrix) -> sp.csr_matrix:
+def _dense_biadjacency(rows, cols, weights, n_left, n_right, weighted: bool) -> np.ndarray:
+    """:func:`_biadjacency` as a dense float64 array (duplicates summed, or 1 when unweighted)."""
+    flat = np.asarray(rows, np.int64) * n_right + np.asarray(cols, np.int64)
+    if weighted:
+        w = np.abs(np.asarray(weights)).astype(np.float64)
+        return np.bincount(flat, weights=w, minlength=n_left * n_right).reshape(n_left, n_right)
+    out = np.zeros(n_left * n_right)
+    out[flat] = 1.0
+    return out.reshape(n_left, n_right)
+
+
+def _nnz(b: Matrix) -> int:
+    return int(np.count_nonzero(b)) if isinstance(b, np.ndarray) else int(b.nnz)
+
+
+def _drop_isolated(b: Matrix) -> Matrix:
+    if isinstance(b, np.ndarray):
+        return b[b.any(axis=1)][:, b.any(axis=0)]
     keep_l = np.diff(b.indptr) > 0
     keep_r = np.bincount(b.indices, minlength=b.shape[1]) > 0
     return b[keep_l][:, keep_r].tocsr()
 
 
-def _singular_values(b: sp.csr_matrix, k: int | None = None) -> np.ndarray:
+def _singular_values(b: Matrix, k: int | None = None) -> np.ndarray:
     """Singular values (descending); all of them for small ``b``, else the top ``k``."""
     if min(b.shape) == 0:
         return np.zeros(0)
     if min(b.shape) <= DENSE_SVD_MAX:
-        small = b @ b.T if b.shape[0] <= b.shape[1] else b.T @ b
-        ev = np.linalg.eigvalsh(small.toarray())
+        if isinstance(b, np.ndarray) or b.shape[0] * b.shape[1] <= DENSE_GRAM_MAX_ENTRIES:
+            dense = b if isinstance(b, np.ndarray) else b.toarray()
+            small = dense @ dense.T if b.shape[0] <= b.shape[1] else dense.T @ dense
+        else:
+            small = (b @ b.T if b.shape[0] <= b.shape[1] else b.T @ b).toarray()
+        ev = np.linalg.eigvalsh(small)
         return np.sqrt(np.clip(ev, 0, None))[::-1]
+    sparse = sp.csr_matrix(b) if isinstance(b, np.ndarray) else b
     kk = min(k or 8, min(b.shape) - 1)
-    return np.sort(spla.svds(b.astype(np.float64), k=kk, return_singular_vectors=False))[::-1]
+    return np.sort(spla.svds(sparse.astype(np.float64), k=kk, return_singular_vectors=False))[::-1]
 
 
-def top_two_magnitudes(b: sp.csr_matrix) -> tuple[float | None, float | None]:
+def top_two_magnitudes(b: Matrix) -> tuple[float | None, float | None]:
     """``(t1, t2)``: the two largest distinct eigenvalue magnitudes of the bipartite adjacency."""
-    if b.nnz == 0:
+    if _nnz(b) == 0:
         return None, None
     s = _singular_values(b)
     t1 = float(s[0])
@@ -98,9 +129,9 @@ def top_two_magnitudes(b: sp.csr_matrix) -> tuple[float | None, float | None]:
     return t1, None
 
 
-def _delta_r(b: sp.csr_matrix) -> tuple[float | None, float, float]:
+def _delta_r(b: Matrix) -> tuple[float | None, float, float]:
     """``(delta_r, dl, dr)`` of a bi-adjacency without isolated nodes."""
-    e = b.nnz
+    e = _nnz(b)
     dl, dr = e / b.shape[0], e / b.shape[1]
     _, t2 = top_two_magnitudes(b)
     if t2 is None:
@@ -108,30 +139,50 @@ def _delta_r(b: sp.csr_matrix) -> tuple[float | None, float, float]:
     return math.sqrt(dl - 1) + math.sqrt(dr - 1) - t2, dl, dr
 
 
-def lambda2_normalised_laplacian(b: sp.csr_matrix) -> float | None:
+def _components(b: Matrix) -> np.ndarray:
+    """Component label of every node (left nodes first) of the bipartite graph of ``b``."""
+    nl, nr = b.shape
+    if isinstance(b, np.ndarray):
+        r, c = np.nonzero(b)
+        adj = sp.csr_matrix((np.ones(len(r)), (r, c + nl)), shape=(nl + nr, nl + nr))
+    else:
+        adj = sp.bmat([[None, b], [b.T, None]]).tocsr()
+    _, labels = csgraph.connected_components(adj, directed=False)
+    return np.asarray(labels)
+
+
+def lambda2_normalised_laplacian(b: Matrix) -> float | None:
     """Second smallest eigenvalue of the normalised Laplacian of the largest component.
 
     With ``N = D_L^{-1/2} B D_R^{-1/2}`` and singular values ``s_i`` the
     normalised Laplacian has eigenvalues ``1 -+ s_i`` and ``1`` for the
     remaining ``|L| + |R| - 2 min(|L|, |R|)`` dimensions.
     """
-    if b.nnz == 0:
+    if _nnz(b) == 0:
         return None
     nl = b.shape[0]
-    adj = sp.bmat([[None, b], [b.T, None]]).tocsr()
-    _, labels = csgraph.connected_components(adj, directed=False)
+    labels = _components(b)
     sizes = np.bincount(labels)
     keep = labels == int(np.argmax(sizes))
     left, right = keep[:nl], keep[nl:]
-    sub = b[left][:, right].tocsr()
-    if sub.shape[0] + sub.shape[1] < 2:
-        return None
-    dl = np.asarray(sub.sum(axis=1)).ravel()
-    dr = np.asarray(sub.sum(axis=0)).ravel()
-    norm = sp.diags(1 / np.sqrt(dl)) @ sub @ sp.diags(1 / np.sqrt(dr))
-    s = _singular_values(sp.csr_matrix(norm), k=3)
-    r = min(sub.shape)
-    eig = np.concatenate((1 - s, 1 + s, np.ones(sum(sub.shape) - 2 * r)))
+    if isinstance(b, np.ndarray):
+        sub_d = b[left][:, right]
+        if sub_d.shape[0] + sub_d.shape[1] < 2:
+            return None
+        dl, dr = sub_d.sum(axis=1), sub_d.sum(axis=0)
+        norm: Matrix = sub_d / np.sqrt(dl)[:, None] / np.sqrt(dr)[None, :]
+        shape = sub_d.shape
+    else:
+        sub = b[left][:, right].tocsr()
+        if sub.shape[0] + sub.shape[1] < 2:
+            return None
+        dl = np.asarray(sub.sum(axis=1)).ravel()
+        dr = np.asarray(sub.sum(axis=0)).ravel()
+        norm = sp.csr_matrix(sp.diags(1 / np.sqrt(dl)) @ sub @ sp.diags(1 / np.sqrt(dr)))
+        shape = sub.shape
+    s = _singular_values(norm, k=3)
+    r = min(shape)
+    eig = np.concatenate((1 - s, 1 + s, np.ones(sum(shape) - 2 * r)))
     eig.sort()
     return float(max(eig[1], 0.0))
 
@@ -154,8 +205,10 @@ def layer_metrics(
         out["layer_density"] = len(np.unique(np.asarray(rows, np.int64) * n_right + cols)) / (
             n_left * n_right
         )
-    b_full = _biadjacency(rows, cols, weights, n_left, n_right, weighted=False)
-    if b_full.nnz == 0:
+    dense = n_left * n_right <= DENSE_GRAM_MAX_ENTRIES
+    build = _dense_biadjacency if dense else _biadjacency
+    b_full: Matrix = build(rows, cols, weights, n_left, n_right, weighted=False)
+    if _nnz(b_full) == 0:
         return out
     b = _drop_isolated(b_full)
     t1, t2 = top_two_magnitudes(b)
@@ -169,23 +222,32 @@ def layer_metrics(
     out["lambda2_nlap"] = lambda2_normalised_laplacian(b)
 
     # Iterative (degree-grouped) forms, on the graph before isolated-node removal.
-    w_full = _biadjacency(rows, cols, weights, n_left, n_right, weighted=True)
-    left_deg = np.diff(b_full.indptr)
+    w_full = build(rows, cols, weights, n_left, n_right, weighted=True)
+    left_deg = (
+        np.count_nonzero(b_full, axis=1)
+        if isinstance(b_full, np.ndarray)
+        else np.diff(b_full.indptr)
+    )
     deltas, gaps = [], []
     for d in np.unique(left_deg):
         group = np.flatnonzero(left_deg == d)
         if d == 0 or len(group) < 3:
             continue
         sub = b_full[group]
-        keep_r = np.bincount(sub.indices, minlength=n_right) > 0
-        sub = sub[:, keep_r].tocsr()
-        dr = sub.nnz / sub.shape[1]
+        if isinstance(sub, np.ndarray):
+            keep_r = sub.any(axis=0)
+            sub = sub[:, keep_r]
+        else:
+            keep_r = np.bincount(sub.indices, minlength=n_right) > 0
+            sub = sub[:, keep_r].tocsr()
+        dr = _nnz(sub) / sub.shape[1]
         if d < 3 or dr < 3:
             continue
         delta, _, _ = _delta_r(sub)
         if delta is not None:
             deltas.append(delta)
-        wt1, wt2 = top_two_magnitudes(w_full[group][:, keep_r].tocsr())
+        w_sub = w_full[group][:, keep_r]
+        wt1, wt2 = top_two_magnitudes(w_sub if isinstance(w_sub, np.ndarray) else w_sub.tocsr())
         if wt1 is not None and wt2 is not None:
             gaps.append(wt1 - wt2)
     out["delta_r_imdb"] = float(np.mean(deltas)) if deltas else None
@@ -244,28 +306,34 @@ def compute_section_b(
         else [DEFINITIONS[m] for m in definitions_order(metrics)]
     )
     result: dict[int, dict[str, float | None]] = {}
-    for block in graph.blocks:
-        if block.kind == "skip":
-            continue
-        s, d, w = graph.block_local_edges(block)
-        channel = graph.kind == "rolled_channel"
-        # Channel graphs: density = kernel slices with any unmasked entry / all slices.
-        layer = LayerContext(
-            s,
-            d,
-            w,
-            graph.partitions[block.src_partition].size,
-            graph.partitions[block.dst_partition].size,
-            n_weights=None if channel else (block.n_weights or None),
-            n_unmasked=None if channel else block.n_unmasked,
-            index=block.index,
-        )
-        values: dict[str, float | None] = {}
-        for metric in defs:
-            v = metric.compute(layer)
-            values[metric.name] = None if v is None else float(v)
-        result[block.index] = values
+    with one_blas_thread():
+        for block in graph.blocks:
+            if block.kind != "skip":
+                result[block.index] = _block_values(graph, block, defs)
     return result
+
+
+def _block_values(
+    graph: MultipartiteGraph, block: EdgeBlock, defs: list[Metric]
+) -> dict[str, float | None]:
+    s, d, w = graph.block_local_edges(block)
+    channel = graph.kind == "rolled_channel"
+    # Channel graphs: density = kernel slices with any unmasked entry / all slices.
+    layer = LayerContext(
+        s,
+        d,
+        w,
+        graph.partitions[block.src_partition].size,
+        graph.partitions[block.dst_partition].size,
+        n_weights=None if channel else (block.n_weights or None),
+        n_unmasked=None if channel else block.n_unmasked,
+        index=block.index,
+    )
+    values: dict[str, float | None] = {}
+    for metric in defs:
+        v = metric.compute(layer)
+        values[metric.name] = None if v is None else float(v)
+    return values
 
 
 def definitions_order(names: list[str] | tuple[str, ...]) -> list[str]:

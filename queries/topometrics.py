@@ -31,15 +31,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numba
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse.linalg as spla
-from threadpoolctl import threadpool_limits
 
 from prunegraph.loader.graph import MultipartiteGraph
 from prunegraph.queries import _kernels as K
-from prunegraph.queries._structure import GraphStructure
+from prunegraph.queries._structure import GraphStructure, one_blas_thread
 from prunegraph.queries.metric_registry import (
     DEFINITIONS,
     DatabaseImpl,
@@ -50,8 +48,9 @@ from prunegraph.queries.metric_registry import (
 )
 from prunegraph.queries.motifs import DEFAULT_BUDGET, Estimate, motif3, motif4, n2, triangles
 
-DENSE_EIGEN_MAX_NODES = 2500
-"""Below this many nodes the spectra are computed densely (exact to rounding)."""
+DENSE_EIGEN_MAX_NODES = 200
+"""Up to this many nodes the spectra are computed densely (exact to rounding); above it
+Lanczos is faster (a demo network's 900-node graph: ~5 ms against ~150 ms for ``syevr``)."""
 DEGENERACY_RTOL = 1e-9
 """Eigenvalues within this relative distance of ``mu0`` count as equal to it."""
 
@@ -113,38 +112,75 @@ def cuts(st: GraphStructure) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------- spectra
+def _dense_matrix(st: GraphStructure, laplacian: bool) -> np.ndarray:
+    """``A_s`` (or ``D - A_s``) as a dense float64 array (small graphs only)."""
+    ptr, idx, data, loops = st.upper
+    n = st.n
+    dense = np.zeros((n, n))
+    rows = np.repeat(np.arange(n), np.diff(ptr))
+    dense[rows, idx] = data
+    dense = dense + dense.T
+    dense[np.diag_indices(n)] += loops
+    if laplacian:
+        dense = np.diag(st.weighted_degree) - dense
+    return dense
+
+
+def spectral_operator(st: GraphStructure, laplacian: bool) -> spla.LinearOperator:
+    """``A_s`` (or ``D - A_s``) as a LinearOperator over the full symmetric CSR (float64 products).
+
+    Both spectra share one structure (:attr:`GraphStructure.symmetric`): the
+    Laplacian product is ``D x - A_s x`` in the same pass.
+    """
+    ptr, idx, data, diag, chunks = st.symmetric
+    wdeg = st.weighted_degree if laplacian else np.zeros(0)
+    parallel = len(chunks) > 2 and len(idx) >= PARALLEL_MATVEC_MIN_ENTRIES
+
+    def matvec(x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float64).ravel()
+        if parallel:
+            return K.csr_matvec(ptr, idx, data, diag, x, wdeg, laplacian, chunks)
+        return K.csr_matvec_serial(ptr, idx, data, diag, x, wdeg, laplacian)
+
+    return spla.LinearOperator((st.n, st.n), matvec=matvec, dtype=np.float64)
+
+
+#: Below this many stored entries the mat-vec runs in the calling thread: starting a
+#: parallel region costs more than the product (about 2 ms on a busy 2-core machine).
+PARALLEL_MATVEC_MIN_ENTRIES = 500_000
+#: ARPACK's Lanczos basis size: 20 needed the fewest products for both spectra on the
+#: ResNet-20 and Conv-6 MGEs (10 or 40 need 15-40 % more).
+LANCZOS_NCV = 20
+
+
 def _top_eigenvalues(
     st: GraphStructure, laplacian: bool, k: int, tol: float, seed: int = 0
 ) -> np.ndarray:
     """The ``k`` largest eigenvalues (descending) of ``A_s`` or ``D - A_s``.
 
-    Implicitly restarted Lanczos (ARPACK) over a parallel mat-vec of the upper
-    triangle; the start vector is a fixed pseudo-random one, so results repeat.
+    Up to :data:`DENSE_EIGEN_MAX_NODES` nodes: LAPACK ``syevr`` for just the
+    top ``k`` (exact to rounding). Above: implicitly restarted Lanczos (ARPACK)
+    over a parallel gather mat-vec of the full symmetric CSR; the start vector
+    is a fixed pseudo-random one, so results repeat. BLAS is held to one
+    thread either way: ARPACK's dense steps are small and memory-bound, and a
+    threaded BLAS inside worker processes only adds contention (numba's
+    threads, the mat-vec, are another pool and stay as they are).
     """
-    ptr, idx, data, loops = st.upper
     n = st.n
-    wdeg = st.weighted_degree
-    if n <= DENSE_EIGEN_MAX_NODES:
-        dense = np.zeros((n, n))
-        rows = np.repeat(np.arange(n), np.diff(ptr))
-        dense[rows, idx] = data
-        dense = dense + dense.T + np.diag(loops)
-        if laplacian:
-            dense = np.diag(wdeg) - dense
-        return np.sort(sla.eigvalsh(dense))[::-1][:k]
-
-    def matvec(x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.float64).ravel()
-        return K.sym_matvec(ptr, idx, data, loops, x, wdeg, laplacian, threads)
-
-    threads = numba.get_num_threads()
-    op = spla.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
-    v0 = np.random.default_rng(seed).uniform(0.5, 1.5, n)
-    # ARPACK's dense steps are small and memory-bound: threaded BLAS only adds
-    # contention (measured 2-3 ms vs 20+ ms per step). Numba's own threads
-    # (the mat-vec) are another pool and stay as they are.
-    with threadpool_limits(limits=1, user_api="blas"):
-        vals = spla.eigsh(op, k=k, which="LA", tol=tol, v0=v0, return_eigenvectors=False)
+    with one_blas_thread():
+        if n <= DENSE_EIGEN_MAX_NODES:
+            vals = sla.eigvalsh(_dense_matrix(st, laplacian), subset_by_index=[n - k, n - 1])
+        else:
+            v0 = np.random.default_rng(seed).uniform(0.5, 1.5, n)
+            vals = spla.eigsh(
+                spectral_operator(st, laplacian),
+                k=k,
+                which="LA",
+                tol=tol,
+                v0=v0,
+                ncv=min(n, max(LANCZOS_NCV, 2 * k + 1)),
+                return_eigenvectors=False,
+            )
     return np.sort(vals)[::-1]
 
 
@@ -152,23 +188,25 @@ def spectral_gap(st: GraphStructure, *, tol: float = 1e-8) -> float | None:
     """``mu0 - mu1`` of the symmetric ``|w|`` adjacency; None when no ``mu1`` exists.
 
     ``mu1`` is the largest eigenvalue below ``mu0 * (1 - 1e-9)`` (a repeated top
-    eigenvalue, e.g. from identical components, is skipped). If the first ``k``
-    eigenvalues all equal ``mu0``, ``k`` is doubled.
+    eigenvalue, e.g. from identical components, is skipped). Only the top ``k``
+    eigenvalues are computed, ``k = 2`` first; if they all equal ``mu0``, ``k``
+    is doubled (up to every eigenvalue for a dense solve, 256 for Lanczos).
     """
     n = st.n
     if n < 2:
         return None
-    k = min(n - 1, 2)
+    limit = n if n <= DENSE_EIGEN_MAX_NODES else min(n - 1, 256)
+    k = min(limit, 2)
     while True:
-        vals = _top_eigenvalues(st, False, k if n > DENSE_EIGEN_MAX_NODES else n, tol)
+        vals = _top_eigenvalues(st, False, k, tol)
         mu0 = vals[0]
         threshold = mu0 - DEGENERACY_RTOL * abs(mu0) if mu0 != 0 else -DEGENERACY_RTOL
         below = vals[vals < threshold]
         if below.size:
             return float(mu0 - below[0])
-        if n <= DENSE_EIGEN_MAX_NODES or k >= n - 1 or k >= 256:
+        if k >= limit:
             return None
-        k = min(n - 1, 2 * k)
+        k = min(limit, 2 * k)
 
 
 def spectral_radius(st: GraphStructure, *, tol: float = 1e-7) -> float | None:
@@ -366,7 +404,7 @@ def cut_nodes_metric(ctx: MetricContext) -> float:
     return float(_cuts(ctx)[1])
 
 
-_SPECTRAL_NEEDS = ("upper", "weighted_degree")
+_SPECTRAL_NEEDS = ("upper", "weighted_degree", "symmetric")
 
 
 @register_metric("spectral_gap", section="A", needs=_SPECTRAL_NEEDS, engine="scipy")

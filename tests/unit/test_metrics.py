@@ -233,3 +233,21 @@ def test_registry_covers_every_section():
     sections = {METRICS[m].section for m in METRICS}
     assert sections == {"A", "B", "C", "D"}
     assert METRICS["kcore"].database and not METRICS["motif4"].database
+
+
+def test_dense_top_eigenvalues_are_the_top_of_the_full_spectrum():
+    from prunegraph.queries._structure import GraphStructure
+    from prunegraph.queries.topometrics import _dense_matrix, _top_eigenvalues
+
+    st = GraphStructure(random_layered(1, sizes=(8, 10, 10, 6), density=0.4))
+    for laplacian in (False, True):
+        full = np.sort(np.linalg.eigvalsh(_dense_matrix(st, laplacian)))[::-1]
+        np.testing.assert_allclose(_top_eigenvalues(st, laplacian, 3, 1e-8), full[:3], rtol=1e-10)
+
+
+def test_warm_up_loads_the_kernels_once():
+    from prunegraph.queries import metrics
+
+    metrics._WARM.clear()
+    assert metrics.warm_up() > 0
+    assert metrics.warm_up() == 0.0

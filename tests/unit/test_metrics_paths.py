@@ -147,3 +147,16 @@ def test_dagnet_path_metrics_compute():
     model.threshold_edges(0.006)
     thresholded = compute_section_d(encode(model, None, (3, 8, 8)))
     assert thresholded["log_paths"] < d["log_paths"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ln_communicability_lanczos_matches_the_dense_eigendecomposition(seed):
+    from prunegraph.queries.paths import _with_terminals, ln_communicability
+
+    g = random_layered(seed, sizes=(12, 30, 30, 10), density=0.3)
+    a = _with_terminals(g).toarray()
+    lam, phi = np.linalg.eigh(a)
+    top = lam.max()
+    s, t = g.n_nodes, g.n_nodes + 1
+    expected = top + math.log(float((phi[s] * phi[t] * np.exp(lam - top)).sum()))
+    assert ln_communicability(g) == pytest.approx(expected, rel=1e-11)

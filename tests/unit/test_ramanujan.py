@@ -100,3 +100,22 @@ def test_rolled_graph_layers_and_means():
     means = network_means(per_layer)
     assert means["mean_delta_r"] == pytest.approx(math.sqrt(3) + math.sqrt(2))  # null skipped
     assert means["mean_layer_density"] == pytest.approx((1 + 1 / 16) / 2)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dense_and_sparse_layer_paths_agree(monkeypatch, seed):
+    from prunegraph.queries import ramanujan
+
+    rng = np.random.default_rng(seed)
+    keep = rng.random((30, 40)) < 0.3
+    rows, cols = np.nonzero(keep)
+    weights = rng.normal(size=len(rows))
+    dense = ramanujan.layer_metrics(rows, cols, weights, 30, 40)
+    monkeypatch.setattr(ramanujan, "DENSE_GRAM_MAX_ENTRIES", 0)
+    sparse = ramanujan.layer_metrics(rows, cols, weights, 30, 40)
+    assert dense.keys() == sparse.keys()
+    for name, value in sparse.items():
+        if value is None:
+            assert dense[name] is None, name
+        else:
+            assert dense[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name

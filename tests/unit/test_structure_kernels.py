@@ -67,3 +67,32 @@ def test_csr_pattern_merges_duplicates():
     ptr, idx = K.csr_pattern(rows, cols, 4)
     assert ptr.tolist() == [0, 1, 2, 4, 4]
     assert idx.tolist() == [3, 1, 0, 1]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_symmetric_csr_and_its_gather_matvec(seed):
+    n, src, dst, weight = _random_pairs(seed)
+    a = sp.coo_matrix((np.abs(weight).astype(np.float64), (src, dst)), shape=(n, n)).toarray()
+    sym = a + a.T
+    ptr, idx, data, loops = K.weighted_upper_csr(src, dst, weight, n, is_dag=False)
+    fptr, fidx, fdata = K.symmetric_from_upper(ptr, idx, data)
+    rebuilt = np.zeros((n, n))
+    rows = np.repeat(np.arange(n), np.diff(fptr))
+    rebuilt[rows, fidx] = fdata
+    for r in range(n):
+        assert np.all(np.diff(fidx[fptr[r] : fptr[r + 1]]) > 0), "sorted rows"
+    np.testing.assert_allclose(rebuilt, sym - np.diag(np.diag(sym)), rtol=1e-6)
+    wdeg = sym.sum(axis=1)
+    x = np.random.default_rng(seed).normal(size=n)
+    lap_expected = (np.diag(wdeg) - sym) @ x
+    tol = {"rtol": 1e-6, "atol": 1e-6 * np.abs(sym).sum()}
+    for chunks in (1, 2, 5):
+        bounds = K.row_chunks(fptr, chunks)
+        assert bounds[0] == 0 and bounds[-1] == n and np.all(np.diff(bounds) >= 0)
+        y = K.csr_matvec(fptr, fidx, fdata, loops, x, wdeg, False, bounds)
+        np.testing.assert_allclose(y, sym @ x, **tol)
+        lap = K.csr_matvec(fptr, fidx, fdata, loops, x, wdeg, True, bounds)
+        np.testing.assert_allclose(lap, lap_expected, **tol)
+    np.testing.assert_allclose(
+        K.csr_matvec_serial(fptr, fidx, fdata, loops, x, wdeg, True), lap_expected, **tol
+    )
