@@ -272,8 +272,9 @@ def export_network(
                 )
             dm.delete_network(store, network_id, missing_ok=True)
             action = "replaced"
-        elif not same:
-            # A partial export of some other content: nothing of it can be kept.
+        elif not same or state["status"] == dm.DELETING:
+            # A partial export of some other content, or a delete that died half-way (its
+            # family flags still say stored while units are gone): nothing can be kept.
             dm.delete_network(store, network_id, missing_ok=True)
             action = "redone"
         else:

@@ -481,11 +481,65 @@ def check_batch_size(batch_size: object, where: str) -> int:
 
 
 def delete_family(store: Store, network_id: str, family: str, batch_size: int) -> int:
-    """Delete one network's units (and their relationships) of one family, in batches."""
+    """Delete one network's units (and their relationships) of one family, in batches.
+
+    Batches adapt to the server (:func:`adaptive_batches`): one that exceeds the
+    transaction memory limit is halved and retried.
+    """
     query = load_query(graph_family(family).delete_query).text
-    return store.batched_autocommit(
-        query, {"network_id": network_id, "batch_size": int(batch_size)}
-    )
+    return adaptive_batches(store, query, {"network_id": network_id}, int(batch_size))
+
+
+def _out_of_memory(exc: Exception) -> bool:
+    text = str(exc)
+    return "MemoryPoolOutOfMemoryError" in text or "dbms.memory.transaction" in text
+
+
+def adaptive_batches(
+    store: Store,
+    cypher: str,
+    params: dict[str, Any],
+    batch_size: int,
+    *,
+    until_zero: str = "n",
+) -> int:
+    """Repeat a ``LIMIT $batch_size`` write until it reports ``until_zero`` = 0; returns the total.
+
+    Each batch runs in its own auto-commit transaction (not retried by the
+    driver). A batch the server refuses for exceeding its transaction memory
+    limit (``MemoryPoolOutOfMemoryError``, e.g. a unit with very many
+    relationships on a small heap) is halved and retried, down to 1; the
+    smaller size is kept for the rest of the loop. Nothing of a refused batch
+    was written (its transaction rolled back), so the loop can always resume.
+
+    Raises
+    ------
+    DatabaseError
+        Any other failure, or a single-item batch still too large (the message
+        names the limit to raise).
+    """
+    from prunegraph.errors import DatabaseError
+
+    size = check_batch_size(batch_size, "adaptive_batches")
+    total = 0
+    while True:
+        try:
+            rows = store.run_autocommit(cypher, {**params, "batch_size": size})
+        except DatabaseError as exc:
+            if not _out_of_memory(exc):
+                raise
+            if size == 1:
+                raise DatabaseError(
+                    "Even a batch of one exceeds the server's transaction memory limit; raise "
+                    "db.memory.transaction.max (or the heap) and run the same command again: "
+                    f"{exc}"
+                ) from None
+            size = max(1, size // 2)
+            continue
+        done = int(rows[0][until_zero]) if rows else 0
+        total += done
+        if done == 0:
+            return total
 
 
 def delete_network(

@@ -6,7 +6,9 @@ fight over them (one deletes what the other writes). :class:`StudyLock` is a
 token, created under a uniqueness constraint so concurrent attempts
 serialise. The holder renews ``heartbeat_at`` every ``ttl / 4`` seconds from
 a daemon thread; a lock whose holder stopped beating for ``ttl`` seconds (a
-killed or crashed runner, a lost machine) is taken over by the next run. A
+killed or crashed runner, a lost machine) is taken over by the next run, and
+one whose holder ran on this machine under a pid that no longer exists is
+taken over at once. A
 second run while the holder is alive stops with a message naming the holder
 (host, pid, since when), or waits for it with ``wait=True`` (``study run
 --wait``).
@@ -91,14 +93,14 @@ class StudyLock:
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ protocol
-    def _attempt(self) -> dict[str, Any]:
+    def _attempt(self, ttl: float | None = None) -> dict[str, Any]:
         rows = self.store.query(
             "study_lock_acquire",
             study=self.study,
             token=self.token,
             host=self.host,
             pid=self.pid,
-            ttl=int(self.ttl),
+            ttl=int(self.ttl if ttl is None else ttl),
         )
         return rows[0]
 
@@ -115,11 +117,13 @@ class StudyLock:
         said = False
         while True:
             row = self._attempt()
+            if not row["acquired"] and row["host"] == self.host and not _alive(row["pid"]):
+                row = self._attempt(ttl=0)  # the holder ran on this machine and is gone
             if row["acquired"]:
                 if row.get("took_over"):
                     self.log(
-                        f"Took over the lock of study '{self.study}' from {row['host']} "
-                        f"(pid {row['pid']}), which stopped beating."
+                        f"Took over the lock of study '{self.study}' from host "
+                        f"{row['previous_host']} (pid {row['previous_pid']}), which is gone."
                     )
                 break
             holder = (
@@ -168,6 +172,19 @@ class StudyLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _alive(pid: object) -> bool:
+    """Whether a process with this id exists on this machine (conservative: True if unsure)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, owned by someone else
+        return True
+    return True
 
 
 # --------------------------------------------------------------------------- signals

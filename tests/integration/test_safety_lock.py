@@ -187,3 +187,23 @@ def test_stale_projections_are_dropped_by_name(store: Any) -> None:
     finally:
         store.run("CALL gds.graph.drop($g, false) YIELD graphName RETURN 1", {"g": other})
         store.run("MATCH (n:SafetyProbe {marker: $m}) DELETE n", {"m": marker})
+
+
+def test_a_lock_of_a_dead_process_on_this_host_is_taken_over_at_once(
+    store: Any, unique_name: str
+) -> None:
+    study = f"safety-dead-{unique_name}"
+    dead = subprocess.run([PYTHON, "-c", "import os; print(os.getpid())"], capture_output=True)
+    dead_pid = int(dead.stdout)
+    try:
+        ghost = StudyLock(store, study, ttl=3600)
+        ghost.pid = dead_pid  # a runner killed with SIGKILL: its pid is gone, its lock is not
+        ghost.token = f"{ghost.host}:{dead_pid}:feedfacefeedface"
+        ghost.acquire()
+        ghost._stop.set()
+        said: list[str] = []
+        with StudyLock(store, study, ttl=3600, log=said.append) as mine:
+            assert _lock_row(store, study) == {"host": mine.host, "pid": os.getpid()}
+            assert any(f"pid {dead_pid}" in s for s in said)
+    finally:
+        _delete(store, study)
