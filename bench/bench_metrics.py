@@ -9,11 +9,24 @@ Before timing, the compiled kernels are loaded once on the first layer's sub-net
 (numba's cache load, paid once per process); that time is printed apart.
 Numba's parallel kernels use all cores (``NUMBA_NUM_THREADS`` overrides).
 
+Per case it also prints the two spectral solves (``spectral_gap``,
+``spectral_radius``): the engine's mat-vec count (Lanczos iterations) and the
+time of one mat-vec, the solve's ratio to that floor (iterations x mat-vec), and
+a plain ``scipy.sparse.linalg.eigsh`` on a scipy CSR of the same full
+symmetric matrix (float64, same ``k``, tolerance and start vector) with its
+time and the engine's ratio to it.
+
+The ``tiny`` case is the demo's networks (MLP and LeNet-5 on 8x8 digits, random
+masks at sparsity 0.5 and 0.9, the three encodings): every metric the demo
+computes (all but ``pca_elongation``) in one ``compute_metrics`` call, in a warm
+process (median of 5).
+
 Usage::
 
-    .venv/bin/python bench/bench_metrics.py --quick          # ResNet-20 0.98 and 0.9
+    .venv/bin/python bench/bench_metrics.py --quick          # tiny, ResNet-20 0.98 and 0.9
     .venv/bin/python bench/bench_metrics.py                  # + ResNet-20 0.6, Conv-6 0.9
     .venv/bin/python bench/bench_metrics.py --case conv6:0.6 # the ~10^8-edge case, alone
+    .venv/bin/python bench/bench_metrics.py --case tiny      # the demo's networks
 
 Paper reference (igraph, motif4 from a 0.1 % vertex sample), same machine class:
 ResNet-20 0.9 ~16 s / 2.3 GB, ResNet-20 0.6 ~78 s / 7.8 GB, Conv-6 0.9 ~150 s / 12 GB.
@@ -33,7 +46,7 @@ import numpy as np
 
 CACHE = Path("/tmp/prunegraph_bench")
 
-QUICK = ["resnet20:0.98", "resnet20:0.9"]
+QUICK = ["tiny", "resnet20:0.98", "resnet20:0.9"]
 DEFAULT = [*QUICK, "resnet20:0.6", "conv6:0.9"]
 PAPER = {"resnet20:0.9": (16, 2.3), "resnet20:0.6": (78, 7.8), "conv6:0.9": (150, 12.0)}
 ORDER = [
@@ -118,6 +131,163 @@ def warm_up(graph, budget: float) -> float:
     return time.perf_counter() - t
 
 
+def spectral_diagnostics(st) -> list[dict]:
+    """Both spectral solves: mat-vec count and time, floor ratio, plain-scipy baseline."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    from prunegraph.queries import _kernels as K
+    from prunegraph.queries import topometrics as T
+    from prunegraph.queries._structure import one_blas_thread
+
+    n = st.n
+    if n <= T.DENSE_EIGEN_MAX_NODES:
+        return []
+    ptr, idx, data, diag, _ = st.symmetric
+    wdeg = st.weighted_degree
+    full = sp.csr_matrix((data.astype(np.float64), idx, ptr), shape=(n, n))
+    if diag.shape[0] == n:
+        full = (full + sp.diags(diag)).tocsr()
+    out = []
+    for name, laplacian, k, tol in (
+        ("spectral_gap", False, 2, 1e-8),
+        ("spectral_radius", True, 1, 1e-7),
+    ):
+        counter = {"n": 0}
+        originals = (K.csr_matvec, K.csr_matvec_serial)
+
+        def counted(fn, counter=counter):
+            def wrapper(*args):
+                counter["n"] += 1
+                return fn(*args)
+
+            return wrapper
+
+        K.csr_matvec, K.csr_matvec_serial = counted(originals[0]), counted(originals[1])
+        try:
+            t, c = time.perf_counter(), time.process_time()
+            value = (T.spectral_gap if not laplacian else T.spectral_radius)(st)
+            solve, solve_cpu = time.perf_counter() - t, time.process_time() - c
+        finally:
+            K.csr_matvec, K.csr_matvec_serial = originals
+        op = T.spectral_operator(st, laplacian)
+        x = np.random.default_rng(1).uniform(size=n)
+        op.matvec(x)
+        reps = 10
+        t, c = time.perf_counter(), time.process_time()
+        for _ in range(reps):
+            op.matvec(x)
+        matvec, matvec_cpu = (time.perf_counter() - t) / reps, (time.process_time() - c) / reps
+        matrix = (sp.diags(wdeg) - full).tocsr() if laplacian else full
+        calls = {"n": 0}
+
+        def scipy_mv(v, matrix=matrix, calls=calls):
+            calls["n"] += 1
+            return matrix @ v
+
+        baseline = spla.LinearOperator((n, n), matvec=scipy_mv, dtype=np.float64)
+        v0 = np.random.default_rng(0).uniform(0.5, 1.5, n)
+        t, c = time.perf_counter(), time.process_time()
+        with one_blas_thread():
+            spla.eigsh(baseline, k=k, which="LA", tol=tol, v0=v0, return_eigenvectors=False)
+        scipy_s, scipy_cpu = time.perf_counter() - t, time.process_time() - c
+        t = time.perf_counter()
+        for _ in range(reps):
+            matrix @ x
+        scipy_mv_s = (time.perf_counter() - t) / reps
+        out.append(
+            {
+                "metric": name,
+                "value": value,
+                "solve_s": solve,
+                "solve_cpu": solve_cpu,
+                "matvecs": counter["n"],
+                "matvec_ms": 1e3 * matvec,
+                "matvec_cpu_ms": 1e3 * matvec_cpu,
+                "floor_ratio": solve / max(counter["n"] * matvec, 1e-12),
+                "floor_ratio_cpu": solve_cpu / max(counter["n"] * matvec_cpu, 1e-12),
+                "scipy_s": scipy_s,
+                "scipy_cpu": scipy_cpu,
+                "scipy_matvecs": calls["n"],
+                "scipy_matvec_ms": 1e3 * scipy_mv_s,
+            }
+        )
+    return out
+
+
+def tiny_graphs() -> dict[str, dict]:
+    """The demo's networks: ``{'mlp 0.5': {kind: graph}, ...}`` (random masks, seed 0)."""
+    from prunegraph.loader.encoding import encode
+    from prunegraph.loader.models import build_model
+
+    out = {}
+    for arch in ("mlp", "lenet5"):
+        model = build_model(arch, input_shape=(1, 8, 8), num_classes=10, seed=0)
+        for sparsity in (0.5, 0.9):
+            masks = random_masks(model, sparsity, seed=0)
+            out[f"{arch} {sparsity}"] = {
+                kind: encode(model, masks, (1, 8, 8), kind=kind)
+                for kind in ("mge", "rolled", "rolled_channel")
+            }
+    return out
+
+
+def run_tiny(budget: float) -> dict:
+    """Every demo metric of each demo network in one call, warm process; median of 5."""
+    import statistics
+
+    from prunegraph.queries.metrics import METRICS, compute_metrics, warm_up
+
+    warm_s = warm_up()
+    rows = []
+    for label, graphs in tiny_graphs().items():
+        names = [
+            n
+            for n, spec in METRICS.items()
+            if not spec.pairwise and spec.graph in graphs and spec.base != "pca_elongation"
+        ]
+        compute_metrics(graphs, "0123456789abcdef", metrics=names, budget=budget)
+        walls, cpus = [], []
+        for _ in range(5):
+            t, c = time.perf_counter(), time.process_time()
+            compute_metrics(graphs, "0123456789abcdef", metrics=names, budget=budget)
+            walls.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - c)
+        per_kind = {}
+        for kind, g in graphs.items():
+            these = [n for n in names if METRICS[n].graph == kind]
+            t = time.perf_counter()
+            compute_metrics({kind: g}, "0123456789abcdef", metrics=these, budget=budget)
+            per_kind[kind] = (time.perf_counter() - t, g.n_nodes, g.n_edges)
+        rows.append(
+            {
+                "network": label,
+                "metrics": len(names),
+                "wall_ms": 1e3 * statistics.median(walls),
+                "cpu_ms": 1e3 * statistics.median(cpus),
+                "per_kind": per_kind,
+            }
+        )
+    return {"case": "tiny", "warm_s": warm_s, "peak_mb": peak_mb(), "rows": rows}
+
+
+def report_tiny(res: dict) -> None:
+    print(
+        f"\n== tiny: the demo's networks, every demo metric (all but pca_elongation) of the "
+        f"three encodings in one call, warm process (kernel loading {res['warm_s']:.2f} s once)"
+    )
+    print(
+        f"{'network':<12} {'metrics':>7} {'wall ms':>8} {'cpu ms':>8}  per encoding (ms, nodes, edges)"
+    )
+    for r in res["rows"]:
+        kinds = "; ".join(
+            f"{k} {1e3 * s:.1f} ({n:,}, {e:,})" for k, (s, n, e) in r["per_kind"].items()
+        )
+        print(
+            f"{r['network']:<12} {r['metrics']:7d} {r['wall_ms']:8.1f} {r['cpu_ms']:8.1f}  {kinds}"
+        )
+
+
 def run_case(case: str, budget: float) -> dict:
     # No torch in this process: its peak memory is the metric engine's own.
     import numba
@@ -158,8 +328,10 @@ def run_case(case: str, budget: float) -> dict:
                 "values": res,
             }
         )
+    spectral = spectral_diagnostics(GraphStructure(graph))
     return {
         "case": case,
+        "spectral": spectral,
         "nodes": graph.n_nodes,
         "edges": graph.n_edges,
         "warm_s": warm_s,
@@ -207,6 +379,16 @@ def report(res: dict) -> None:
             f"with the one-off warm-up {ps / (res['total_s'] + res['warm_s']):.1f}x faster)"
         )
     print(line)
+    for d in res.get("spectral", []):
+        print(
+            f"  {d['metric']:<16} solve {d['solve_s']:.2f} s wall / {d['solve_cpu']:.2f} s cpu = "
+            f"{d['matvecs']} Lanczos mat-vecs x {d['matvec_ms']:.1f} ms wall / "
+            f"{d['matvec_cpu_ms']:.1f} ms cpu (solve / floor: {d['floor_ratio']:.2f} wall, "
+            f"{d['floor_ratio_cpu']:.2f} cpu); plain scipy eigsh {d['scipy_s']:.2f} s wall / "
+            f"{d['scipy_cpu']:.2f} s cpu ({d['scipy_matvecs']} x {d['scipy_matvec_ms']:.1f} ms): "
+            f"engine / scipy {d['solve_s'] / d['scipy_s']:.2f} wall, "
+            f"{d['solve_cpu'] / d['scipy_cpu']:.2f} cpu"
+        )
 
 
 def main(argv=None) -> int:
@@ -221,11 +403,14 @@ def main(argv=None) -> int:
         print(json.dumps({"encode_s": encode_case(args.encode)}))
         return 0
     if args.child:
-        print(json.dumps(run_case(args.child, args.budget), default=float))
+        if args.child == "tiny":
+            print(json.dumps(run_tiny(args.budget), default=float))
+        else:
+            print(json.dumps(run_case(args.child, args.budget), default=float))
         return 0
     cases = args.case or (QUICK if args.quick else DEFAULT)
     for case in cases:
-        if not graph_path(case).exists():
+        if case != "tiny" and not graph_path(case).exists():
             enc = subprocess.run(
                 [sys.executable, __file__, "--encode", case], capture_output=True, text=True
             )
@@ -241,7 +426,8 @@ def main(argv=None) -> int:
         if proc.returncode:
             print(f"== {case}: FAILED\n{proc.stderr[-2000:]}")
             continue
-        report(json.loads(proc.stdout.strip().splitlines()[-1]))
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        report_tiny(res) if case == "tiny" else report(res)
     return 0
 
 
