@@ -56,8 +56,12 @@ Study file (TOML)
     optimizer = "sgd"
     momentum = 0.9
     weight_decay = 0.0005
-    schedule = "cosine"
+    schedule = "cosine"           # cosine | step | multistep (with milestones) | none
     batch_size = 64
+    # milestones = [80, 120]      # multistep: epochs after which lr is divided by 10
+    # augment = "crop_flip"       # none | flip | crop_flip (pad H/8, random crop, h-flip)
+    # device = "auto"             # auto | cpu | cuda | cuda:N (not part of network ids)
+    # amp = "bf16"                # none | bf16 autocast
 
     [export]
     level = "summary"             # full | rolled | summary
@@ -76,7 +80,11 @@ Study file (TOML)
 
     [run]
     workers = 2
-    executor = "process"          # process | serial
+    executor = "process"          # process | serial | dask
+    # executor "dask" only: a running scheduler (default: a local cluster of `workers`
+    # processes) and the resources each network needs (workers started with --resources)
+    # scheduler = "tcp://host:8786"
+    # resources = { GPU = 1 }
 """
 
 from __future__ import annotations
@@ -106,9 +114,9 @@ LEVELS = tuple(reversed(STORAGE_LEVELS))  # the storage levels, listed highest f
 ENCODINGS = GRAPH_KINDS  # the graph families
 ANALYSES = ("regress", "importance", "classify", "rank", "ramanujan")
 CV_PROTOCOLS = ("grouped", "kfold")  # kfold: the papers' plain k-fold
-EXECUTORS = ("process", "serial")
+EXECUTORS = ("process", "serial", "dask")
 OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("cosine", "step", "none")
+SCHEDULES = ("cosine", "step", "multistep", "none")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
 _ID_RE = re.compile(r"^[0-9a-f]{16}$")
 
@@ -119,7 +127,7 @@ _SECTIONS = {
     "export": ("level", "encodings", "full", "batch_size"),
     "metrics": ("names", "exclude"),
     "analysis": ("run", "cv", "n_splits", "n_repeats", "normalize", "regressors", "feature_sets"),
-    "run": ("workers", "executor"),
+    "run": ("workers", "executor", "scheduler", "resources"),
     "models": None,  # free tables: name -> options
     "datasets": None,
     "pruners": None,
@@ -178,6 +186,8 @@ class AnalysisSettings:
 class RunSettings:
     workers: int = 1
     executor: str = "process"
+    scheduler: str | None = None  # executor "dask": address of a running scheduler
+    resources: tuple[tuple[str, float], ...] = ()  # executor "dask": per-task resources
 
 
 @dataclass(frozen=True)
@@ -551,6 +561,7 @@ def parse_study(
     run = RunSettings(
         workers=_number("[run] workers", run_table.get("workers", 1), int, low=1, high=256),
         executor=_choice("[run] executor", run_table.get("executor", "process"), EXECUTORS),
+        **_parse_dask(run_table),
     )
     config = StudyConfig(
         name=name,
@@ -578,6 +589,34 @@ def parse_study(
 
         preflight(config)  # option types, [analysis], selectors, memory, input shapes
     return config
+
+
+def _parse_dask(table: dict[str, Any]) -> dict[str, Any]:
+    """``[run] scheduler`` and ``resources`` (executor ``dask`` only)."""
+    out: dict[str, Any] = {}
+    executor = table.get("executor", "process")
+    for key in ("scheduler", "resources"):
+        if key in table and executor != "dask":
+            raise ValidationError(f"[run] {key} applies to executor = 'dask'. Got '{executor}'.")
+    scheduler = table.get("scheduler")
+    if scheduler is not None:
+        if not isinstance(scheduler, str) or not re.match(r"^[a-z+]+://\S+$", scheduler):
+            raise ValidationError(
+                f"[run] scheduler must be an address such as 'tcp://host:8786'. Got {scheduler!r}."
+            )
+        out["scheduler"] = scheduler
+    resources = table.get("resources", {})
+    if not isinstance(resources, dict) or not all(
+        isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+        for k, v in resources.items()
+    ):
+        raise ValidationError(
+            "[run] resources must be a table of positive numbers, e.g. resources = { GPU = 1 }. "
+            f"Got {resources!r}."
+        )
+    if resources:
+        out["resources"] = tuple(sorted((k, float(v)) for k, v in resources.items()))
+    return out
 
 
 def _parse_training(value: Any) -> StudyTraining:

@@ -779,7 +779,12 @@ def run_study(
             metrics=resolve_metrics(config),
             export_batch_size=config.export.batch_size,
         )
-        pool = executor or make_executor(config.run.executor, n_workers)
+        pool = executor or make_executor(
+            config.run.executor,
+            n_workers,
+            scheduler=config.run.scheduler,
+            resources=dict(config.run.resources),
+        )
         interrupted = False
         _STORES[(store.settings.uri, store.settings.user, store.settings.database)] = store
         try:

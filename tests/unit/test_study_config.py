@@ -262,8 +262,8 @@ def test_process_executor_runs_in_other_processes() -> None:
 def test_executor_bad_input() -> None:
     with pytest.raises(ValidationError, match="workers"):
         local_process_executor(0)
-    with pytest.raises(ValidationError, match="Unknown executor 'dask'"):
-        make_executor("dask", 2)
+    with pytest.raises(ValidationError, match="Unknown executor 'ray'"):
+        make_executor("ray", 2)
 
 
 # --------------------------------------------------------------------------- runner helpers
