@@ -12,6 +12,7 @@ configuration is one row and the two protocols coincide.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,33 +21,44 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder, MinMaxScaler
 
-from prunegraph.analysis.cv import repeated_splits, single_threaded_blas
+from prunegraph.analysis.cv import fit_splits, repeated_splits, single_threaded_blas
 from prunegraph.analysis.features import CONFIGURATION_COLUMNS, FeatureTable, configuration_labels
+from prunegraph.analysis.regression import FoldScaler
 from prunegraph.errors import PrunegraphError, UnknownNameError, ValidationError
 
 TARGETS: tuple[str, ...] = ("pruner", "pruner_category")
 
 
-def make_classifier(
-    *, random_state: int = 0, n_estimators: int = 100, max_depth: int = 4
-) -> Pipeline:
-    """``SimpleImputer(median) -> MinMaxScaler -> XGBClassifier``."""
+#: XGBoost sized for tables of 10^2-10^4 rows: a multi-class fit grows one tree per class
+#: per round at a fixed cost each, so 30 rounds of depth 3 at learning rate 0.3, 32
+#: histogram bins, one thread per fit (cells run in parallel instead).
+CLASSIFIER_PARAMS: dict[str, Any] = {
+    "n_estimators": 30,
+    "max_depth": 3,
+    "learning_rate": 0.3,
+    "tree_method": "hist",
+    "max_bin": 32,
+    "n_jobs": 1,
+}
+
+
+def _xgb_classifier(random_state: int, **params: Any) -> Any:
     from xgboost import XGBClassifier
 
+    return XGBClassifier(**(CLASSIFIER_PARAMS | params), random_state=random_state, verbosity=0)
+
+
+def make_classifier(
+    *, random_state: int = 0, n_estimators: int = 30, max_depth: int = 3
+) -> Pipeline:
+    """``SimpleImputer(median) -> MinMaxScaler -> XGBClassifier`` (:data:`CLASSIFIER_PARAMS`)."""
     return Pipeline(
         [
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
             ("scale", MinMaxScaler(clip=True)),
             (
                 "model",
-                XGBClassifier(
-                    n_estimators=n_estimators,
-                    max_depth=max_depth,
-                    learning_rate=0.1,
-                    n_jobs=1,
-                    random_state=random_state,
-                    verbosity=0,
-                ),
+                _xgb_classifier(random_state, n_estimators=n_estimators, max_depth=max_depth),
             ),
         ]
     )
@@ -66,16 +78,29 @@ def classify(
     n_splits: int = 5,
     n_repeats: int = 10,
     aggregate_seeds: bool = False,
-    n_estimators: int = 100,
+    n_estimators: int = 30,
     random_state: int = 0,
+    adapt_splits: bool = False,
 ) -> pd.DataFrame:
     """Per-repeat balanced accuracy of classifying ``target`` from ``feature_set``.
+
+    Every fold is imputed and scaled once (the numpy
+    :class:`~prunegraph.analysis.regression.FoldScaler`, same semantics as the
+    pipeline of :func:`make_classifier`) and the classifier fitted on arrays.
+
+    Parameters
+    ----------
+    adapt_splits : bool
+        When a class has fewer configurations (``grouped``) or members
+        (``kfold``) than ``n_splits``, use that many folds (at least 2) instead of
+        refusing the cell (:func:`~prunegraph.analysis.cv.fit_splits`).
 
     Returns
     -------
     DataFrame
-        Columns ``repeat, balanced_accuracy, n_rows, n_classes, chance`` where
-        ``chance = 1 / n_classes`` is the balanced accuracy of a constant guess.
+        Columns ``repeat, balanced_accuracy, n_rows, n_classes, chance, n_splits, cv``
+        where ``chance = 1 / n_classes`` is the balanced accuracy of a constant
+        guess and ``cv`` says how the folds were made.
     """
     if target not in TARGETS:
         raise UnknownNameError("classification target", target, TARGETS)
@@ -89,11 +114,16 @@ def classify(
             f"Classifying '{target}' needs at least 2 classes; this table has {labels.nunique()}."
         )
     encoded = LabelEncoder().fit_transform(labels)
-    X = frame[columns].astype(float).reset_index(drop=True)
+    values = frame[columns].to_numpy(dtype=float)
     groups = configuration_labels(frame).to_numpy()
-    oof = {r: np.full(len(X), -1) for r in range(n_repeats)}
+    cv = f"{protocol} {n_splits}-fold"
+    if adapt_splits and isinstance(n_splits, int) and n_splits >= 2:
+        n_splits, cv = fit_splits(
+            len(values), n_splits=n_splits, protocol=protocol, groups=groups, stratify=labels
+        )
+    oof = {r: np.full(len(values), -1) for r in range(n_repeats)}
     splits = repeated_splits(
-        len(X),
+        len(values),
         protocol=protocol,
         groups=groups,
         stratify=labels.to_numpy(),  # class names, so error messages name them
@@ -105,22 +135,37 @@ def classify(
         for repeat, _fold, train, test in splits:
             train_classes = np.unique(encoded[train])
             # XGBoost wants labels 0..K-1 present in training; remap per fold.
-            remap = {c: i for i, c in enumerate(train_classes)}
-            model = make_classifier(random_state=random_state + repeat, n_estimators=n_estimators)
-            model.fit(X.iloc[train], np.array([remap[c] for c in encoded[train]]))
-            oof[repeat][test] = train_classes[model.predict(X.iloc[test]).astype(int)]
+            remap = np.full(int(encoded.max()) + 1, -1)
+            remap[train_classes] = np.arange(len(train_classes))
+            scaler = FoldScaler(values[train])
+            model = _xgb_classifier(random_state + repeat, n_estimators=n_estimators)
+            model.fit(scaler.transform(values[train]), remap[encoded[train]])
+            predicted = model.predict(scaler.transform(values[test])).astype(int)
+            oof[repeat][test] = train_classes[predicted]
     n_classes = int(labels.nunique())
     rows = [
         {
             "repeat": r,
             "balanced_accuracy": float(balanced_accuracy_score(encoded, pred)),
-            "n_rows": len(X),
+            "n_rows": len(values),
             "n_classes": n_classes,
             "chance": 1.0 / n_classes,
+            "n_splits": int(n_splits),
+            "cv": cv,
         }
         for r, pred in oof.items()
     ]
     return pd.DataFrame(rows)
+
+
+def _classify_cell(
+    key: tuple[str, str, str, str], part: FeatureTable, settings: dict[str, Any]
+) -> tuple[tuple[str, str, str, str], pd.DataFrame | str]:
+    target, feature_set = key[0], key[1]
+    try:
+        return key, classify(part, target=target, feature_set=feature_set, **settings)
+    except PrunegraphError as exc:
+        return key, str(exc)
 
 
 def classification_table(
@@ -133,49 +178,62 @@ def classification_table(
     n_splits: int = 5,
     n_repeats: int = 10,
     aggregate_seeds: bool = False,
-    n_estimators: int = 100,
+    n_estimators: int = 30,
     random_state: int = 0,
+    adapt_splits: bool = False,
+    n_jobs: int | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Cunegatti et al. 2023 Table 5: balanced accuracy mean/std per target, feature set, scenario, subset.
+    """Cunegatti et al. 2023 Table 5: balanced accuracy per target, feature set, scenario, subset.
 
+    Columns ``target, feature_set, scenario, subset, balanced_accuracy_mean,
+    balanced_accuracy_std`` (sample standard deviation over repeats, ddof = 1),
+    ``chance, n_rows, n_classes, n_splits, cv``. ``adapt_splits`` fits the folds to
+    small cells (see :func:`classify`); ``n_jobs`` runs cells in parallel (joblib).
     Returns the table and notes on skipped cells (too few rows or classes).
     """
+    settings = {
+        "protocol": protocol,
+        "n_splits": n_splits,
+        "n_repeats": n_repeats,
+        "aggregate_seeds": aggregate_seeds,
+        "n_estimators": n_estimators,
+        "random_state": random_state,
+        "adapt_splits": adapt_splits,
+    }
+    cells = [
+        ((target, feature_set, scenario, subset), part)
+        for target in targets
+        for feature_set in feature_sets
+        for scenario in scenarios
+        for subset, part in table.scenarios(scenario)
+    ]
+    if n_jobs is not None and n_jobs != 1 and len(cells) > 1:
+        from joblib import Parallel, delayed
+
+        results = Parallel(n_jobs=n_jobs)(
+            delayed(_classify_cell)(key, part, settings) for key, part in cells
+        )
+    else:
+        results = [_classify_cell(key, part, settings) for key, part in cells]
     rows, notes = [], []
-    for target in targets:
-        for feature_set in feature_sets:
-            for scenario in scenarios:
-                for subset, part in table.scenarios(scenario):
-                    try:
-                        scores = classify(
-                            part,
-                            target=target,
-                            feature_set=feature_set,
-                            protocol=protocol,
-                            n_splits=n_splits,
-                            n_repeats=n_repeats,
-                            aggregate_seeds=aggregate_seeds,
-                            n_estimators=n_estimators,
-                            random_state=random_state,
-                        )
-                    except PrunegraphError as exc:
-                        notes.append(
-                            f"skipped {target} / {feature_set} / {scenario}={subset}: {exc}"
-                        )
-                        continue
-                    acc = scores["balanced_accuracy"]
-                    rows.append(
-                        {
-                            "target": target,
-                            "feature_set": feature_set,
-                            "scenario": scenario,
-                            "subset": subset,
-                            "balanced_accuracy_mean": float(acc.mean()),
-                            "balanced_accuracy_std": float(acc.std(ddof=1))
-                            if len(acc) > 1
-                            else np.nan,
-                            "chance": float(scores["chance"].iloc[0]),
-                            "n_rows": int(scores["n_rows"].iloc[0]),
-                            "n_classes": int(scores["n_classes"].iloc[0]),
-                        }
-                    )
+    for (target, feature_set, scenario, subset), scores in results:
+        if isinstance(scores, str):
+            notes.append(f"skipped {target} / {feature_set} / {scenario}={subset}: {scores}")
+            continue
+        acc = scores["balanced_accuracy"]
+        rows.append(
+            {
+                "target": target,
+                "feature_set": feature_set,
+                "scenario": scenario,
+                "subset": subset,
+                "balanced_accuracy_mean": float(acc.mean()),
+                "balanced_accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else np.nan,
+                "chance": float(scores["chance"].iloc[0]),
+                "n_rows": int(scores["n_rows"].iloc[0]),
+                "n_classes": int(scores["n_classes"].iloc[0]),
+                "n_splits": int(scores["n_splits"].iloc[0]),
+                "cv": str(scores["cv"].iloc[0]),
+            }
+        )
     return pd.DataFrame(rows), notes

@@ -21,6 +21,8 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, Str
 from prunegraph.errors import UnknownNameError, ValidationError
 
 PROTOCOLS: tuple[str, ...] = ("grouped", "kfold")
+#: Fewest folds a cell may be cut into when its folds are fitted to it (see :func:`fit_splits`).
+MIN_SPLITS: int = 2
 
 
 def single_threaded_blas() -> AbstractContextManager[object]:
@@ -74,6 +76,57 @@ def check_cv_inputs(
                 f"{caller}: class '{counts.idxmin()}' has {counts.min()} member(s), fewer than "
                 f"n_splits={n_splits}."
             )
+
+
+def fit_splits(
+    n_samples: int,
+    *,
+    n_splits: int,
+    protocol: str,
+    groups: pd.Series | np.ndarray | None = None,
+    stratify: pd.Series | np.ndarray | None = None,
+    min_splits: int = MIN_SPLITS,
+) -> tuple[int, str]:
+    """The number of folds a small cell allows, and how to state it in a table.
+
+    ``k = min(n_splits, units)`` where ``units`` is the number of configurations
+    (``grouped``) or rows (``kfold``); with a class label, also at most the
+    smallest class's number of configurations (``grouped``) or members
+    (``kfold``), so every test fold can hold one of them. When ``k`` equals the
+    number of configurations the folds are leave-one-configuration-out. When
+    ``k < min_splits`` the requested ``n_splits`` is returned unchanged, so that
+    :func:`check_cv_inputs` explains why the cell cannot be cross-validated.
+
+    Returns
+    -------
+    (int, str)
+        ``k`` and a description such as ``'grouped 5-fold'``,
+        ``'leave-one-configuration-out (4 folds; 5 requested)'`` or
+        ``"grouped 2-fold (5 requested; class 'snip' has 2 configurations)"``.
+    """
+    unit = "configuration" if protocol == "grouped" else "row"
+    if protocol == "grouped" and groups is not None:
+        n_units = len(pd.unique(np.asarray(groups)))
+    else:
+        n_units = n_samples
+    k, reason = min(n_splits, n_units), f"{n_units} {unit}s"
+    if stratify is not None:
+        labels = pd.Series(np.asarray(stratify))
+        if protocol == "grouped" and groups is not None:
+            per_class = pd.Series(np.asarray(groups)).groupby(labels.to_numpy()).nunique()
+        else:
+            per_class = labels.value_counts()
+        smallest = int(per_class.min())
+        if smallest < k:
+            k = smallest
+            reason = f"class '{per_class.idxmin()}' has {smallest} {unit}(s)"
+    if k < min_splits:
+        return n_splits, f"{protocol} {n_splits}-fold"
+    if k == n_splits:
+        return k, f"{protocol} {k}-fold"
+    if protocol == "grouped" and stratify is None and k == n_units:
+        return k, f"leave-one-configuration-out ({k} folds; {n_splits} requested)"
+    return k, f"{protocol} {k}-fold ({n_splits} requested; {reason})"
 
 
 def repeated_splits(

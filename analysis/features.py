@@ -67,6 +67,18 @@ RAMANUJAN_METRICS: tuple[str, ...] = tuple(m for m in LAYER_METRICS if m != "lay
 #: ``paper`` normalisation: node counts over ``|V|``, edge counts over ``|E|``.
 NODE_COUNT_METRICS: tuple[str, ...] = ("sink", "source", "disconnected", "component_size")
 EDGE_COUNT_METRICS: tuple[str, ...] = ("r_out", "r_in", "cut_edges", "cut_nodes")
+#: ``paper`` normalisation: neighbourhood sizes counted with the node itself, over ``|E|``.
+HOP_METRICS: tuple[str, ...] = ("n1", "n2")
+#: ``paper`` normalisation: node means divided by ``|E|`` as in the released data.
+EDGE_SCALED_METRICS: tuple[str, ...] = ("kcore", "strength")
+#: Divisor of every column the ``paper`` normalisation changes (the rest stay raw):
+#: ``x / |V|``, ``x / |E|`` or ``(1 + x) / |E|``.
+PAPER_DIVISORS: Mapping[str, str] = {
+    **dict.fromkeys(NODE_COUNT_METRICS, "x / |V|"),
+    **dict.fromkeys(EDGE_COUNT_METRICS, "x / |E|"),
+    **dict.fromkeys(HOP_METRICS, "(1 + x) / |E|"),
+    **dict.fromkeys(EDGE_SCALED_METRICS, "x / |E|"),
+}
 
 GRAPH_PREFIXES: Mapping[str, str] = METRIC_GRAPH_PREFIXES
 
@@ -142,6 +154,58 @@ def feature_set_columns(name: str, columns: Iterable[str]) -> list[str]:
     return chosen
 
 
+def nonfinite_to_null(
+    frame: pd.DataFrame,
+    columns: Iterable[str] | None = None,
+    *,
+    what: str = "feature table",
+    stacklevel: int = 2,
+) -> pd.DataFrame:
+    """Treat ``+inf``/``-inf`` as undefined: replace them by NaN, warning per column.
+
+    The metric contract stores undefined values as null; an infinite value (e.g. a
+    per-layer bound of a layer where it is undefined) means the same and would
+    otherwise crash scikit-learn or turn a mean or a correlation into NaN/inf.
+
+    Parameters
+    ----------
+    frame : DataFrame
+    columns : iterable of str, optional
+        Columns to check (default: every numeric column).
+    what : str
+        Name of the table in the warning.
+
+    Returns
+    -------
+    DataFrame
+        ``frame`` itself when it has no infinite value, else a copy with NaN in
+        their place. The :class:`UserWarning` names each column and its count.
+    """
+    if columns is None:
+        columns = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+    else:
+        columns = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
+    if not columns or frame.empty:
+        return frame
+    values = frame[columns].to_numpy(dtype=float)
+    infinite = np.isinf(values)
+    counts = infinite.sum(axis=0)
+    if not counts.any():
+        return frame
+    frame = frame.copy()
+    hit = np.flatnonzero(counts)
+    for j in hit:
+        column = columns[j]
+        frame[column] = frame[column].astype(float).mask(infinite[:, j])
+    listed = ", ".join(f"'{columns[j]}' ({int(counts[j])})" for j in hit)
+    warnings.warn(
+        f"{what}: +-inf treated as undefined (null) in {len(hit)} column(s): {listed}.",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return frame
+
+
 def pivot_layer_metrics(layers: pd.DataFrame) -> pd.DataFrame:
     """Network-level ``mean_<metric>`` summaries of per-layer rows (nulls skipped).
 
@@ -165,6 +229,7 @@ def pivot_layer_metrics(layers: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(index=pd.Index(layers["network_id"].unique(), name="network_id"))
     values = layers[["network_id", *names]].copy()
     values[names] = values[names].apply(pd.to_numeric, errors="coerce")
+    values = nonfinite_to_null(values, names, what="per-layer table")
     means = values.groupby("network_id", sort=False)[names].mean()  # mean() skips NaN
     return means.rename(columns={m: f"mean_{m}" for m in names})
 
@@ -282,6 +347,7 @@ def validate_features(frame: pd.DataFrame) -> pd.DataFrame:
                     f"Metric column '{column}' must be numeric; got e.g. {df.loc[bad, column].iloc[0]!r}."
                 )
             df[column] = converted
+    df = nonfinite_to_null(df, metric_columns(df), what="feature table", stacklevel=3)
     for column in ("architecture", "dataset", "pruner", "pruner_category", "study"):
         df[column] = df[column].astype(str)
     return df.reset_index(drop=True)
@@ -305,13 +371,19 @@ def normalise(frame: pd.DataFrame, how: str = "raw") -> pd.DataFrame:
     Parameters
     ----------
     how : {'raw', 'paper', 'minmax', 'zscore'}
-        ``raw``: stored values. ``paper`` (Cunegatti et al. 2024's released data,
-        ``docs/metrics.md``): node counts ``sink, source, disconnected,
-        component_size`` divided by ``|V|`` (``n_nodes``) and edge counts
-        ``r_out, r_in, cut_edges, cut_nodes`` divided by ``|E|`` (``n_edges``);
-        the ``rolled_``/``ch_`` versions use ``rolled_n_nodes``/``ch_n_nodes``
-        (and ``_n_edges``) when those columns exist and stay raw otherwise;
-        the rest raw. ``minmax``: every metric column mapped to ``[0, 1]`` over
+        ``raw``: stored values. ``paper``: the scale of the data released with
+        Cunegatti et al. (2024, TMLR), column by column (:data:`PAPER_DIVISORS`):
+        node counts ``sink, source, disconnected, component_size`` divided by
+        ``|V|`` (``n_nodes``); edge counts ``r_out, r_in, cut_edges, cut_nodes``
+        divided by ``|E|`` (``n_edges``); the neighbourhood sizes counted with
+        the node itself, ``n1 -> (1 + n1) / |E|`` and ``n2 -> (1 + n2) / |E|``;
+        ``kcore -> kcore / |E|`` and ``strength -> strength / |E|``; the rest
+        (``motif3/4``, ``components``, spectral values) raw. The ``n1`` divisor
+        is exact (the released 1-hop value is ``(1 + |E|/|V|) / |E|`` in every
+        row); the ``n2``, ``kcore`` and ``strength`` divisors are inferred from
+        the released magnitudes. The ``rolled_``/``ch_`` versions use
+        ``rolled_n_nodes``/``ch_n_nodes`` (and ``_n_edges``) when those columns
+        exist and stay raw otherwise. ``minmax``: every metric column mapped to ``[0, 1]`` over
         the table, ``(x - min) / (max - min)``. ``zscore``: ``(x - mean) / std``.
         (Regression pipelines min-max scale inside each fold regardless.)
     """
@@ -322,14 +394,14 @@ def normalise(frame: pd.DataFrame, how: str = "raw") -> pd.DataFrame:
         return df
     if how == "paper":
         for prefix in GRAPH_PREFIXES.values():
-            for names, size in ((NODE_COUNT_METRICS, "n_nodes"), (EDGE_COUNT_METRICS, "n_edges")):
-                size_col = f"{prefix}{size}"
-                if size_col not in df.columns:
+            for name, divisor in PAPER_DIVISORS.items():
+                column = f"{prefix}{name}"
+                size_col = f"{prefix}{'n_nodes' if '|V|' in divisor else 'n_edges'}"
+                if column not in df.columns or size_col not in df.columns:
                     continue
                 denom = pd.to_numeric(df[size_col], errors="coerce").replace(0, np.nan)
-                for name in names:
-                    if f"{prefix}{name}" in df.columns:
-                        df[f"{prefix}{name}"] = df[f"{prefix}{name}"] / denom
+                value = df[column] + 1.0 if divisor.startswith("(1 + x)") else df[column]
+                df[column] = value / denom
         return df
     cols = metric_columns(df)
     values = df[cols].astype(float)
@@ -361,6 +433,15 @@ class FeatureTable:
     layers: pd.DataFrame | None = None
     normalisation: str = "raw"
     dropped: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # +-inf is undefined (null) in every analysis, whoever built the table.
+        data = nonfinite_to_null(self.data, metric_columns(self.data), stacklevel=4)
+        object.__setattr__(self, "data", data)
+        if self.layers is not None:
+            numeric = [c for c in self.layers.columns if c not in ("network_id", "layer")]
+            layers = nonfinite_to_null(self.layers, numeric, what="per-layer table", stacklevel=4)
+            object.__setattr__(self, "layers", layers)
 
     def __len__(self) -> int:
         return len(self.data)

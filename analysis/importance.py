@@ -19,18 +19,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.inspection import permutation_importance
 
 from prunegraph.analysis.cv import repeated_splits, single_threaded_blas
 from prunegraph.analysis.features import FeatureTable
 from prunegraph.analysis.regression import (
     PAPER_REGRESSORS,
+    FoldScaler,
     RegressionStudy,
     RegressorPanel,
     check_xy,
-    make_regressor,
+    fold_model,
 )
-from prunegraph.errors import ValidationError
+from prunegraph.errors import UnknownNameError, ValidationError
 
 
 def pearson_columns(X: pd.DataFrame, v: np.ndarray) -> pd.Series:
@@ -121,6 +121,18 @@ def importance_matrix(
     return pd.DataFrame(columns)
 
 
+SCORINGS: tuple[str, ...] = ("r2", "neg_mean_absolute_error")
+
+
+def _scores(y: np.ndarray, pred: np.ndarray, scoring: str) -> np.ndarray:
+    """Score of every row of ``pred`` (permutations x rows) against ``y``."""
+    if scoring == "r2":
+        ss_tot = float(np.sum((y - y.mean()) ** 2))
+        ss_res = np.sum((pred - y) ** 2, axis=-1)
+        return 1.0 - ss_res / ss_tot if ss_tot > 0 else np.full(ss_res.shape, np.nan)
+    return -np.mean(np.abs(pred - y), axis=-1)
+
+
 def permutation_importance_cv(
     X: pd.DataFrame,
     y: pd.Series,
@@ -137,17 +149,39 @@ def permutation_importance_cv(
 ) -> pd.DataFrame:
     """Held-out permutation importance, averaged over folds and repeats.
 
+    For each fold the regressor (after the fold's :class:`FoldScaler`) is fitted
+    on the training rows; on the test rows, feature ``j``'s importance is
+    ``score(y, yhat) - score(y, yhat with column j permuted)``, averaged over
+    ``n_permutations`` shuffles (Breiman's permutation importance, as
+    scikit-learn's ``permutation_importance``). All ``p x n_permutations``
+    permuted copies of a test fold are predicted in one call.
+
+    Parameters
+    ----------
+    scoring : {'r2', 'neg_mean_absolute_error'}
+
     Returns
     -------
     DataFrame
-        Index = features, columns ``importance_mean, importance_std`` (std over
-        the folds x repeats), sorted by decreasing mean.
+        Index = features, columns ``importance_mean, importance_std`` (population
+        standard deviation, ddof = 0, over the folds x repeats), sorted by
+        decreasing mean.
     """
+    if scoring not in SCORINGS:
+        raise UnknownNameError("scoring", str(scoring), SCORINGS)
+    if not isinstance(n_permutations, int) or n_permutations < 1:
+        raise ValidationError(
+            "The 'n_permutations' parameter of permutation_importance_cv must be an int >= 1. "
+            f"Got {n_permutations!r} instead."
+        )
     X, y = check_xy(X, y, "permutation_importance_cv")
+    values, target = X.to_numpy(dtype=float), y.to_numpy(dtype=float)
+    p = values.shape[1]
+    column_of = np.repeat(np.arange(p), n_permutations)  # copy m permutes column column_of[m]
     results = []
     with warnings.catch_warnings(), single_threaded_blas():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for repeat, _fold, train, test in repeated_splits(
+        for repeat, fold, train, test in repeated_splits(
             len(X),
             protocol=protocol,
             groups=None if groups is None else np.asarray(groups),
@@ -155,22 +189,27 @@ def permutation_importance_cv(
             n_repeats=n_repeats,
             random_state=random_state,
         ):
-            model = make_regressor(
-                regressor, random_state=random_state + repeat, **(regressor_params or {})
+            scaler = FoldScaler(values[train])
+            model = fold_model(regressor, random_state + repeat, regressor_params)
+            model.fit(scaler.transform(values[train]), target[train])
+            x_test, y_test = scaler.transform(values[test]), target[test]
+            base = _scores(y_test, np.asarray(model.predict(x_test))[None, :], scoring)[0]
+            rng = np.random.default_rng([random_state, repeat, fold])
+            order = rng.permuted(np.tile(np.arange(len(test)), (column_of.size, 1)), axis=1)
+            stacked = np.repeat(x_test[None, :, :], column_of.size, axis=0)
+            copies, rows = np.arange(column_of.size)[:, None], np.arange(len(test))[None, :]
+            stacked[copies, rows, column_of[:, None]] = x_test[order, column_of[:, None]]
+            permuted = np.asarray(model.predict(stacked.reshape(-1, p))).reshape(
+                column_of.size, len(test)
             )
-            model.fit(X.iloc[train], y.iloc[train])
-            imp = permutation_importance(
-                model,
-                X.iloc[test],
-                y.iloc[test],
-                n_repeats=n_permutations,
-                random_state=random_state + repeat,
-                scoring=scoring,
-            )
-            results.append(imp.importances_mean)
-    stacked = np.vstack(results)
+            drop = base - _scores(y_test, permuted, scoring)
+            results.append(drop.reshape(p, n_permutations).mean(axis=1))
+    stacked_results = np.vstack(results)
     frame = pd.DataFrame(
-        {"importance_mean": stacked.mean(axis=0), "importance_std": stacked.std(axis=0, ddof=0)},
+        {
+            "importance_mean": stacked_results.mean(axis=0),
+            "importance_std": stacked_results.std(axis=0, ddof=0),
+        },
         index=X.columns,
     )
     return frame.sort_values("importance_mean", ascending=False)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from prunegraph.analysis.classification import classification_table
+from prunegraph.analysis.classification import CLASSIFIER_PARAMS, classification_table
 from prunegraph.analysis.cv import single_threaded_blas
 from prunegraph.analysis.features import FeatureTable, load_features
 from prunegraph.analysis.importance import importance_matrix, permutation_importance_cv
@@ -29,6 +29,8 @@ from prunegraph.analysis.ranking import rank_pruners
 from prunegraph.analysis.regression import (
     DEFAULT_FEATURE_SETS,
     DEFAULT_REGRESSORS,
+    MIN_ROWS_PER_FEATURE,
+    XGBOOST_PARAMS,
     RegressionStudy,
     regress,
 )
@@ -50,24 +52,43 @@ def figure_to_base64(fig: Any) -> str:
     """PNG bytes of a matplotlib figure as a base64 string (the figure is closed)."""
     plt = _agg()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=100)  # figures are laid out with tight_layout
     plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def score_table(
-    summary: pd.DataFrame, *, metric: str = "r2_adj", regressor: str = "paper_mean"
+    summary: pd.DataFrame,
+    *,
+    metric: str = "r2_adj",
+    regressor: str = "paper_mean",
+    beside: str | None = None,
 ) -> pd.DataFrame:
-    """Cunegatti et al. 2024 Table 3 layout: rows = feature set, columns = scenario/subset, cells ``mean ± std``."""
+    """Cunegatti et al. 2024 Table 3 layout: rows = feature set, columns = scenario/subset.
+
+    Cells are ``mean ± sd`` over repeats (sample standard deviation, ddof = 1). With
+    ``beside`` (e.g. ``'r2'`` next to ``'r2_adj'``) a cell reads ``'a ± sd | b ± sd'``.
+    When the summary has a ``small_cell`` column, cells with fewer than
+    :data:`~prunegraph.analysis.regression.MIN_ROWS_PER_FEATURE` rows per feature
+    end with ``' †'``.
+    """
     part = summary[summary["regressor"] == regressor]
     if part.empty:
         return pd.DataFrame()
-    cells = part.assign(
-        cell=part[f"{metric}_mean"].map(lambda v: f"{v:.3f}")
-        + " ± "
-        + part[f"{metric}_std"].map(lambda v: "nan" if pd.isna(v) else f"{v:.3f}"),
-        column=part["scenario"] + "=" + part["subset"].astype(str),
-    )
+
+    def cell(name: str) -> pd.Series:
+        return (
+            part[f"{name}_mean"].map(lambda v: f"{v:.3f}")
+            + " ± "
+            + part[f"{name}_std"].map(lambda v: "nan" if pd.isna(v) else f"{v:.3f}")
+        )
+
+    text = cell(metric)
+    if beside is not None:
+        text = text + " | " + cell(beside)
+    if "small_cell" in part.columns:
+        text = text + part["small_cell"].map(lambda small: " †" if bool(small) else "")
+    cells = part.assign(cell=text, column=part["scenario"] + "=" + part["subset"].astype(str))
     return cells.pivot(index="feature_set", columns="column", values="cell")
 
 
@@ -121,6 +142,8 @@ class _Report:
         )
 
     def guarded(self, section: str, run: Callable[[], None]) -> None:
+        """Run a section; whatever happens, the section says what it found or why not."""
+        before = len(self.files), len(self.parts)
         try:
             with warnings.catch_warnings(), single_threaded_blas():
                 warnings.simplefilter("ignore")
@@ -129,6 +152,29 @@ class _Report:
             self.note(f"Section '{section}' skipped: {exc}")
         except Exception as exc:  # a report must never crash the study runner
             self.note(f"Section '{section}' failed unexpectedly ({type(exc).__name__}: {exc}).")
+        else:
+            produced = len(self.files) > before[0] or any(
+                "<figure>" in part for part in self.parts[before[1] :]
+            )
+            if not produced:
+                self.note(
+                    f"Section '{section}' has no table: no cell could be computed (see the notes above)."
+                )
+
+
+#: Fewest (rows x feature sets) for which the report's cells go to worker processes:
+#: below it, starting the workers (importing scikit-learn and XGBoost, ~2-3 s on a
+#: loaded 2-core machine) costs more than the cells.
+PARALLEL_MIN_WORK: int = 2_000
+
+
+def auto_jobs(table: FeatureTable, n_feature_sets: int) -> int:
+    """Worker processes for the report's cells: ``min(cores, 4)``, 1 for small tables."""
+    import os
+
+    if len(table) * max(n_feature_sets, 1) < PARALLEL_MIN_WORK:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 _CSS = """
@@ -151,9 +197,10 @@ def write_report(
     n_repeats: int = 10,
     feature_sets: Sequence[str] = DEFAULT_FEATURE_SETS,
     regressors: Sequence[str] = DEFAULT_REGRESSORS,
-    xgboost_estimators: int = 100,
+    xgboost_estimators: int | None = None,
     random_state: int = 0,
     title: str | None = None,
+    n_jobs: int | None = None,
 ) -> Path:
     """Run the analyses and write ``report.html`` plus one CSV per table into ``out_dir``.
 
@@ -168,7 +215,16 @@ def write_report(
     protocol, n_splits, n_repeats, random_state
         Cross-validation settings shared by every section.
     xgboost_estimators : int
-        ``n_estimators`` of the XGBoost regressor and classifier.
+        ``n_estimators`` of the XGBoost regressor and classifier (default: their
+        own sizes, :data:`~prunegraph.analysis.regression.XGBOOST_PARAMS` and
+        :data:`~prunegraph.analysis.classification.CLASSIFIER_PARAMS`).
+    n_jobs : int, optional
+        Worker processes for the regression and classification cells (joblib);
+        default: :func:`auto_jobs`.
+
+    Cells smaller than ``n_splits`` folds allow are cut into as many folds as they
+    allow (down to leave-one-configuration-out); the ``cv`` column says how. Every
+    ``±`` is stated in the table's caption (which standard deviation, over what).
 
     Returns
     -------
@@ -196,8 +252,14 @@ def write_report(
     )
     if table.dropped:
         report.note(f"Constant or empty metric columns dropped: {', '.join(table.dropped)}.")
-    params = {"xgboost": {"n_estimators": xgboost_estimators}}
+    reg_trees = XGBOOST_PARAMS["n_estimators"] if xgboost_estimators is None else xgboost_estimators
+    cls_trees = (
+        CLASSIFIER_PARAMS["n_estimators"] if xgboost_estimators is None else xgboost_estimators
+    )
+    params = {"xgboost": {"n_estimators": reg_trees}}
     state: dict[str, RegressionStudy] = {}
+    jobs = auto_jobs(table, len(feature_sets)) if n_jobs is None else n_jobs
+    sd_repeats = f"± = sample standard deviation (ddof = 1) over the {n_repeats} CV repeats"
 
     def run_regression() -> None:
         study = regress(
@@ -209,6 +271,10 @@ def write_report(
             n_repeats=n_repeats,
             random_state=random_state,
             regressor_params=params,
+            adapt_splits=True,
+            keep_models=False,
+            refit=False,
+            n_jobs=jobs,
         )
         state["study"] = study
         for note in study.notes:
@@ -219,7 +285,23 @@ def write_report(
             report.table(
                 study.summary,
                 "regression",
-                caption="All regressors (mean, std, 95% interval over repeats)",
+                caption=(
+                    "All regressors per cell: mean, sample sd (ddof = 1) and 2.5-97.5 "
+                    "percentile interval over repeats; cv = how the cell was cut into folds; "
+                    f"small_cell = fewer than {MIN_ROWS_PER_FEATURE:g} rows per feature"
+                ),
+            )
+            both = score_table(study.summary, metric="r2_adj", beside="r2")
+            report.table(
+                both,
+                "table3_r2_adj_vs_r2",
+                caption=(
+                    "Adjusted R2 | unadjusted R2 of the mean of the eight regressors of "
+                    f"Cunegatti et al. 2024 (Table 3 layout); {sd_repeats}; † = fewer than "
+                    f"{MIN_ROWS_PER_FEATURE:g} rows per feature, adjusted R2 not meaningful "
+                    "there, read the unadjusted R2"
+                ),
+                index=True,
             )
             for metric, label in (
                 ("r2_adj", "Adjusted R2"),
@@ -229,8 +311,21 @@ def write_report(
                 report.table(
                     score_table(study.summary, metric=metric),
                     f"table3_{metric}",
-                    caption=f"{label} of the mean of the eight Cunegatti et al. 2024 regressors (Table 3 layout)",
+                    caption=(
+                        f"{label} of the mean of the eight regressors of Cunegatti et al. "
+                        f"2024 (Table 3 layout); {sd_repeats}"
+                    ),
                     index=True,
+                )
+            reduced = study.summary.loc[
+                study.summary["regressor"] == "paper_mean",
+                ["scenario", "subset", "feature_set", "cv"],
+            ]
+            reduced = reduced[~reduced["cv"].str.fullmatch(rf"{protocol} {n_splits}-fold")]
+            if not reduced.empty:
+                report.text(
+                    f"{len(reduced)} cell(s) had too few configurations for {n_splits} folds and "
+                    "were cut into fewer (column cv of regression.csv)."
                 )
 
     def run_importance() -> None:
@@ -263,12 +358,15 @@ def write_report(
             n_splits=n_splits,
             n_repeats=max(1, min(n_repeats, 3)),
             random_state=random_state,
-            regressor_params={"n_estimators": xgboost_estimators},
+            regressor_params={"n_estimators": reg_trees},
         )
         report.table(
             perm,
             "permutation_importance",
-            caption="XGBoost permutation importance (held-out R2 decrease, all data)",
+            caption=(
+                "XGBoost permutation importance (held-out R2 decrease, all data): mean and "
+                "population sd (ddof = 0) over the folds x repeats"
+            ),
             index=True,
         )
 
@@ -279,8 +377,10 @@ def write_report(
             protocol=protocol,
             n_splits=n_splits,
             n_repeats=n_repeats,
-            n_estimators=xgboost_estimators,
+            n_estimators=cls_trees,
             random_state=random_state,
+            adapt_splits=True,
+            n_jobs=jobs,
         )
         for note in notes:
             report.note(note)
@@ -289,7 +389,11 @@ def write_report(
         report.table(
             result,
             "classification",
-            caption="Balanced accuracy of pruner / category classification (Cunegatti et al. 2023 Table 5)",
+            caption=(
+                "Balanced accuracy of pruner / category classification (Cunegatti et al. 2023, "
+                f"Table 5): mean and sample sd (ddof = 1) over the {n_repeats} CV repeats; cv = "
+                "the folds used (fewer where a class has fewer configurations than folds)"
+            ),
         )
 
     def run_ranking() -> None:
@@ -308,12 +412,21 @@ def write_report(
             report.table(
                 result.scores,
                 f"ranking_scores{suffix}",
-                caption=f"Mean RBO per configuration{'' if category is None else f' ({category} pruners)'}",
+                caption=(
+                    "RBO_ext (mean over alpha) per configuration"
+                    f"{'' if category is None else f' ({category} pruners)'}; the mixture "
+                    "min-max scales each topometric within the target's architecture"
+                ),
             )
+            which = "" if category is None else f", {category} pruners (Tables 11-12)"
             report.table(
                 result.table(),
                 f"ranking_table{suffix}",
-                caption=f"Mean RBO over datasets (Table 4 layout){'' if category is None else f', {category} pruners (Tables 11-12)'}",
+                caption=(
+                    f"RBO over datasets (Table 4 layout{which}): mean ± population sd "
+                    "(ddof = 0) over the datasets; avg = each dataset averaged over the "
+                    "sparsities, then mean ± sd (ddof = 0) over the datasets"
+                ),
             )
 
     def run_ramanujan() -> None:

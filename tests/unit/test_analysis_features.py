@@ -118,9 +118,60 @@ def test_paper_normalisation_divides_counts_by_graph_size() -> None:
     np.testing.assert_allclose(paper["component_size"], raw["component_size"] / raw["n_nodes"])
     np.testing.assert_allclose(paper["r_out"], raw["r_out"] / raw["n_edges"])
     np.testing.assert_allclose(paper["cut_nodes"], raw["cut_nodes"] / raw["n_edges"])
-    np.testing.assert_allclose(paper["kcore"], raw["kcore"])  # not a count: raw
+    # The authors' released data: 1-hop counts the node itself and is divided by |E|.
+    np.testing.assert_allclose(paper["n1"], (1 + raw["n1"]) / raw["n_edges"])
+    np.testing.assert_allclose(paper["n2"], (1 + raw["n2"]) / raw["n_edges"])
+    np.testing.assert_allclose(paper["kcore"], raw["kcore"] / raw["n_edges"])
+    np.testing.assert_allclose(paper["strength"], raw["strength"] / raw["n_edges"])
+    for name in ("spectral_gap", "spectral_radius", "components", "motif4"):
+        np.testing.assert_allclose(paper[name], raw[name])  # kept raw
     # No rolled_n_nodes column: the rolled counts stay raw (documented).
     np.testing.assert_allclose(paper["rolled_sink"], raw["rolled_sink"])
+    np.testing.assert_allclose(paper["rolled_n1"], raw["rolled_n1"])
+
+
+def test_paper_one_hop_matches_the_released_formula() -> None:
+    """A planted MGE with |V| nodes and |E| edges: 1-hop is exactly (1 + |E|/|V|) / |E|."""
+    frame = _frame()
+    n_nodes, n_edges = frame["n_nodes"].to_numpy(float), frame["n_edges"].to_numpy(float)
+    frame["n1"] = n_edges / n_nodes  # our n1 on a simple graph: mean out-degree |E|/|V|
+    paper = F.load_features(frame, normalisation="paper").data
+    np.testing.assert_allclose(paper["n1"], (1 + n_edges / n_nodes) / n_edges, rtol=1e-12)
+    assert F.PAPER_DIVISORS["n1"] == "(1 + x) / |E|" and F.PAPER_DIVISORS["sink"] == "x / |V|"
+    assert set(F.PAPER_DIVISORS) == {
+        "sink", "source", "disconnected", "component_size", "r_out", "r_in", "cut_edges",
+        "cut_nodes", "n1", "n2", "kcore", "strength",
+    }  # fmt: skip
+
+
+def test_infinite_metric_values_become_null_with_a_warning_naming_the_column() -> None:
+    frame = _frame()
+    frame.loc[:6, "mean_delta_r"] = -np.inf
+    frame.loc[3, "kcore"] = np.inf
+    with pytest.warns(
+        UserWarning,
+        match=r"'kcore' \(1\).*'mean_delta_r' \(7\)|'mean_delta_r' \(7\).*'kcore' \(1\)",
+    ):
+        table = F.load_features(frame)
+    assert table.data["mean_delta_r"].isna().sum() == 7 and table.data["kcore"].isna().sum() == 1
+    assert np.isfinite(table.data[F.metric_columns(table.data)].fillna(0).to_numpy()).all()
+    # Per-layer rows: -inf is undefined too, so the layer mean skips it.
+    layers = pd.DataFrame(
+        {"network_id": ["a", "a", "b"], "layer": [0, 1, 0], "delta_r": [-np.inf, 2.0, 3.0]}
+    )
+    with pytest.warns(UserWarning, match=r"per-layer table.*'delta_r' \(1\)"):
+        means = F.pivot_layer_metrics(layers)
+    assert means.loc["a", "mean_delta_r"] == 2.0
+    # A FeatureTable built by hand is cleaned as well (every analysis entry point).
+    raw = F.validate_features(_frame())
+    raw.loc[0, "sink"] = np.inf
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        built = F.FeatureTable(data=raw, layers=layers)
+    messages = [str(w.message) for w in caught]
+    assert any("feature table" in m and "'sink' (1)" in m for m in messages), messages
+    assert any("per-layer table" in m and "'delta_r' (1)" in m for m in messages), messages
+    assert np.isnan(built.data.loc[0, "sink"]) and built.layers["delta_r"].isna().sum() == 1
 
 
 def test_minmax_and_zscore_normalisations() -> None:
