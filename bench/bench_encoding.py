@@ -1,6 +1,15 @@
-"""Benchmark: MGE encoding speed and memory for ResNet-20 and Conv-6 at 32x32.
+"""Benchmark: MGE encoding speed and memory (zoo and torchvision models, 32x32 inputs).
 
-Run: ``.venv/bin/python bench/bench_encoding.py [--archs resnet20 conv6] [--sparsities 0.6 0.9 0.98]``
+Run: ``.venv/bin/python bench/bench_encoding.py [--archs resnet20 conv6 vgg11 tv_resnet18]
+[--sparsities 0.6 0.9] [--repeat 3] [--baseline-path DIR]``
+
+Architectures are zoo names or ``tv_<name>`` for a torchvision model built with
+``num_classes=10`` and no pretrained weights (``tv_resnet18``: overlapping 3x3/s2
+max-pooling after the stem; ``tv_vgg11``: 7x7 adaptive pooling of a 1x1 map before
+a 25088-input Linear, every unit replicated 49 times). ``--baseline-path DIR``
+runs every case a second time with ``PYTHONPATH=DIR`` (another prunegraph
+install, e.g. ``pip install --no-deps --target DIR <old checkout>``), alternating
+the two, and prints the speed ratio of the pair.
 
 Each case runs in a fresh subprocess pinned to one thread, with random masks
 that keep exactly ``round((1 - s) * n)`` weights per layer. Printed per case:
@@ -25,10 +34,22 @@ import json, resource, sys, time, tracemalloc
 import numpy as np, torch
 torch.set_num_threads(1)
 torch.manual_seed(0)  # exact zeros in an init would change the edge count
+import prunegraph
 from prunegraph.loader.encoding import encode
 from prunegraph.loader.models import build_model
+try:
+    import numba
+    numba.set_num_threads(1)
+except Exception:
+    pass
 arch, sparsity, repeat = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
-model = build_model(arch, input_shape=(3, 32, 32), num_classes=10)
+if arch.startswith("tv_"):
+    import torchvision
+    kwargs = {"aux_logits": False, "init_weights": False} if arch == "tv_googlenet" else {}
+    model = getattr(torchvision.models, arch[3:])(weights=None, num_classes=10, **kwargs)
+else:
+    model = build_model(arch, input_shape=(3, 32, 32), num_classes=10)
+model.eval()
 rng = np.random.default_rng(0)
 masks = {}
 for name, mod in model.named_modules():
@@ -51,14 +72,17 @@ tracemalloc.start()
 g = encode(model, masks, (3, 32, 32))
 _, peak = tracemalloc.get_traced_memory()
 tracemalloc.stop()
-print(json.dumps({"edges": n_edges, "nodes": n_nodes, "seconds": best, "peak": peak,
+print(json.dumps({"source": prunegraph.__file__, "edges": n_edges, "nodes": n_nodes, "seconds": best, "peak": peak,
                   "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                   "rss_base": rss_before * 1024}))
 """
 
 
-def run_case(arch: str, sparsity: float, repeat: int) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+def run_case(arch: str, sparsity: float, repeat: int, pythonpath: str | None = None) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               NUMBA_NUM_THREADS="1")  # fmt: skip
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, arch, str(sparsity), str(repeat)],
         capture_output=True, text=True, env=env, check=False,
@@ -70,27 +94,45 @@ def run_case(arch: str, sparsity: float, repeat: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", nargs="+", default=["resnet20", "conv6"])
-    parser.add_argument("--sparsities", nargs="+", type=float, default=[0.6, 0.9, 0.98])
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--archs", nargs="+", default=["resnet20", "conv6", "vgg11", "tv_resnet18", "tv_vgg11"]
+    )
+    parser.add_argument("--sparsities", nargs="+", type=float, default=[0.6, 0.9])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--baseline-path",
+        default=None,
+        help="also run every case with PYTHONPATH=DIR (another install) and print the ratio",
+    )
     args = parser.parse_args(argv)
     header = (
-        f"{'arch':<9} {'sparsity':>8} {'nodes':>9} {'edges':>12} {'time s':>8} "
+        f"{'arch':<12} {'sparsity':>8} {'nodes':>9} {'edges':>12} {'time s':>8} "
         f"{'M edges/s':>10} {'ns/edge':>8} {'peak MB':>8} {'B/edge':>7} {'RSS MB':>7} {'+RSS MB':>8}"
     )
     print(header)
     print("-" * len(header))
+
+    def row(label: str, s: float, r: dict) -> str:
+        e = max(r["edges"], 1)
+        return (
+            f"{label:<12} {s:>8.2f} {r['nodes']:>9,} {r['edges']:>12,} {r['seconds']:>8.3f} "
+            f"{e / r['seconds'] / 1e6:>10.1f} {r['seconds'] / e * 1e9:>8.1f} "
+            f"{r['peak'] / 2**20:>8.0f} {r['peak'] / e:>7.1f} {r['maxrss'] / 2**20:>7.0f} "
+            f"{(r['maxrss'] - r['rss_base']) / 2**20:>8.0f}"
+        )
+
     for arch in args.archs:
         for s in args.sparsities:
             r = run_case(arch, s, args.repeat)
-            e = max(r["edges"], 1)
-            print(
-                f"{arch:<9} {s:>8.2f} {r['nodes']:>9,} {r['edges']:>12,} {r['seconds']:>8.3f} "
-                f"{e / r['seconds'] / 1e6:>10.1f} {r['seconds'] / e * 1e9:>8.1f} "
-                f"{r['peak'] / 2**20:>8.0f} {r['peak'] / e:>7.1f} {r['maxrss'] / 2**20:>7.0f} {(r['maxrss'] - r['rss_base']) / 2**20:>8.0f}"
-            )
+            print(row(arch, s, r), flush=True)
+            if args.baseline_path:
+                b = run_case(arch, s, args.repeat, args.baseline_path)
+                print(row("  baseline", s, b), flush=True)
+                same = "same edges" if b["edges"] == r["edges"] else "edges differ"
+                print(f"  speed-up {b['seconds'] / r['seconds']:.2f}x ({same})", flush=True)
     print(
-        "paper's code: ~4000 ns/edge, ~500 B/edge; targets: >= 20 M edges/s, ResNet-20@0.6 < 1 GB"
+        "paper's code: ~4000 ns/edge, ~500 B/edge; targets: >= 20 M edges/s, ResNet-20@0.6 < 1 GB;"
+        " B/edge: tracemalloc peak of one encode call per output edge"
     )
     return 0
 

@@ -51,6 +51,7 @@ from torch import nn
 
 from prunegraph._registry import Registry
 from prunegraph.errors import EncodingError, ValidationError
+from prunegraph.loader import _encoding_kernels as _kernels
 from prunegraph.loader.graph import EdgeBlock, MultipartiteGraph, Partition
 from prunegraph.loader.masks import (
     canonical_key,
@@ -179,14 +180,18 @@ class LayerInfo:
         if self._offsets is None:
             co, ci_g, kh, kw = self.weight.shape
             co_g = co // self.groups
+            # one pass over the mask in (u, v, o, i) order instead of one strided pass per offset
+            u, v, o, il = np.nonzero(self.mask.transpose(2, 3, 0, 1))
+            absw = np.abs(self.weight[o, il, u, v])
+            i = (o // co_g) * ci_g + il
+            bounds = np.searchsorted(u * kw + v, np.arange(kh * kw + 1))
             offsets = []
-            absw = np.abs(self.weight)
-            for u in range(kh):
-                for v in range(kw):
-                    o, il = np.nonzero(self.mask[:, :, u, v])
-                    if len(o):
-                        i = (o // co_g) * ci_g + il
-                        offsets.append((u, v, o.astype(_IDX), i.astype(_IDX), absw[o, il, u, v]))
+            for k in range(kh * kw):
+                a, b = bounds[k], bounds[k + 1]
+                if b > a:
+                    offsets.append(
+                        (k // kw, k % kw, o[a:b].astype(_IDX), i[a:b].astype(_IDX), absw[a:b])
+                    )
             self._offsets = offsets
         return self._offsets
 
@@ -446,19 +451,74 @@ class _Job:
                 yield np.repeat(dst, valid.sum(axis=1)), c[valid], m[valid]
 
     def _merged(self) -> _Chunk:
+        """All edges of the block, window replicas merged (summed weights), cached."""
         if self._cache is None:
-            parts = list(self._expanded())
-            if parts:
-                dst, src, w = (np.concatenate(x) for x in zip(*parts, strict=True))
+            if self.term.cols is None or not self.term.repeats:  # only gated units to drop
+                parts = list(self._expanded())
+                if parts:
+                    dst, src, w = (np.concatenate(x) for x in zip(*parts, strict=True))
+                else:
+                    dst = src = np.empty(0, _IDX)
+                    w = np.empty(0, np.float32)
+                self._cache = (dst, src, w)
             else:
-                dst = src = np.empty(0, _IDX)
-                w = np.empty(0, np.float32)
-            n_src = int(max(src.max(initial=-1), 0)) + 1
-            key = dst.astype(np.int64) * n_src + src
-            uniq, inverse = np.unique(key, return_inverse=True)
-            w = np.bincount(inverse, weights=w, minlength=len(uniq)).astype(np.float32)
-            self._cache = ((uniq // n_src).astype(_IDX), (uniq % n_src).astype(_IDX), w)
+                self._cache = self._merge_rows()
         return self._cache
+
+    def _n_dst(self) -> int:
+        if self.layer is None:
+            return self.n_in
+        return int(np.prod(self.layer.value_shape, dtype=np.int64))
+
+    def _merge_rows(self) -> _Chunk:
+        """Merge window replicas output unit by output unit (numba, no global sort)."""
+        cols, mult = self.term.table(self.n_in)
+        has_mult = self.term.mult is not None
+        n_src = int(cols.max(initial=-1)) + 1
+        cap = min(self._expanded_count(), self._n_dst() * n_src)
+        out_d, out_s = np.empty(cap, _IDX), np.empty(cap, _IDX)
+        out_w = np.empty(cap, np.float32)
+        marker = np.full(n_src, -1, dtype=np.int64)
+        acc = np.zeros(n_src, dtype=np.float64)
+        touched = np.empty(n_src, dtype=_IDX)
+        has_scale = self.dst_scale is not None
+        scale = (
+            self.dst_scale.astype(np.float32)
+            if self.dst_scale is not None
+            else np.ones(1, np.float32)
+        )
+        pos = 0
+        layer = self.layer
+        if layer is not None and layer.kind == "conv":
+            co, ci_g = layer.weight.shape[:2]
+            o, il, u, v = np.nonzero(layer.mask)  # C order: grouped by output channel
+            in_ch = ((o // (co // layer.groups)) * ci_g + il).astype(np.int64)
+            indptr = np.zeros(co + 1, dtype=np.int64)
+            np.cumsum(np.bincount(o, minlength=co), out=indptr[1:])
+            kw = np.abs(layer.weight[o, il, u, v]).astype(np.float32)
+            _, h, wd = layer.in_shape
+            _, ho, wo = layer.out_shape
+            (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+            pos = _kernels.merge_conv(
+                indptr, in_ch, u.astype(np.int64), v.astype(np.int64), kw, h, wd, ho, wo,
+                sh, sw, ph, pw, dh, dw, cols, mult, has_mult, scale, has_scale, marker, acc,
+                touched, out_d, out_s, out_w, pos,
+            )  # fmt: skip
+        elif layer is not None:
+            lead = int(np.prod(layer.in_shape[:-1], dtype=np.int64))
+            pos = _kernels.merge_linear(
+                layer.mask, layer.weight, lead, cols, mult, has_mult, scale, has_scale, marker,
+                acc, touched, out_d, out_s, out_w, pos,
+            )  # fmt: skip
+        else:  # a skip through a window table: one run per value unit
+            ids = np.arange(self.n_in, dtype=_IDX)
+            pos = _kernels.merge_runs(
+                ids, ids, np.ones(self.n_in, np.float32), cols, mult, has_mult, scale,
+                has_scale, marker, acc, touched, out_d, out_s, out_w, pos,
+            )  # fmt: skip
+        if pos < 0.9 * cap:  # give the spare capacity back
+            return out_d[:pos].copy(), out_s[:pos].copy(), out_w[:pos].copy()
+        return out_d[:pos], out_s[:pos], out_w[:pos]
 
     def chunks(self) -> Iterator[_Chunk]:
         if self._materialise:
@@ -470,6 +530,10 @@ class _Job:
         """Exact number of edges, computed without generating them (unless merging)."""
         if self._materialise:
             return len(self._merged()[0])
+        return self._expanded_count()
+
+    def _expanded_count(self) -> int:
+        """Edges before merging window replicas (and before dropping gated units)."""
         rows = self.term.row_counts(self.n_in)
         if self.layer is None:
             return int(rows.sum())

@@ -1,0 +1,155 @@
+"""numba kernels of the MGE encoder: merging pooled edge replicas without a global sort.
+
+An edge block drawn through a pooling window table (``cols[r, :]``: the partition
+units feeding value unit ``r``, ``-1`` pads, packed left; ``mult`` their
+multiplicities) is the product of the layer's own edges ``dst <- r`` (weight ``w``)
+with the table: ``dst <- cols[r, c]`` with weight ``w * mult[r, c]``. Overlapping
+windows make several products land on one ``(dst, src)`` pair, whose weights are
+summed. Both kernels walk the output units ``dst`` one at a time and accumulate the
+row in a dense array indexed by source unit, with a marker array telling which
+entries this row has touched (Gustavson's row-by-row sparse product): the work is
+the number of products, with no sort, and the output comes grouped by ``dst``.
+
+``scale`` (``|c|`` per output unit of a constant gate; 0 removes the unit's edges) is
+applied to every row when ``has_scale`` is true.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+
+@njit(cache=True)
+def merge_runs(
+    dst, src, w, cols, mult, has_mult, scale, has_scale, marker, acc, touched,
+    out_d, out_s, out_w, pos,
+):  # fmt: skip
+    """Merge edges ``dst <- src`` whose equal ``dst`` are contiguous (Linear, skips).
+
+    Returns the new fill position of ``out_*`` (which must have room for every
+    merged edge).
+    """
+    n = len(dst)
+    width = cols.shape[1]
+    k = 0
+    while k < n:
+        d = dst[k]
+        end = k
+        while end < n and dst[end] == d:
+            end += 1
+        f = scale[d] if has_scale else 1.0
+        if f != 0:
+            n_touched = 0
+            for e in range(k, end):
+                r = src[e]
+                for c in range(width):
+                    s = cols[r, c]
+                    if s < 0:
+                        break
+                    val = w[e] * mult[r, c] if has_mult else w[e]
+                    if marker[s] != d:
+                        marker[s] = d
+                        acc[s] = val
+                        touched[n_touched] = s
+                        n_touched += 1
+                    else:
+                        acc[s] += val
+            for t in range(n_touched):
+                s = touched[t]
+                out_d[pos] = d
+                out_s[pos] = s
+                out_w[pos] = acc[s] * f
+                pos += 1
+        k = end
+    return pos
+
+
+@njit(cache=True)
+def merge_conv(
+    indptr, in_ch, ku, kv, kw, h, wd, ho, wo, sh, sw, ph, pw, dh, dw,
+    cols, mult, has_mult, scale, has_scale, marker, acc, touched, out_d, out_s, out_w, pos,
+):  # fmt: skip
+    """Unrolled conv edges composed with a window table, merged row by row.
+
+    ``indptr``/``in_ch``/``ku``/``kv``/``kw``: the unmasked kernel entries grouped
+    by output channel ``o`` (CSR): input channel (global), offset ``(u, v)``, ``|w|``.
+    Output ``(o, y, x)`` reads value unit ``(i, y*sh - ph + u*dh, x*sw - pw + v*dw)``
+    when it lies inside the ``h x wd`` input.
+    """
+    n_out = len(indptr) - 1
+    width = cols.shape[1]
+    for o in range(n_out):
+        for y in range(ho):
+            for x in range(wo):
+                d = (o * ho + y) * wo + x
+                f = scale[d] if has_scale else 1.0
+                if f == 0:
+                    continue
+                n_touched = 0
+                for e in range(indptr[o], indptr[o + 1]):
+                    iy = y * sh - ph + ku[e] * dh
+                    ix = x * sw - pw + kv[e] * dw
+                    if iy < 0 or iy >= h or ix < 0 or ix >= wd:
+                        continue
+                    r = (in_ch[e] * h + iy) * wd + ix
+                    for c in range(width):
+                        s = cols[r, c]
+                        if s < 0:
+                            break
+                        val = kw[e] * mult[r, c] if has_mult else kw[e]
+                        if marker[s] != d:
+                            marker[s] = d
+                            acc[s] = val
+                            touched[n_touched] = s
+                            n_touched += 1
+                        else:
+                            acc[s] += val
+                for t in range(n_touched):
+                    s = touched[t]
+                    out_d[pos] = d
+                    out_s[pos] = s
+                    out_w[pos] = acc[s] * f
+                    pos += 1
+    return pos
+
+
+@njit(cache=True)
+def merge_linear(
+    mask, weight, lead, cols, mult, has_mult, scale, has_scale, marker, acc, touched,
+    out_d, out_s, out_w, pos,
+):  # fmt: skip
+    """Linear edges ``in_j -> out_k`` (unmasked ``W[k, j]``, weight ``|W[k, j]|``) at each
+    of ``lead`` leading positions, composed with a window table and merged row by row."""
+    f_out, f_in = mask.shape
+    width = cols.shape[1]
+    for p in range(lead):
+        for k in range(f_out):
+            d = p * f_out + k
+            f = scale[d] if has_scale else 1.0
+            if f == 0:
+                continue
+            n_touched = 0
+            for j in range(f_in):
+                if not mask[k, j]:
+                    continue
+                wv = abs(weight[k, j])
+                r = p * f_in + j
+                for c in range(width):
+                    s = cols[r, c]
+                    if s < 0:
+                        break
+                    val = wv * mult[r, c] if has_mult else wv
+                    if marker[s] != d:
+                        marker[s] = d
+                        acc[s] = val
+                        touched[n_touched] = s
+                        n_touched += 1
+                    else:
+                        acc[s] += val
+            for t in range(n_touched):
+                s = touched[t]
+                out_d[pos] = d
+                out_s[pos] = s
+                out_w[pos] = acc[s] * f
+                pos += 1
+    return pos
