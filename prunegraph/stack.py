@@ -1,4 +1,4 @@
-"""The local Neo4j + GDS + Browser stack: build, start, stop, status, logs.
+"""The local Neo4j + GDS + Browser stack: build, start, stop, status, logs, offline imports.
 
 The stack is a real Neo4j Community server assembled from Maven Central by the
 project's own build files in ``stack/``:
@@ -21,6 +21,13 @@ with the settings of ``neo4j.conf`` and writes ``run/neo4j.pid``. It listens
 on 127.0.0.1 only. Auth is on: the first start of a data directory sets a
 random initial password (``neo4j-admin dbms set-initial-password``) that is
 stored in ``credentials.toml`` and never printed.
+
+Every operation takes the :class:`StackPaths` of the instance it acts on
+(``None``: the local stack, resolved from the environment by :func:`stack_paths`,
+the only function that reads it). A second, private instance on the same
+installation (:class:`ScratchServer`, for tests and benchmarks) is just other
+paths; :func:`import_database` runs ``neo4j-admin database import full`` into
+an instance's database.
 
 Environment variables
 ---------------------
