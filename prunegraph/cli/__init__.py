@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except PrunegraphError as exc:
-        print(f"prunegraph: error: {exc}", file=sys.stderr)
+        print(f"prunegraph: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         # Ctrl-C, or SIGTERM turned into an interrupt by the study runner (prunegraph.study.lock)
@@ -67,3 +67,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Point stdout at devnull so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        # An error we did not anticipate: one line on the console, the traceback in a file
+        # (PRUNEGRAPH_DEBUG=1 raises it instead).
+        if os.environ.get("PRUNEGRAPH_DEBUG"):
+            raise
+        import tempfile
+        import traceback
+
+        path = os.path.join(tempfile.gettempdir(), f"prunegraph-error-{os.getpid()}.txt")
+        with open(path, "w") as fh:
+            fh.write(traceback.format_exc())
+        print(
+            f"prunegraph: unexpected error: {type(exc).__name__}: {one_line(str(exc))} "
+            f"(traceback in {path}; PRUNEGRAPH_DEBUG=1 shows it here)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def one_line(message: str, limit: int = 2_000) -> str:
+    """A message on one line (line breaks joined with spaces), at most ``limit`` characters."""
+    text = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

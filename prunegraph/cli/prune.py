@@ -126,6 +126,18 @@ def _run(args: argparse.Namespace) -> int:
         data = load_dataset(args.dataset, **kwargs)
     if args.input_shape:
         shape = _parse_shape(args.input_shape)
+        if data is not None and tuple(data.input_shape) != shape:
+            raise ValidationError(
+                f"--input-shape {','.join(map(str, shape))} does not match dataset "
+                f"'{args.dataset}', whose samples have shape "
+                f"{','.join(map(str, data.input_shape))}; drop --input-shape or use a dataset "
+                "of that shape."
+            )
+        if data is not None and args.num_classes and args.num_classes != data.num_classes:
+            raise ValidationError(
+                f"--num-classes {args.num_classes} does not match dataset '{args.dataset}', "
+                f"which has {data.num_classes} classes."
+            )
     elif data is not None:
         shape = tuple(data.input_shape)
     else:
