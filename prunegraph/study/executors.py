@@ -105,9 +105,15 @@ def _init_worker(threads: int) -> None:
     ).start()
     # Each worker owns `threads` cores' worth of torch; set before any model is built.
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(threads))  # before numba is imported
     import torch
 
     torch.set_num_threads(threads)
+    # Load the metric engine's compiled kernels once per worker, not per network; the
+    # runner reports these seconds apart ("warmup") with the worker's first network.
+    from prunegraph.queries.metrics import warm_up
+
+    warm_up()
 
 
 def local_process_executor(workers: int, *, threads_per_worker: int = 1) -> ProcessPoolExecutor:

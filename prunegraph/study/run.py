@@ -416,6 +416,14 @@ def run_network_task(spec: NetworkSpec, ctx: RunContext) -> NetworkOutcome:
     outcome = NetworkOutcome(spec.network_id, spec.label(), "failed", level=spec.level)
     route_driver_log(Path(ctx.out_dir) / "driver.log")  # driver retry chatter off the console
     try:
+        # Metric kernels load once per process (the pool initializer does it; a serial run
+        # does it here); the seconds appear once per worker as "warmup", not as "metrics".
+        from prunegraph.queries.metrics import take_warm_up_seconds, warm_up
+
+        warm_up()
+        warm = take_warm_up_seconds()
+        if warm:
+            seconds["warmup"] = warm
         model, masks, acc_dense, acc_sparse = sparse_network(spec, ctx, seconds)
         outcome.acc_dense, outcome.acc_sparse = acc_dense, acc_sparse
         assert spec.input_shape is not None
