@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 from prunegraph.errors import ValidationError
 from prunegraph.loader.records import validate_network_id
-from prunegraph.queries.data_model import LEVELS, MGE, network_label
+from prunegraph.queries.data_model import LEVELS, MGE, MGE_REL_TYPES, network_label
 from prunegraph.queries.metric_registry import DEFINITIONS, DatabaseImpl
 
 if TYPE_CHECKING:
     from prunegraph.queries.store import Store
 
-REL_TYPES = ("CONV", "LINEAR", "SKIP", "POOLED_CONV", "POOLED_LINEAR")
+REL_TYPES = MGE_REL_TYPES  # the MGE's relationship types (the data model's)
 _GRAPH_NAME = re.compile(r"^prunegraph_[a-z]+(?:_w)?_[0-9a-f]{16}$")
 
 
