@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 from _fake_store import RecordingStore
+from test_export_unit import record as unit_record
 from torch import nn
 
 from prunegraph.errors import DatabaseError, NotFoundError, ValidationError
@@ -51,19 +52,7 @@ def graphs() -> dict[str, MultipartiteGraph]:
 
 
 def record(**kw: object) -> NetworkRecord:
-    fields: dict[str, object] = dict(
-        network_id=NETWORK_ID,
-        study="protocol",
-        architecture="net",
-        dataset="d",
-        pruner="random",
-        pruner_category="random",
-        sparsity=0.5,
-        seed=0,
-        input_shape=(2, 4, 4),
-    )
-    fields.update(kw)
-    return NetworkRecord(**fields)  # type: ignore[arg-type]
+    return unit_record(network_id=NETWORK_ID, input_shape=(2, 4, 4), **kw)
 
 
 def protocol_store(state: dict[str, object] | None = None) -> RecordingStore:

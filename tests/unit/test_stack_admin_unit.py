@@ -9,49 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import stat
 from pathlib import Path
 
 import pytest
+from test_stack_unit import FAKE_MVN_OK, REPO_STACK, STACK_ENV, _free_port, _script
 
 from prunegraph import stack
 from prunegraph.errors import ConfigError, StackError
-
-REPO_STACK = Path(__file__).resolve().parents[2] / "stack"
-STACK_ENV = (
-    "PRUNEGRAPH_JAVA_HOME",
-    "JAVA_HOME",
-    "PRUNEGRAPH_MVN",
-    "PRUNEGRAPH_DATA_DIR",
-    "PRUNEGRAPH_HEAP_SIZE",
-    "PRUNEGRAPH_PAGECACHE_SIZE",
-    "PRUNEGRAPH_START_TIMEOUT",
-    "NEO4J_URI",
-    "NEO4J_PASSWORD",
-    "NEO4J_USERNAME",
-)
-MVN = r"""
-for a in "$@"; do
-  case "$a" in
-    -DoutputDirectory=*) d="${a#-DoutputDirectory=}"; mkdir -p "$d"; echo x > "$d/neo4j-kernel.jar";;
-    -Dgds.plugin.dir=*) d="${a#-Dgds.plugin.dir=}"; mkdir -p "$d"; echo x > "$d/open-gds-$GDS.jar";;
-  esac
-done
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _script(path: Path, body: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("#!/usr/bin/env bash\n" + body)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return path
 
 
 @pytest.fixture
@@ -75,7 +39,7 @@ def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     )
     (jdk / "release").write_text('JAVA_VERSION="17.0.9"\n')
     monkeypatch.setenv("PRUNEGRAPH_JAVA_HOME", str(jdk))
-    monkeypatch.setenv("PRUNEGRAPH_MVN", str(_script(tools / "mvn", MVN)))
+    monkeypatch.setenv("PRUNEGRAPH_MVN", str(_script(tools / "mvn", FAKE_MVN_OK)))
     monkeypatch.setenv("GDS", stack.pinned_versions().gds)
     assert stack.build(echo=False) is True
     (tools / "calls.log").unlink(missing_ok=True)
