@@ -511,13 +511,14 @@ def compute_metrics(
     if store is not None and engine != "inprocess":
         candidates = [m for m in wanted if METRICS[m].database]
         if engine == "database":
-            if level != "full" and candidates:
+            if "mge" not in stored_kinds and candidates:
                 raise ValidationError(
-                    f"engine='database' needs network {network_id} stored at level 'full' "
+                    f"engine='database' needs network {network_id} stored at level "
+                    f"'{GRAPH_FAMILIES['mge'].min_level}' "
                     f"(it is at {level!r})."
                 )
             db_wanted = candidates
-        elif level == "full":
+        elif "mge" in stored_kinds:  # the database engine works on the stored MGE
             mge = in_memory.get("mge")
             if mge is None or mge.n_edges <= DB_AUTO_MAX_EDGES:
                 db_wanted = candidates
