@@ -1106,12 +1106,16 @@ def describe_dataset(name: str, **options: Any) -> tuple[tuple[int, ...], int]:
 
     The standard image datasets answer from their published shapes (Tiny-ImageNet
     with ``image_size`` when given) after checking that their files are where
-    ``root`` says (unless ``download`` is set); anything else is loaded.
+    ``root`` says, or downloading them there when ``download`` is set (a study
+    does this once while planning, so its workers never download concurrently);
+    anything else is loaded.
     """
     if name in IMAGE_DATASETS:
         info = IMAGE_DATASETS[name]
         root = _resolve_root(name, options.get("root"))
-        if not options.get("download", False):
+        if options.get("download", False) is True:
+            _download(name, root)  # once, in the planning process, before any worker reads
+        else:
             subs, probe = _PROBES[name]
             if _find_folder(root, subs, probe) is None:
                 problem = "no such folder" if not root.exists() else f"no {subs[0]}/{probe}"

@@ -582,7 +582,7 @@ class _MaskSet:
 
 
 def _resource_term(model: nn.Module, resource_weight: float | None) -> float:
-    """Coefficient of ``model.resource_loss()`` (seed 003's L1 edge loss), 0 if none."""
+    """Coefficient of ``model.resource_loss()`` (the L1 edge loss of Janik and Nowak), 0 if none."""
     if not callable(getattr(model, "resource_loss", None)):
         if resource_weight:
             raise ValidationError(
@@ -912,7 +912,7 @@ def evaluate(
 
 
 def accuracy_drop(acc_dense: float, acc_sparse: float) -> float:
-    """Relative accuracy drop ``1 - acc_sparse / acc_dense`` (seed 001, section 4.2).
+    """Relative accuracy drop ``1 - acc_sparse / acc_dense`` (Cunegatti et al. 2024, section 4.2).
 
     Negative when the sparse network beats the dense one.
 

@@ -184,7 +184,7 @@ class DaskExecutor:
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # any free port, never a fixed one
                 resources=self.resources or None,
                 silence_logs=40,  # logging.ERROR
             )

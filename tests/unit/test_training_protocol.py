@@ -327,3 +327,22 @@ def test_fused_mask_path_zeroes_weights_gradients_and_momentum() -> None:
         assert bool((weight.detach()[pruned] == 0).all())
         assert bool((opt.state[weight]["momentum_buffer"][pruned] == 0).all())
     assert bool((weight.detach()[torch.from_numpy(mask)] != 0).any())
+
+
+def test_paper_cifar_example_is_the_papers_protocol() -> None:
+    import tomllib
+    from pathlib import Path
+
+    from prunegraph.study.config import parse_study
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "paper-cifar.toml"
+    config = parse_study(tomllib.loads(path.read_text()), source=path, check_names=False)
+    t = config.training
+    assert (t.epochs, t.lr, t.momentum, t.weight_decay, t.batch_size) == (160, 0.1, 0.9, 1e-4, 128)
+    assert (t.schedule, t.milestones, t.augment, t.optimizer) == (
+        "multistep", (80, 120), "crop_flip", "sgd"
+    )  # fmt: skip
+    assert set(config.datasets) == {"cifar10", "cifar100"}
+    assert set(config.models) == {"conv6", "resnet20", "resnet32"}
+    assert config.sparsities == (0.6, 0.8, 0.9, 0.95, 0.98) and config.seeds == (0, 1, 2)
+    assert config.n_networks == 3 * 2 * 7 * 5 * 3
