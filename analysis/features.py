@@ -90,9 +90,8 @@ def _feature_set_columns() -> dict[str, tuple[str, ...]]:
     topo = metric_names.SECTION_A
     ramanujan = tuple(m for m in metric_names.SECTION_B if m != "layer_density")
     sets: dict[str, tuple[str, ...]] = {
-        "mge": topo,
-        "rolled": tuple(f"rolled_{m}" for m in topo),
-        "rolled_channel": tuple(f"ch_{m}" for m in topo),
+        # one set per graph family: its metric column prefix on the section A names
+        **{kind: tuple(prefix + m for m in topo) for kind, prefix in GRAPH_PREFIXES.items()},
         "ramanujan": tuple(f"mean_{m}" for m in ramanujan),
         "ramanujan_channel": tuple(f"mean_ch_{m}" for m in ramanujan),
         "density": ("mean_layer_density",),
