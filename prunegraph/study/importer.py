@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
 import sys
 import time
@@ -51,11 +52,19 @@ import tomllib
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 from prunegraph.errors import ValidationError
 from prunegraph.study.config import ENCODINGS, LEVELS, AnalysisSettings, config_hash
-from prunegraph.study.run import NetworkOutcome, StudySummary, run_analyses, store_network
+from prunegraph.study.lock import StudyLock
+from prunegraph.study.run import (
+    NetworkOutcome,
+    StudySummary,
+    _write_run_log,
+    run_analyses,
+    store_network,
+)
 
 FIELDS = (
     "checkpoint",
@@ -386,7 +395,9 @@ def import_study(
         store = Store.connect()
     t0 = time.perf_counter()
     outcomes: list[NetworkOutcome] = []
+    lock = StudyLock(store, study, log=log or (lambda msg: print(msg, file=sys.stderr)))
     try:
+        lock.acquire()  # one writer per study, as for study run
         existing = stored_networks(store, study)
         for entry in entries:
             files = {"checkpoint": _sha256(entry.checkpoint)}
@@ -461,22 +472,16 @@ def import_study(
             except Exception as exc:
                 summary.analysis_error = f"{type(exc).__name__}: {exc}"
             walls["analysis"] = time.perf_counter() - t
-        import json
-        from dataclasses import asdict
-
-        (out / "run.json").write_text(
-            json.dumps(
-                {
-                    "study": study,
-                    "manifest": str(manifest),
-                    "seconds": walls,
-                    "networks": [asdict(o) for o in outcomes],
-                },
-                indent=1,
-                default=str,
-            )
+        # merged into run.json like a study run's: earlier outcomes are never lost
+        _write_run_log(
+            out / "run.json",
+            cast(Any, SimpleNamespace(name=study, source=Path(manifest))),
+            {o.network_id: o for o in outcomes},
+            {"manifest": str(manifest), "seconds": walls},
+            run={"run_id": f"{time.strftime('%Y-%m-%dT%H:%M:%S')}-{os.getpid()}", "import": True},
         )
         return summary
     finally:
+        lock.release()
         if own:
             store.close()

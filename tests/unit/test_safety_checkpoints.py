@@ -27,6 +27,8 @@ class _NoStore:
     """Enough of a Store for import_study to plan: nothing is stored yet."""
 
     def query(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        if name == "study_lock_acquire":  # the study's writer lock is free
+            return [{"acquired": True, "took_over": False}]
         return []
 
 
@@ -60,6 +62,19 @@ def test_a_malicious_pickle_in_study_import_does_not_execute(tmp_path: Path) -> 
     assert "holds pickled Python objects (posix.system)" in str(failed.error)
     assert "--trust-checkpoint" in str(failed.error)
     assert messages == []  # no trust announced, none given
+    # the import's run.json is merged like a study run's: a second import keeps the record
+    import json
+
+    import_study(
+        _manifest(tmp_path, checkpoint),
+        study="safety-ckpt",
+        out_dir=tmp_path / "out",
+        analyses=False,
+        store=_NoStore(),
+    )
+    log = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert len(log["networks"]) == 1 and log["networks"][0]["status"] == "failed"
+    assert len(log["runs"]) >= 1 and all(r["import"] for r in log["runs"])
 
 
 def test_a_whole_module_needs_the_explicit_opt_in(tmp_path: Path) -> None:
