@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from prunegraph.errors import NotFoundError, ValidationError
+from prunegraph.loader.graph import BLOCK_KINDS
 from prunegraph.loader.records import validate_network_id, validate_study_name
 from prunegraph.queries.library import load_query
 
@@ -74,8 +75,6 @@ NETWORK_STATES: tuple[str, ...] = (WRITING, COMPLETE, DELETING)
 
 MGE_REL_TYPES: tuple[str, ...] = ("CONV", "LINEAR", "SKIP", "POOLED_CONV", "POOLED_LINEAR")
 """Relationship types of MGE edges, one per edge-block kind (pooled kinds draw from pooled units)."""
-
-MGE_BLOCK_KINDS: tuple[str, ...] = ("conv", "linear", "skip")
 
 DEFAULT_DELETE_BATCH = 5_000
 
@@ -288,10 +287,10 @@ def checked_rel_type(rel_type: str) -> str:
 def block_rel_type(block: EdgeBlock) -> str:
     """Relationship type of an MGE edge block: CONV, LINEAR, SKIP, or POOLED_CONV/POOLED_LINEAR
     when the block draws from pooled units."""
-    if block.kind not in MGE_BLOCK_KINDS:
+    if block.kind not in BLOCK_KINDS:
         raise ValidationError(
             f"Edge block {block.index} ({block.name}) has kind {block.kind!r}; the store knows "
-            f"{', '.join(repr(k) for k in MGE_BLOCK_KINDS)}."
+            f"{', '.join(repr(k) for k in BLOCK_KINDS)}."
         )
     kind = block.kind.upper()
     if block.pool is not None and kind != "SKIP":
