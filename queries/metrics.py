@@ -194,14 +194,23 @@ def _row(graph: str, layer: int | None, metric: str, est: Estimate, engine: str)
     }
 
 
+def _floats(values: list[Any]) -> np.ndarray:
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
 def _frame(rows: list[dict[str, Any]], network_id: str | None) -> pd.DataFrame:
-    df = pd.DataFrame.from_records(
-        [{"network_id": network_id, **r} for r in rows], columns=list(LONG_COLUMNS)
-    )
-    df["layer"] = df["layer"].astype("Int64")
-    df["value"] = pd.to_numeric(df["value"], errors="coerce").astype("float64")
-    df["se"] = pd.to_numeric(df["se"], errors="coerce").astype("float64")
-    return df
+    """The long table from column lists (a record-wise frame cost ~10 ms per call)."""
+    n = len(rows)
+    columns = {
+        "network_id": np.array([network_id] * n, dtype=object),
+        "graph": np.array([r["graph"] for r in rows], dtype=object),
+        "layer": pd.array([r["layer"] for r in rows], dtype="Int64"),
+        "metric": np.array([r["metric"] for r in rows], dtype=object),
+        "value": _floats([r["value"] for r in rows]),
+        "se": _floats([r["se"] for r in rows]),
+        "engine": np.array([r["engine"] for r in rows], dtype=object),
+    }
+    return pd.DataFrame(columns, columns=list(LONG_COLUMNS))
 
 
 # ------------------------------------------------------------ from store
