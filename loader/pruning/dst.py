@@ -131,16 +131,17 @@ def _dst(
         if stream is not None:
             # RigL needs the dense gradient, including at masked (zero) weights
             x, y = next(stream)
-            loss = F.cross_entropy(model(x), y)
+            device = next(iter(params.values())).device  # the training device
+            loss = F.cross_entropy(model(x.to(device)), y.to(device))
             g = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
             grads = {
-                n: (np.zeros(tuple(p.shape)) if gi is None else gi.detach().abs().numpy())
+                n: (np.zeros(tuple(p.shape)) if gi is None else gi.detach().abs().cpu().numpy())
                 for (n, p), gi in zip(params.items(), g, strict=True)
             }
         for name, p in params.items():
             drop_and_grow(
                 masks[name],
-                p.detach().abs().numpy(),
+                p.detach().abs().cpu().numpy(),
                 grads.get(name) if stream is not None else None,
                 fraction,
                 rng,
@@ -148,7 +149,7 @@ def _dst(
         # regrown weights start at zero (they are zero while masked; keep it explicit)
         with torch.no_grad():
             for name, p in params.items():
-                p.mul_(torch.from_numpy(masks[name]).to(p.dtype))
+                p.mul_(torch.from_numpy(masks[name]).to(device=p.device, dtype=p.dtype))
 
     ctx.train(masks, seed=ctx.seed, hook=hook)
     return masks
@@ -283,7 +284,7 @@ def _dsr(
         if step % update_interval != 0 or step >= t_end:
             return
         params = prunable_parameters(model)
-        magnitudes = {n: p.detach().abs().numpy() for n, p in params.items()}
+        magnitudes = {n: p.detach().abs().cpu().numpy() for n, p in params.items()}
         active = sum(int(m.sum()) for m in masks.values())
         wanted = update_fraction(step, t_end, drop_fraction) * active
         moved = dsr_reallocate(masks, magnitudes, state["H"], rng)
@@ -293,7 +294,7 @@ def _dsr(
             state["H"] /= 2.0
         with torch.no_grad():
             for name, p in params.items():
-                p.mul_(torch.from_numpy(masks[name]).to(p.dtype))
+                p.mul_(torch.from_numpy(masks[name]).to(device=p.device, dtype=p.dtype))
 
     ctx.train(masks, seed=ctx.seed, hook=hook)
     return masks
