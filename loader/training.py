@@ -61,6 +61,7 @@ __all__ = [
     "TrainResult",
     "TrainingSettings",
     "accuracy_drop",
+    "capture_training_log",
     "evaluate",
     "resolve_device",
     "train",
@@ -833,6 +834,31 @@ def train(
         final_train_acc=train_acc,
         steps=step,
     )
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(logging.INFO)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def capture_training_log() -> Iterator[list[str]]:
+    """Collect the per-epoch lines :func:`train` logs inside the block (e.g. for a run log)."""
+    lines: list[str] = []
+    handler = _ListHandler(lines)
+    previous = log.level
+    log.addHandler(handler)
+    if log.getEffectiveLevel() > logging.INFO:
+        log.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(previous)
 
 
 def _model_device(model: nn.Module) -> torch.device:

@@ -37,6 +37,7 @@ import contextlib
 import hashlib
 import json
 import os
+import socket
 import sys
 import time
 import traceback
@@ -88,6 +89,8 @@ class NetworkOutcome:
     n_edges: int | None = None
     error: str | None = None
     traceback: str | None = None
+    worker: str = ""  # host:pid that computed it (what ran where)
+    training_log: list[str] = field(default_factory=list)  # per-epoch loss, accuracy, lr
 
 
 @dataclass
@@ -424,7 +427,14 @@ def run_network_task(spec: NetworkSpec, ctx: RunContext) -> NetworkOutcome:
         warm = take_warm_up_seconds()
         if warm:
             seconds["warmup"] = warm
-        model, masks, acc_dense, acc_sparse = sparse_network(spec, ctx, seconds)
+        from prunegraph.loader.training import capture_training_log
+
+        outcome.worker = f"{socket.gethostname()}:{os.getpid()}"
+        with capture_training_log() as epoch_lines:
+            try:
+                model, masks, acc_dense, acc_sparse = sparse_network(spec, ctx, seconds)
+            finally:
+                outcome.training_log = list(epoch_lines)
         outcome.acc_dense, outcome.acc_sparse = acc_dense, acc_sparse
         assert spec.input_shape is not None
         outcome.n_edges = store_network(
@@ -568,7 +578,48 @@ def is_complete(
 
 
 # --------------------------------------------------------------------------- the runner
+class _PlainProgress:
+    """Progress as plain lines (a log file, CI): count, share, elapsed time and ETA."""
+
+    def __init__(self, total: int, desc: str, every: float = 10.0) -> None:
+        self.total, self.desc, self.every = total, desc, every
+        self.done = 0
+        self.start = self.last = time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last < self.every and self.done < self.total and self.done > 1:
+            return
+        self.last = now
+        elapsed = now - self.start
+        eta = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
+        print(
+            f"{self.desc}: {self.done}/{self.total} ({100 * self.done / self.total:.0f}%), "
+            f"{_clock(elapsed)} elapsed, ETA {_clock(eta)}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def write(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        return None
+
+
+def _clock(seconds: float) -> str:
+    if seconds != seconds:  # nan
+        return "?"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
 def _progress(total: int, desc: str, enabled: bool) -> Any:
+    """A tqdm bar with ETA in a terminal; plain progress lines otherwise."""
+    if enabled and total and not sys.stderr.isatty():
+        return _PlainProgress(total, desc)
     from tqdm.auto import tqdm
 
     return tqdm(

@@ -346,3 +346,26 @@ def test_paper_cifar_example_is_the_papers_protocol() -> None:
     assert set(config.models) == {"conv6", "resnet20", "resnet32"}
     assert config.sparsities == (0.6, 0.8, 0.9, 0.95, 0.98) and config.seeds == (0, 1, 2)
     assert config.n_networks == 3 * 2 * 7 * 5 * 3
+
+
+def test_capture_training_log_collects_the_epoch_lines() -> None:
+    from prunegraph.loader.training import capture_training_log, log
+
+    before = log.level
+    with capture_training_log() as lines:
+        train(_model(), _tiny_images(), epochs=2, lr=0.05, batch_size=16, device="cpu")
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2 loss ")
+    assert "train_acc" in lines[1] and "(cpu)" in lines[1]
+    assert log.level == before and not log.handlers
+
+
+def test_plain_progress_lines_have_an_eta(capsys: pytest.CaptureFixture[str]) -> None:
+    from prunegraph.study.run import _PlainProgress
+
+    bar = _PlainProgress(4, "networks (s)", every=0)
+    for _ in range(4):
+        bar.update(1)
+    bar.write("FAILED x")
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("networks (s): 1/4 (25%),") and "ETA" in err[0]
+    assert err[3].startswith("networks (s): 4/4 (100%)") and err[4] == "FAILED x"
