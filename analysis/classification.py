@@ -21,7 +21,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder, MinMaxScaler
 
-from prunegraph.analysis.cv import fit_splits, repeated_splits, single_threaded_blas
+from prunegraph.analysis.cv import fast_fitting, fit_splits, repeated_splits
 from prunegraph.analysis.features import CONFIGURATION_COLUMNS, FeatureTable, configuration_labels
 from prunegraph.analysis.regression import FoldScaler
 from prunegraph.errors import PrunegraphError, UnknownNameError, ValidationError
@@ -131,7 +131,7 @@ def classify(
         n_repeats=n_repeats,
         random_state=random_state,
     )
-    with single_threaded_blas():
+    with fast_fitting():
         for repeat, _fold, train, test in splits:
             train_classes = np.unique(encoded[train])
             # XGBoost wants labels 0..K-1 present in training; remap per fold.

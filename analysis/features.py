@@ -426,21 +426,33 @@ class FeatureTable:
         metrics; used by the Ramanujan-vs-density analysis.
     normalisation : str
         How the metric columns were normalised (see :func:`normalise`).
+    dropped : tuple of str
+        Metric columns dropped as constant or entirely null.
+    notes : tuple of str
+        What loading changed in the values (e.g. ``+-inf`` treated as undefined,
+        per column with its count); the report lists them.
     """
 
     data: pd.DataFrame
     layers: pd.DataFrame | None = None
     normalisation: str = "raw"
     dropped: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         # +-inf is undefined (null) in every analysis, whoever built the table.
-        data = nonfinite_to_null(self.data, metric_columns(self.data), stacklevel=4)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            data = nonfinite_to_null(self.data, metric_columns(self.data))
+            layers = self.layers
+            if layers is not None:
+                numeric = [c for c in layers.columns if c not in ("network_id", "layer")]
+                layers = nonfinite_to_null(layers, numeric, what="per-layer table")
         object.__setattr__(self, "data", data)
-        if self.layers is not None:
-            numeric = [c for c in self.layers.columns if c not in ("network_id", "layer")]
-            layers = nonfinite_to_null(self.layers, numeric, what="per-layer table", stacklevel=4)
-            object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "layers", layers)
+        messages = _reissue(caught, stacklevel=4)
+        if messages:
+            object.__setattr__(self, "notes", (*self.notes, *messages))
 
     def __len__(self) -> int:
         return len(self.data)
@@ -517,6 +529,13 @@ def configuration_labels(frame: pd.DataFrame) -> pd.Series:
     return label.rename("configuration")
 
 
+def _reissue(caught: list[warnings.WarningMessage], *, stacklevel: int) -> tuple[str, ...]:
+    """Warn again what was recorded; return the ``+-inf`` messages (for the report)."""
+    for item in caught:
+        warnings.warn(item.message, item.category, stacklevel=stacklevel)
+    return tuple(str(w.message) for w in caught if "+-inf treated as undefined" in str(w.message))
+
+
 def load_features(
     source: pd.DataFrame | str | Path | SupportsQueryDF,
     *,
@@ -546,7 +565,31 @@ def load_features(
     Returns
     -------
     FeatureTable
+        ``+-inf`` values are null (undefined) in it, with a warning per table naming
+        each column and its count; the messages are kept in ``notes``.
     """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = _load_features(
+            source,
+            study=study,
+            normalisation=normalisation,
+            layers=layers,
+            drop_constant=drop_constant,
+        )
+    messages = _reissue(caught, stacklevel=3)
+    return replace(table, notes=(*messages, *table.notes)) if messages else table
+
+
+def _load_features(
+    source: pd.DataFrame | str | Path | SupportsQueryDF,
+    *,
+    study: str | None = None,
+    normalisation: str = "raw",
+    layers: pd.DataFrame | str | Path | None = None,
+    drop_constant: bool = True,
+) -> FeatureTable:
+    """:func:`load_features` without the warning bookkeeping."""
     if normalisation not in NORMALISATIONS:
         raise UnknownNameError("normalisation", str(normalisation), NORMALISATIONS)
     layer_frame: pd.DataFrame | None = None
@@ -574,7 +617,7 @@ def load_features(
         if frame.empty:
             raise ValidationError(f"No rows of study '{study}' in the feature table.")
     df = validate_features(frame)
-    if "metric_engines" in df.columns and df["metric_engines"].map(type).eq(dict).any():
+    if "metric_engines" in df.columns and any(isinstance(v, dict) for v in df["metric_engines"]):
         df["metric_engines"] = df["metric_engines"].map(
             lambda v: json.dumps(v) if isinstance(v, dict) else v
         )

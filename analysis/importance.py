@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
-from prunegraph.analysis.cv import repeated_splits, single_threaded_blas
+from prunegraph.analysis.cv import fast_fitting, repeated_splits
 from prunegraph.analysis.features import FeatureTable
 from prunegraph.analysis.regression import (
     PAPER_REGRESSORS,
@@ -179,7 +179,7 @@ def permutation_importance_cv(
     p = values.shape[1]
     column_of = np.repeat(np.arange(p), n_permutations)  # copy m permutes column column_of[m]
     results = []
-    with warnings.catch_warnings(), single_threaded_blas():
+    with warnings.catch_warnings(), fast_fitting():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for repeat, fold, train, test in repeated_splits(
             len(X),

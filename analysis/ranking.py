@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
-from prunegraph.analysis.cv import single_threaded_blas
+from prunegraph.analysis.cv import fast_fitting
 from prunegraph.analysis.features import FeatureTable
 from prunegraph.analysis.importance import pearson_columns
 from prunegraph.analysis.regression import PAPER_REGRESSORS, FoldScaler, fold_model
@@ -146,7 +146,7 @@ def importance_weights(
     scaler = FoldScaler(values)  # the make_regressor pipeline's steps, computed once
     scaled = scaler.transform(values)
     per_regressor = []
-    with warnings.catch_warnings(), single_threaded_blas():
+    with warnings.catch_warnings(), fast_fitting():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for name in regressors:
             model = fold_model(name, random_state).fit(scaled, target)

@@ -165,7 +165,7 @@ class _Report:
 #: Fewest (rows x feature sets) for which the report's cells go to worker processes:
 #: below it, starting the workers (importing scikit-learn and XGBoost, ~2-3 s on a
 #: loaded 2-core machine) costs more than the cells.
-PARALLEL_MIN_WORK: int = 2_000
+PARALLEL_MIN_WORK: int = 1_000
 
 
 def auto_jobs(table: FeatureTable, n_feature_sets: int) -> int:
@@ -252,6 +252,8 @@ def write_report(
     )
     if table.dropped:
         report.note(f"Constant or empty metric columns dropped: {', '.join(table.dropped)}.")
+    for note in table.notes:
+        report.note(note)
     reg_trees = XGBOOST_PARAMS["n_estimators"] if xgboost_estimators is None else xgboost_estimators
     cls_trees = (
         CLASSIFIER_PARAMS["n_estimators"] if xgboost_estimators is None else xgboost_estimators

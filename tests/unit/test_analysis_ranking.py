@@ -5,10 +5,11 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 from _analysis_helpers import SMALL, small_table
 
-from prunegraph.analysis.features import FeatureTable
+from prunegraph.analysis.features import FeatureTable, load_features
 from prunegraph.analysis.ranking import MIXTURE, mean_rbo, order_by, rank_pruners, rbo
 from prunegraph.analysis.synthetic import planted_pruner_order
 from prunegraph.errors import UnknownNameError, ValidationError
@@ -156,3 +157,67 @@ def test_ranking_by_category_and_notes(table: FeatureTable) -> None:
         importance="target",
     )
     assert any("'mean_nothing' not in the table" in note for note in missing.notes)
+
+
+# ----------------------------------------------------------------------------- mixture scaling
+PLANTED = {  # pruner: (u1, u2); the accuracy drop grows with u1 - u2
+    "p0": (0.1, 0.1),
+    "p1": (1.0, 0.7),
+    "p2": (0.0, 0.85),
+    "p3": (0.9, 0.0),
+    "p4": (0.5, 0.95),
+}
+
+
+def planted_scales_table() -> FeatureTable:
+    """Two architectures whose 'kcore' lives on scales 1000x apart.
+
+    Within each architecture the drop is ``0.1 (u1 - u2)``, ``kcore`` an affine
+    image of ``u1`` and ``strength`` of ``u2``. Over the whole table, conv6's
+    ``kcore`` spans 1/2000 of the range, so whole-table min-max scaling leaves
+    ``strength`` alone deciding conv6's ranking.
+    """
+    rng = np.random.default_rng(0)
+    rows = []
+    for arch, (offset, scale) in {"conv6": (0.0, 1.0), "resnet20": (1000.0, 1000.0)}.items():
+        for dataset in ("cifar10", "cifar100"):
+            for sparsity in (0.5, 0.7, 0.9):
+                for pruner, (u1, u2) in PLANTED.items():
+                    for seed in range(2):
+                        j1, j2 = rng.normal(scale=0.01, size=2)
+                        drop = 0.3 + 0.1 * (u1 - u2) + 0.2 * sparsity + rng.normal(scale=1e-3)
+                        rows.append(
+                            {
+                                "network_id": f"{arch}-{dataset}-{sparsity}-{pruner}-{seed}",
+                                "architecture": arch,
+                                "dataset": dataset,
+                                "pruner": pruner,
+                                "sparsity": sparsity,
+                                "seed": seed,
+                                "acc_dense": 0.9,
+                                "acc_sparse": 0.9 * (1 - drop),
+                                "kcore": offset + scale * (u1 + j1),
+                                "strength": u2 + j2,
+                            }
+                        )
+    return load_features(pd.DataFrame(rows))
+
+
+def test_per_architecture_scaling_recovers_a_planted_order_whole_table_scaling_misses() -> None:
+    table = planted_scales_table()
+    truth = sorted(PLANTED, key=lambda p: PLANTED[p][0] - PLANTED[p][1])
+    kwargs = {"feature_set": ["kcore", "strength"], "baselines": {}, "importance": "target"}
+    per_arch = rank_pruners(table, **kwargs).scores  # the default
+    whole = rank_pruners(table, scaling="table", **kwargs).scores
+    assert (per_arch["true"].str.split(">").map(list) == pd.Series([truth] * len(per_arch))).all()
+    # Correlation weights make the mixture a near-, not an exact, copy of u1 - u2: the
+    # top of the planted order is recovered in both architectures.
+    assert (per_arch["predicted"].str.split(">").str[:2] == pd.Series([truth[:2]] * 12)).all()
+    assert per_arch["rbo"].min() > 0.9
+    # Whole-table scaling flattens conv6's kcore: strength alone orders its pruners.
+    by_strength = sorted(PLANTED, key=lambda p: -PLANTED[p][1])
+    assert (whole.loc[whole["architecture"] == "conv6", "predicted"] == ">".join(by_strength)).all()
+    assert whole.loc[whole["architecture"] == "conv6", "rbo"].max() < 0.6
+    assert per_arch["rbo"].mean() > whole["rbo"].mean() + 0.2
+    with pytest.raises(UnknownNameError, match="mixture scaling"):
+        rank_pruners(table, scaling="global", **kwargs)
