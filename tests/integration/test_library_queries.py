@@ -21,9 +21,10 @@ from prunegraph.queries import data_model as dm
 from prunegraph.queries.library import list_queries, load_query
 from prunegraph.queries.store import Store
 
-# Queries owned by other components (metrics, analysis, study runner) are tested there.
-FOREIGN_PREFIXES = ("metric_",)
-FOREIGN = {"network_features", "layer_metrics", "study_network_status"}
+# Queries owned by other components (metrics, analysis, study runner) are tested there
+# (the study lock and the GDS projection listing in test_safety_lock.py).
+FOREIGN_PREFIXES = ("metric_", "study_lock_")
+FOREIGN = {"network_features", "layer_metrics", "study_network_status", "gds_projections"}
 # Write/protocol queries, exercised by test_export.py through the exporter.
 PROTOCOL_PREFIXES = ("schema_", "export_", "delete_")
 TESTED_HERE = {
