@@ -235,6 +235,7 @@ def tiny_graphs() -> dict[str, dict]:
     """The demo's networks: ``{'mlp 0.5': {kind: graph}, ...}`` (random masks, seed 0)."""
     from prunegraph.loader.encoding import encode
     from prunegraph.loader.models import build_model
+    from prunegraph.queries.data_model import GRAPH_KINDS
 
     out = {}
     for arch in ("mlp", "lenet5"):
@@ -242,8 +243,7 @@ def tiny_graphs() -> dict[str, dict]:
         for sparsity in (0.5, 0.9):
             masks = random_masks(model, sparsity, seed=0)
             out[f"{arch} {sparsity}"] = {
-                kind: encode(model, masks, (1, 8, 8), kind=kind)
-                for kind in ("mge", "rolled", "rolled_channel")
+                kind: encode(model, masks, (1, 8, 8), kind=kind) for kind in GRAPH_KINDS
             }
     return out
 

@@ -543,7 +543,7 @@ def compute_metrics(
         if "mge" in {METRICS[m].graph for m in rest} and "mge" not in in_memory:
             assert store is not None and network_id is not None
             in_memory["mge"] = load_mge(store, network_id)
-        for kind in ("mge", "rolled", "rolled_channel"):
+        for kind in GRAPH_FAMILIES:
             these = [m for m in rest if METRICS[m].graph == kind]
             if these:
                 r, n = _inprocess(in_memory[kind], these, in_memory.get("mge"), budget, seed)

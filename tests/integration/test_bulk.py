@@ -98,9 +98,7 @@ def snapshot(store: Store, network_id: str) -> dict[str, Any]:
         {"id": network_id},
     )
     unit_rows = sorted((tuple(sorted(r["labels"])), tuple(sorted(r["p"].items()))) for r in labels)
-    edges = {
-        g: dm.read_edges(store, network_id, graph=g) for g in ("mge", "rolled", "rolled_channel")
-    }
+    edges = {g: dm.read_edges(store, network_id, graph=g) for g in dm.GRAPH_KINDS}
     return {
         "study": net[0]["study"],
         "network": {k: v for k, v in net[0]["p"].items() if k not in VOLATILE},
