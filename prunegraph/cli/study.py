@@ -195,4 +195,4 @@ def _import(args: argparse.Namespace) -> int:
         trust_checkpoint=args.trust_checkpoint,
     )
     print(summary.format())
-    return 1 if summary.failed else 0
+    return 1 if summary.failed or summary.analysis_error else 0
