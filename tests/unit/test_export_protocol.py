@@ -352,3 +352,23 @@ def test_metric_writer_sets_network_and_layer_properties() -> None:
     bad = long.assign(metric="x) DETACH DELETE n //")
     with pytest.raises(ValidationError, match="unknown metric properties"):
         write_metrics(RecordingStore(), bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("family", list(dm.GRAPH_FAMILIES.values()), ids=list(dm.GRAPH_FAMILIES))
+def test_every_family_row_names_queries_that_exist(family: dm.GraphFamily) -> None:
+    """What a new row must come with: its queries (on its own label) and a unit key."""
+    from prunegraph.queries.library import list_queries, load_query
+
+    for name in (family.count_query, family.read_query, family.delete_query):
+        q = load_query(name)
+        assert f":{family.unit_label} {{network_id: $network_id}}" in q.text, name
+    count = load_query(family.count_query).text
+    assert all(f"AS {key}" in count for key in family.count_keys)
+    keys = [load_query(n).text for n in list_queries() if n.startswith(schema.SCHEMA_PREFIX)]
+    assert any(f"(u:{family.unit_label}) REQUIRE (u.network_id, u.uid)" in k for k in keys)
+    assert family.min_level in dm.LEVELS and family.name in dm.GRAPH_KINDS
+    assert callable(family.build_function())
+    assert family.rel_type is None or family.rel_type in dm.REL_TYPES
+    assert family.network_label(NETWORK_ID) == family.label_prefix + NETWORK_ID
+    prefixes = [f.label_prefix for f in dm.GRAPH_FAMILIES.values()]
+    assert len(set(prefixes)) == len(prefixes)  # per-network labels never collide
