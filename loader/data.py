@@ -63,6 +63,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from prunegraph._registry import Registry
+from prunegraph.config import available_memory
 from prunegraph.errors import UnknownNameError, ValidationError
 
 __all__ = [
@@ -214,6 +215,14 @@ def _synthetic(
             f"Got {n_samples!r} instead."
         )
     rng = np.random.default_rng(seed)
+    need = int(n_samples) * (int(np.prod(shape)) * 4 + 8)
+    have = available_memory()
+    if have and need > have:  # refuse before allocating, not with a MemoryError half-way
+        raise ValidationError(
+            f"The synthetic dataset would take {need / 2**30:.1f} GiB (n_samples {int(n_samples)} "
+            f"x input_shape {shape} x 4 bytes), more than the {have / 2**30:.1f} GiB available; "
+            "lower n_samples or input_shape."
+        )
     x = rng.standard_normal((int(n_samples), *shape), dtype=np.float32)
     y = rng.integers(0, num_classes, size=int(n_samples), dtype=np.int64)
     n_test = max(1, round(test_fraction * n_samples))

@@ -75,6 +75,22 @@ def check_uri(uri: str) -> str:
     return uri
 
 
+def available_memory() -> int:
+    """Bytes of memory available now (``MemAvailable``; free physical pages as a fallback; 0
+    when unknown), for estimates made before allocating large arrays."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
 def prunegraph_home() -> Path:
     """Root of the local stack's installation, data and credentials."""
     return Path(

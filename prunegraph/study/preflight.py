@@ -28,10 +28,10 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from prunegraph.config import available_memory
 from prunegraph.errors import PrunegraphError, ValidationError
 
 if TYPE_CHECKING:
@@ -246,21 +246,6 @@ def check_export_selectors(config: StudyConfig) -> None:
 
 
 # --------------------------------------------------------------------------- memory
-def available_memory() -> int:
-    """Bytes of memory available now (``MemAvailable``; physical pages as a fallback)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 0
-
-
 def synthetic_bytes(options: Mapping[str, Any]) -> int:
     """Bytes a synthetic dataset takes: ``n_samples * (prod(input_shape) * 4 + 8)``."""
     from prunegraph.loader.data import DATASETS

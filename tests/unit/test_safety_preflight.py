@@ -143,3 +143,12 @@ def test_a_metric_of_a_graph_the_study_does_not_store_is_refused() -> None:
         parse_study(data)
     data["export"]["encodings"] = ["rolled"]
     assert parse_study(data).metrics == ("kcore", "rolled_kcore")
+
+
+def test_the_synthetic_loader_refuses_before_allocating(monkeypatch: pytest.MonkeyPatch) -> None:
+    import prunegraph.loader.data as data
+
+    monkeypatch.setattr(data, "available_memory", lambda: 10 * 2**20)  # 10 MiB available
+    with pytest.raises(ValidationError, match=r"would take 0\.1 GiB .* more than the 0\.0 GiB"):
+        data.load_dataset("synthetic", n_samples=10_000, input_shape=(3, 32, 32))
+    assert data.load_dataset("synthetic", n_samples=16, input_shape=(1, 4, 4)).input_shape
