@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import itertools
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -181,6 +182,8 @@ class PruneContext:
     input_shape: tuple[int, ...] | None = None
     synthetic: bool = False
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    #: Where the scores are computed (data batches are moved there); None: the CPU.
+    device: torch.device | None = None
     _num_classes: int | None = field(default=None, repr=False)
 
     @property
@@ -203,7 +206,7 @@ class PruneContext:
             shape = self.require_input_shape("Synthetic data")
             probe = safe_deepcopy(self.model).eval()
             with torch.no_grad():
-                out = probe(torch.zeros(1, *shape))
+                out = probe(torch.zeros(1, *shape, device=self.device))
             self._num_classes = int(out.shape[-1])
         return self._num_classes
 
@@ -231,7 +234,7 @@ class PruneContext:
             out = []
             for i, (x, y) in enumerate(self.data):
                 if i >= offset:
-                    out.append((x.float(), y.long()))
+                    out.append((x.float().to(self.device), y.long().to(self.device)))
                 if len(out) == n_batches:
                     break
             if not out:
@@ -244,7 +247,7 @@ class PruneContext:
         )
         out = []
         for x, y in loader:
-            out.append((x.float(), y.long()))
+            out.append((x.float().to(self.device), y.long().to(self.device)))
             if len(out) == n_batches:
                 break
         if not out:
@@ -389,7 +392,19 @@ def prune(
             UserWarning,
             stacklevel=2,
         )
-    masks = spec.func(ctx, **options)
+    if spec.func.__module__.endswith(".pai") and not spec.trains:
+        # SNIP, GraSP, SynFlow, ProsPr score on the training device; the model comes back
+        from prunegraph.loader.training import resolve_device
+
+        ctx.device = resolve_device(training.device)
+        home = next(itertools.chain(model.parameters(), model.buffers())).device
+        model.to(ctx.device)
+        try:
+            masks = spec.func(ctx, **options)
+        finally:
+            model.to(home)
+    else:
+        masks = spec.func(ctx, **options)
     return {name: np.ascontiguousarray(masks[name], dtype=bool) for name in params}
 
 

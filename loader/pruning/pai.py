@@ -36,7 +36,7 @@ def scoring_copy(
         with torch.no_grad():
             for name, p in prunable_parameters(net).items():
                 if name in masks:
-                    p.mul_(torch.as_tensor(masks[name], dtype=p.dtype))
+                    p.mul_(torch.as_tensor(masks[name], dtype=p.dtype, device=p.device))
     if dtype is not None:
         net = net.to(dtype)
     return net, prunable_parameters(net)
@@ -77,7 +77,7 @@ def snip_scores(
     grads = _loss_grads(net, params, batches)
     out = {}
     for name, p in params.items():
-        s = (grads[name] * p.detach()).abs().double().numpy()
+        s = (grads[name] * p.detach()).abs().double().cpu().numpy()
         out[name] = np.where(masks[name], s, -np.inf) if name in masks else s
     return out
 
@@ -127,7 +127,7 @@ def grasp_scores(
                 hg[name] += hi
     out = {}
     for name, p in params.items():
-        s = (p.detach() * hg[name]).double().numpy()
+        s = (p.detach() * hg[name]).double().cpu().numpy()
         out[name] = np.where(masks[name], s, -np.inf) if name in masks else s
     return out
 
@@ -184,7 +184,8 @@ class _SynFlowNet:
                     tensor.abs_()
         self.net, self.params = net, params
         self.original = {n: p.detach().clone() for n, p in params.items()}
-        self.x = torch.ones(1, *input_shape, dtype=dtype)
+        device = next(iter(params.values())).device if params else None
+        self.x = torch.ones(1, *input_shape, dtype=dtype, device=device)
         self.dtype = dtype
 
     def scores(self, masks: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
@@ -192,7 +193,7 @@ class _SynFlowNet:
             for name, p in self.params.items():
                 p.copy_(self.original[name])
                 if masks is not None:
-                    p.mul_(torch.as_tensor(masks[name], dtype=self.dtype))
+                    p.mul_(torch.as_tensor(masks[name], dtype=self.dtype, device=p.device))
         self.net.zero_grad(set_to_none=True)
         r = self.net(self.x).sum()
         if not torch.isfinite(r) or (r == 0 and self.dtype != torch.float64):
@@ -203,7 +204,7 @@ class _SynFlowNet:
         out = {}
         for (name, p), g in zip(self.params.items(), grads, strict=True):
             s = torch.zeros_like(p) if g is None else (g * p.detach()).abs()
-            arr = s.numpy().copy()
+            arr = s.cpu().numpy().copy()
             out[name] = np.where(masks[name], arr, -np.inf) if masks is not None else arr
         return out
 
@@ -307,7 +308,11 @@ def prospr_scores(
     for name, p in all_params.items():
         base = p.detach()
         if name in c:
-            m = torch.as_tensor(current[name], dtype=base.dtype) if name in current else 1.0
+            m = (
+                torch.as_tensor(current[name], dtype=base.dtype, device=base.device)
+                if name in current
+                else 1.0
+            )
             weights[name] = base * m * c[name]
         else:
             weights[name] = base.clone().requires_grad_(True)
@@ -326,7 +331,7 @@ def prospr_scores(
     meta = torch.autograd.grad(loss, [c[n] for n in prunable], allow_unused=True)
     out = {}
     for name, g in zip(prunable, meta, strict=True):
-        s = np.zeros(tuple(params[name].shape)) if g is None else g.abs().double().numpy()
+        s = np.zeros(tuple(params[name].shape)) if g is None else g.abs().double().cpu().numpy()
         out[name] = np.where(current[name], s, -np.inf) if name in current else s
     return out
 

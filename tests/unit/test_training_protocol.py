@@ -369,3 +369,24 @@ def test_plain_progress_lines_have_an_eta(capsys: pytest.CaptureFixture[str]) ->
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("networks (s): 1/4 (25%),") and "ETA" in err[0]
     assert err[3].startswith("networks (s): 4/4 (100%)") and err[4] == "FAILED x"
+
+
+@pytest.mark.cuda
+@cuda
+@pytest.mark.parametrize("pruner", ["snip", "grasp", "synflow", "prospr"])
+def test_pai_pruners_score_on_the_device(pruner: str) -> None:
+    from prunegraph.loader.pruning import prune
+
+    split = load_dataset("synthetic", input_shape=(3, 8, 8), num_classes=4, n_samples=64)
+    model = _model()
+    on_gpu = prune(model, pruner, 0.9, data=split, seed=0, training=TrainingSettings(device="cuda"))
+    assert next(model.parameters()).device.type == "cpu"  # back where it was
+    on_cpu = prune(
+        _model(), pruner, 0.9, data=split, seed=0, training=TrainingSettings(device="cpu")
+    )
+    total = sum(m.size for m in on_gpu.values())
+    kept = sum(int(m.sum()) for m in on_gpu.values())
+    assert abs(1 - kept / total - 0.9) < 0.01
+    # the same scores up to float rounding: nearly the same masks
+    agree = sum(int((on_gpu[n] == on_cpu[n]).sum()) for n in on_gpu) / total
+    assert agree > 0.98
