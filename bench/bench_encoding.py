@@ -84,12 +84,16 @@ def run_case(arch: str, sparsity: float, repeat: int, pythonpath: str | None = N
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, arch, str(sparsity), str(repeat)],
+        # -P: the working directory must not shadow the install under test
+        [sys.executable, "-P", "-c", _CHILD, arch, str(sparsity), str(repeat)],
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip
     if out.returncode != 0:
         raise SystemExit(f"{arch} at {sparsity} failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if pythonpath and not result["source"].startswith(os.path.abspath(pythonpath)):
+        raise SystemExit(f"baseline run imported {result['source']}, not {pythonpath}")
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ Every model is registered in :data:`MODELS` under a stable snake_case name and
 built with :func:`build_model`, which validates the input shape and class
 count, seeds the initialisation and applies Kaiming-normal initialisation
 (He et al. 2015, ``fan_in``, ReLU gain) to every ``Conv2d``/``Linear`` weight,
-zero biases and unit/zero BatchNorm affine parameters, as in seed 001, A.3.
+zero biases and unit/zero BatchNorm affine parameters, as in Cunegatti et al. 2024, TMLR, App. A.3.
 
 Every forward pass is traceable by :func:`torch.fx.symbolic_trace` (the MGE
 encoder traces models rather than reading module names): the architecture is
@@ -17,12 +17,12 @@ flattens it. Architectures (see ``docs/models.md`` for parameter counts):
 =============  =========================================================
 ``mlp``        LeNet-300-100: ``F -> 300 -> 100 -> K``
 ``lenet5``     LeNet-5: conv5x5(6), pool, conv5x5(16), pool, 120, 84, K
-``conv2/4/6``  Frankle & Carbin (2019) Conv-2/4/6 (seed 001, Table 5), BN
+``conv2/4/6``  Frankle & Carbin (2019) Conv-2/4/6 (Cunegatti et al. 2024, Table 5), BN
 ``vgg11/16``   CIFAR-style VGG with BatchNorm, global average pool, one FC
 ``resnet20/32``  CIFAR ResNet (He et al. 2016), option-A shortcuts
 ``wrn28_2``    Wide-ResNet-28-2 (pre-activation, 1x1 conv shortcuts)
 ``mobilenetv2`` CIFAR MobileNet-V2 (stride 1 stem and first stages)
-``dagnet``     seed 003 DAG network: conv-block nodes, weighted edges
+``dagnet``     Janik and Nowak DAG network: conv-block nodes, weighted edges
 =============  =========================================================
 """
 
@@ -263,7 +263,7 @@ class ConvN(nn.Module):
 
     Stage ``s`` (widths 64, 128, 256) is ``[conv3x3, conv3x3] + max-pool 2``;
     then ``FC 256 - 256 - K``. BatchNorm after every conv and hidden linear
-    layer (seed 001, A.2) unless ``batch_norm=False``.
+    layer (Cunegatti et al. 2024, App. A.2) unless ``batch_norm=False``.
     """
 
     def __init__(
@@ -607,11 +607,11 @@ def _mobilenetv2(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     return MobileNetV2(input_shape, num_classes)
 
 
-# --------------------------------------------------------- DAG network (seed 003)
+# ------------------------------------------- DAG network (Janik and Nowak)
 class DagNode(nn.Module):
     """One computational node: ``y = BN(conv3x3(relu(a))) + conv1x1(a)``.
 
-    ``a`` is the node's weighted aggregate of its inputs (seed 003, Fig. 1a).
+    ``a`` is the node's weighted aggregate of its inputs (Janik and Nowak, Fig. 1a).
     """
 
     def __init__(self, channels: int) -> None:
@@ -641,10 +641,10 @@ class ReduceBlock(nn.Module):
 
 
 class DagNet(nn.Module):
-    """Seed 003 DAG network: conv-block nodes joined by trainable scalar edges.
+    """Janik and Nowak's DAG network: conv-block nodes joined by trainable scalar edges.
 
     Nodes ``0..N-1`` form a DAG with an edge ``i -> j`` for every ``i < j``
-    (optionally only ``j - i <= max_span``, seed 003's local variant). Node 0
+    (optionally only ``j - i <= max_span``, Janik and Nowak's local variant). Node 0
     is the input node (``BN(conv3x3(x))`` to ``channels`` channels). Node
     ``j > 0`` computes :class:`DagNode` on the aggregate
 
@@ -656,6 +656,11 @@ class DagNet(nn.Module):
     :class:`ReduceBlock` into the target stage. The last node is followed by
     ReLU, global average pooling and a linear layer. Edge weights start at
     ``tanh(w) = 0.5``; :meth:`resource_loss` is ``sum_e |tanh w_e|`` (eq. 2).
+    In the MGE (:func:`prunegraph.loader.encoding.encode`) each coefficient
+    ``tanh(w_ij) m_ij`` is a constant gate: an edge removed by
+    :meth:`threshold_edges` removes its paths, a kept one scales the weights of
+    the edges through it by ``|tanh w_ij|``; partitions are numbered in a
+    topological order, so the path metrics apply.
     """
 
     edge_mask: torch.Tensor
@@ -725,7 +730,7 @@ class DagNet(nn.Module):
         self.reset_edge_weights()
 
     def reset_edge_weights(self) -> None:
-        """Constant initialisation ``tanh(w) = 0.5`` (seed 003: no a-priori bias)."""
+        """Constant initialisation ``tanh(w) = 0.5`` (Janik and Nowak: no a-priori bias)."""
         with torch.no_grad():
             self.edge_weights.fill_(math.atanh(0.5))
 
@@ -735,12 +740,12 @@ class DagNet(nn.Module):
         return np.asarray(self.edge_pairs, dtype=np.int64).T.reshape(2, -1)
 
     def edge_strength(self) -> np.ndarray:
-        """``|tanh w_e| * m_e`` per edge, the magnitudes seed 003 analyses."""
+        """``|tanh w_e| * m_e`` per edge, the magnitudes Janik and Nowak analyse."""
         with torch.no_grad():
             return (torch.tanh(self.edge_weights).abs() * self.edge_mask).cpu().numpy()
 
     def resource_loss(self) -> torch.Tensor:
-        """L1 resource loss ``sum_e |tanh w_e|`` over kept edges (seed 003, eq. 2)."""
+        """L1 resource loss ``sum_e |tanh w_e|`` over kept edges (Janik and Nowak, eq. 2)."""
         return (torch.tanh(self.edge_weights).abs() * self.edge_mask).sum()
 
     def threshold_edges(self, tau: float = 0.006) -> np.ndarray:
@@ -762,7 +767,7 @@ class DagNet(nn.Module):
         tau : float, optional
             Drop edges with ``|tanh w| < tau`` (does not change the model).
         remove_dead : bool
-            Also drop "dead paths" (seed 003, section 3): edges not on any
+            Also drop "dead paths" (Janik and Nowak, section 3): edges not on any
             path from the input node 0 to the output node ``N-1``.
         """
         strength = self.edge_strength().astype(np.float64)

@@ -206,10 +206,10 @@ class _Tracer(fx.Tracer):
     frame is executing when the node is created tells the two apart.
     """
 
-    def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):  # type: ignore[no-untyped-def]
+    def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
         node = super().create_node(kind, target, args, kwargs, name, type_expr)
         if kind == "call_function" and target in _AUGMENTED:
-            frame = sys._getframe(1)
+            frame: Any = sys._getframe(1)
             while frame is not None and frame.f_code.co_filename.startswith(_TORCH_DIR):
                 frame = frame.f_back
             if frame is not None and _executing_augmented_assignment(frame):
