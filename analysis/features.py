@@ -531,9 +531,10 @@ def configuration_labels(frame: pd.DataFrame) -> pd.Series:
 
 def _reissue(caught: list[warnings.WarningMessage], *, stacklevel: int) -> tuple[str, ...]:
     """Warn again what was recorded; return the ``+-inf`` messages (for the report)."""
-    for item in caught:
-        warnings.warn(item.message, item.category, stacklevel=stacklevel)
-    return tuple(str(w.message) for w in caught if "+-inf treated as undefined" in str(w.message))
+    unique = {(str(w.message), w.category): w for w in caught}  # the layers are seen twice
+    for message, category in unique:
+        warnings.warn(message, category, stacklevel=stacklevel)
+    return tuple(m for m, _ in unique if "+-inf treated as undefined" in m)
 
 
 def load_features(
