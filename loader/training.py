@@ -531,7 +531,7 @@ class _MaskSet:
             keep = torch.from_numpy(np.ascontiguousarray(array))
             self._keep[name] = keep if on_cpu else keep.to(self.device)
 
-    def _factors(self) -> tuple[list[nn.Parameter], list[torch.Tensor]]:
+    def _factors(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Parameters and their 0/1 factors (accelerators: one fused multiply per step)."""
         names = list(self.targets)
         factors = [
@@ -874,13 +874,13 @@ def _placed(model: nn.Module, home: torch.device, target: torch.device) -> Itera
         yield
         return
     if target.type != "cpu":
-        model.to(device=target, memory_format=torch.channels_last)
+        cast(Any, model).to(device=target, memory_format=torch.channels_last)
     else:
         model.to(target)
     try:
         yield
     finally:
-        model.to(device=home, memory_format=torch.contiguous_format)
+        cast(Any, model).to(device=home, memory_format=torch.contiguous_format)
 
 
 @torch.no_grad()

@@ -200,6 +200,7 @@ class DaskExecutor:
                 "`dask scheduler` and workers with `dask worker <address>`, or leave "
                 "[run] scheduler out for a local cluster."
             ) from None
+        self._address = str(address)
         if self._cluster is not None:
             self.client.run(_init_worker, threads_per_worker)
         kwargs: dict[str, Any] = {"pure": False}
@@ -210,7 +211,7 @@ class DaskExecutor:
     @property
     def address(self) -> str:
         """The scheduler's address."""
-        return str(self.client.scheduler.address)
+        return self._address
 
     def where(self) -> dict[str, list[str]]:
         """What runs where: worker address -> keys of the tasks it is processing now."""

@@ -258,6 +258,10 @@ def pruner_options(spec: NetworkSpec) -> dict[str, Any]:
     options = _thaw(spec.pruner_options)
     if spec.training.enabled:
         options["training"] = spec.training.settings()
+    elif spec.training.device != "auto":  # where the PaI scores are computed, even untrained
+        from prunegraph.loader.training import TrainingSettings
+
+        options["training"] = TrainingSettings(device=spec.training.device)
     return options
 
 
