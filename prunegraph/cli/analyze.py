@@ -25,7 +25,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--normalisation",
         default="raw",
         choices=("raw", "paper", "minmax", "zscore"),
-        help="feature normalisation (default raw; 'paper' = seed 001's released data)",
+        help="feature normalisation (default raw; 'paper' = the scale of Cunegatti et al. 2024's "
+        "released data, see docs/analysis.md)",
     )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     cv = p.add_argument_group("cross-validation")
@@ -33,13 +34,22 @@ def _common(p: argparse.ArgumentParser) -> None:
     cv.add_argument("--n-splits", type=int, default=5)
     cv.add_argument("--n-repeats", type=int, default=10)
     cv.add_argument("--seed", type=int, default=0, help="random state of the first repeat")
+    cv.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="worker processes for the cells (default: 1, the report chooses by table size)",
+    )
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "analyze",
         help="regress, explain, classify and rank sparse networks from their topometrics",
-        description="Analyses of a feature table (seed 001 sections 4.1-4.3, seed 000 section 4).",
+        description=(
+            "Analyses of a feature table (Cunegatti et al. 2024, sections 4.1-4.3; "
+            "Cunegatti et al. 2023, section 4)."
+        ),
     )
     sub = parser.add_subparsers(dest="analyze_command", metavar="ACTION")
 
@@ -48,7 +58,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--feature-sets", default="mge,rolled,rolled_channel,ramanujan,density")
     p.add_argument("--scenarios", default="sparsity,architecture,all")
     p.add_argument(
-        "--regressors", default=None, help="comma list (default: the 8 of seed 001 + xgboost)"
+        "--regressors",
+        default=None,
+        help="comma list (default: the 8 of Cunegatti et al. 2024 + xgboost)",
     )
     p.set_defaults(func=_regress)
 
@@ -58,7 +70,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_importance)
 
     p = sub.add_parser(
-        "classify", help="classify pruner and category with XGBoost (seed 000 Table 5)"
+        "classify", help="classify pruner and category with XGBoost (Cunegatti et al. 2023)"
     )
     _common(p)
     p.add_argument("--feature-sets", default="mge")
@@ -73,6 +85,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--feature-set", default="mge")
     p.add_argument("--category", help="rank only pruners of this category (Tables 11-12)")
     p.add_argument("--importance", default="prediction", choices=("prediction", "target"))
+    p.add_argument(
+        "--scaling",
+        default="architecture",
+        choices=("architecture", "table"),
+        help="min-max scale the mixture's topometrics per architecture (default) or over the table",
+    )
     p.set_defaults(func=_rank)
 
     p = sub.add_parser("ramanujan", help="Ramanujan metrics vs layer density (Fig. 2, App. D)")
@@ -157,12 +175,18 @@ def _regress(args: argparse.Namespace) -> int:
         feature_sets=_split(args.feature_sets),
         scenarios=_split(args.scenarios),
         regressors=_split(args.regressors) if args.regressors else DEFAULT_REGRESSORS,
+        adapt_splits=True,
+        keep_models=False,
+        refit=False,
+        n_jobs=args.jobs,
         **_cv(args),
     )
     _print_notes(study.notes)
     _write(study.summary, args.out, "regression")
     if not study.summary.empty:
         _write(score_table(study.summary, metric="r2_adj"), args.out, "table3_r2_adj", index=True)
+        both = score_table(study.summary, metric="r2_adj", beside="r2")
+        _write(both, args.out, "table3_r2_adj_vs_r2", index=True)
         _write(score_table(study.summary, metric="mae"), args.out, "table3_mae", index=True)
     return 0
 
@@ -173,7 +197,14 @@ def _importance(args: argparse.Namespace) -> int:
 
     table = _load(args)
     study = regress(
-        table, feature_sets=[args.feature_set], scenarios=["sparsity", "architecture"], **_cv(args)
+        table,
+        feature_sets=[args.feature_set],
+        scenarios=["sparsity", "architecture"],
+        adapt_splits=True,
+        keep_models=False,
+        refit=False,
+        n_jobs=args.jobs,
+        **_cv(args),
     )
     _print_notes(study.notes)
     for scenario in ("sparsity", "architecture"):
@@ -196,6 +227,8 @@ def _classify(args: argparse.Namespace) -> int:
         targets=_split(args.targets),
         feature_sets=_split(args.feature_sets),
         aggregate_seeds=args.aggregate_seeds,
+        adapt_splits=True,
+        n_jobs=args.jobs,
         **_cv(args),
     )
     _print_notes(notes)
@@ -213,6 +246,7 @@ def _rank(args: argparse.Namespace) -> int:
         category=args.category,
         importance=args.importance,
         random_state=args.seed,
+        scaling=args.scaling,
     )
     _print_notes(result.notes)
     _write(result.scores, args.out, "ranking_scores")
@@ -261,6 +295,8 @@ def _report(args: argparse.Namespace) -> int:
     from prunegraph.analysis.report import write_report
 
     table = _load(args)
-    path = write_report(table, args.out, sections=_split(args.sections), **_cv(args))
+    path = write_report(
+        table, args.out, sections=_split(args.sections), n_jobs=args.jobs, **_cv(args)
+    )
     print(f"wrote {path}")
     return 0
