@@ -6,7 +6,7 @@ Columns (pinned; see ``docs/analysis.md``):
   (``network_id, study, architecture, dataset, pruner, pruner_category, sparsity, seed``);
 * outcomes :data:`OUTCOME_COLUMNS` (``acc_dense, acc_sparse, acc_drop``) with
   ``acc_drop = 1 - acc_sparse / acc_dense`` (filled in when missing);
-* metric columns named as in ``docs/metrics.md``: Section A topometrics on
+* metric columns named as in ``docs/conventions.md``: Section A topometrics on
   the MGE (``sink`` ... ``spectral_radius``), the same on the rolled BGE with
   prefix ``rolled_`` and on the rolled-channel BGE with prefix ``ch_``; the
   network-level means of the Section B per-layer metrics (``mean_<name>``,
