@@ -1,4 +1,4 @@
-"""Draw a small graph encoding layer by layer (seed 001, Figure 1; seed 000, Figure 13).
+"""Draw a small graph encoding layer by layer (Cunegatti et al. 2024, Figure 1; Cunegatti et al. 2023, Figure 13).
 
 Partitions are columns (left to right in order), units are dots stacked in
 flat-index order (channel-major, so channels appear as contiguous runs, with a

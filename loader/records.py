@@ -141,7 +141,7 @@ class NetworkRecord:
         ``(C, H, W)`` or ``(F,)``, all positive.
     acc_dense, acc_sparse : float or None
         Test accuracies in ``[0, 1]``; the relative accuracy drop
-        ``acc_drop = 1 - acc_sparse / acc_dense`` (seed 001) is computed when both
+        ``acc_drop = 1 - acc_sparse / acc_dense`` (Cunegatti et al. 2024) is computed when both
         are given (and ``acc_dense > 0``) and must match if passed.
     config : dict
         The run configuration; stored as canonical JSON (``config_json``).

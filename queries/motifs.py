@@ -52,7 +52,7 @@ TARGET_RSE = 0.005
 """Relative standard error of ``n2`` (and of any total by default) above which a sample grows."""
 MOTIF4_TARGET_RSE = 0.002
 """Relative standard error of ``motif4`` itself above which its 4-cycle sample grows (5x
-tighter than the 1 % the contract allows)."""
+tighter than the 1 % docs/conventions.md allows)."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from prunegraph.loader.pruning.core import (
     mode="init",
     needs_data=False,
     summary="uniform layer-wise random: every layer keeps a (1 - s) fraction, chosen uniformly",
-    source="Zhu & Gupta 2017; seed 001 Table 7 (Uniform)",
+    source="Zhu & Gupta 2017; Cunegatti et al. 2024, Table 7 (Uniform)",
 )
 def _random(ctx: PruneContext) -> Masks:
     params = ctx.params()
@@ -95,7 +95,7 @@ def _er_masks(ctx: PruneContext, *, kernel: bool, power: float) -> Masks:
     mode="init",
     needs_data=False,
     summary="Erdős–Rényi: random, layer density proportional to (n_in + n_out) / (n_in n_out)",
-    source="Mocanu et al. 2018; seed 001 Table 7 (ER)",
+    source="Mocanu et al. 2018; Cunegatti et al. 2024, Table 7 (ER)",
 )
 def _er(ctx: PruneContext, *, kernel: bool = False, power: float = 1.0) -> Masks:
     return _er_masks(ctx, kernel=kernel, power=power)
@@ -107,7 +107,7 @@ def _er(ctx: PruneContext, *, kernel: bool = False, power: float = 1.0) -> Masks
     mode="init",
     needs_data=False,
     summary="Erdős–Rényi-Kernel: random, layer density proportional to sum(shape) / prod(shape)",
-    source="Evci et al. 2020; seed 001 Table 7 (ERK)",
+    source="Evci et al. 2020; Cunegatti et al. 2024, Table 7 (ERK)",
 )
 def _erk(ctx: PruneContext, *, kernel: bool = True, power: float = 1.0) -> Masks:
     return _er_masks(ctx, kernel=kernel, power=power)

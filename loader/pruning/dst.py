@@ -161,7 +161,7 @@ def _dst(
     mode="during",
     needs_data=True,
     summary="SET: sparse training from ERK; drop smallest |theta|, regrow at random (cosine fraction)",
-    source="Mocanu et al. 2018; Liu et al. 2021 (SET-ITOP); seed 000 Table 4",
+    source="Mocanu et al. 2018; Liu et al. 2021 (SET-ITOP); Cunegatti et al. 2023, Table 4",
 )
 def _set(
     ctx: PruneContext,
@@ -187,7 +187,7 @@ def _set(
     mode="during",
     needs_data=True,
     summary="RigL: sparse training from ERK; drop smallest |theta|, regrow largest |gradient|",
-    source="Evci et al. 2020; seed 000 Table 4",
+    source="Evci et al. 2020; Cunegatti et al. 2023, Table 4",
 )
 def _rigl(
     ctx: PruneContext,
@@ -252,7 +252,7 @@ def dsr_reallocate(
     needs_data=True,
     summary="DSR: sparse training; prune below an adaptive global threshold, regrow at random, "
     "reallocated across layers by surviving weights",
-    source="Mostafa & Wang 2019; seed 000 Table 4",
+    source="Mostafa & Wang 2019; Cunegatti et al. 2023, Table 4",
 )
 def _dsr(
     ctx: PruneContext,

@@ -1,16 +1,16 @@
 """Graph pruners on the rolled bipartite layer graphs: spectral sparsification and Ramanujan.
 
-The rolled graph of a layer (Pal et al. 2022; seed 002 section 2.4; seed 004
-section 3) has one left node per input unit of the kernel, ``C_in * k_h * k_w``
+The rolled graph of a layer (Pal et al. 2022; Laenen 2023, section 2.4; the Ramanujan-graph
+LTH paper, section 3) has one left node per input unit of the kernel, ``C_in * k_h * k_w``
 for a convolution (``C_in / groups`` for grouped ones) or ``in_features`` for a
 Linear layer, and one right node per output channel / feature. Its
 bi-adjacency matrix is ``W.reshape(C_out, -1).T`` (left x right).
 
-* ``spectral`` (seed 002, Algorithms 1-2): per layer, sample edges with
+* ``spectral`` (Laenen 2023, Algorithms 1-2): per layer, sample edges with
   probability ``p_e = min(1, C * w_e * R_eff(e))`` where ``w_e`` is the edge's
   score and ``R_eff`` its effective resistance in the score-weighted rolled
   graph, then fix the count exactly.
-* ``ramanujan`` (seed 004, Algorithm 1): iterative pruning that stops pruning a
+* ``ramanujan`` (Ramanujan-graph LTH paper, Algorithm 1): iterative pruning that stops pruning a
   layer as soon as the next pruning step would break its Ramanujan bounds
   (Table 1) or collapse it (an average degree below 2).
 """
@@ -188,7 +188,7 @@ def _block_pcg(
 
 
 def sample_exact(leverage: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Spielman-Srivastava sampling with an exact count (seed 002, appendix A).
+    """Spielman-Srivastava sampling with an exact count (Laenen 2023, appendix A).
 
     ``p_e = min(1, C * l_e)`` with ``C`` found by bisection so that
     ``sum_e p_e = k``; edges are drawn independently with ``p_e``, then the
@@ -276,7 +276,7 @@ def _base_scores(ctx: PruneContext, score: str, batches: Any = None) -> dict[str
     mode="init",
     needs_data=False,
     summary="spectral sparsification: per layer, sample edges by score x effective resistance",
-    source="seed 002 (Algorithms 1-2); Spielman & Srivastava 2011",
+    source="Laenen 2023 (Algorithms 1-2); Spielman & Srivastava 2011",
 )
 def _spectral(
     ctx: PruneContext,
@@ -339,7 +339,7 @@ def _spectral(
 
 @dataclass(frozen=True)
 class LayerBounds:
-    """Seed 004 Table 1 quantities of one rolled layer graph (isolated nodes removed).
+    """Table 1 quantities (Ramanujan-graph LTH paper) of one rolled layer graph (isolated nodes removed).
 
     ``delta_s = 2 sqrt(t1 - 1) - t2`` (NaN if ``t1 < 1``) and
     ``delta_r = sqrt(dl - 1) + sqrt(dr - 1) - t2`` (NaN if a mean degree < 1);
@@ -411,7 +411,7 @@ def ramanujan_prune(
     levels: int = 4,
     max_iterations: int = 100,
 ) -> tuple[Masks, RamanujanReport]:
-    """Seed 004 Algorithm 1 repeated until no layer changes or ``target_keep`` is reached.
+    """Algorithm 1 of the Ramanujan-graph LTH paper, repeated until no layer changes or ``target_keep`` is reached.
 
     In each iteration, for every layer still being pruned: try to remove the
     fraction ``percentile / 2^k`` (``k = 1..levels``) of its surviving weights
@@ -493,7 +493,7 @@ def _keep_top(scores: np.ndarray, k: int) -> np.ndarray:
     trains=True,  # with base="imp" it trains the model between pruning steps
     needs_data=False,  # only with base imp/snip; warned below
     summary="Ramanujan-preserving iterative pruning on top of IMP, SNIP or SynFlow scores",
-    source="seed 004 (Algorithm 1, Table 1); Pal et al. 2022",
+    source="Ramanujan-graph LTH paper (Algorithm 1, Table 1); Pal et al. 2022",
 )
 def _ramanujan(
     ctx: PruneContext,

@@ -32,7 +32,7 @@ from prunegraph.loader.pruning.magnitude import magnitude_scores
     mode="rewind",
     needs_data=True,
     summary="iterative magnitude pruning with rewinding (lottery ticket): train, prune, rewind, repeat",
-    source="Frankle & Carbin 2019; Frankle et al. 2020 (rewinding); seed 004",
+    source="Frankle & Carbin 2019; Frankle et al. 2020 (rewinding); Ramanujan-graph LTH paper",
 )
 def _imp(
     ctx: PruneContext,

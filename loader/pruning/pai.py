@@ -88,7 +88,7 @@ def snip_scores(
     mode="init",
     needs_data=True,
     summary="SNIP: keep the largest |g * theta| (connection sensitivity) on a few batches",
-    source="Lee et al. 2019; seed 001 Table 6",
+    source="Lee et al. 2019; Cunegatti et al. 2024, Table 6",
 )
 def _snip(ctx: PruneContext, *, n_batches: int = 1, batch_size: int = 128) -> Masks:
     check_positive_int(n_batches=n_batches, batch_size=batch_size)
@@ -138,7 +138,7 @@ def grasp_scores(
     mode="init",
     needs_data=True,
     summary="GraSP: remove the weights with the highest -theta * Hg (gradient-flow preservation)",
-    source="Wang et al. 2020; seed 001 Table 6",
+    source="Wang et al. 2020; Cunegatti et al. 2024, Table 6",
 )
 def _grasp(
     ctx: PruneContext, *, n_batches: int = 1, batch_size: int = 128, temperature: float = 200.0
@@ -232,7 +232,7 @@ def synflow_scores(
     mode="init",
     needs_data=False,
     summary="SynFlow: iterative synaptic-flow pruning, data-free, exponential schedule",
-    source="Tanaka et al. 2020; seed 001 Table 6",
+    source="Tanaka et al. 2020; Cunegatti et al. 2024, Table 6",
 )
 def _synflow(ctx: PruneContext, *, rounds: int = 100, precision: str = "auto") -> Masks:
     check_positive_int(rounds=rounds)
@@ -342,7 +342,7 @@ def prospr_scores(
     mode="init",
     needs_data=True,
     summary="ProsPr: keep the largest meta-gradients |dL(theta_M)/dc| through M SGD steps, iterative",
-    source="Alizadeh et al. 2022; seed 001 Table 6",
+    source="Alizadeh et al. 2022; Cunegatti et al. 2024, Table 6",
 )
 def _prospr(
     ctx: PruneContext,

@@ -1008,7 +1008,7 @@ def _run_networks(
 
 # --------------------------------------------------------------------------- analyses
 def _topology_report(store: Store, study: str, report_dir: Path) -> Path:
-    """Ramanujan metrics vs layer density (seed 001 section 4.1) for a study without accuracies."""
+    """Ramanujan metrics vs layer density (Cunegatti et al. 2024, section 4.1) for a study without accuracies."""
     import html
 
     from prunegraph.analysis.features import FeatureTable, features_from_store
@@ -1028,7 +1028,7 @@ def _topology_report(store: Store, study: str, report_dir: Path) -> Path:
     parts = [
         f"<h1>prunegraph study '{html.escape(study)}': topology without accuracies</h1>",
         f"<p>{len(networks)} networks, {len(layers)} layers. Pearson r between each layer's "
-        "density and its Ramanujan metrics, averaged over architectures (seed 001, section "
+        "density and its Ramanujan metrics, averaged over architectures (Cunegatti et al. 2024, section "
         "4.1 / Appendix D).</p>",
         "<h2>Ramanujan metrics vs layer density</h2>",
         summary.round(3).to_html(),

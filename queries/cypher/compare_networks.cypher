@@ -1,7 +1,7 @@
 // Compare two networks' MGE edge sets layer by layer (both stored at level 'full', same
 // architecture): per layer |E_a|, |E_b|, shared edges, Jaccard |A∩B|/|A∪B| and overlap
-// |A∩B|/min(|A|,|B|); every row also carries the network-level stability metrics of seed 000
-// eq. 4: SJ = Σ J_i e_i / Σ e_i and SO likewise, with e_i = (|E_a,i| + |E_b,i|) / 2.
+// |A∩B|/min(|A|,|B|); every row also carries the network-level stability metrics of
+// Cunegatti et al. 2023, eq. 4: SJ = Σ J_i e_i / Σ e_i and SO likewise, with e_i = (|E_a,i| + |E_b,i|) / 2.
 // :param network_a => '0123456789abcdef'
 // :param network_b => 'fedcba9876543210'
 MATCH (na:Network {network_id: $network_a, status: 'complete', level: 'full'})

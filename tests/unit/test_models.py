@@ -57,7 +57,7 @@ def test_builds_runs_and_traces(name: str, shape: tuple[int, ...]) -> None:
 
 
 def _mge_nodes(model: nn.Module, shape: tuple[int, ...]) -> int:
-    """Units of the input plus the outputs of every Conv2d/Linear (seed 001 MGE size)."""
+    """Units of the input plus the outputs of every Conv2d/Linear (the MGE size of Cunegatti et al. 2024)."""
     sizes: list[int] = []
     hooks = [
         m.register_forward_hook(lambda _m, _i, out: sizes.append(out[0].numel()))
@@ -73,7 +73,7 @@ def _mge_nodes(model: nn.Module, shape: tuple[int, ...]) -> int:
 
 def test_resnet20_is_the_standard_cifar_resnet() -> None:
     model = build_model("resnet20", input_shape=(3, 32, 32), num_classes=10, seed=0)
-    assert _mge_nodes(model, (3, 32, 32)) == 191_498  # spec/encoding.md reference size
+    assert _mge_nodes(model, (3, 32, 32)) == 191_498  # docs/conventions.md reference size
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     assert len(convs) == 19  # 1 stem + 3 stages x 3 blocks x 2; option A adds none
     assert sorted({c.out_channels for c in convs}) == [16, 32, 64]
@@ -90,7 +90,7 @@ def test_resnet32_has_five_blocks_per_stage() -> None:
 @pytest.mark.parametrize(
     ("name", "low", "high"),
     [
-        ("conv6", 2.2e6, 2.4e6),  # seed 001 A.2: ~2.3M
+        ("conv6", 2.2e6, 2.4e6),  # Cunegatti et al. 2024, A.2: ~2.3M
         ("resnet20", 0.26e6, 0.28e6),  # ~270K
         ("resnet32", 0.45e6, 0.47e6),  # ~460K
         ("wrn28_2", 1.4e6, 1.5e6),  # ~1.4M
