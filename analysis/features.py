@@ -162,7 +162,7 @@ def nonfinite_to_null(
 ) -> pd.DataFrame:
     """Treat ``+inf``/``-inf`` as undefined: replace them by NaN, warning per column.
 
-    The metric contract stores undefined values as null; an infinite value (e.g. a
+    The metric definitions (``docs/conventions.md``) store undefined values as null; an infinite value (e.g. a
     per-layer bound of a layer where it is undefined) means the same and would
     otherwise crash scikit-learn or turn a mean or a correlation into NaN/inf.
 

@@ -3,7 +3,7 @@
 ``encode(model, masks, input_shape, kind=...)`` traces the model with
 ``torch.fx`` (never by module names), walks the traced graph once, and returns
 a :class:`~prunegraph.loader.graph.MultipartiteGraph`. The conventions are those
-of ``docs/encoding.md`` (the project's contract):
+of ``docs/conventions.md`` (implementation notes in ``docs/encoding.md``):
 
 * **MGE** (``kind="mge"``): every unit of every materialised activation is a
   node ``(p, i)``, ``i = c*H*W + y*W + x``. Conv/Linear layers create

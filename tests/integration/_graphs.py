@@ -1,7 +1,7 @@
 """Hand-built MGEs for the store tests (numpy only; independent of the encoder).
 
 Each builder returns a valid :class:`MultipartiteGraph` whose edges follow the
-encoding contract closely enough for storage tests: an MLP, a small CNN with a
+encoding conventions (``docs/conventions.md``) closely enough for storage tests: an MLP, a small CNN with a
 pooled conv -> linear transition, and a ResNet basic block with an identity
 shortcut (SKIP edges). Masks are random with a fixed seed.
 """
