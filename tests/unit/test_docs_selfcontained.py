@@ -125,7 +125,7 @@ def test_relative_links_resolve(page: Path) -> None:
 def test_docs_pages_cross_reference_the_definitions() -> None:
     """The conventions and references pages exist and are reachable from the README."""
     readme_links = {t.partition("#")[0] for t in _links((ROOT / "README.md").read_text("utf-8"))}
-    for name in ("conventions.md", "references.md"):
+    for name in ("conventions.md", "references.md", "contributing.md"):
         assert (DOCS / name).is_file()
         assert f"docs/{name}" in readme_links, f"README does not link docs/{name}"
 
