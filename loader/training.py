@@ -352,39 +352,84 @@ def _on_device(data: Dataset, device: torch.device) -> tuple[torch.Tensor, torch
     return cache[key]
 
 
+class _Augmenter:
+    """Random crop after padding by ``H // 8`` and/or a horizontal flip, per sample, vectorised.
+
+    The random draws of a whole epoch come from the CPU generator at once
+    (:meth:`draw`) and go to the device in one copy, so the augmentation is the
+    same on every device and a GPU step never waits for the host. Padding uses
+    ``pad_value`` per channel (a black pixel after normalisation), zeros when
+    unknown; constants live on the device from the start.
+    """
+
+    def __init__(
+        self,
+        mode: str,
+        sample_shape: tuple[int, ...],
+        pad_value: tuple[float, ...] | None,
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        self.mode = mode if len(sample_shape) == 3 else "none"
+        self.device = device
+        if self.mode == "none":
+            return
+        c, h, w = sample_shape
+        self.pad = max(1, h // 8)
+        size = (h + 2 * self.pad, w + 2 * self.pad)
+        self.border: torch.Tensor | None = None
+        if pad_value is not None and len(pad_value) == c and any(pad_value):
+            fill = torch.tensor(pad_value, dtype=dtype).view(1, c, 1, 1)
+            border = torch.ones(1, 1, *size, dtype=dtype)
+            border[..., self.pad : self.pad + h, self.pad : self.pad + w] = 0
+            self.border = (border * fill).to(device)  # added to the zero-padded batch
+        self.rows = torch.arange(h, device=device)
+        self.cols = torch.arange(w, device=device)
+
+    def draw(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Crop offsets ``(2, n)`` and flips ``(n,)`` for ``n`` samples, on the device."""
+        if self.mode == "none":
+            return None
+        high = 2 * self.pad + 1 if self.mode == "crop_flip" else 1
+        offsets = torch.randint(0, high, (2, n), generator=generator)
+        flips = torch.rand(n, generator=generator) < 0.5
+        both = torch.cat([offsets, flips[None].long()]).to(self.device)
+        return both[:2], both[2].bool()
+
+    def __call__(
+        self, x: torch.Tensor, drawn: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> torch.Tensor:
+        if self.mode == "none" or drawn is None or x.ndim != 4:
+            return x
+        offsets, flips = drawn
+        b = x.shape[0]
+        if self.mode == "crop_flip":
+            p = self.pad
+            padded = F.pad(x, (p, p, p, p))
+            if self.border is not None:
+                padded = padded + self.border
+            rows = offsets[0, :b, None] + self.rows  # (B, H)
+            cols = offsets[1, :b, None] + self.cols  # (B, W)
+            batch = torch.arange(b, device=x.device)[:, None, None]
+            # (B, H, W, C) by advanced indexing on the padded batch; as (B, C, H, W) this is
+            # already the channels-last layout
+            x = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(
+                0, 3, 1, 2
+            )
+        return torch.where(flips[:b, None, None, None], x.flip(3), x)
+
+
 def _augment(
     x: torch.Tensor,
     mode: str,
     generator: torch.Generator,
     pad_value: tuple[float, ...] | None,
 ) -> torch.Tensor:
-    """Random crop after padding by ``H // 8`` and/or a horizontal flip, per sample, vectorised.
-
-    The random draws come from the CPU ``generator``, so the augmentation is
-    the same on every device. Padding uses ``pad_value`` per channel (a black
-    pixel after normalisation), zeros when unknown.
-    """
+    """Augment one batch (see :class:`_Augmenter`) with fresh draws from ``generator``."""
     if mode == "none" or x.ndim != 4:
         return x
-    b, c, h, w = x.shape
-    if mode == "crop_flip":
-        pad = max(1, h // 8)
-        padded = F.pad(x, (pad, pad, pad, pad))
-        if pad_value is not None and len(pad_value) == c and any(pad_value):
-            fill = torch.tensor(pad_value, dtype=x.dtype, device=x.device).view(1, c, 1, 1)
-            border = torch.ones(1, 1, h + 2 * pad, w + 2 * pad, dtype=x.dtype, device=x.device)
-            border[..., pad : pad + h, pad : pad + w] = 0
-            padded = padded + border * fill
-        offsets = torch.randint(0, 2 * pad + 1, (2, b), generator=generator).to(x.device)
-        rows = offsets[0][:, None] + torch.arange(h, device=x.device)  # (B, H)
-        cols = offsets[1][:, None] + torch.arange(w, device=x.device)  # (B, W)
-        batch = torch.arange(b, device=x.device)[:, None, None]
-        # (B, H, W, C) by advanced indexing on the padded batch, back to (B, C, H, W)
-        x = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(
-            0, 3, 1, 2
-        )
-    flip = (torch.rand(b, generator=generator) < 0.5).to(x.device)
-    return torch.where(flip[:, None, None, None], x.flip(3), x)
+    augmenter = _Augmenter(mode, tuple(x.shape[1:]), pad_value, x.device, x.dtype)
+    return augmenter(x, augmenter.draw(x.shape[0], generator))
 
 
 @contextlib.contextmanager
@@ -762,6 +807,10 @@ def train(
                 opt, milestones=[m * steps_per_epoch for m in marks], gamma=0.1
             )
         forward = cast(nn.Module, torch.compile(model)) if compile else model
+        sample_shape = tuple(int(v) for v in train_data[0][0].shape)
+        augmenter = (
+            None if augment == "none" else _Augmenter(augment, sample_shape, pad_value, target)
+        )
         if mask_set is not None:
             mask_set.apply()
         model.train()
@@ -770,12 +819,16 @@ def train(
             loss_sum = torch.zeros((), dtype=torch.float64, device=target)
             correct = torch.zeros((), dtype=torch.int64, device=target)
             seen = 0
+            drawn = augmenter.draw(n, generator) if augmenter is not None else None
+            position = 0
             for x, y in _batches(
                 train_data, batch_size, shuffle=True, generator=generator, device=target
             ):
+                start, position = position, position + x.shape[0]
                 if x.shape[0] == 1 and n > 1:
                     continue  # a lone trailing sample would break BatchNorm's batch statistics
-                x = _augment(x, augment, generator, pad_value)
+                if augmenter is not None and drawn is not None:
+                    x = augmenter(x, (drawn[0][:, start:position], drawn[1][start:position]))
                 if accelerated and x.ndim == 4:
                     x = x.contiguous(memory_format=torch.channels_last)
                 opt.zero_grad(set_to_none=True)
