@@ -187,33 +187,37 @@ def undirected_from_upper(up_ptr, up_idx):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def symmetric_from_upper(up_ptr, up_idx, up_data):  # pragma: no cover - compiled
-    """Full weighted symmetric CSR ``(indptr, indices, data)`` of ``A_s`` from its upper triangle.
+    """Full weighted symmetric CSR of ``A_s`` from its upper triangle: ``(indptr, indices,
+    split, data)``, rows sorted, row ``u``'s neighbours ``< u`` at ``[indptr[u], split[u])``.
 
-    Rows come out sorted (lower neighbours first, filled in ascending row order,
-    then the upper ones); ``data`` stays float32. One counting pass, O(edges + n).
+    The weighted form of :func:`undirected_from_upper` (same pattern and split, plus the
+    float32 ``|w|`` sums), so the undirected metrics and the spectra share one structure.
+    One counting pass, O(edges + n).
     """
     n = up_ptr.shape[0] - 1
-    ptr = np.zeros(n + 1, dtype=np.int64)
+    lower = np.zeros(n, dtype=np.int64)
     for p in range(up_ptr[n]):
-        ptr[up_idx[p] + 1] += 1
+        lower[up_idx[p]] += 1
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    split = np.empty(n, dtype=np.int64)
     for u in range(n):
-        ptr[u + 1] += ptr[u] + (up_ptr[u + 1] - up_ptr[u])
+        split[u] = ptr[u] + lower[u]
+        ptr[u + 1] = split[u] + (up_ptr[u + 1] - up_ptr[u])
     idx = np.empty(ptr[n], dtype=np.int32)
     data = np.empty(ptr[n], dtype=np.float32)
     fill = ptr[:-1].copy()
     for u in range(n):
+        out = split[u]
         for p in range(up_ptr[u], up_ptr[u + 1]):
             v = up_idx[p]
-            idx[fill[v]] = u
-            data[fill[v]] = up_data[p]
-            fill[v] += 1
-    for u in range(n):
-        out = fill[u]
-        for p in range(up_ptr[u], up_ptr[u + 1]):
-            idx[out] = up_idx[p]
-            data[out] = up_data[p]
+            w = up_data[p]
+            idx[out] = v
+            data[out] = w
             out += 1
-    return ptr, idx, data
+            idx[fill[v]] = u
+            data[fill[v]] = w
+            fill[v] += 1
+    return ptr, idx, split, data
 
 
 def row_chunks(indptr: np.ndarray, chunks: int) -> np.ndarray:

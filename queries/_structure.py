@@ -62,12 +62,14 @@ def kernel_threads(n_edges: int) -> Iterator[None]:
 RELEASABLE: tuple[str, ...] = (
     "directed",
     "upper",
-    "undirected",
+    "_symmetric_full",
     "degree",
     "weighted_degree",
     "symmetric",
     "_directed_degrees",
 )
+#: Names metrics declare that are views of another cached structure.
+_BACKING = {"undirected": "_symmetric_full", "symmetric": "_symmetric_full"}
 
 
 class GraphStructure:
@@ -88,6 +90,7 @@ class GraphStructure:
 
     def release_except(self, keep: set[str]) -> None:
         """Drop the cached :data:`RELEASABLE` structures not named in ``keep`` (peak memory)."""
+        keep = keep | {_BACKING[k] for k in keep if k in _BACKING}
         for name in RELEASABLE:
             if name not in keep:
                 self.__dict__.pop(name, None)
@@ -157,13 +160,20 @@ class GraphStructure:
         return K.csr_pattern(self.graph.src, self.graph.dst, self.n)
 
     @cached_property
+    def _symmetric_full(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Full weighted symmetric CSR of ``A_s``: ``(indptr, indices, split, data)``."""
+        ptr, idx, data, _ = self.upper
+        return K.symmetric_from_upper(ptr, idx, data)
+
+    @property
     def undirected(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Simple undirected graph ``(indptr, indices, split)``, rows sorted.
 
-        Row ``u``'s neighbours below ``u`` are ``indices[indptr[u]:split[u]]``.
+        Row ``u``'s neighbours below ``u`` are ``indices[indptr[u]:split[u]]``. It is
+        the pattern of :attr:`symmetric` (one structure serves both).
         """
-        ptr, idx = self.forward
-        return K.undirected_from_upper(ptr, idx)
+        ptr, idx, split, _ = self._symmetric_full
+        return ptr, idx, split
 
     @cached_property
     def degree(self) -> np.ndarray:
@@ -185,8 +195,8 @@ class GraphStructure:
         """
         from numba import get_num_threads
 
-        ptr, idx, data, loops = self.upper
-        full_ptr, full_idx, full_data = K.symmetric_from_upper(ptr, idx, data)
+        loops = self.upper[3]
+        full_ptr, full_idx, _, full_data = self._symmetric_full
         diag = loops if loops.shape[0] == self.n and loops.any() else np.zeros(0)
         chunks = K.row_chunks(full_ptr, get_num_threads())
         return full_ptr, full_idx, full_data, diag, chunks

@@ -75,7 +75,11 @@ def test_symmetric_csr_and_its_gather_matvec(seed):
     a = sp.coo_matrix((np.abs(weight).astype(np.float64), (src, dst)), shape=(n, n)).toarray()
     sym = a + a.T
     ptr, idx, data, loops = K.weighted_upper_csr(src, dst, weight, n, is_dag=False)
-    fptr, fidx, fdata = K.symmetric_from_upper(ptr, idx, data)
+    fptr, fidx, fsplit, fdata = K.symmetric_from_upper(ptr, idx, data)
+    uptr, uidx, usplit = K.undirected_from_upper(ptr, idx)
+    np.testing.assert_array_equal(fptr, uptr)
+    np.testing.assert_array_equal(fidx, uidx)
+    np.testing.assert_array_equal(fsplit, usplit)
     rebuilt = np.zeros((n, n))
     rows = np.repeat(np.arange(n), np.diff(fptr))
     rebuilt[rows, fidx] = fdata
