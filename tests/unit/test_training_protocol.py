@@ -389,4 +389,4 @@ def test_pai_pruners_score_on_the_device(pruner: str) -> None:
     assert abs(1 - kept / total - 0.9) < 0.01
     # the same scores up to float rounding: nearly the same masks
     agree = sum(int((on_gpu[n] == on_cpu[n]).sum()) for n in on_gpu) / total
-    assert agree > 0.98
+    assert agree > 0.95  # random masks at this density would agree on about 82 %
