@@ -118,9 +118,12 @@ def mean_rbo(
 
 def order_by(scores: pd.Series, *, ascending: bool) -> list[str]:
     """Index labels sorted by value (NaN last), ties broken by label."""
-    frame = pd.DataFrame({"score": scores.to_numpy(dtype=float), "name": scores.index.astype(str)})
-    frame = frame.sort_values(["score", "name"], ascending=[ascending, True], na_position="last")
-    return frame["name"].tolist()
+    values = scores.to_numpy(dtype=float)
+    names = np.asarray(scores.index.astype(str), dtype=str)
+    missing = np.isnan(values)
+    key = np.where(missing, 0.0, values if ascending else -values)
+    order = np.lexsort((names, key, missing))  # NaN last, then by score, ties by name
+    return names[order].tolist()
 
 
 def importance_weights(
