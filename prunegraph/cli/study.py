@@ -180,7 +180,33 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  {key:28s}: {counts[key]}")
     if stale:
         print(f"  stored but not in the grid  : {len(stale)} (from an earlier configuration)")
+    for line in where_lines(Path(config.output) / "run.json"):
+        print(line)
     return 0
+
+
+def where_lines(run_log: Path) -> list[str]:
+    """What ran where, from a study's run log: networks per worker host, and a run in progress."""
+    import json
+
+    try:
+        log = json.loads(run_log.read_text())
+    except (OSError, ValueError):
+        return []
+    hosts: Counter[str] = Counter()
+    for network in log.get("networks", []) if isinstance(log, dict) else []:
+        worker = network.get("worker") if isinstance(network, dict) else None
+        if worker and network.get("status") == "complete":
+            hosts[str(worker).rsplit(":", 1)[0]] += 1
+    lines = []
+    if hosts:
+        where = ", ".join(f"{host} {n}" for host, n in hosts.most_common())
+        lines.append(f"  computed on (run.json)      : {where}")
+    if isinstance(log, dict) and log.get("in_progress"):
+        lines.append(
+            "  a run is in progress (or was killed): half-written networks are running now"
+        )
+    return lines
 
 
 def _import(args: argparse.Namespace) -> int:

@@ -77,3 +77,23 @@ def test_run_settings_for_dask(tmp_path: Path) -> None:
         load_study(path)
     with pytest.raises(ValidationError, match="apply to executor = 'dask'"):
         make_executor("process", 2, scheduler="tcp://h:1")
+
+
+def test_status_says_what_ran_where(tmp_path: Path) -> None:
+    import json
+
+    from prunegraph.cli.study import where_lines
+
+    log = tmp_path / "run.json"
+    assert where_lines(log) == []  # no run yet
+    networks = [
+        {"network_id": "a", "status": "complete", "worker": "gpu-1:123"},
+        {"network_id": "b", "status": "complete", "worker": "gpu-1:124"},
+        {"network_id": "c", "status": "complete", "worker": "gpu-2:9"},
+        {"network_id": "d", "status": "failed", "worker": "gpu-2:9"},
+    ]
+    log.write_text(json.dumps({"networks": networks, "in_progress": True}))
+    lines = where_lines(log)
+    assert lines[0].endswith(": gpu-1 2, gpu-2 1") and "in progress" in lines[1]
+    log.write_text("{not json")
+    assert where_lines(log) == []
