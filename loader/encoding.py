@@ -180,18 +180,22 @@ class LayerInfo:
         if self._offsets is None:
             co, ci_g, kh, kw = self.weight.shape
             co_g = co // self.groups
-            # one pass over the mask in (u, v, o, i) order instead of one strided pass per offset
-            u, v, o, il = np.nonzero(self.mask.transpose(2, 3, 0, 1))
-            absw = np.abs(self.weight[o, il, u, v])
-            i = (o // co_g) * ci_g + il
-            bounds = np.searchsorted(u * kw + v, np.arange(kh * kw + 1))
+            # one contiguous pass over the mask, then a stable (radix) sort by kernel offset
+            kk = kh * kw
+            flat = np.flatnonzero(self.mask)
+            key = (flat % kk).astype(np.int16)
+            order = np.argsort(key, kind="stable")
+            flat, key = flat[order], key[order]
+            absw = np.abs(self.weight.reshape(-1)[flat])
+            oi = flat // kk
+            o = (oi // ci_g).astype(_IDX)
+            i = ((o // co_g) * ci_g + (oi % ci_g)).astype(_IDX)
+            bounds = np.searchsorted(key, np.arange(kk + 1))
             offsets = []
-            for k in range(kh * kw):
+            for k in range(kk):
                 a, b = bounds[k], bounds[k + 1]
                 if b > a:
-                    offsets.append(
-                        (k // kw, k % kw, o[a:b].astype(_IDX), i[a:b].astype(_IDX), absw[a:b])
-                    )
+                    offsets.append((k // kw, k % kw, o[a:b], i[a:b], absw[a:b]))
             self._offsets = offsets
         return self._offsets
 
@@ -425,6 +429,16 @@ class _Job:
             yield from _linear_chunks(self.layer)
 
     @property
+    def direct_conv(self) -> bool:
+        """A conv read through the identity map, ungated: edges go straight to the output."""
+        return (
+            self.layer is not None
+            and self.layer.kind == "conv"
+            and self.term.cols is None
+            and self.dst_scale is None
+        )
+
+    @property
     def _materialise(self) -> bool:
         """Edges must be generated to be counted (merged replicas, or units gated to zero)."""
         return self.term.repeats or (
@@ -582,6 +596,47 @@ def _conv_chunks(layer: LayerInfo) -> Iterator[_Chunk]:
         dst = (o * _IDX(ho * wo))[:, None] + out_pos[None, :]
         src = (i * _IDX(h * w))[:, None] + in_pos[None, :]
         yield dst.ravel(), src.ravel(), np.repeat(wt, len(out_pos))
+
+
+def _fill_conv(
+    layer: LayerInfo,
+    src: np.ndarray,
+    dst: np.ndarray,
+    weight: np.ndarray,
+    pos: int,
+    src_off: int,
+    dst_off: int,
+) -> int:
+    """:func:`_conv_chunks` written straight into the output arrays (global ids)."""
+    _, h, w = layer.in_shape
+    _, ho, wo = layer.out_shape
+    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+    ids = src.dtype.type
+    for u, v, o, i, wt in layer.kernel_offsets():
+        y0, y1, x0, x1 = _conv_geometry(layer, u, v)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        oy = np.arange(y0, y1, dtype=src.dtype)
+        ox = np.arange(x0, x1, dtype=src.dtype)
+        out_pos = (oy[:, None] * wo + ox[None, :]).ravel()
+        in_pos = (
+            (oy * sh + (u * dh - ph))[:, None] * w + (ox * sw + (v * dw - pw))[None, :]
+        ).ravel()
+        n = len(o) * len(out_pos)
+        shape = (len(o), len(out_pos))
+        np.add(
+            (o.astype(src.dtype) * ids(ho * wo) + ids(dst_off))[:, None],
+            out_pos[None, :],
+            out=dst[pos : pos + n].reshape(shape),
+        )
+        np.add(
+            (i.astype(src.dtype) * ids(h * w) + ids(src_off))[:, None],
+            in_pos[None, :],
+            out=src[pos : pos + n].reshape(shape),
+        )
+        weight[pos : pos + n].reshape(shape)[:] = wt[:, None]
+        pos += n
+    return pos
 
 
 def _conv_count(layer: LayerInfo, rows: np.ndarray) -> int:
@@ -1447,18 +1502,21 @@ def _assemble_mge(walker: _Walker, weighted: bool, meta: dict[str, Any]) -> Mult
     pos = 0
     for index, (job, count) in enumerate(zip(walker.jobs, counts, strict=True)):
         start = pos
-        for d, s, w in job.chunks():
-            n = len(d)
-            dst[pos : pos + n] = d
-            src[pos : pos + n] = s
-            weight[pos : pos + n] = w
-            pos += n
+        src_off, dst_off = partitions[job.src].offset, partitions[job.dst].offset
+        if job.direct_conv:  # the common case: written in place, offsets added on the way
+            assert job.layer is not None
+            pos = _fill_conv(job.layer, src, dst, weight, pos, src_off, dst_off)
+        else:
+            for d, s, w in job.chunks():
+                n = len(d)
+                np.add(d, dst_off, out=dst[pos : pos + n], casting="unsafe")
+                np.add(s, src_off, out=src[pos : pos + n], casting="unsafe")
+                weight[pos : pos + n] = w
+                pos += n
         if pos - start != count:
             raise AssertionError(
                 f"edge count of block {job.name} changed: {count} != {pos - start}"
             )
-        src[start:pos] += partitions[job.src].offset
-        dst[start:pos] += partitions[job.dst].offset
         layer = job.layer
         blocks.append(
             EdgeBlock(
