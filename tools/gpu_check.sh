@@ -71,7 +71,7 @@ step bench_cuda_fp32 75 "$PY" "$REPO/bench/bench_training.py" --devices cuda --e
 step pytest_cuda 90 "$PY" -m pytest -p no:cacheprovider -m cuda -q -rs \
     --rootdir="$REPO" -c "$REPO/pyproject.toml" --junitxml="$OUT/pytest_cuda.xml" \
     "$REPO/tests/unit/test_training_protocol.py"
-step bench_cpu 75 "$PY" "$REPO/bench/bench_training.py" --devices cpu --epochs 2 --cpu-images 1280 \
+step bench_cpu 75 "$PY" "$REPO/bench/bench_training.py" --devices cpu --epochs 2 --cpu-images 640 \
     --json "$OUT/bench_cpu.json"
 step bench_cuda_compile 110 "$PY" "$REPO/bench/bench_training.py" --devices cuda --epochs 3 --amp bf16 \
     --compile --json "$OUT/bench_cuda_compile.json"
