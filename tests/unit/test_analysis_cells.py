@@ -214,3 +214,20 @@ def test_grouped_repeats_still_keep_configurations_together(table: FeatureTable)
     groups = table.groups.to_numpy()
     for _r, _f, train, test in repeated_splits(len(table), groups=groups, n_splits=3, n_repeats=2):
         assert not set(groups[train]) & set(groups[test])
+
+
+def test_stratified_grouped_folds_deal_each_class_evenly(table: FeatureTable) -> None:
+    """Configurations have one pruner each: every fold gets each pruner's configurations to within one."""
+    groups, labels = table.groups.to_numpy(), table.data["pruner"].to_numpy()
+    for _r, _f, train, test in repeated_splits(
+        len(table), groups=groups, stratify=labels, n_splits=3, n_repeats=3
+    ):
+        assert not set(groups[train]) & set(groups[test])
+    per_fold = [
+        pd.Series(groups[test]).groupby(labels[test]).nunique()
+        for _r, _f, _train, test in repeated_splits(
+            len(table), groups=groups, stratify=labels, n_splits=3, n_repeats=1
+        )
+    ]
+    counts = pd.concat(per_fold, axis=1).fillna(0)  # 6 configurations per pruner, 3 folds
+    assert (counts.max(axis=1) - counts.min(axis=1) <= 1).all() and (counts.sum(axis=1) == 6).all()
