@@ -3,8 +3,10 @@
 ``grouped`` keeps every configuration (architecture, dataset, pruner, sparsity),
 i.e. all its seed replicates, inside one test fold, because replicates are
 near-duplicates and would otherwise leak between train and test. It uses
-scikit-learn's ``GroupKFold(shuffle=True)`` (``StratifiedGroupKFold`` when a
-class label is given), reshuffled per repeat. ``kfold`` is ``KFold``
+scikit-learn's ``GroupKFold(shuffle=True)``, reshuffled per repeat; with a class
+label whose value is the same for every row of a configuration (the pruner or its
+category), each class's configurations are shuffled and dealt to the folds in turn
+(exact stratification), otherwise ``StratifiedGroupKFold``. ``kfold`` is ``KFold``
 (``StratifiedKFold``) with ``shuffle=True``, as Cunegatti et al. 2024 section 4.2.1 and
 Cunegatti et al. 2023 Table 5 describe.
 """
