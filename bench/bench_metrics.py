@@ -155,7 +155,8 @@ def spectral_diagnostics(st) -> list[dict]:
         ("spectral_radius", True, 1, 1e-7),
     ):
         counter = {"n": 0}
-        originals = (K.csr_matvec, K.csr_matvec_serial)
+        originals = (K.csr_matvec, K.csr_matvec_serial, K.sym_matvec)
+        kernel = T.matvec_kernel(st)
 
         def counted(fn, counter=counter):
             def wrapper(*args):
@@ -164,13 +165,13 @@ def spectral_diagnostics(st) -> list[dict]:
 
             return wrapper
 
-        K.csr_matvec, K.csr_matvec_serial = counted(originals[0]), counted(originals[1])
+        K.csr_matvec, K.csr_matvec_serial, K.sym_matvec = (counted(f) for f in originals)
         try:
             t, c = time.perf_counter(), time.process_time()
             value = (T.spectral_gap if not laplacian else T.spectral_radius)(st)
             solve, solve_cpu = time.perf_counter() - t, time.process_time() - c
         finally:
-            K.csr_matvec, K.csr_matvec_serial = originals
+            K.csr_matvec, K.csr_matvec_serial, K.sym_matvec = originals
         op = T.spectral_operator(st, laplacian)
         x = np.random.default_rng(1).uniform(size=n)
         op.matvec(x)
@@ -212,6 +213,7 @@ def spectral_diagnostics(st) -> list[dict]:
         out.append(
             {
                 "metric": name,
+                "kernel": kernel,
                 "value": value,
                 "solve_s": solve,
                 "solve_cpu": solve_cpu,
@@ -400,7 +402,7 @@ def report(res: dict) -> None:
     for d in res.get("spectral", []):
         print(
             f"  {d['metric']:<16} solve {d['solve_s']:.2f} s wall / {d['solve_cpu']:.2f} s cpu = "
-            f"{d['matvecs']} Lanczos mat-vecs x {d['matvec_ms']:.1f} ms wall / "
+            f"{d['matvecs']} Lanczos mat-vecs ({d['kernel']}) x {d['matvec_ms']:.1f} ms wall / "
             f"{d['matvec_cpu_ms']:.1f} ms cpu (solve / floor: {d['floor_ratio']:.2f} wall, "
             f"{d['floor_ratio_cpu']:.2f} cpu); plain scipy eigsh {d['scipy_s']:.2f} s wall / "
             f"{d['scipy_cpu']:.2f} s cpu ({d['scipy_matvecs']} x {d['scipy_matvec_ms']:.1f} ms): "

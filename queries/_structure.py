@@ -66,6 +66,7 @@ RELEASABLE: tuple[str, ...] = (
     "degree",
     "weighted_degree",
     "symmetric",
+    "_matvec_kernel",
     "_directed_degrees",
 )
 #: Names metrics declare that are views of another cached structure.

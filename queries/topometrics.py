@@ -28,9 +28,11 @@ general. ``largest algebraic`` eigenvalues are taken either way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numba
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse.linalg as spla
@@ -126,21 +128,68 @@ def _dense_matrix(st: GraphStructure, laplacian: bool) -> np.ndarray:
     return dense
 
 
-def spectral_operator(st: GraphStructure, laplacian: bool) -> spla.LinearOperator:
-    """``A_s`` (or ``D - A_s``) as a LinearOperator over the full symmetric CSR (float64 products).
-
-    Both spectra share one structure (:attr:`GraphStructure.symmetric`): the
-    Laplacian product is ``D x - A_s x`` in the same pass.
-    """
+def _product(
+    st: GraphStructure, kernel: str, laplacian: bool
+) -> Callable[[np.ndarray], np.ndarray]:
+    """One mat-vec of ``A_s`` (or ``D - A_s``): ``gather`` (full symmetric CSR, parallel rows),
+    ``serial`` (the same in the calling thread) or ``upper`` (upper triangle, each entry
+    gathered and scattered, per-thread accumulators: half the entries to read)."""
+    wdeg = st.weighted_degree if laplacian or kernel == "upper" else np.zeros(0)
+    if kernel == "upper":
+        uptr, uidx, udata, loops = st.upper
+        threads = numba.get_num_threads()
+        return lambda x: K.sym_matvec(uptr, uidx, udata, loops, x, wdeg, laplacian, threads)
     ptr, idx, data, diag, chunks = st.symmetric
-    wdeg = st.weighted_degree if laplacian else np.zeros(0)
-    parallel = len(chunks) > 2 and len(idx) >= PARALLEL_MATVEC_MIN_ENTRIES
+    if kernel == "gather":
+        return lambda x: K.csr_matvec(ptr, idx, data, diag, x, wdeg, laplacian, chunks)
+    return lambda x: K.csr_matvec_serial(ptr, idx, data, diag, x, wdeg, laplacian)
+
+
+def matvec_kernel(st: GraphStructure) -> str:
+    """The fastest mat-vec for this graph, chosen once per structure.
+
+    Below :data:`PARALLEL_MATVEC_MIN_ENTRIES` (or on one numba thread) the serial
+    gather. Above, the parallel gather and the upper-triangle kernel are each
+    timed on two products and the faster is kept: the gather reads twice the
+    entries but writes nothing shared, and which wins depends on the degree and
+    on the memory bandwidth left by other processes (ResNet-20 0.9: gather
+    faster; denser graphs: about equal).
+    """
+    chosen = st.__dict__.get("_matvec_kernel")
+    if chosen is not None:
+        return str(chosen)
+    _, idx, _, _, chunks = st.symmetric
+    if len(chunks) <= 2 or len(idx) < PARALLEL_MATVEC_MIN_ENTRIES:
+        chosen = "serial"
+    else:
+        x = np.random.default_rng(1).uniform(size=st.n)
+        best = {}
+        for kernel in ("gather", "upper"):
+            product = _product(st, kernel, False)
+            times = []
+            for _ in range(2):
+                start = time.perf_counter()
+                product(x)
+                times.append(time.perf_counter() - start)
+            best[kernel] = min(times)
+        chosen = min(best, key=lambda k: best[k])
+    st.__dict__["_matvec_kernel"] = chosen
+    return chosen
+
+
+def spectral_operator(
+    st: GraphStructure, laplacian: bool, kernel: str | None = None
+) -> spla.LinearOperator:
+    """``A_s`` (or ``D - A_s``) as a LinearOperator with float64 products.
+
+    Both spectra share one structure (:attr:`GraphStructure.symmetric`, or the
+    upper triangle when :func:`matvec_kernel` found it faster): the Laplacian
+    product is ``D x - A_s x`` in the same pass.
+    """
+    product = _product(st, kernel or matvec_kernel(st), laplacian)
 
     def matvec(x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.float64).ravel()
-        if parallel:
-            return K.csr_matvec(ptr, idx, data, diag, x, wdeg, laplacian, chunks)
-        return K.csr_matvec_serial(ptr, idx, data, diag, x, wdeg, laplacian)
+        return product(np.ascontiguousarray(x, dtype=np.float64).ravel())
 
     return spla.LinearOperator((st.n, st.n), matvec=matvec, dtype=np.float64)
 
@@ -404,7 +453,7 @@ def cut_nodes_metric(ctx: MetricContext) -> float:
     return float(_cuts(ctx)[1])
 
 
-_SPECTRAL_NEEDS = ("upper", "weighted_degree", "symmetric")
+_SPECTRAL_NEEDS = ("upper", "weighted_degree", "symmetric", "_matvec_kernel")
 
 
 @register_metric("spectral_gap", section="A", needs=_SPECTRAL_NEEDS, engine="scipy")
