@@ -166,6 +166,7 @@ class LayerInfo:
     groups: int = 1
     value_shape: tuple[int, ...] = ()  # output shape as traced (``out_shape`` is 2-D for convs)
     _offsets: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]] | None = None
+    _n_unmasked: int | None = None
 
     @property
     def n_weights(self) -> int:
@@ -173,7 +174,9 @@ class LayerInfo:
 
     @property
     def n_unmasked(self) -> int:
-        return int(self.mask.sum())
+        if self._n_unmasked is None:
+            self._n_unmasked = int(np.count_nonzero(self.mask))
+        return self._n_unmasked
 
     def kernel_offsets(self) -> list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]:
         """Per kernel offset ``(u, v)``: unmasked ``(o, i)`` pairs (global ``i``) and ``|w|``."""
@@ -857,8 +860,11 @@ class _Walker:
             else:
                 f_in = layer.weight.shape[1]
                 w_cov = np.asarray(covered.reshape(-1, f_in).any(axis=0))[None, :]
-            n_w = int(np.broadcast_to(w_cov, layer.mask.shape).sum())
-            n_u = int((layer.mask & w_cov).sum())
+            if w_cov.all():  # the term covers every input: the layer's own counts
+                n_w, n_u = layer.n_weights, layer.n_unmasked
+            else:
+                n_w = int(np.broadcast_to(w_cov, layer.mask.shape).sum())
+                n_u = int((layer.mask & w_cov).sum())
             self.jobs.append(
                 _Job(
                     layer.name, layer.kind, term.partition, dst, term, n_in, layer, n_w, n_u,
