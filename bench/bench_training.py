@@ -39,7 +39,7 @@ def _case(
     images: int,
     epochs: int,
     amp: str,
-    compile_: bool,
+    compile_: bool | str,
     sparsity: float,
     threads: int | None,
 ) -> dict[str, object]:
@@ -112,7 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu-images", type=int, default=2_560, help="images per epoch on CPU")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--amp", choices=["none", "bf16"], default="bf16", help="CUDA only")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the forward pass")
+    parser.add_argument(
+        "--compile",
+        nargs="?",
+        const=True,
+        default=False,
+        choices=[True, "default", "reduce-overhead", "max-autotune-no-cudagraphs"],
+        help="torch.compile the model (no value: reduce-overhead, i.e. CUDA graphs, on CUDA)",
+    )
     parser.add_argument("--sparsity", type=float, default=0.9)
     parser.add_argument("--threads", type=int, default=None, help="CPU intra-op threads")
     parser.add_argument("--json", default=None, help="also write the results to this file")

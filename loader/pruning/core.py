@@ -14,11 +14,12 @@ all of it is public to those modules (and to new pruners):
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import itertools
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -400,12 +401,33 @@ def prune(
         home = next(itertools.chain(model.parameters(), model.buffers())).device
         model.to(ctx.device)
         try:
-            masks = spec.func(ctx, **options)
+            with _full_float32(ctx.device):
+                masks = spec.func(ctx, **options)
         finally:
             model.to(home)
     else:
         masks = spec.func(ctx, **options)
     return {name: np.ascontiguousarray(masks[name], dtype=bool) for name in params}
+
+
+@contextlib.contextmanager
+def _full_float32(device: torch.device) -> Iterator[None]:
+    """Scores in full float32 on CUDA: no TF32 convolutions or matmuls.
+
+    TF32 keeps 10 mantissa bits, enough to reorder scores near the threshold,
+    so the masks would depend on the device; full precision keeps them the
+    CPU's up to float rounding.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def resolve_input_shape(
