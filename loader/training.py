@@ -810,13 +810,13 @@ def train(
         generator = torch.Generator().manual_seed(int(seed))
         opt: torch.optim.Optimizer
         # CUDA: one fused kernel for the whole update instead of a few per parameter group
-        fused = {"fused": True} if target.type == "cuda" else {}
+        fused = True if target.type == "cuda" else None
         if optimizer == "sgd":
             opt = torch.optim.SGD(
-                params, lr=lr, momentum=momentum, weight_decay=weight_decay, **fused
+                params, lr=lr, momentum=momentum, weight_decay=weight_decay, fused=fused
             )
         else:
-            opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, **fused)
+            opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused)
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
         if schedule_name == "cosine":
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
