@@ -403,8 +403,20 @@ def write_report(
         categories = sorted(pruners_per_category.index[pruners_per_category >= 2])
         if len(pruners_per_category) < 2:
             categories = []  # one category: the overall ranking already is the per-category one
-        for category in [None, *categories]:
-            result = rank_pruners(table, category=category, random_state=random_state)
+        wanted_categories: list[str | None] = [None, *categories]
+        if jobs > 1 and len(wanted_categories) > 1:
+            from joblib import Parallel, delayed
+
+            results = Parallel(n_jobs=jobs)(
+                delayed(rank_pruners)(table, category=c, random_state=random_state)
+                for c in wanted_categories
+            )
+        else:
+            results = [
+                rank_pruners(table, category=c, random_state=random_state)
+                for c in wanted_categories
+            ]
+        for category, result in zip(wanted_categories, results, strict=True):
             suffix = "" if category is None else f"_{category}"
             for note in result.notes:
                 report.note(f"ranking{suffix}: {note}")

@@ -231,3 +231,20 @@ def test_stratified_grouped_folds_deal_each_class_evenly(table: FeatureTable) ->
     ]
     counts = pd.concat(per_fold, axis=1).fillna(0)  # 6 configurations per pruner, 3 folds
     assert (counts.max(axis=1) - counts.min(axis=1) <= 1).all() and (counts.sum(axis=1) == 6).all()
+
+
+def test_parallel_cells_give_the_same_tables(table: FeatureTable, tmp_path) -> None:
+    kwargs = {
+        "n_repeats": 1,
+        "n_splits": 3,
+        "regressors": FAST,
+        "feature_sets": ("mge",),
+        "xgboost_estimators": 5,
+        "sections": ("regression", "classification", "ranking"),
+    }
+    write_report(table, tmp_path / "serial", n_jobs=1, **kwargs)
+    write_report(table, tmp_path / "parallel", n_jobs=2, **kwargs)
+    for name in ("regression.csv", "classification.csv", "ranking_scores.csv"):
+        pd.testing.assert_frame_equal(
+            pd.read_csv(tmp_path / "serial" / name), pd.read_csv(tmp_path / "parallel" / name)
+        )
