@@ -157,40 +157,11 @@ def weighted_upper_csr(
 
 
 @njit(cache=True)
-def undirected_from_upper(up_ptr, up_idx):  # pragma: no cover - compiled
-    """Full symmetric CSR from the upper triangle, and ``split``: row ``u``'s neighbours ``< u``
-    are ``indices[indptr[u]:split[u]]``, those ``> u`` are ``indices[split[u]:indptr[u + 1]]``.
-
-    Visiting rows in ascending order fills the lower parts already sorted.
-    """
-    n = up_ptr.shape[0] - 1
-    lower = np.zeros(n, dtype=np.int64)
-    for p in range(up_ptr[n]):
-        lower[up_idx[p]] += 1
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    split = np.empty(n, dtype=np.int64)
-    for u in range(n):
-        split[u] = ptr[u] + lower[u]
-        ptr[u + 1] = split[u] + (up_ptr[u + 1] - up_ptr[u])
-    idx = np.empty(ptr[n], dtype=np.int32)
-    fill = ptr[:-1].copy()
-    for u in range(n):
-        out = split[u]
-        for p in range(up_ptr[u], up_ptr[u + 1]):
-            v = up_idx[p]
-            idx[out] = v
-            out += 1
-            idx[fill[v]] = u
-            fill[v] += 1
-    return ptr, idx, split
-
-
-@njit(cache=True)
 def symmetric_from_upper(up_ptr, up_idx, up_data):  # pragma: no cover - compiled
     """Full weighted symmetric CSR of ``A_s`` from its upper triangle: ``(indptr, indices,
     split, data)``, rows sorted, row ``u``'s neighbours ``< u`` at ``[indptr[u], split[u])``.
 
-    The weighted form of :func:`undirected_from_upper` (same pattern and split, plus the
+    The weighted form of the undirected simple graph (same pattern and split, plus the
     float32 ``|w|`` sums), so the undirected metrics and the spectra share one structure.
     One counting pass, O(edges + n).
     """
@@ -218,6 +189,17 @@ def symmetric_from_upper(up_ptr, up_idx, up_data):  # pragma: no cover - compile
             data[fill[v]] = w
             fill[v] += 1
     return ptr, idx, split, data
+
+
+def undirected_from_upper(
+    up_ptr: np.ndarray, up_idx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Full symmetric CSR pattern from the upper triangle, and ``split``: row ``u``'s
+    neighbours ``< u`` are ``indices[indptr[u]:split[u]]``, those ``> u`` are
+    ``indices[split[u]:indptr[u + 1]]`` (the pattern of :func:`symmetric_from_upper`).
+    """
+    ptr, idx, split, _ = symmetric_from_upper(up_ptr, up_idx, np.zeros(len(up_idx), np.float32))
+    return ptr, idx, split
 
 
 def row_chunks(indptr: np.ndarray, chunks: int) -> np.ndarray:
