@@ -13,7 +13,7 @@ the two, and prints the speed ratio of the pair.
 
 Each case runs in a fresh subprocess pinned to one thread, with random masks
 that keep exactly ``round((1 - s) * n)`` weights per layer. Printed per case:
-edges, encode time (best of ``--repeat``), edges per second, the tracemalloc
+edges, encode time (best and median of ``--repeat``), edges per second (from the best), the tracemalloc
 peak of the encode call (numpy arrays; the edge arrays themselves are 12 bytes
 per edge) and the process's peak RSS (``ru_maxrss``, includes torch) and its increase over the
 process with torch, the model and the masks loaded (``+RSS``).
@@ -61,18 +61,18 @@ for name, mod in model.named_modules():
         masks[name + ".weight"] = flat.reshape(tuple(mod.weight.shape))
 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # torch + model + masks
 encode(model, masks, (3, 32, 32))  # warm-up (tracing caches, page faults)
-best = float("inf")
+times = []
 for _ in range(repeat):
     t0 = time.perf_counter()
     g = encode(model, masks, (3, 32, 32))
-    best = min(best, time.perf_counter() - t0)
+    times.append(time.perf_counter() - t0)
     n_edges, n_nodes = g.n_edges, g.n_nodes
     del g
 tracemalloc.start()
 g = encode(model, masks, (3, 32, 32))
 _, peak = tracemalloc.get_traced_memory()
 tracemalloc.stop()
-print(json.dumps({"source": prunegraph.__file__, "edges": n_edges, "nodes": n_nodes, "seconds": best, "peak": peak,
+print(json.dumps({"source": prunegraph.__file__, "edges": n_edges, "nodes": n_nodes, "seconds": min(times), "median": float(np.median(times)), "peak": peak,
                   "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                   "rss_base": rss_before * 1024}))
 """
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     header = (
-        f"{'arch':<12} {'sparsity':>8} {'nodes':>9} {'edges':>12} {'time s':>8} "
+        f"{'arch':<12} {'sparsity':>8} {'nodes':>9} {'edges':>12} {'time s':>8} {'med s':>7} "
         f"{'M edges/s':>10} {'ns/edge':>8} {'peak MB':>8} {'B/edge':>7} {'RSS MB':>7} {'+RSS MB':>8}"
     )
     print(header)
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         e = max(r["edges"], 1)
         return (
             f"{label:<12} {s:>8.2f} {r['nodes']:>9,} {r['edges']:>12,} {r['seconds']:>8.3f} "
+            f"{r['median']:>7.3f} "
             f"{e / r['seconds'] / 1e6:>10.1f} {r['seconds'] / e * 1e9:>8.1f} "
             f"{r['peak'] / 2**20:>8.0f} {r['peak'] / e:>7.1f} {r['maxrss'] / 2**20:>7.0f} "
             f"{(r['maxrss'] - r['rss_base']) / 2**20:>8.0f}"
