@@ -13,7 +13,11 @@ Columns (pinned; see ``docs/analysis.md``):
   ``mean_ch_<name>``); Section C ``stability_*``; Section D path metrics.
 
 Auxiliary columns (``n_nodes``, ``n_edges``, ``<metric>_se`` and the other
-Network properties) are kept in the frame but are never features.
+Network properties) are kept in the frame but are never features. Among them
+the network's cost :data:`COST_COLUMNS` (``params, params_nonzero,
+flops_dense, flops_sparse``, FLOPs counted as multiply-accumulates, see
+:mod:`prunegraph.loader.cost`): read from the Network nodes, or summed from
+the per-layer rows (store or ``layers=`` file) when the network rows lack them.
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ IDENTIFIER_COLUMNS: tuple[str, ...] = (
     "seed",
 )
 OUTCOME_COLUMNS: tuple[str, ...] = ("acc_dense", "acc_sparse", "acc_drop")
+#: The network's cost: prunable weights, kept weights, dense and sparse FLOPs
+#: (multiply-accumulates of the conv/linear layers; :mod:`prunegraph.loader.cost`).
+COST_COLUMNS: tuple[str, ...] = ("params", "params_nonzero", "flops_dense", "flops_sparse")
 #: Columns a feature table must have (``study``, ``pruner_category``, ``seed``
 #: and ``acc_drop`` are filled in when absent, see :func:`validate_features`).
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -111,6 +118,7 @@ _NON_FEATURE_COLUMNS = frozenset(
     {
         *IDENTIFIER_COLUMNS,
         *OUTCOME_COLUMNS,
+        *COST_COLUMNS,
         "input_shape",
         "config_json",
         "content_hash",
@@ -233,6 +241,33 @@ def pivot_layer_metrics(layers: pd.DataFrame) -> pd.DataFrame:
     return means.rename(columns={m: f"mean_{m}" for m in names})
 
 
+def cost_from_layers(layers: pd.DataFrame) -> pd.DataFrame:
+    """Network totals of the :data:`COST_COLUMNS` a per-layer table has: sums over the layers.
+
+    ``params = sum_l params_l`` and likewise for ``params_nonzero``,
+    ``flops_dense`` and ``flops_sparse`` (a skip layer's cost is 0). Indexed by
+    ``network_id``; a network whose layers lack a value gets null, not a partial sum.
+    """
+    if "network_id" not in layers.columns:
+        raise ValidationError("The per-layer table must have a 'network_id' column.")
+    names = [c for c in COST_COLUMNS if c in layers.columns]
+    values = layers[["network_id", *names]].copy()
+    values[names] = values[names].apply(pd.to_numeric, errors="coerce")
+    grouped = values.groupby("network_id", sort=False)[names]
+    return grouped.sum(min_count=1).where(grouped.count() == grouped.size().to_numpy()[:, None])
+
+
+def _merge_missing(frame: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the columns of ``extra`` (indexed by ``network_id``) it lacks, or fills."""
+    for column in extra.columns:
+        if column not in frame.columns:
+            frame = frame.merge(extra[[column]], left_on="network_id", right_index=True, how="left")
+        elif frame[column].isna().any():
+            frame = frame.copy()
+            frame[column] = frame[column].fillna(frame["network_id"].map(extra[column]))
+    return frame
+
+
 def _expand_props(frame: pd.DataFrame) -> pd.DataFrame:
     """Flatten a ``props`` column of property maps (the library queries return ``properties(n)``)."""
     if "props" not in frame.columns:
@@ -278,6 +313,7 @@ def features_from_store(store: SupportsQueryDF, study: str) -> tuple[pd.DataFram
             networks = networks.merge(
                 means[missing], left_on="network_id", right_index=True, how="left"
             )
+        networks = _merge_missing(networks, cost_from_layers(layers))
     return networks, layers
 
 
@@ -613,6 +649,7 @@ def _load_features(
         missing = [c for c in means.columns if c not in frame.columns]
         if missing:
             frame = frame.merge(means[missing], left_on="network_id", right_index=True, how="left")
+        frame = _merge_missing(frame, cost_from_layers(layer_frame))
     if study is not None and "study" in frame.columns and not hasattr(source, "query_df"):
         frame = frame[frame["study"].astype(str) == study]
         if frame.empty:

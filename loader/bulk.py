@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from prunegraph.errors import StackError, ValidationError
+from prunegraph.loader.cost import COST_COLUMNS
 from prunegraph.loader.export import check_some_family, graphs_by_family
 from prunegraph.loader.graph import MultipartiteGraph
 from prunegraph.loader.records import NetworkRecord
@@ -175,6 +176,7 @@ _NETWORK_COLUMNS: list[tuple[str, str]] = [
     ("partition_offsets", "long[]"),
     ("partition_names", "string[]"),
     ("partition_shapes_json", "string"),
+    *((name, "long") for name in COST_COLUMNS),
     ("level", "string"),
     ("status", "string"),
     *((f.stored_flag, "boolean") for f in dm.GRAPH_FAMILIES.values() if f.stored_flag),
@@ -201,6 +203,7 @@ _LAYER_COLUMNS: list[tuple[str, str]] = [
     ("n_unmasked", "long"),
     ("n_edges", "long"),
     ("layer_density", "double"),
+    *((name, "long") for name in COST_COLUMNS),
 ]
 
 

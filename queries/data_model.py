@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from prunegraph.errors import NotFoundError, ValidationError
+from prunegraph.loader.cost import COST_COLUMNS, layer_costs, network_cost
 from prunegraph.loader.graph import BLOCK_KINDS
 from prunegraph.loader.records import validate_network_id, validate_study_name
 from prunegraph.queries.library import load_query
@@ -373,9 +374,15 @@ def _listify(value: Any) -> Any:
 
 
 def layer_properties(network_id: str, graph: MultipartiteGraph) -> list[dict[str, Any]]:
-    """``(:Layer)`` properties of every MGE edge block (None-valued keys left out)."""
+    """``(:Layer)`` properties of every MGE edge block (None-valued keys left out).
+
+    Includes the layer's cost :data:`~prunegraph.loader.cost.COST_COLUMNS`
+    (``params, params_nonzero, flops_dense, flops_sparse``; FLOPs counted as
+    multiply-accumulates, see :mod:`prunegraph.loader.cost`).
+    """
+    costs = layer_costs(graph)
     rows = []
-    for b in graph.blocks:
+    for position, b in enumerate(graph.blocks):
         props: dict[str, Any] = {
             "network_id": network_id,
             "index": b.index,
@@ -395,13 +402,18 @@ def layer_properties(network_id: str, graph: MultipartiteGraph) -> list[dict[str
             "n_unmasked": b.n_unmasked,
             "n_edges": b.n_edges,
             "layer_density": b.density,
+            **{name: int(costs[name][position]) for name in COST_COLUMNS},
         }
         rows.append({k: v for k, v in props.items() if v is not None})
     return rows
 
 
 def graph_properties(graph: MultipartiteGraph) -> dict[str, Any]:
-    """Network-level sizes of the MGE: counts, partition sizes/offsets/shapes/names."""
+    """Network-level sizes of the MGE: counts, partition sizes/offsets/shapes/names, cost.
+
+    The cost (``params, params_nonzero, flops_dense, flops_sparse``) is the sum
+    over the layers, :func:`prunegraph.loader.cost.network_cost`.
+    """
     return {
         "n_nodes": graph.n_nodes,
         "n_edges": graph.n_edges,
@@ -410,6 +422,7 @@ def graph_properties(graph: MultipartiteGraph) -> dict[str, Any]:
         "partition_offsets": [p.offset for p in graph.partitions],
         "partition_names": [p.name for p in graph.partitions],
         "partition_shapes_json": json.dumps([list(p.shape) for p in graph.partitions]),
+        **network_cost(graph),
     }
 
 

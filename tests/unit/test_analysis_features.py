@@ -267,3 +267,44 @@ def test_scenarios_split_by_sparsity_and_architecture() -> None:
     assert [name for name, _ in table.scenarios("architecture")] == ["conv6", "resnet20"]
     with pytest.raises(UnknownNameError, match="scenario"):
         table.scenarios("dataset")
+
+
+def test_cost_columns_are_pinned_and_summed_from_layers(tmp_path) -> None:
+    from prunegraph.loader.cost import COST_COLUMNS
+
+    assert F.COST_COLUMNS == ("params", "params_nonzero", "flops_dense", "flops_sparse")
+    assert F.COST_COLUMNS == COST_COLUMNS
+    frame = _frame()
+    ids = frame["network_id"].tolist()
+    # two layers per network (hand values), the second network's first layer lacks flops_sparse
+    layers = pd.DataFrame(
+        {
+            "network_id": [i for i in ids for _ in range(2)],
+            "layer": [0, 1] * len(ids),
+            "params": [18, 48] * len(ids),
+            "params_nonzero": [9, 20] * len(ids),
+            "flops_dense": [648, 48] * len(ids),
+            "flops_sparse": [324.0, 20.0] * len(ids),
+        }
+    )
+    layers.loc[2, "flops_sparse"] = np.nan
+    path = tmp_path / "layers.csv"
+    layers.to_csv(path, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = F.load_features(frame, layers=path)
+    data = table.data.set_index("network_id")
+    assert data.loc[ids[0], "params"] == 66 and data.loc[ids[0], "params_nonzero"] == 29
+    assert data.loc[ids[0], "flops_dense"] == 696 and data.loc[ids[0], "flops_sparse"] == 344
+    assert np.isnan(data.loc[ids[1], "flops_sparse"])  # no partial sums
+    # constant over the table, yet kept (not a metric column, never a feature)
+    assert set(F.COST_COLUMNS) <= set(table.data.columns)
+    assert not set(F.COST_COLUMNS) & set(F.metric_columns(table.data))
+    assert not set(F.COST_COLUMNS) & set(table.feature_columns("all"))
+    # a value given on the network rows wins over the layer sums
+    given = frame.assign(params=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = F.load_features(given, layers=layers)
+    assert (table.data["params"] == 7).all()
+    assert table.data.set_index("network_id").loc[ids[0], "flops_dense"] == 696

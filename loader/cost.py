@@ -1,0 +1,124 @@
+"""The cost of a (sparse) network: parameters, non-zero parameters and FLOPs, per layer and in total.
+
+Everything is read from what the encoder already recorded on the MGE's edge
+blocks (:class:`~prunegraph.loader.graph.EdgeBlock`: the weight shape, the
+number of weights and of kept weights) and from the traced output shape of each
+layer (its target partition), so no weight is visited again.
+
+Definitions, for a conv or linear layer ``l`` with weight tensor ``theta_l``,
+mask ``m_l`` and output tensor of shape ``(C_out, H_out, W_out)`` (``(F_out,)``
+for a linear layer, i.e. ``P_l = 1``):
+
+.. math::
+
+    P_l = H_{out} W_{out} \\qquad \\text{(output positions per output channel)}
+
+    \\mathrm{params}_l = |\\theta_l|, \\qquad
+    \\mathrm{params\\_nonzero}_l = \\sum_j m_{l,j}
+
+    \\mathrm{flops\\_dense}_l = P_l \\, |\\theta_l|, \\qquad
+    \\mathrm{flops\\_sparse}_l = \\sum_j m_{l,j} \\, P_l = P_l \\, \\mathrm{params\\_nonzero}_l
+
+A convolution weight is applied once at every output position of its output
+channel (grouped convolutions included: a weight of group ``g`` only feeds the
+output channels of ``g``, and ``|theta_l| = C_out C_in/g k_h k_w``), so
+``flops_sparse`` is the sum over kept weights of the number of output
+positions each one is applied at. Positions where the kernel overlaps zero
+padding are counted (the multiply-accumulate is executed by a dense kernel), as
+the usual counters do; the MGE draws no edge from a padding position, so its
+edge count for a conv layer is at most ``flops_sparse`` (equal without
+padding, and without a pooling before the layer, which replicates edges over
+the pooling windows).
+
+**Convention: one FLOP is one multiply-accumulate** (FLOPs = MACs), the unit
+in which most pruning papers report the cost of a network (e.g. the
+"4.1 GFLOPs" of ResNet-50 on ImageNet is its count of multiply-accumulates;
+Blalock et al., 2020, MLSys, discuss the ambiguity). Double the figures for
+the "2 x MACs" convention. Biases, normalisation, activations, pooling and
+skip additions are not counted, in parameters nor in FLOPs: ``params`` is the
+number of prunable (conv/linear) weights, the ones the masks cover.
+
+The network totals are the sums over the layers; ``flops_ratio`` style
+quantities are left to the user (``flops_sparse / flops_dense``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from prunegraph.errors import ValidationError
+
+if TYPE_CHECKING:
+    from prunegraph.loader.graph import MultipartiteGraph
+
+COST_COLUMNS: tuple[str, ...] = ("params", "params_nonzero", "flops_dense", "flops_sparse")
+"""Property names of the cost, on the ``(:Layer)`` and ``(:Network)`` nodes and in the
+feature table (the network's totals)."""
+
+
+def layer_costs(graph: MultipartiteGraph) -> dict[str, np.ndarray]:
+    """Per-block cost arrays of an MGE (one entry per edge block, 0 for skip blocks).
+
+    Parameters
+    ----------
+    graph : MultipartiteGraph
+        An MGE (``kind == 'mge'``), as built by :func:`prunegraph.loader.encoding.encode`.
+
+    Returns
+    -------
+    dict of str to int64 array
+        Keys :data:`COST_COLUMNS` plus ``positions`` (``P_l``, output
+        positions per output channel); arrays aligned with ``graph.blocks``.
+        See the module docstring for the formulas (FLOPs are multiply-accumulates).
+
+    Raises
+    ------
+    ValidationError
+        If the graph is not an MGE, or a layer's output size is not a multiple
+        of its number of output channels.
+    """
+    if getattr(graph, "kind", None) != "mge":
+        raise ValidationError(
+            "Network cost needs the MGE (kind 'mge'), whose partitions are the traced "
+            f"activation shapes. Got kind {getattr(graph, 'kind', type(graph).__name__)!r}."
+        )
+    n = len(graph.blocks)
+    weighted = np.array(
+        [b.kind != "skip" and bool(b.weight_shape) for b in graph.blocks], dtype=bool
+    )
+    n_weights = np.array([b.n_weights for b in graph.blocks], dtype=np.int64)
+    n_unmasked = np.array([b.n_unmasked for b in graph.blocks], dtype=np.int64)
+    out_size = np.array([graph.partitions[b.dst_partition].size for b in graph.blocks], np.int64)
+    out_channels = np.array(
+        [b.weight_shape[0] if b.weight_shape else 1 for b in graph.blocks], dtype=np.int64
+    )
+    bad = weighted & ((out_channels <= 0) | (out_size % np.maximum(out_channels, 1) != 0))
+    if bad.any():
+        b = graph.blocks[int(np.flatnonzero(bad)[0])]
+        raise ValidationError(
+            f"Layer {b.name!r}: output size {graph.partitions[b.dst_partition].size} is not a "
+            f"multiple of its {b.weight_shape[0] if b.weight_shape else 0} output channels."
+        )
+    positions = np.where(weighted, out_size // np.maximum(out_channels, 1), 0)
+    params = np.where(weighted, n_weights, 0)
+    nonzero = np.where(weighted, n_unmasked, 0)
+    return {
+        "params": params.reshape(n),
+        "params_nonzero": nonzero.reshape(n),
+        "flops_dense": positions * params,
+        "flops_sparse": positions * nonzero,
+        "positions": positions.reshape(n),
+    }
+
+
+def network_cost(graph: MultipartiteGraph) -> dict[str, int]:
+    """Network totals of :data:`COST_COLUMNS`: the sums of :func:`layer_costs` over the layers.
+
+    ``params = sum_l |theta_l|``, ``params_nonzero = sum_l sum_j m_{l,j}``,
+    ``flops_dense = sum_l P_l |theta_l|``, ``flops_sparse = sum_l P_l sum_j m_{l,j}``
+    (FLOPs counted as multiply-accumulates; see the module docstring).
+    """
+    costs = layer_costs(graph)
+    return {name: int(costs[name].sum()) for name in COST_COLUMNS}
