@@ -12,6 +12,12 @@ writing ``neo4j-admin`` files) and every reader take them from here::
     (:RolledUnit:R_<id> {network_id, uid, p, i, layer, side})-[:ROLLED {w, layer}]->(:RolledUnit)
     (:ChannelUnit:C_<id> {network_id, uid, p, i, layer, side})
         -[:ROLLED_CHANNEL {w, layer}]->(:ChannelUnit)
+    (:Network)-[:SIMILAR {setting, jaccard, overlap}]->(:Network)
+
+``SIMILAR`` holds the pairwise stability of two networks of one architecture
+(:mod:`prunegraph.queries.stability`), one relationship per unordered pair and
+setting, drawn from the smaller ``network_id``; deleting a network removes its
+``SIMILAR`` relationships with it (``delete_network_nodes`` detaches the node).
 
 Two registries are the extension points:
 
@@ -55,6 +61,10 @@ NETWORK_LABEL = "Network"
 LAYER_LABEL = "Layer"
 HAS_NETWORK = "HAS_NETWORK"
 HAS_LAYER = "HAS_LAYER"
+SIMILAR = "SIMILAR"
+"""Network-to-network stability relationship (``similar_write``, ``stability_by_pruner``)."""
+SIMILAR_PROPERTIES: tuple[str, ...] = ("setting", "jaccard", "overlap")
+"""The properties of a ``SIMILAR`` relationship: setting (``'init'``/``'data'``) and eq. 4's indices."""
 
 LEVELS: tuple[str, ...] = ("summary", "rolled", "full")
 """Storage levels, lowest first; a higher level stores everything a lower one does.

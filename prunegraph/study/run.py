@@ -868,6 +868,12 @@ def run_study(
             if executor is None and not interrupted:
                 pool.shutdown(wait=True, cancel_futures=True)
         summary = StudySummary(config.name, out, list(outcomes.values()), walls)
+        t = time.perf_counter()
+        try:
+            _run_stability(store, specs, outcomes, out)
+        except Exception as exc:  # the networks are stored; report the stability problem
+            summary.analysis_error = f"stability: {type(exc).__name__}: {exc}"
+        walls["stability"] = time.perf_counter() - t
         if analyses and config.analysis.run:
             t = time.perf_counter()
             try:
@@ -1004,6 +1010,63 @@ def _run_networks(
                 )
     finally:
         bar.close()
+
+
+# -------------------------------------------------------------------------- stability
+STABILITY_GROUPS: dict[str, Callable[[NetworkSpec], Any]] = {
+    "init": lambda s: (s.model, s.model_options, s.dataset, s.dataset_options,
+                       s.dataset_digest, s.pruner, s.pruner_options, s.sparsity, s.training),
+    "data": lambda s: (s.model, s.model_options, s.pruner, s.pruner_options, s.sparsity,
+                       s.seed, s.training),
+}  # fmt: skip
+"""Per stability setting, the identity two networks share to be compared (seed / dataset left out)."""
+
+
+def _run_stability(
+    store: Store, specs: Sequence[NetworkSpec], outcomes: dict[str, NetworkOutcome], out: Path
+) -> int:
+    """Stability stage: ``SIMILAR`` relationships between the selection's stored networks.
+
+    For each setting (:data:`STABILITY_GROUPS`) and each group of two or more
+    complete networks, the MGE edge sets are rebuilt from the cached masks
+    (and trained weights) exactly as a resumed run encodes them, compared all
+    pairs at once (:func:`~prunegraph.queries.stability.similar_rows`) and
+    written idempotently. Networks without a cache entry are left out.
+    Returns the number of relationships written.
+    """
+    import numpy as np
+
+    from prunegraph.loader.encoding import encode
+    from prunegraph.queries.stability import similar_rows, write_similar
+
+    done = [
+        s
+        for s in specs
+        if outcomes.get(s.network_id) is not None
+        and outcomes[s.network_id].status in ("complete", "skipped")
+        and (out / "cache" / "networks" / f"{s.network_id}.pt").is_file()
+    ]
+    written = 0
+    for setting, key in STABILITY_GROUPS.items():
+        groups: dict[Any, list[NetworkSpec]] = {}
+        for s in done:
+            groups.setdefault(key(s), []).append(s)
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            graphs = {}
+            for s in members:
+                cached = _load_cache(out / "cache" / "networks" / f"{s.network_id}.pt")
+                if cached is None:
+                    continue
+                model = _build(s)
+                if cached.get("state_dict") is not None:
+                    model.load_state_dict(cached["state_dict"])
+                masks = {k: np.asarray(v, dtype=bool) for k, v in cached["masks"].items()}
+                graphs[s.network_id] = encode(model, masks, s.input_shape, kind="mge")
+            rows = similar_rows(graphs, {setting: dict.fromkeys(graphs, 0)})
+            written += write_similar(store, rows)
+    return written
 
 
 # --------------------------------------------------------------------------- analyses

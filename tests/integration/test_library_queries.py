@@ -44,6 +44,9 @@ TESTED_HERE = {
     "network_edges",
     "rolled_edges",
     "channel_edges",
+    "similar_write",
+    "similar_pairs",
+    "stability_by_pruner",
 }
 
 
@@ -252,6 +255,42 @@ def test_compare_networks(store: Store, fixture) -> None:
     assert rows[2]["jaccard"] == 1.0  # the identity shortcut is the same in both
     same = store.query("compare_networks", network_a=ra.network_id, network_b=ra.network_id)
     assert all(r["jaccard"] == 1.0 for r in same) and same[0]["sj"] == pytest.approx(1.0)
+
+
+def test_similar_and_stability_by_pruner(store: Store, fixture) -> None:
+    from prunegraph.queries.stability import similar_rows, write_similar
+
+    (ga, gb), (ra, rb) = fixture["graphs"], fixture["records"]
+    ids = {ra.network_id: ga, rb.network_id: gb}
+    rows = similar_rows(ids, {"init": dict.fromkeys(ids, "random-0.5")})
+    assert write_similar(store, rows) == 1
+    assert write_similar(store, rows) == 1  # MERGE: still one relationship
+    # eq. 4 by hand, from the edge sets of the non-skip layers
+    js, os_, es = [], [], []
+    for ba, bb in zip(ga.blocks, gb.blocks, strict=True):
+        if ba.kind == "skip":
+            continue
+        sa, da, _ = ga.block_edges(ba)
+        sb, db, _ = gb.block_edges(bb)
+        a = set(zip(sa.tolist(), da.tolist(), strict=True))
+        b = set(zip(sb.tolist(), db.tolist(), strict=True))
+        js.append(len(a & b) / len(a | b))
+        os_.append(len(a & b) / min(len(a), len(b)))
+        es.append((len(a) + len(b)) / 2)
+    sj, so = float(np.dot(js, es) / np.sum(es)), float(np.dot(os_, es) / np.sum(es))
+    pairs = store.query("similar_pairs", study=fixture["study"])
+    assert len(pairs) == 1
+    assert {pairs[0]["network_a"], pairs[0]["network_b"]} == set(ids)
+    assert (pairs[0]["setting"], pairs[0]["seed_a"], pairs[0]["seed_b"]) == ("init", 0, 1)
+    assert pairs[0]["jaccard"] == pytest.approx(sj) and pairs[0]["overlap"] == pytest.approx(so)
+    assert 0 < sj < 1
+    ranked = store.query("stability_by_pruner", study=fixture["study"])
+    assert [(r["setting"], r["architecture"], r["sparsity"], r["pruners"]) for r in ranked] == [
+        ("init", "resnet_block", 0.5, 1)
+    ]
+    assert ranked[0]["most_stable"] == ranked[0]["least_stable"] == "random"
+    assert ranked[0]["most_jaccard"] == pytest.approx(sj)
+    assert ranked[0]["least_overlap"] == pytest.approx(so)
 
 
 def test_network_sample(store: Store, fixture) -> None:
