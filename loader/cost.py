@@ -38,8 +38,9 @@ the "2 x MACs" convention. Biases, normalisation, activations, pooling and
 skip additions are not counted, in parameters nor in FLOPs: ``params`` is the
 number of prunable (conv/linear) weights, the ones the masks cover.
 
-The network totals are the sums over the layers; ``flops_ratio`` style
-quantities are left to the user (``flops_sparse / flops_dense``).
+The network totals are the sums over the layers (a shared weight tensor counted
+once in the parameters, see :func:`network_cost`); ratios are left to the
+user (``flops_sparse / flops_dense``).
 """
 
 from __future__ import annotations
@@ -114,11 +115,33 @@ def layer_costs(graph: MultipartiteGraph) -> dict[str, np.ndarray]:
 
 
 def network_cost(graph: MultipartiteGraph) -> dict[str, int]:
-    """Network totals of :data:`COST_COLUMNS`: the sums of :func:`layer_costs` over the layers.
+    """Network totals of :data:`COST_COLUMNS`, from :func:`layer_costs`.
 
-    ``params = sum_l |theta_l|``, ``params_nonzero = sum_l sum_j m_{l,j}``,
-    ``flops_dense = sum_l P_l |theta_l|``, ``flops_sparse = sum_l P_l sum_j m_{l,j}``
-    (FLOPs counted as multiply-accumulates; see the module docstring).
+    ``flops_dense = sum_l P_l |theta_l|`` and ``flops_sparse = sum_l P_l sum_j m_{l,j}``
+    over every edge block ``l`` (FLOPs counted as multiply-accumulates; see the
+    module docstring). ``params = sum_theta |theta|`` and ``params_nonzero =
+    sum_theta sum_j m_j`` count each weight tensor once: the blocks of one
+    parameter that write the same output (a layer reading a concatenation has one
+    block per source, each with its share of the weight) are summed, and a module
+    applied several times (weight sharing, one block per application) counts once
+    in the parameters but once per application in the FLOPs.
     """
     costs = layer_costs(graph)
-    return {name: int(costs[name].sum()) for name in COST_COLUMNS}
+    totals = {name: int(costs[name].sum()) for name in ("flops_dense", "flops_sparse")}
+    # per (parameter, output partition): the summed shares; per parameter: one application
+    shares: dict[tuple[str, int], np.ndarray] = {}
+    for k, b in enumerate(graph.blocks):
+        if b.param_name is not None and costs["params"][k]:
+            key = (b.param_name, b.dst_partition)
+            pair = np.array([costs["params"][k], costs["params_nonzero"][k]], dtype=np.int64)
+            shares[key] = shares.get(key, 0) + pair
+    per_param: dict[str, np.ndarray] = {}
+    for (name, _), pair in shares.items():
+        per_param[name] = np.maximum(per_param.get(name, pair), pair)
+    summed = np.sum(list(per_param.values()), axis=0) if per_param else np.zeros(2, np.int64)
+    return {
+        "params": int(summed[0]),
+        "params_nonzero": int(summed[1]),
+        "flops_dense": totals["flops_dense"],
+        "flops_sparse": totals["flops_sparse"],
+    }

@@ -116,3 +116,83 @@ def test_rolled_graph_is_refused():
         layer_costs(graph)
     with pytest.raises(ValidationError, match="needs the MGE"):
         network_cost("not a graph")  # type: ignore[arg-type]
+
+
+def _record(graph, **kw):
+    from prunegraph.loader.records import NetworkRecord
+
+    fields = dict(
+        network_id="0123456789abcdef",
+        study="s",
+        architecture="tiny",
+        dataset="d",
+        pruner="p",
+        pruner_category="pai",
+        sparsity=0.5,
+        seed=0,
+        input_shape=tuple(graph.partitions[0].shape),
+    )
+    fields.update(kw)
+    return NetworkRecord(**fields)
+
+
+def _csv_rows(directory, name):
+    import csv
+
+    header = (directory / f"{name}.header.csv").read_text().strip().split(",")
+    with (directory / f"{name}.csv").open() as fh:
+        return [dict(zip(header, row, strict=True)) for row in csv.reader(fh)]
+
+
+def test_bulk_files_carry_the_cost(tmp_path):
+    from prunegraph.loader import bulk
+
+    torch.manual_seed(0)
+    model = Tiny()
+    graph = encode(model, _masks(model), (1, 6, 6))
+    bulk.write_bulk_files([bulk.BulkNetwork(_record(graph), graph, "summary")], tmp_path / "b")
+    total = network_cost(graph)
+    (network,) = _csv_rows(tmp_path / "b", "networks")
+    assert {k: int(network[f"{k}:long"]) for k in COST_COLUMNS} == total
+    layers = _csv_rows(tmp_path / "b", "layers")
+    costs = layer_costs(graph)
+    for name in COST_COLUMNS:
+        assert [int(row[f"{name}:long"]) for row in layers] == costs[name].tolist()
+    assert total["flops_dense"] == 912
+
+
+def test_layer_and_graph_properties_carry_the_cost():
+    from prunegraph.queries import data_model as dm
+
+    torch.manual_seed(0)
+    model = Tiny()
+    graph = encode(model, _masks(model), (1, 6, 6))
+    props = dm.graph_properties(graph)
+    assert {k: props[k] for k in COST_COLUMNS} == network_cost(graph)
+    rows = dm.layer_properties("0123456789abcdef", graph)
+    assert [r["flops_dense"] for r in rows] == [648, 216, 48]
+    assert [r["params"] for r in rows] == [r["n_weights"] for r in rows]
+    assert [r["params_nonzero"] for r in rows] == [r["n_unmasked"] for r in rows]
+
+
+def test_shared_and_concatenated_weights_count_once_in_params():
+    from test_encoding import DenseBlock, SharedConv
+
+    # one conv (36 weights) applied twice at 3x4 outputs, a token-wise linear (6 weights)
+    # applied at 12 positions, fc 72 weights: params count the conv once, FLOPs twice
+    shared = network_cost(encode(SharedConv(), None, (2, 3, 4)))
+    assert shared == {
+        "params": 36 + 6 + 72,
+        "params_nonzero": 36 + 6 + 72,
+        "flops_dense": 2 * 36 * 12 + 6 * 12 + 72,
+        "flops_sparse": 2 * 36 * 12 + 6 * 12 + 72,
+    }
+    # c2 (8 weights) reads a concatenation: two blocks of 4 weights each, summed
+    torch.manual_seed(0)
+    model = DenseBlock()
+    masks = _masks(model)
+    graph = encode(model, masks, (1, 3, 4))
+    total = network_cost(graph)
+    assert total["params"] == sum(m.size for m in masks.values()) == 18 + 36 + 8 + 48
+    assert total["params_nonzero"] == sum(int(m.sum()) for m in masks.values())
+    assert total["flops_dense"] == (18 + 36 + 8) * 12 + 48
