@@ -201,6 +201,7 @@ def write_report(
     random_state: int = 0,
     title: str | None = None,
     n_jobs: int | None = None,
+    stability: pd.DataFrame | None = None,
 ) -> Path:
     """Run the analyses and write ``report.html`` plus one CSV per table into ``out_dir``.
 
@@ -221,6 +222,9 @@ def write_report(
     n_jobs : int, optional
         Worker processes for the regression and classification cells (joblib);
         default: :func:`auto_jobs`.
+    stability : DataFrame, optional
+        The study's stability pairs (library query ``similar_pairs``): adds the
+        section of :mod:`~prunegraph.analysis.stability_report` at the end.
 
     Cells smaller than ``n_splits`` folds allow are cut into as many folds as they
     allow (down to leave-one-configuration-out); the ``cv`` column says how. Every
@@ -473,6 +477,12 @@ def write_report(
         if name in sections:
             report.heading(heading)
         report.guarded(name, run)
+    if stability is not None:
+        from prunegraph.analysis.stability_report import stability_section
+
+        pairs = stability
+        report.heading("Stability per pruner and sparsity (Cunegatti et al. 2023)")
+        report.guarded("stability", lambda: stability_section(report, pairs))
     (out / "notes.txt").write_text("\n".join(report.notes) + ("\n" if report.notes else ""))
     doc_title = html.escape(
         title or f"prunegraph analysis: {', '.join(sorted(data['study'].unique()))}"

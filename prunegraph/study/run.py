@@ -1135,11 +1135,13 @@ def run_analyses(
     report_dir.mkdir(parents=True, exist_ok=True)
     frame = getattr(table, "data", None)
     features_csv = frame.to_csv(index=False) if frame is not None else ""
+    pairs = store.query_df("similar_pairs", study=study)  # stability section (SIMILAR pairs)
     # The report is a pure function of the feature table and the analysis settings: when
     # neither changed since the last report, keep it (a re-run of a complete study is fast).
     key = config_hash(
         {
             "features": hashlib.sha256(features_csv.encode()).hexdigest(),
+            "stability": hashlib.sha256(pairs.to_csv(index=False).encode()).hexdigest(),
             "settings": asdict(settings),
             "versions": code_versions(),
         }
@@ -1163,6 +1165,7 @@ def run_analyses(
             n_splits=settings.n_splits,
             n_repeats=settings.n_repeats,
             title=f"prunegraph study '{study}'",
+            stability=pairs,
             **optional,
         )
     )

@@ -7,6 +7,7 @@ import secrets
 import uuid
 from typing import Any
 
+import pandas as pd
 import pytest
 from _graphs import resnet_block
 
@@ -134,12 +135,21 @@ def test_study_run_stores_similar_relationships(store: Store, tmp_path) -> None:
     config = dataclasses.replace(config, metrics=("components",), metrics_exclude=())
     where = {"model": "mlp", "pruner": "magnitude", "sparsity": 0.5}
     try:
-        for _ in range(2):
+        for analyses in (False, True):  # the second run recomputes nothing but stability
             summary = run_study(
-                config, out_dir=tmp_path, store=store, progress=False, analyses=False,
-                executor=SerialExecutor(), where=where,
-            )  # fmt: skip
+                config,
+                out_dir=tmp_path,
+                store=store,
+                progress=False,
+                analyses=analyses,
+                executor=SerialExecutor(),
+                where=where,
+            )
             assert not summary.failed and summary.analysis_error is None
+        page = (tmp_path / "report" / "report.html").read_text()
+        assert "Stability per pruner and sparsity" in page
+        table = pd.read_csv(tmp_path / "report" / "stability_by_pruner.csv")
+        assert table[["setting", "pruner", "pairs"]].values.tolist() == [["init", "magnitude", 1]]
         pairs = store.query("similar_pairs", study=config.name)
         assert len(pairs) == 1 and pairs[0]["setting"] == "init"
         assert {pairs[0]["seed_a"], pairs[0]["seed_b"]} == {0, 1}

@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 from _metric_graphs import build, full, random_layered
 
+from prunegraph.analysis.stability_report import KEYS, PAIR_COLUMNS, stability_by_pruner
 from prunegraph.errors import PrunegraphError
 from prunegraph.queries import data_model as dm
 from prunegraph.queries.library import load_query
@@ -107,3 +109,75 @@ def test_vocabulary_in_data_model() -> None:
     for name in ("similar_pairs", "stability_by_pruner"):
         q = load_query(name)
         assert q.params == ("study",) and f":{dm.SIMILAR}]" in q.text
+
+
+def _pairs() -> pd.DataFrame:
+    rows = [
+        ("init", "mlp", "snip", 0.5, 0.8, 0.9),
+        ("init", "mlp", "snip", 0.5, 0.6, 0.7),
+        ("init", "mlp", "random", 0.5, 0.2, 0.3),
+        ("init", "mlp", "random", 0.9, 0.1, 0.4),
+        ("data", "mlp", "snip", 0.5, 0.5, 0.6),
+    ]
+    return pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
+
+
+def test_stability_by_pruner_aggregates_pairs() -> None:
+    table = stability_by_pruner(_pairs())
+    assert list(table.columns) == [*KEYS, "pairs", "sj_mean", "sj_sd", "so_mean", "so_sd"]
+    assert len(table) == 4
+    snip = table[(table["setting"] == "init") & (table["pruner"] == "snip")].iloc[0]
+    assert snip["pairs"] == 2
+    assert snip["sj_mean"] == pytest.approx(0.7) and snip["so_mean"] == pytest.approx(0.8)
+    assert snip["sj_sd"] == pytest.approx(np.std([0.8, 0.6], ddof=1))
+    single = table[(table["pruner"] == "random") & (table["sparsity"] == 0.9)].iloc[0]
+    assert single["pairs"] == 1 and np.isnan(single["sj_sd"])
+    with pytest.raises(PrunegraphError, match="No stability pairs"):
+        stability_by_pruner(_pairs().iloc[:0])
+    with pytest.raises(PrunegraphError, match="overlap"):
+        stability_by_pruner(_pairs().drop(columns="overlap"))
+
+
+def test_report_has_the_stability_section() -> None:
+    from prunegraph.analysis.stability_report import stability_section
+
+    class _Collect:
+        def __init__(self) -> None:
+            self.tables: dict[str, pd.DataFrame] = {}
+            self.figures: list[str] = []
+            self.texts: list[str] = []
+
+        def text(self, text: str) -> None:
+            self.texts.append(text)
+
+        def table(self, frame: pd.DataFrame, name: str, *, caption: str) -> None:
+            self.tables[name] = frame
+
+        def figure(self, fig: object, caption: str) -> None:
+            self.figures.append(caption)
+
+    report = _Collect()
+    stability_section(report, _pairs())
+    assert list(report.tables) == ["stability_by_pruner"]
+    assert len(report.tables["stability_by_pruner"]) == 4
+    assert report.figures == [
+        "Mean SJ vs sparsity per pruner, setting 'data'",
+        "Mean SJ vs sparsity per pruner, setting 'init'",
+    ]
+    assert "5 pairs" in report.texts[0]
+
+
+def test_write_report_hook(tmp_path) -> None:
+    from _analysis_helpers import small_table
+
+    from prunegraph.analysis.report import write_report
+
+    path = write_report(small_table(), tmp_path, sections=(), stability=_pairs())
+    page = path.read_text()
+    assert "Stability per pruner and sparsity (Cunegatti et al. 2023)" in page
+    assert (tmp_path / "stability_by_pruner.csv").is_file()
+    assert page.count("<figure>") == 2
+    empty = write_report(small_table(), tmp_path / "none", sections=(), stability=_pairs()[:0])
+    assert "No stability pairs are stored" in empty.read_text()
+    plain = write_report(small_table(), tmp_path / "plain", sections=())
+    assert "Stability per pruner" not in plain.read_text()
