@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from prunegraph.analysis.weights import WEIGHT_COLUMNS, weight_features
 from prunegraph.errors import UnknownNameError, ValidationError
 from prunegraph.queries.metric_names import GRAPH_PREFIXES as METRIC_GRAPH_PREFIXES
 from prunegraph.queries.metric_names import SECTION_A, SECTION_B, SECTION_D
@@ -105,6 +106,9 @@ def _feature_set_columns() -> dict[str, tuple[str, ...]]:
         "paths": metric_names.SECTION_D,
     }
     sets["all"] = tuple(dict.fromkeys(c for cols in sets.values() for c in cols))
+    # statistics of the trained weights (Unterthiner et al. 2020): a baseline, not topology,
+    # so not part of ``all``
+    sets["weights"] = WEIGHT_COLUMNS
     return sets
 
 
@@ -268,6 +272,27 @@ def _merge_missing(frame: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _weight_table(weights: pd.DataFrame | str | Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """The ``weights`` columns indexed by ``network_id``, from a cache folder or a DataFrame."""
+    if "network_id" not in frame.columns:
+        raise ValidationError("The feature table must have a 'network_id' column.")
+    if isinstance(weights, str | Path):
+        return weight_features(weights, frame["network_id"].astype(str))
+    if not isinstance(weights, pd.DataFrame):
+        raise ValidationError(
+            "The 'weights' parameter of load_features must be a cache folder or a DataFrame. "
+            f"Got {type(weights).__name__} instead."
+        )
+    table = weights.set_index("network_id") if "network_id" in weights.columns else weights
+    unknown = [c for c in table.columns if c not in WEIGHT_COLUMNS]
+    if unknown:
+        raise ValidationError(
+            f"Unknown weights column(s) {', '.join(map(repr, unknown))}; "
+            f"expected some of {', '.join(WEIGHT_COLUMNS)}."
+        )
+    return table
+
+
 def _expand_props(frame: pd.DataFrame) -> pd.DataFrame:
     """Flatten a ``props`` column of property maps (the library queries return ``properties(n)``)."""
     if "props" not in frame.columns:
@@ -390,7 +415,7 @@ def validate_features(frame: pd.DataFrame) -> pd.DataFrame:
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:
     """Columns that may be features: known metric names, ``mean_*``, ``stability_*``."""
-    known = set(_feature_set_columns()["all"])
+    known = {c for cols in _feature_set_columns().values() for c in cols}
     return [
         c
         for c in frame.columns
@@ -579,6 +604,7 @@ def load_features(
     study: str | None = None,
     normalisation: str = "raw",
     layers: pd.DataFrame | str | Path | None = None,
+    weights: pd.DataFrame | str | Path | None = None,
     drop_constant: bool = True,
 ) -> FeatureTable:
     """Load, validate and normalise a feature table.
@@ -596,6 +622,11 @@ def load_features(
     layers : DataFrame or path, optional
         Per-layer rows (``network_id, layer, layer_density, delta_r, ...``) for
         file sources; ``mean_*`` columns absent from the table are computed from them.
+    weights : DataFrame or path, optional
+        The ``weights`` feature set (:data:`prunegraph.analysis.weights.WEIGHT_COLUMNS`,
+        Unterthiner et al. 2020): a study's cache folder (``<output>/cache``, the
+        trained weights and masks), or a DataFrame of those columns indexed by (or
+        with a column) ``network_id``. Columns the table lacks are added.
     drop_constant : bool
         Drop metric columns that are constant or entirely null (with a warning).
 
@@ -612,6 +643,7 @@ def load_features(
             study=study,
             normalisation=normalisation,
             layers=layers,
+            weights=weights,
             drop_constant=drop_constant,
         )
     messages = _reissue(caught, stacklevel=3)
@@ -624,6 +656,7 @@ def _load_features(
     study: str | None = None,
     normalisation: str = "raw",
     layers: pd.DataFrame | str | Path | None = None,
+    weights: pd.DataFrame | str | Path | None = None,
     drop_constant: bool = True,
 ) -> FeatureTable:
     """:func:`load_features` without the warning bookkeeping."""
@@ -650,6 +683,8 @@ def _load_features(
         if missing:
             frame = frame.merge(means[missing], left_on="network_id", right_index=True, how="left")
         frame = _merge_missing(frame, cost_from_layers(layer_frame))
+    if weights is not None:
+        frame = _merge_missing(frame, _weight_table(weights, frame))
     if study is not None and "study" in frame.columns and not hasattr(source, "query_df"):
         frame = frame[frame["study"].astype(str) == study]
         if frame.empty:

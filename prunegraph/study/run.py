@@ -1130,7 +1130,13 @@ def run_analyses(
     if not outcomes:
         return _topology_report(store, study, out / "report")
 
-    table = load_features(store, study=study, normalisation=settings.normalize or "raw")
+    cache = out / "cache"  # trained weights: the `weights` feature set (Unterthiner et al. 2020)
+    table = load_features(
+        store,
+        study=study,
+        normalisation=settings.normalize or "raw",
+        weights=cache if (cache / "networks").is_dir() else None,
+    )
     report_dir = out / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     frame = getattr(table, "data", None)
