@@ -48,5 +48,5 @@ def test_every_library_query_that_writes_is_an_internal_one() -> None:
     writing = {n for n in list_queries() if writes(load_query(n).text)}
     assert {"export_begin", "export_complete", "delete_network_nodes"} <= writing
     assert "study_networks" not in writing and "network_features" not in writing
-    internal = ("export_", "delete_", "metric_", "schema_", "study_lock_")
+    internal = ("export_", "delete_", "metric_", "schema_", "study_lock_", "similar_write")
     assert all(n.startswith(internal) for n in writing), sorted(writing)
