@@ -97,3 +97,22 @@ def test_stored_cost_equals_the_computed_one(store: Store, study: str, level: st
     for network_id, graph in zip(ids, graphs, strict=True):
         assert {k: int(data.loc[network_id, k]) for k in COST_COLUMNS} == network_cost(graph)
     assert data["params_nonzero"].nunique() == 2
+
+
+def test_study_run_writes_cost_and_weights_columns(store: Store, tiny_run) -> None:
+    import pandas as pd
+
+    from prunegraph.analysis.weights import WEIGHT_COLUMNS
+
+    assert tiny_run["summary"].analysis_error is None
+    features = pd.read_csv(tiny_run["out"] / "report" / "features.csv")
+    assert set(COST_COLUMNS) <= set(features.columns)
+    assert (features["params_nonzero"] < features["params"]).all()
+    assert (features["flops_sparse"] < features["flops_dense"]).all()
+    # trained study: every network has its weight statistics (constant ones may be dropped)
+    present = [c for c in WEIGHT_COLUMNS if c in features.columns]
+    assert len(present) >= 10 and features[present].notna().all().all()
+    stored = dm.get_network(store, str(features["network_id"].iloc[0]))
+    assert {k: stored[k] for k in COST_COLUMNS} == {
+        k: int(features[k].iloc[0]) for k in COST_COLUMNS
+    }
