@@ -19,6 +19,39 @@ from __future__ import annotations
 from numba import njit
 
 
+@njit(cache=True, inline="always")
+def _add_row(r, weight, d, cols, mult, has_mult, marker, acc, touched, n_touched):
+    """Add ``weight * mult[r, :]`` to output row ``d``'s accumulator over ``cols[r, :]``.
+
+    Returns the new count of touched sources.
+    """
+    for c in range(cols.shape[1]):
+        s = cols[r, c]
+        if s < 0:
+            break
+        val = weight * mult[r, c] if has_mult else weight
+        if marker[s] != d:
+            marker[s] = d
+            acc[s] = val
+            touched[n_touched] = s
+            n_touched += 1
+        else:
+            acc[s] += val
+    return n_touched
+
+
+@njit(cache=True, inline="always")
+def _flush_row(d, f, touched, n_touched, acc, out_d, out_s, out_w, pos):
+    """Write output row ``d``'s merged edges (scaled by ``f``) from position ``pos``."""
+    for t in range(n_touched):
+        s = touched[t]
+        out_d[pos] = d
+        out_s[pos] = s
+        out_w[pos] = acc[s] * f
+        pos += 1
+    return pos
+
+
 @njit(cache=True)
 def merge_runs(
     dst, src, w, cols, mult, has_mult, scale, has_scale, marker, acc, touched,
@@ -30,7 +63,6 @@ def merge_runs(
     merged edge).
     """
     n = len(dst)
-    width = cols.shape[1]
     k = 0
     while k < n:
         d = dst[k]
@@ -41,25 +73,10 @@ def merge_runs(
         if f != 0:
             n_touched = 0
             for e in range(k, end):
-                r = src[e]
-                for c in range(width):
-                    s = cols[r, c]
-                    if s < 0:
-                        break
-                    val = w[e] * mult[r, c] if has_mult else w[e]
-                    if marker[s] != d:
-                        marker[s] = d
-                        acc[s] = val
-                        touched[n_touched] = s
-                        n_touched += 1
-                    else:
-                        acc[s] += val
-            for t in range(n_touched):
-                s = touched[t]
-                out_d[pos] = d
-                out_s[pos] = s
-                out_w[pos] = acc[s] * f
-                pos += 1
+                n_touched = _add_row(
+                    src[e], w[e], d, cols, mult, has_mult, marker, acc, touched, n_touched
+                )
+            pos = _flush_row(d, f, touched, n_touched, acc, out_d, out_s, out_w, pos)
         k = end
     return pos
 
@@ -77,7 +94,6 @@ def merge_conv(
     when it lies inside the ``h x wd`` input.
     """
     n_out = len(indptr) - 1
-    width = cols.shape[1]
     for o in range(n_out):
         for y in range(ho):
             for x in range(wo):
@@ -92,24 +108,10 @@ def merge_conv(
                     if iy < 0 or iy >= h or ix < 0 or ix >= wd:
                         continue
                     r = (in_ch[e] * h + iy) * wd + ix
-                    for c in range(width):
-                        s = cols[r, c]
-                        if s < 0:
-                            break
-                        val = kw[e] * mult[r, c] if has_mult else kw[e]
-                        if marker[s] != d:
-                            marker[s] = d
-                            acc[s] = val
-                            touched[n_touched] = s
-                            n_touched += 1
-                        else:
-                            acc[s] += val
-                for t in range(n_touched):
-                    s = touched[t]
-                    out_d[pos] = d
-                    out_s[pos] = s
-                    out_w[pos] = acc[s] * f
-                    pos += 1
+                    n_touched = _add_row(
+                        r, kw[e], d, cols, mult, has_mult, marker, acc, touched, n_touched
+                    )
+                pos = _flush_row(d, f, touched, n_touched, acc, out_d, out_s, out_w, pos)
     return pos
 
 
@@ -121,7 +123,6 @@ def merge_linear(
     """Linear edges ``in_j -> out_k`` (unmasked ``W[k, j]``, weight ``|W[k, j]|``) at each
     of ``lead`` leading positions, composed with a window table and merged row by row."""
     f_out, f_in = mask.shape
-    width = cols.shape[1]
     for p in range(lead):
         for k in range(f_out):
             d = p * f_out + k
@@ -134,22 +135,8 @@ def merge_linear(
                     continue
                 wv = abs(weight[k, j])
                 r = p * f_in + j
-                for c in range(width):
-                    s = cols[r, c]
-                    if s < 0:
-                        break
-                    val = wv * mult[r, c] if has_mult else wv
-                    if marker[s] != d:
-                        marker[s] = d
-                        acc[s] = val
-                        touched[n_touched] = s
-                        n_touched += 1
-                    else:
-                        acc[s] += val
-            for t in range(n_touched):
-                s = touched[t]
-                out_d[pos] = d
-                out_s[pos] = s
-                out_w[pos] = acc[s] * f
-                pos += 1
+                n_touched = _add_row(
+                    r, wv, d, cols, mult, has_mult, marker, acc, touched, n_touched
+                )
+            pos = _flush_row(d, f, touched, n_touched, acc, out_d, out_s, out_w, pos)
     return pos
