@@ -879,7 +879,9 @@ def train(
                 if scheduler is not None:
                     scheduler.step()
                 step += 1
-                if mask_set is not None:
+                if mask_set is not None and not mask_set.fused:
+                    # accelerators skip this: a pruned entry has zero gradient (zero_grads),
+                    # zero weight and zero optimizer state, so SGD and Adam leave it exactly 0
                     mask_set.apply(opt)
                 if step_hook is not None:
                     step_hook(model, step)
