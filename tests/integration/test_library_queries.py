@@ -281,7 +281,12 @@ def test_similar_and_stability_by_pruner(store: Store, fixture) -> None:
     pairs = store.query("similar_pairs", study=fixture["study"])
     assert len(pairs) == 1
     assert {pairs[0]["network_a"], pairs[0]["network_b"]} == set(ids)
-    assert (pairs[0]["setting"], pairs[0]["seed_a"], pairs[0]["seed_b"]) == ("init", 0, 1)
+    # one relationship per pair, drawn from the smaller network_id; each end's own seed
+    seeds = {ra.network_id: ra.seed, rb.network_id: rb.seed}
+    pair = pairs[0]
+    assert pair["setting"] == "init" and pair["network_a"] < pair["network_b"]
+    assert (pair["seed_a"], pair["seed_b"]) == (seeds[pair["network_a"]], seeds[pair["network_b"]])
+    assert {pair["seed_a"], pair["seed_b"]} == {0, 1}
     assert pairs[0]["jaccard"] == pytest.approx(sj) and pairs[0]["overlap"] == pytest.approx(so)
     assert 0 < sj < 1
     ranked = store.query("stability_by_pruner", study=fixture["study"])
