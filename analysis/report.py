@@ -39,6 +39,54 @@ from prunegraph.errors import PrunegraphError, ValidationError
 SECTIONS: tuple[str, ...] = ("regression", "importance", "classification", "ranking", "ramanujan")
 
 
+@dataclass(frozen=True)
+class ExtraSection:
+    """A report section contributed by another module (a bundled experiment, a baseline).
+
+    Attributes
+    ----------
+    name : str
+        Short identifier (also accepted in ``write_report(sections=...)``).
+    heading : str
+        The section's ``<h2>``.
+    run : callable
+        ``run(report, table) -> str | None`` writes the section through the
+        report's ``text`` / ``note`` / ``table`` / ``figure`` methods and returns
+        its headline: one sentence with its number and interval, or None.
+    applies : callable
+        ``applies(table) -> bool``: whether the feature table holds what the
+        section needs; a section that does not apply is left out unless it was
+        asked for by name (then it says why it cannot run).
+    """
+
+    name: str
+    heading: str
+    run: Callable[[Any, FeatureTable], str | None]
+    applies: Callable[[FeatureTable], bool]
+
+
+EXTRA_SECTIONS: dict[str, ExtraSection] = {}
+"""Registered :class:`ExtraSection` objects, run after :data:`SECTIONS` in order of registration."""
+
+#: Modules whose import registers their report sections (imported by write_report).
+SECTION_MODULES: list[str] = []
+
+
+def register_section(section: ExtraSection) -> ExtraSection:
+    """Add ``section`` to :data:`EXTRA_SECTIONS` (its name must be new)."""
+    if section.name in SECTIONS or section.name in EXTRA_SECTIONS:
+        raise ValueError(f"Report section {section.name!r} is already registered.")
+    EXTRA_SECTIONS[section.name] = section
+    return section
+
+
+def _load_section_modules() -> None:
+    import importlib
+
+    for module in SECTION_MODULES:
+        importlib.import_module(module)
+
+
 def _agg() -> Any:
     import matplotlib
 
@@ -114,6 +162,7 @@ class _Report:
     parts: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    headlines: list[tuple[str, str]] = field(default_factory=list)  # (section, sentence)
 
     def heading(self, text: str) -> None:
         self.parts.append(f"<h2>{html.escape(text)}</h2>")
@@ -235,10 +284,12 @@ def write_report(
     Path
         The written ``report.html``.
     """
-    unknown = [s for s in sections if s not in SECTIONS]
+    _load_section_modules()
+    known = (*SECTIONS, *EXTRA_SECTIONS)
+    unknown = [s for s in sections if s not in known]
     if unknown:
         raise ValidationError(
-            f"Unknown report section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}."
+            f"Unknown report section(s) {', '.join(unknown)}; choose from {', '.join(known)}."
         )
     table = features if isinstance(features, FeatureTable) else load_features(features)
     out = Path(out_dir)
@@ -477,6 +528,20 @@ def write_report(
         if name in sections:
             report.heading(heading)
         report.guarded(name, run)
+    for extra in EXTRA_SECTIONS.values():
+        asked = extra.name in sections
+        if not asked and not extra.applies(table):
+            continue
+        report.heading(extra.heading)
+
+        def run_extra(extra: ExtraSection = extra) -> None:
+            if not extra.applies(table):
+                raise ValidationError(f"the feature table lacks what section '{extra.name}' needs")
+            headline = extra.run(report, table)
+            if headline:
+                report.headlines.append((extra.name, headline))
+
+        report.guarded(extra.name, run_extra)
     if stability is not None:
         from prunegraph.analysis.stability_report import stability_section
 
