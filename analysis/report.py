@@ -69,7 +69,11 @@ EXTRA_SECTIONS: dict[str, ExtraSection] = {}
 """Registered :class:`ExtraSection` objects, run after :data:`SECTIONS` in order of registration."""
 
 #: Modules whose import registers their report sections (imported by write_report).
-SECTION_MODULES: list[str] = []
+SECTION_MODULES: list[str] = [
+    "prunegraph.analysis.sparsity_curves",
+    "prunegraph.analysis.added_value",
+    "prunegraph.analysis.experiments",
+]
 
 
 def register_section(section: ExtraSection) -> ExtraSection:
@@ -84,7 +88,11 @@ def _load_section_modules() -> None:
     import importlib
 
     for module in SECTION_MODULES:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # a broken section module must say so, not vanish
+                raise
 
 
 def _agg() -> Any:
