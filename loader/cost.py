@@ -45,7 +45,8 @@ user (``flops_sparse / flops_dense``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -145,3 +146,92 @@ def network_cost(graph: MultipartiteGraph) -> dict[str, int]:
         "flops_dense": totals["flops_dense"],
         "flops_sparse": totals["flops_sparse"],
     }
+
+
+#: Layer properties :func:`cost_from_stored` reads (what every storage level keeps on a
+#: ``(:Layer)`` node), besides the network's ``partition_sizes``.
+STORED_LAYER_KEYS: tuple[str, ...] = (
+    "index",
+    "name",
+    "kind",
+    "weight_shape",
+    "n_weights",
+    "n_unmasked",
+    "param_name",
+    "dst_partition",
+)
+
+
+def cost_from_stored(
+    partition_sizes: Sequence[int], layers: Sequence[Mapping[str, Any]]
+) -> tuple[dict[str, int], list[dict[str, int]]]:
+    """The cost of a stored network from its Network and Layer properties.
+
+    Every storage level keeps, per MGE edge block, the ``(:Layer)`` properties
+    :data:`STORED_LAYER_KEYS` (the block metadata the cost is computed from)
+    and, on the ``(:Network)``, the partition sizes; this rebuilds the blocks
+    from them and applies :func:`layer_costs` and :func:`network_cost`, so a
+    network stored before the cost existed gets the values an export writes
+    today (``prunegraph db backfill-cost``).
+
+    Parameters
+    ----------
+    partition_sizes : sequence of int
+        The Network's ``partition_sizes`` (units per MGE partition).
+    layers : sequence of mapping
+        One mapping per stored Layer with :data:`STORED_LAYER_KEYS`
+        (``weight_shape`` and ``param_name`` may be absent on skip layers).
+
+    Returns
+    -------
+    (dict, list of dict)
+        The network's :data:`COST_COLUMNS`, and per layer ``index`` plus its
+        :data:`COST_COLUMNS` (in the order of ``layers``).
+
+    Raises
+    ------
+    ValidationError
+        A layer lacks a property the cost needs, or points to a partition
+        the network does not have.
+    """
+    from types import SimpleNamespace
+
+    sizes = [int(s) for s in partition_sizes]
+    blocks = []
+    for row in layers:
+        needed = ["index", "kind", "dst_partition"]
+        if row.get("kind") != "skip":
+            needed += ["weight_shape", "n_weights", "n_unmasked"]
+        absent = [k for k in needed if row.get(k) is None]
+        if absent:
+            raise ValidationError(
+                f"Layer {row.get('index')!r} ({row.get('name')!r}) lacks {', '.join(absent)}."
+            )
+        if not 0 <= int(row["dst_partition"]) < len(sizes):
+            raise ValidationError(
+                f"Layer {row['index']!r} writes partition {row['dst_partition']}; the network "
+                f"has {len(sizes)} partitions."
+            )
+        shape = row.get("weight_shape")
+        blocks.append(
+            SimpleNamespace(
+                index=int(row["index"]),
+                name=str(row.get("name", row["index"])),
+                kind=str(row["kind"]),
+                weight_shape=tuple(int(d) for d in shape) if shape else None,
+                n_weights=int(row.get("n_weights") or 0),
+                n_unmasked=int(row.get("n_unmasked") or 0),
+                param_name=row.get("param_name"),
+                dst_partition=int(row["dst_partition"]),
+            )
+        )
+    partitions = [SimpleNamespace(size=size) for size in sizes]
+    graph = cast(
+        "MultipartiteGraph", SimpleNamespace(kind="mge", blocks=blocks, partitions=partitions)
+    )
+    costs = layer_costs(graph)
+    per_layer = [
+        {"index": b.index, **{name: int(costs[name][k]) for name in COST_COLUMNS}}
+        for k, b in enumerate(blocks)
+    ]
+    return network_cost(graph), per_layer

@@ -3,6 +3,12 @@
 Every action reads a feature table from the store (``--study NAME``) or from a
 CSV/Parquet file (``--features FILE``, optional ``--layers FILE`` with per-layer
 rows) and writes CSV (and HTML for ``report``) into ``--out DIR``.
+
+``--weights`` adds the ``weights`` feature set (Unterthiner et al. 2020, see
+:mod:`prunegraph.analysis.weights`) from a study's cache folder or from a
+CSV/Parquet file of its columns with ``network_id``; every network of the table
+must be in it. ``report`` adds the stability section from the store's
+``SIMILAR`` pairs when it reads the store, or from ``--stability FILE``.
 """
 
 from __future__ import annotations
@@ -21,6 +27,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     src.add_argument("--study", help="study name in the store (or filter of a --features file)")
     src.add_argument("--features", type=Path, help="feature table (.csv or .parquet)")
     src.add_argument("--layers", type=Path, help="per-layer rows (.csv or .parquet) for --features")
+    src.add_argument(
+        "--weights",
+        type=Path,
+        metavar="CACHE|FILE",
+        help="add the 'weights' feature set: a study's cache folder (<output>/cache, the trained "
+        "weights) or a .csv/.parquet of its w_* columns with network_id",
+    )
     src.add_argument(
         "--normalisation",
         default="raw",
@@ -118,6 +131,13 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("report", help="every analysis into one HTML report plus CSV tables")
     _common(p)
+    p.add_argument(
+        "--stability",
+        type=Path,
+        metavar="PAIRS",
+        help="stability pairs (.csv/.parquet, the columns of the similar_pairs query) for the "
+        "stability section (default with --study and no --features: the stored SIMILAR pairs)",
+    )
     p.add_argument("--sections", default="regression,importance,classification,ranking,ramanujan")
     p.set_defaults(func=_report)
 
@@ -129,18 +149,108 @@ def _split(value: str) -> list[str]:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from prunegraph.analysis.features import load_features
+    from prunegraph.analysis.features import load_features, read_table
 
     if args.features is None and args.study is None:
         raise ValidationError("Give --study NAME (read from the store) or --features FILE.")
+    weights = getattr(args, "weights", None)
     if args.features is not None:
+        frame = read_table(args.features)
+        ids: Any = []
+        if weights is not None:
+            if "network_id" not in frame.columns:
+                raise ValidationError(f"Feature file '{args.features}' has no 'network_id' column.")
+            rows = frame
+            if args.study is not None and "study" in frame.columns:
+                rows = frame[frame["study"].astype(str) == args.study]
+            ids = rows["network_id"]
         return load_features(
-            args.features, study=args.study, normalisation=args.normalisation, layers=args.layers
+            frame,
+            study=args.study,
+            normalisation=args.normalisation,
+            layers=args.layers,
+            weights=None if weights is None else weight_table(weights, _ids(ids)),
         )
     from prunegraph.queries.store import Store
 
     with Store.connect() as store:
-        return load_features(store, study=args.study, normalisation=args.normalisation)
+        table = None
+        if weights is not None:
+            stored = store.query("study_network_ids", study=args.study)
+            table = weight_table(
+                weights, [r["network_id"] for r in stored if r["status"] == "complete"]
+            )
+        return load_features(
+            store, study=args.study, normalisation=args.normalisation, weights=table
+        )
+
+
+def _ids(values: Any) -> list[str]:
+    return list(dict.fromkeys(str(v) for v in values))
+
+
+def _some(ids: list[str], limit: int = 5) -> str:
+    shown = ", ".join(ids[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def weight_table(source: Path, network_ids: list[str]) -> Any:
+    """The ``weights`` feature set of ``network_ids`` (indexed by ``network_id``) from ``--weights``.
+
+    Parameters
+    ----------
+    source : Path
+        A study's cache folder (``<output>/cache`` or its ``networks`` subfolder,
+        holding ``<network_id>.pt``), or a ``.csv``/``.parquet`` file with a
+        ``network_id`` column and columns of
+        :data:`~prunegraph.analysis.weights.WEIGHT_COLUMNS`.
+    network_ids : list of str
+        The networks of the feature table.
+
+    Raises
+    ------
+    ValidationError
+        The folder or file does not exist, the file has no ``network_id`` or
+        unknown columns, or it lacks some of ``network_ids`` (the message names
+        them and their count).
+    """
+    from prunegraph.analysis.features import read_table
+    from prunegraph.analysis.weights import WEIGHT_COLUMNS, weight_features
+
+    ids = _ids(network_ids)
+    if source.is_dir():
+        folder = source / "networks" if (source / "networks").is_dir() else source
+        missing = [i for i in ids if not (folder / f"{i}.pt").is_file()]
+        if missing:
+            raise ValidationError(
+                f"The weights cache folder '{folder}' lacks the entry of {len(missing)} of the "
+                f"{len(ids)} networks: {_some(missing)} (<network_id>.pt, written by "
+                "'prunegraph study run' when the study trains). Give the cache of the study "
+                "that stored them, or a CSV of the weights columns with network_id."
+            )
+        return weight_features(folder, ids)
+    if not source.exists():
+        raise ValidationError(
+            f"--weights '{source}' does not exist (a study's cache folder or a .csv/.parquet)."
+        )
+    frame = read_table(source)
+    if "network_id" not in frame.columns:
+        raise ValidationError(f"The weights file '{source}' has no 'network_id' column.")
+    unknown = [c for c in frame.columns if c != "network_id" and c not in WEIGHT_COLUMNS]
+    if unknown:
+        raise ValidationError(
+            f"The weights file '{source}' has unknown column(s) {', '.join(unknown)}; "
+            f"expected network_id and some of {', '.join(WEIGHT_COLUMNS)}."
+        )
+    frame = frame.assign(network_id=frame["network_id"].astype(str))
+    present = set(frame["network_id"])
+    missing = [i for i in ids if i not in present]
+    if missing:
+        raise ValidationError(
+            f"The weights file '{source}' lacks {len(missing)} of the {len(ids)} networks: "
+            f"{_some(missing)}."
+        )
+    return frame.drop_duplicates("network_id", keep="last").set_index("network_id")
 
 
 def _cv(args: argparse.Namespace) -> dict[str, Any]:
@@ -291,12 +401,45 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def stability_pairs(args: argparse.Namespace) -> Any:
+    """The stability pairs of ``analyze report``: ``--stability FILE``, else the store's.
+
+    Read from the store (library query ``similar_pairs``) when the feature table
+    is (``--study`` without ``--features``); None for a feature file without
+    ``--stability`` (the report then has no stability section).
+    """
+    from prunegraph.analysis.stability_report import PAIR_COLUMNS
+
+    if args.stability is not None:
+        from prunegraph.analysis.features import read_table
+
+        pairs = read_table(args.stability)
+        missing = [c for c in PAIR_COLUMNS if c not in pairs.columns]
+        if missing:
+            raise ValidationError(
+                f"The stability pairs '{args.stability}' lack column(s) {', '.join(missing)} "
+                "(write them with: prunegraph query similar_pairs -p study=NAME --format csv)."
+            )
+        return pairs
+    if args.features is not None:
+        return None
+    from prunegraph.queries.store import Store
+
+    with Store.connect() as store:
+        return store.query_df("similar_pairs", study=args.study)
+
+
 def _report(args: argparse.Namespace) -> int:
     from prunegraph.analysis.report import write_report
 
     table = _load(args)
     path = write_report(
-        table, args.out, sections=_split(args.sections), n_jobs=args.jobs, **_cv(args)
+        table,
+        args.out,
+        sections=_split(args.sections),
+        n_jobs=args.jobs,
+        stability=stability_pairs(args),
+        **_cv(args),
     )
     print(f"wrote {path}")
     return 0

@@ -1,4 +1,9 @@
-"""``prunegraph db build|start|stop|status|logs|clean``: manage the local Neo4j + GDS stack."""
+"""``prunegraph db build|start|stop|status|logs|clean``: manage the local Neo4j + GDS stack.
+
+``prunegraph db backfill-cost [--study S]`` writes the cost (params, non-zero
+params, dense and sparse FLOPs) on networks stored before the cost existed
+(:mod:`prunegraph.queries.backfill`).
+"""
 
 from __future__ import annotations
 
@@ -63,6 +68,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="which log (default neo4j.log)",
     )
     p.set_defaults(func=_logs)
+
+    p = sub.add_parser(
+        "backfill-cost",
+        help="write the cost (params, FLOPs) on networks stored before it existed",
+        description="Compute params, params_nonzero, flops_dense and flops_sparse (FLOPs = "
+        "multiply-accumulates) of stored networks that lack them, from what every storage level "
+        "keeps (the Layer nodes' block metadata and the Network's partition sizes), and write "
+        "them on the Network and Layer nodes, as an export does today. Idempotent; holds the "
+        "writer lock of each study it writes. Networks without Layer nodes or partition sizes "
+        "are listed and left as they are (re-export them).",
+    )
+    p.add_argument("--study", help="only this study's networks (default: every study)")
+    p.add_argument("--dry-run", action="store_true", help="compute and report, write nothing")
+    p.add_argument("--batch-size", type=int, default=200, help="networks per transaction")
+    p.add_argument(
+        "--wait",
+        nargs="?",
+        const=-1.0,
+        type=float,
+        metavar="SECONDS",
+        help="if another command writes a study, wait for it (at most SECONDS) instead of stopping",
+    )
+    p.set_defaults(func=_backfill_cost)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -157,4 +185,42 @@ def _logs(args: argparse.Namespace) -> int:
         return 0
     for line in stack.log_tail(paths, args.lines, name=args.file) if args.lines else []:
         print(line)
+    return 0
+
+
+def _backfill_cost(args: argparse.Namespace) -> int:
+    from prunegraph.cli.query import wait_value
+    from prunegraph.queries.backfill import backfill_cost, networks_without_cost
+    from prunegraph.queries.store import Store
+    from prunegraph.study.lock import study_locks
+
+    def say(message: str) -> None:
+        print(f"prunegraph: {message}", file=sys.stderr)
+
+    with Store.connect() as store:
+        studies = {str(r["study"]) for r in networks_without_cost(store, args.study)}
+        with study_locks(store, studies, wait=wait_value(args), log=say):
+            # read again under the locks: what a writer finished meanwhile is not redone
+            missing = networks_without_cost(store, args.study)
+            result = backfill_cost(store, missing, batch_size=args.batch_size, dry_run=args.dry_run)
+    where = f"study '{args.study}'" if args.study else "the store"
+    if not missing:
+        print(f"Every complete network of {where} has its cost; nothing to do.")
+        return 0
+    verb = "would write" if args.dry_run else "wrote"
+    print(
+        f"{verb} the cost of {result.networks} network{'s' if result.networks != 1 else ''} "
+        f"({result.layers} layers) of {where} (studies: {', '.join(result.studies)})."
+    )
+    if result.refused:
+        shown = "; ".join(f"{k}: {v}" for k, v in list(result.refused.items())[:10])
+        more = f" and {len(result.refused) - 10} more" if len(result.refused) > 10 else ""
+        print(
+            f"prunegraph: cannot compute the cost of {len(result.refused)} network"
+            f"{'s' if len(result.refused) != 1 else ''} from what is stored ({shown}{more}); "
+            "delete them (prunegraph delete --network ID) and export them again (their study "
+            "run, or prunegraph export).",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -7,6 +7,12 @@ prints a table (``--format csv|json`` for machines); ``prunegraph query
 ``MultipartiteGraph.save``) into the store, or bulk-imports a manifest of
 them (``--bulk --overwrite``: replaces the whole database). ``prunegraph
 delete`` removes one network or a whole study, in batches.
+
+Export and delete hold the writer lock of every study they touch
+(:mod:`prunegraph.study.lock`), as ``study run`` does: while another live
+command writes the study they stop with a message naming it (host, pid), or
+wait for it with ``--wait [SECONDS]``. ``--bulk`` replaces every study, so it
+refuses while any study has a live writer.
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--bulk", action="store_true", help="offline neo4j-admin import (replaces the database)"
     )
     p.add_argument("--no-progress", action="store_true")
+    add_wait_argument(p)
     p.set_defaults(func=_export)
 
     p = subparsers.add_parser(
@@ -87,6 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--network", metavar="ID")
     group.add_argument("--study", metavar="NAME")
     p.add_argument("--batch-size", type=int, default=5_000)
+    add_wait_argument(p)
     p.set_defaults(func=_delete)
 
     p = subparsers.add_parser(
@@ -97,6 +105,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--port", type=int, default=8477)
     p.set_defaults(func=_guide)
+
+
+def add_wait_argument(parser: argparse.ArgumentParser) -> None:
+    """``--wait [SECONDS]``: wait for another writer of the study instead of stopping."""
+    parser.add_argument(
+        "--wait",
+        nargs="?",
+        const=-1.0,
+        type=float,
+        metavar="SECONDS",
+        help="if another command writes the study, wait for it (at most SECONDS) instead of "
+        "stopping",
+    )
+
+
+def wait_value(args: argparse.Namespace) -> bool | float:
+    """The ``wait`` of :class:`~prunegraph.study.lock.StudyLock` from ``--wait``."""
+    wait = getattr(args, "wait", None)
+    return False if wait is None else (True if wait < 0 else float(wait))
+
+
+def _say(message: str) -> None:
+    print(f"prunegraph: {message}", file=sys.stderr)
 
 
 # ------------------------------------------------------------------------ query
@@ -334,6 +365,18 @@ def _export(args: argparse.Namespace) -> int:
     networks = _manifest(args)
     if args.bulk:
         from prunegraph.loader.bulk import BulkNetwork, bulk_load
+        from prunegraph.queries.store import Store
+        from prunegraph.study.lock import StudyLockedError, describe_holder, live_locks
+
+        with Store.connect() as store:
+            holders = live_locks(store)
+        if holders:
+            raise StudyLockedError(
+                "--bulk replaces every stored study, and "
+                f"{len(holders)} stud{'ies are' if len(holders) != 1 else 'y is'} being written: "
+                + "; ".join(describe_holder(row) for row in holders)
+                + ". Wait for them to finish (or stop them) first."
+            )
 
         result = bulk_load([BulkNetwork(**n) for n in networks], overwrite=args.overwrite)
         print(
@@ -344,8 +387,13 @@ def _export(args: argparse.Namespace) -> int:
         return 0
     from prunegraph.loader.export import export_network
     from prunegraph.queries.store import Store
+    from prunegraph.study.lock import study_locks
 
-    with Store.connect() as store:
+    studies = {str(n["record"].study) for n in networks}
+    with (
+        Store.connect() as store,
+        study_locks(store, studies, wait=wait_value(args), log=_say),
+    ):
         for n in networks:
             r = export_network(
                 store,
@@ -365,18 +413,24 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
-    from prunegraph.queries.data_model import delete_network, delete_study
+    from prunegraph.queries.data_model import delete_network, delete_study, network_state
     from prunegraph.queries.store import Store
+    from prunegraph.study.lock import study_locks
 
     with Store.connect() as store:
         if args.network:
-            counts = delete_network(store, args.network, batch_size=args.batch_size)
+            state = network_state(store, args.network)
+            # an unknown id has no study to lock: delete_network says it is not stored
+            studies = [str(state["study"])] if state and state.get("study") else []
+            with study_locks(store, studies, wait=wait_value(args), log=_say):
+                counts = delete_network(store, args.network, batch_size=args.batch_size)
             print(
                 f"deleted network {args.network}: "
                 + ", ".join(f"{k} {v}" for k, v in counts.items())
             )
         else:
-            n = delete_study(store, args.study, batch_size=args.batch_size)
+            with study_locks(store, [args.study], wait=wait_value(args), log=_say):
+                n = delete_study(store, args.study, batch_size=args.batch_size)
             print(f"deleted study {args.study!r} with {n} network{'s' if n != 1 else ''}")
     return 0
 

@@ -13,6 +13,12 @@ second run while the holder is alive stops with a message naming the holder
 (host, pid, since when), or waits for it with ``wait=True`` (``study run
 --wait``).
 
+Every command that writes into or deletes a study's networks holds its lock:
+``study run`` and ``study import``, ``prunegraph export`` (each study of the
+exported networks, :func:`study_locks`), ``prunegraph delete`` and ``prunegraph
+db backfill-cost``. ``prunegraph export --bulk`` replaces the whole database, so
+it refuses while any study has a live holder (:func:`live_locks`).
+
 :func:`terminate_as_interrupt` makes SIGTERM (a plain ``kill``) behave like
 Ctrl-C in the runner: the pool's workers are stopped, the outcomes recorded,
 and the command exits with a message instead of vanishing while its workers
@@ -65,6 +71,8 @@ class StudyLock:
         ``True``: wait until it is free. A number: wait at most that many seconds.
     log : callable, optional
         Receives one-line progress messages (waiting, taking over a stale lock).
+    wait_hint : str
+        How the refusal message tells the user to wait (the command's option).
     """
 
     def __init__(
@@ -75,6 +83,7 @@ class StudyLock:
         ttl: float = DEFAULT_TTL,
         wait: bool | float = False,
         log: Callable[[str], None] | None = None,
+        wait_hint: str = "study run --wait",
     ) -> None:
         if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl < 1:
             raise ValidationError(f"The lock's ttl must be a number >= 1 (seconds). Got {ttl!r}.")
@@ -88,6 +97,7 @@ class StudyLock:
         self.host, self.pid = socket.gethostname(), os.getpid()
         self.token = f"{self.host}:{self.pid}:{secrets.token_hex(8)}"
         self.log = log or (lambda msg: None)
+        self.wait_hint = wait_hint
         self.lost = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -133,7 +143,7 @@ class StudyLock:
             )
             if deadline is None:
                 raise StudyLockedError(
-                    f"{holder} Wait for it (study run --wait) or stop it; a lock whose holder "
+                    f"{holder} Wait for it ({self.wait_hint}) or stop it; a lock whose holder "
                     f"died expires {self.ttl:g} s after its last heartbeat."
                 )
             if time.monotonic() >= deadline:
@@ -172,6 +182,66 @@ class StudyLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def study_locks(
+    store: Any,
+    studies: Iterable[str],
+    *,
+    wait: bool | float = False,
+    log: Callable[[str], None] | None = None,
+    wait_hint: str = "--wait",
+) -> Iterator[list[StudyLock]]:
+    """Hold the writer locks of several studies while the block runs (a context manager).
+
+    The locks are taken in sorted order, so two commands that need overlapping
+    studies never hold one each while waiting for the other's. A refusal
+    releases the locks already taken.
+
+    Parameters
+    ----------
+    store : Store
+        A connected store.
+    studies : iterable of str
+        Study names (duplicates ignored).
+    wait, log, wait_hint
+        As for :class:`StudyLock`.
+
+    Raises
+    ------
+    StudyLockedError
+        Another live run holds one of them (and waiting is off or timed out).
+    """
+    with contextlib.ExitStack() as held:
+        locks = [
+            held.enter_context(StudyLock(store, study, wait=wait, log=log, wait_hint=wait_hint))
+            for study in sorted(set(studies))
+        ]
+        yield locks
+
+
+def live_locks(store: Any, *, ttl: float = DEFAULT_TTL) -> list[dict[str, Any]]:
+    """The study locks whose holder is alive: a heartbeat younger than ``ttl`` seconds.
+
+    A lock held on this machine by a pid that no longer exists is not live.
+    Rows of the library query ``study_lock_list`` (``study, host, pid,
+    started_at, seconds_since_heartbeat``).
+    """
+    host = socket.gethostname()
+    return [
+        row
+        for row in store.query("study_lock_list")
+        if (row["seconds_since_heartbeat"] or 0) < ttl
+        and not (row["host"] == host and not _alive(row["pid"]))
+    ]
+
+
+def describe_holder(row: dict[str, Any]) -> str:
+    """One holder of :func:`live_locks` in words (study, host, pid, since when)."""
+    return (
+        f"study '{row['study']}' by host {row['host']}, pid {row['pid']}, since {row['started_at']}"
+    )
 
 
 def _alive(pid: object) -> bool:
