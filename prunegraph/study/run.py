@@ -105,6 +105,8 @@ class StudySummary:
     analysis_error: str | None = None
     driver_retries: int = 0
     warning: str | None = None
+    #: Collapsed layers of the run's networks (:func:`~prunegraph.analysis.sparsity_curves.collapse_in_store`).
+    layer_collapse: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -149,6 +151,10 @@ class StudySummary:
             )
         if self.warning:
             lines.append(f"Warning: {self.warning}")
+        if self.layer_collapse:
+            from prunegraph.analysis.sparsity_curves import collapse_warning
+
+            lines.append(f"Warning: {collapse_warning(self.layer_collapse)}")
         lines.append(f"Run log: {self.out_dir / 'run.json'}")
         return "\n".join(lines)
 
@@ -874,6 +880,14 @@ def run_study(
         except Exception as exc:  # the networks are stored; report the stability problem
             summary.analysis_error = f"stability: {type(exc).__name__}: {exc}"
         walls["stability"] = time.perf_counter() - t
+        try:  # a layer of density 0 or without edges cuts the network (layer collapse)
+            from prunegraph.analysis.sparsity_curves import collapse_in_store
+
+            summary.layer_collapse = collapse_in_store(
+                store, config.name, [s.network_id for s in specs]
+            )
+        except Exception as exc:  # the networks are stored; say the check could not run
+            say(f"Layer-collapse check skipped: {type(exc).__name__}: {exc}")
         if analyses and config.analysis.run:
             t = time.perf_counter()
             try:
@@ -892,7 +906,11 @@ def run_study(
             run_log,
             config,
             outcomes,
-            {"seconds": walls, "report": str(summary.report or "")},
+            {
+                "seconds": walls,
+                "report": str(summary.report or ""),
+                "layer_collapse": summary.layer_collapse,
+            },
             run={**run_info, "analysis_error": summary.analysis_error},
         )
         return summary
