@@ -100,7 +100,8 @@ def backfill_cost(
         for layer in store.query("export_cost_inputs", network_ids=ids):
             layers.setdefault(layer["network_id"], []).append(layer)
             sizes[layer["network_id"]] = layer["partition_sizes"]
-        writes = []
+        writes: list[dict[str, Any]] = []
+        n_layers = 0
         for network_id in ids:
             try:
                 network, per_layer = cost_from_stored(sizes[network_id], layers[network_id])
@@ -108,11 +109,12 @@ def backfill_cost(
                 result.refused[network_id] = f"its stored layers do not give the cost: {exc}"
                 continue
             writes.append({"network_id": network_id, **network, "layers": per_layer})
+            n_layers += len(per_layer)
         if writes and not dry_run:
             (done,) = store.query("export_cost_write", rows=writes)
             result.networks += int(done["networks"])
             result.layers += int(done["layers"])
         elif writes:
             result.networks += len(writes)
-            result.layers += sum(len(w["layers"]) for w in writes)
+            result.layers += n_layers
     return result

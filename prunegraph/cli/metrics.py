@@ -5,6 +5,11 @@ Examples::
     prunegraph metrics --network 0123456789abcdef
     prunegraph metrics --study demo --engine inprocess
     prunegraph metrics --missing motif4 --metrics motif4,n2
+
+It holds the writer lock of every study whose networks it computes
+(:mod:`prunegraph.study.lock`): a study being run, imported, exported or
+deleted by another command is refused with a message naming that command's
+host and pid (``--wait [SECONDS]`` waits for it).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from prunegraph.cli.query import add_wait_argument
 from prunegraph.queries.metrics import ENGINES
 
 
@@ -37,6 +43,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling estimators")
     p.add_argument("--dry-run", action="store_true", help="compute and print, do not write")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_wait_argument(p)
     p.set_defaults(func=run)
 
 
@@ -48,13 +55,23 @@ def _network_ids(store: Any, args: argparse.Namespace) -> list[str]:
     return [r["network_id"] for r in store.query("metric_networks_missing", metric=args.missing)]
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def _studies(store: Any, args: argparse.Namespace, ids: list[str]) -> set[str]:
+    """The studies of the networks to compute (their writer locks are held meanwhile)."""
+    from prunegraph.queries.data_model import network_state
 
+    if args.study:
+        return {args.study}
+    states = (network_state(store, network_id) for network_id in ids)
+    return {str(s["study"]) for s in states if s and s.get("study")}
+
+
+def run(args: argparse.Namespace) -> int:
+    from prunegraph.cli.query import wait_value
     from prunegraph.errors import NotFoundError, ValidationError
     from prunegraph.loader.records import validate_network_id
-    from prunegraph.queries.metrics import DEFAULT_BUDGET, METRICS, compute_metrics
+    from prunegraph.queries.metrics import DEFAULT_BUDGET, METRICS
     from prunegraph.queries.store import Store
+    from prunegraph.study.lock import study_locks
 
     # Validate everything before connecting: bad input fails fast, without a server.
     if args.network:
@@ -72,25 +89,42 @@ def run(args: argparse.Namespace) -> int:
         if not ids:
             what = f"study '{args.study}'" if args.study else f"missing '{args.missing}'"
             raise NotFoundError(f"No networks to compute ({what}).")
-        bar = tqdm(ids, desc="metrics", unit="network", disable=args.no_progress or len(ids) == 1)
-        total = 0
-        for network_id in bar:
-            bar.set_postfix_str(network_id)
-            df = compute_metrics(
-                store,
-                network_id,
-                metrics=metrics,
-                engine=args.engine,
-                write=not args.dry_run,
-                budget=budget,
-                seed=args.seed,
-            )
-            total += len(df)
-            if args.dry_run or len(ids) == 1:
-                net = df[df["layer"].isna()]
-                for r in net.itertuples(index=False):
-                    se = "" if r.se != r.se else f" ± {r.se:.3g}"
-                    print(f"{network_id}  {r.metric:<22} {r.value!s:<24}{se}  [{r.engine}]")
-        action = "computed" if args.dry_run else "computed and wrote"
-        print(f"{action} {total} values for {len(ids)} network(s)")
+        with study_locks(store, _studies(store, args, ids), wait=wait_value(args), log=_say):
+            return _compute(store, ids, args, metrics, budget)
+
+
+def _say(message: str) -> None:
+    import sys
+
+    print(f"prunegraph: {message}", file=sys.stderr)
+
+
+def _compute(
+    store: Any, ids: list[str], args: argparse.Namespace, metrics: list[str] | None, budget: float
+) -> int:
+    from tqdm import tqdm
+
+    from prunegraph.queries.metrics import compute_metrics
+
+    bar = tqdm(ids, desc="metrics", unit="network", disable=args.no_progress or len(ids) == 1)
+    total = 0
+    for network_id in bar:
+        bar.set_postfix_str(network_id)
+        df = compute_metrics(
+            store,
+            network_id,
+            metrics=metrics,
+            engine=args.engine,
+            write=not args.dry_run,
+            budget=budget,
+            seed=args.seed,
+        )
+        total += len(df)
+        if args.dry_run or len(ids) == 1:
+            net = df[df["layer"].isna()]
+            for r in net.itertuples(index=False):
+                se = "" if r.se != r.se else f" ± {r.se:.3g}"
+                print(f"{network_id}  {r.metric:<22} {r.value!s:<24}{se}  [{r.engine}]")
+    action = "computed" if args.dry_run else "computed and wrote"
+    print(f"{action} {total} values for {len(ids)} network(s)")
     return 0
