@@ -18,7 +18,8 @@ context, thresholding, helpers):
 - :mod:`.pai`: ``snip``, ``grasp``, ``synflow``, ``prospr``;
 - :mod:`.imp`: ``imp`` (train, prune, rewind);
 - :mod:`.dst`: ``set``, ``rigl``, ``dsr`` (train while pruning);
-- :mod:`.graph`: ``spectral``, ``ramanujan``.
+- :mod:`.graph`: ``spectral``, ``ramanujan``;
+- :mod:`.resource`: ``resource`` (Janik and Nowak: L1 resource loss on a DAG network, thresholding).
 
 Score computations run on a deep copy of the model, so ``prune`` leaves the
 model's parameters and BatchNorm statistics untouched, except for the training
@@ -28,7 +29,7 @@ pruners, which train ``model`` in place (documented on each).
 from __future__ import annotations
 
 # Importing the family modules registers their pruners.
-from prunegraph.loader.pruning import baselines, dst, graph, imp, magnitude, pai
+from prunegraph.loader.pruning import baselines, dst, graph, imp, magnitude, pai, resource
 from prunegraph.loader.pruning.baselines import er_raw_scale, erk_densities
 from prunegraph.loader.pruning.core import (
     CATEGORIES,
@@ -62,6 +63,7 @@ __all__ = [
     "prospr_scores",
     "prune",
     "register_pruner",
+    "resource",
     "snip_scores",
     "synflow_scores",
     "threshold",

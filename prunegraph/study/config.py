@@ -40,6 +40,8 @@ Study file (TOML)
     pruners = ["random", "snip"]  # or "applicable": every registered pruner that applies
     sparsities = [0.5, 0.9]       # each in (0, 1)
     seeds = [0, 1]
+    [grid.sweep.resource]         # optional: options of a listed pruner swept as a grid axis
+    lam = [0.0, 0.01, 0.1]        # one network per value (see "Sweeps" below)
 
     [models.conv2]                # keyword options of build_model (optional)
     [datasets.synthetic]          # keyword options of load_dataset (optional)
@@ -85,6 +87,19 @@ Study file (TOML)
     # processes) and the resources each network needs (workers started with --resources)
     # scheduler = "tcp://host:8786"
     # resources = { GPU = 1 }
+
+Sweeps
+------
+``[grid.sweep.<pruner>]`` maps options of a pruner listed in ``[grid] pruners``
+to a non-empty list of values; each value (each combination, when several
+options of one pruner are swept) is a variant of that pruner, expanded like
+another grid axis between pruner and sparsity. A variant's values are merged
+into the pruner's ``[pruners.<name>]`` options, so they are part of its
+networks' identity (``pruner_options``), and the label shows them
+(``dagnet/digits/resource[lam=0.01]/s=0.5/seed=0``). An option may not be
+both swept and set in ``[pruners.<name>]``; values are checked like options.
+Example: ``examples/janik-nowak-resources.toml`` sweeps the weight ``lam`` of
+the L1 resource loss of the ``resource`` pruner (Janik and Nowak).
 """
 
 from __future__ import annotations
@@ -122,7 +137,7 @@ _ID_RE = re.compile(r"^[0-9a-f]{16}$")
 
 _SECTIONS = {
     "study": ("name", "description", "output"),
-    "grid": ("models", "datasets", "pruners", "sparsities", "seeds"),
+    "grid": ("models", "datasets", "pruners", "sparsities", "seeds", "sweep"),
     "training": ("enabled", "finetune_epochs", *TrainingSettings.names()),
     "export": ("level", "encodings", "full", "batch_size"),
     "metrics": ("names", "exclude"),
@@ -205,6 +220,8 @@ class StudyConfig:
     model_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     dataset_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     pruner_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    #: ``[grid.sweep]``: pruner -> ((option, (value, ...)), ...), in file order
+    sweeps: tuple[tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]], ...] = ()
     training: StudyTraining = field(default_factory=StudyTraining)
     export: ExportSettings = field(default_factory=ExportSettings)
     metrics: tuple[str, ...] | None = None  # None = every metric
@@ -219,12 +236,23 @@ class StudyConfig:
         )
         return dict(dict(table).get(name, ()))
 
+    def variants(self, pruner: str) -> list[tuple[tuple[str, Any], ...]]:
+        """The swept option values of ``pruner``, one tuple per variant (``[()]``: not swept)."""
+        swept = dict(self.sweeps).get(pruner, ())
+        if not swept:
+            return [()]
+        names = [name for name, _ in swept]
+        return [
+            tuple(zip(names, values, strict=True))
+            for values in itertools.product(*(values for _, values in swept))
+        ]
+
     @property
     def n_networks(self) -> int:
         return (
             len(self.models)
             * len(self.datasets)
-            * len(self.pruners)
+            * sum(len(self.variants(p)) for p in self.pruners)
             * len(self.sparsities)
             * len(self.seeds)
         )
@@ -252,6 +280,8 @@ class NetworkSpec:
     training: StudyTraining = field(default_factory=StudyTraining)
     level: str = "summary"
     dataset_digest: str | None = None
+    #: the ``[grid.sweep]`` values of this variant (already in ``pruner_options``; shown in labels)
+    sweep: tuple[tuple[str, Any], ...] = ()
 
     def identity(self) -> dict[str, Any]:
         """The JSON-able configuration hashed into :attr:`network_id`.
@@ -296,7 +326,16 @@ class NetworkSpec:
         return config_hash(ident)
 
     def label(self) -> str:
-        return f"{self.model}/{self.dataset}/{self.pruner}/s={self.sparsity:g}/seed={self.seed}"
+        pruner = self.pruner
+        if self.sweep:
+            pruner += (
+                "["
+                + ",".join(
+                    f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.sweep
+                )
+                + "]"
+            )
+        return f"{self.model}/{self.dataset}/{pruner}/s={self.sparsity:g}/seed={self.seed}"
 
     def config_json(self) -> str:
         ident = self.identity()
@@ -504,7 +543,7 @@ def parse_study(
     grid = _table("[grid]", data.get("grid", {}))
     _check_keys("[grid]", grid, _SECTIONS["grid"])  # type: ignore[arg-type]
     for key in _SECTIONS["grid"]:  # type: ignore[union-attr]
-        if key not in grid:
+        if key not in grid and key != "sweep":  # the only optional key
             raise ValidationError(f"[grid] needs '{key}'.")
     models = _str_list("[grid] models", grid["models"])
     datasets = _str_list("[grid] datasets", grid["datasets"])
@@ -545,6 +584,7 @@ def parse_study(
                 )
             parsed[key] = _options(f"[{kind}.{key}]", value)
         option_tables[kind] = tuple(sorted(parsed.items()))
+    sweeps = _parse_sweep(grid.get("sweep", {}), pruners, dict(option_tables["pruners"]))
 
     training = _parse_training(data.get("training", {}))
     export = _parse_export(data.get("export", {}), models, datasets, pruners)
@@ -575,6 +615,7 @@ def parse_study(
         model_options=option_tables["models"],
         dataset_options=option_tables["datasets"],
         pruner_options=option_tables["pruners"],
+        sweeps=sweeps,
         training=training,
         export=export,
         metrics=metrics,
@@ -588,7 +629,56 @@ def parse_study(
         from prunegraph.study.preflight import preflight
 
         preflight(config)  # option types, [analysis], selectors, memory, input shapes
+        _check_sweep_types(config)
     return config
+
+
+def _check_sweep_types(config: StudyConfig) -> None:
+    """Each ``[grid.sweep]`` value has a type its pruner option's default allows."""
+    from prunegraph.loader.pruning import PRUNERS
+    from prunegraph.study.preflight import check_value_type
+
+    for pruner, swept in config.sweeps:
+        defaults = PRUNERS.get(pruner).defaults
+        for key, values in swept:
+            for i, value in enumerate(values):
+                check_value_type(f"[grid.sweep.{pruner}]", f"{key}[{i}]", value, defaults.get(key))
+
+
+def _parse_sweep(
+    value: Any, pruners: Sequence[str], pruner_options: Mapping[str, Any]
+) -> tuple[tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]], ...]:
+    """``[grid.sweep.<pruner>]``: option -> non-empty list of distinct plain values."""
+    table = _table("[grid] sweep", value)
+    out = []
+    for pruner, options in table.items():
+        where = f"[grid.sweep.{pruner}]"
+        if pruner not in pruners and pruners != ("applicable",):
+            raise ValidationError(
+                f"{where} sweeps options of '{pruner}', which [grid] pruners does not list."
+                f"{_did_you_mean(pruner, pruners)}"
+            )
+        options = _table(where, options)
+        if not options:
+            raise ValidationError(f"{where} is empty: name an option and its list of values.")
+        fixed = dict(pruner_options.get(pruner, ()))
+        swept = []
+        for key, values in options.items():
+            if key in fixed:
+                raise ValidationError(
+                    f"{where} sweeps '{key}', which [pruners.{pruner}] also sets: keep one."
+                )
+            if not isinstance(values, list) or not values:
+                raise ValidationError(
+                    f"{where} {key} must be a non-empty list of values. Got {values!r} instead."
+                )
+            _options(where, {f"{key}[{i}]": v for i, v in enumerate(values)})  # plain values
+            items = tuple(_freeze(v) for v in values)
+            if len({canonical_json(v) for v in items}) != len(items):
+                raise ValidationError(f"{where} {key} lists a value more than once.")
+            swept.append((key, items))
+        out.append((pruner, tuple(swept)))
+    return tuple(out)
 
 
 def _parse_dask(table: dict[str, Any]) -> dict[str, Any]:
@@ -811,6 +901,19 @@ def check_registries(config: StudyConfig, registries: Registries | None = None) 
                         f"Unknown option '{key}' in [pruners.{pruner}].{_did_you_mean(key, allowed)} "
                         f"Options of '{pruner}': {', '.join(allowed) or 'none'}."
                     )
+    for pruner, swept in config.sweeps:
+        if pruner not in config.pruners:
+            raise ValidationError(
+                f"[grid.sweep.{pruner}] sweeps options of '{pruner}', which is not a pruner of "
+                f"the grid.{_did_you_mean(pruner, config.pruners)}"
+            )
+        allowed = reg.pruner_options(pruner) if reg.pruner_options is not None else None
+        for key, _ in swept:
+            if allowed is not None and key not in allowed:
+                raise ValidationError(
+                    f"Unknown option '{key}' in [grid.sweep.{pruner}].{_did_you_mean(key, allowed)} "
+                    f"Options of '{pruner}': {', '.join(allowed) or 'none'}."
+                )
     if reg.metrics is not None:
         for metric in (*(config.metrics or ()), *config.metrics_exclude):
             if metric not in reg.metrics:
@@ -849,7 +952,8 @@ def expand(
     shapes: Callable[[str, dict[str, Any]], tuple[tuple[int, ...], int]] | None = None,
     applies: Callable[[str, str, str], str | None] | None = None,
 ) -> list[NetworkSpec]:
-    """One :class:`NetworkSpec` per grid point, ordered model, dataset, seed, pruner, sparsity.
+    """One :class:`NetworkSpec` per grid point, ordered model, dataset, seed, pruner (and its
+    ``[grid.sweep]`` variants), sparsity.
 
     Parameters
     ----------
@@ -869,8 +973,9 @@ def expand(
     known: dict[str, tuple[tuple[int, ...], int]] = {}
     digests: dict[str, str | None] = {}
     specs = []
-    for model, dataset, seed, pruner, sparsity in itertools.product(
-        config.models, config.datasets, config.seeds, config.pruners, config.sparsities
+    axes = [(p, v) for p in config.pruners for v in config.variants(p)]
+    for model, dataset, seed, (pruner, variant), sparsity in itertools.product(
+        config.models, config.datasets, config.seeds, axes, config.sparsities
     ):
         if applies is not None and applies(pruner, model, dataset):
             continue
@@ -887,12 +992,15 @@ def expand(
             seed=seed,
             model_options=tuple(sorted(config.options_for("model", model).items())),
             dataset_options=tuple(sorted(config.options_for("dataset", dataset).items())),
-            pruner_options=tuple(sorted(config.options_for("pruner", pruner).items())),
+            pruner_options=tuple(
+                sorted({**config.options_for("pruner", pruner), **dict(variant)}.items())
+            ),
             input_shape=tuple(int(d) for d in input_shape),
             num_classes=int(num_classes),
             training=config.training,
             level=config.export.level,
             dataset_digest=digests[dataset],
+            sweep=variant,
         )
         if any(_selected(spec, sel) for sel in config.export.full):
             spec = replace(spec, level="full")
