@@ -101,7 +101,17 @@ def density_profile(
     DataFrame
         Index = layer, columns ``layer_density`` and the present ``metrics``.
     """
-    layers = layer_table(table)
+    return _profile(layer_table(table), architecture, sparsity, dataset, metrics)
+
+
+def _profile(
+    layers: pd.DataFrame,
+    architecture: str,
+    sparsity: float | None,
+    dataset: str | None,
+    metrics: Sequence[str],
+) -> pd.DataFrame:
+    """:func:`density_profile` on the joined per-layer rows of :func:`layer_table`."""
     mask = layers["architecture"] == architecture
     if sparsity is not None:
         mask &= np.isclose(layers["sparsity"].astype(float), sparsity)
@@ -132,9 +142,14 @@ def plot_density_profiles(
     import matplotlib.pyplot as plt
 
     archs = list(architectures or sorted(table.data["architecture"].unique()))
-    fig, axes = plt.subplots(1, len(archs), figsize=(4.5 * len(archs), 3.4), squeeze=False)
+    layers = layer_table(table)  # joined once for every panel
+    # constrained layout is solved when the figure is drawn (saved), instead of
+    # tight_layout's extra draw now
+    fig, axes = plt.subplots(
+        1, len(archs), figsize=(4.5 * len(archs), 3.4), squeeze=False, layout="constrained"
+    )
     for ax, arch in zip(axes[0], archs, strict=True):
-        profile = density_profile(table, architecture=arch, sparsity=sparsity, metrics=metrics)
+        profile = _profile(layers, arch, sparsity, None, metrics)
         for column in profile.columns:
             style = {"color": "black", "linewidth": 2.5} if column == "layer_density" else {}
             ax.plot(profile.index, profile[column], marker="o", markersize=3, label=column, **style)
@@ -142,5 +157,4 @@ def plot_density_profiles(
         ax.set_xlabel("layer")
         ax.set_ylabel("value / sum over layers")
     axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
     return fig
