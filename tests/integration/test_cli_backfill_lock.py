@@ -7,6 +7,7 @@ import dataclasses
 import json
 import secrets
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +213,33 @@ def test_report_reads_the_stored_stability_pairs(store: Store, study: str, tmp_p
     assert len(pairs) == 1 and set(pairs[["network_a", "network_b"]].iloc[0]) == set(ids)
     assert pairs["setting"].iloc[0] == "init" and 0 < pairs["jaccard"].iloc[0] <= 1
     assert pairs.to_dict("records") == store.query("similar_pairs", study=study)
+
+
+def test_weights_of_a_stored_study_from_its_cache(store: Store, study: str, tmp_path: Path) -> None:
+    import torch
+
+    from prunegraph.analysis.weights import weight_features
+    from prunegraph.cli.analyze import _load
+    from prunegraph.errors import ValidationError
+
+    ids = _export(store, study, seeds=(0, 1, 2))
+    cache = tmp_path / "cache" / "networks"
+    cache.mkdir(parents=True)
+    for k, network_id in enumerate(ids):
+        g = torch.Generator().manual_seed(k)
+        state = {n: torch.randn(s, generator=g) * (k + 1) for n, s in (("a", (3, 4)), ("b", (5,)))}
+        masks = {n: torch.rand(w.shape, generator=g) < 0.6 for n, w in state.items()}
+        torch.save({"state_dict": state, "masks": masks}, cache / f"{network_id}.pt")
+    argv = ["analyze", "rank", "--study", study, "--weights", str(tmp_path / "cache")]
+    args = build_parser().parse_args([*argv, "--out", str(tmp_path / "out")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = _load(args)
+    got = table.data.set_index("network_id")
+    expected = weight_features(tmp_path / "cache", ids)
+    assert set(got.index) == set(ids) and "w_mean" in got.columns
+    assert got.loc[ids, "w_var"].tolist() == pytest.approx(expected.loc[ids, "w_var"].tolist())
+
+    (cache / f"{ids[1]}.pt").unlink()
+    with pytest.raises(ValidationError, match=rf"lacks the entry of 1 of the 3 networks: {ids[1]}"):
+        _load(args)
