@@ -103,7 +103,7 @@ def _load_section_modules() -> None:
                 raise
 
 
-#: Okabe & Ito (2008) colour-blind-safe palette, ordered so that the first colours keep a
+#: The Okabe-Ito colour-blind-safe palette, ordered so that the first colours keep a
 #: high contrast on white (yellow last, black kept for reference lines). Every figure of
 #: the report draws from it: the report's style (:func:`report_style`) makes it the
 #: default colour cycle, and extra sections should index it for fixed colours.
@@ -681,8 +681,8 @@ def ranking_headline(scores: pd.DataFrame) -> str:
     sentence = (
         f"{ranks.index[0]} ranks first by measured accuracy drop: mean rank "
         f"{_fmt(float(best['mean_rank']), 1)} {_interval(float(best['rank_lo']), float(best['rank_hi']), 1)} "
-        f"of {int(best['n_pruners'])} pruners over {n_configs} configurations, first in "
-        f"{int(best['first'])}"
+        f"of {int(best['n_pruners'])} pruners over {n_configs} configurations ([ ] = "
+        f"{PERCENTILE_INTERVAL} over configurations), first in {int(best['first'])}"
     )
     per_strategy = scores.groupby("strategy")["rbo"]
     if MIXTURE in per_strategy.groups:
@@ -696,7 +696,7 @@ def ranking_headline(scores: pd.DataFrame) -> str:
             f"; the topometric mixture predicts the order with RBO {_fmt(float(np.mean(rbo)))} "
             f"{_interval(lo, hi)}" + (f" (baselines: {others})" if others else "")
         )
-    return sentence + f" ([ ] = {PERCENTILE_INTERVAL} over configurations)."
+    return sentence + "."
 
 
 def ramanujan_headline(corr: pd.DataFrame) -> str:
