@@ -55,7 +55,7 @@ from prunegraph.queries.metric_registry import (
     evaluate,
 )
 from prunegraph.queries.motifs import DEFAULT_BUDGET, Estimate
-from prunegraph.queries.ramanujan import compute_section_b, network_means
+from prunegraph.queries.ramanujan import compute_section_b, network_means, shared_layers
 
 if TYPE_CHECKING:
     from prunegraph.queries.store import Store
@@ -130,12 +130,16 @@ def _inprocess(
     mge: MultipartiteGraph | None,
     budget: float,
     seed: int,
+    memo: list[tuple[MultipartiteGraph, dict[str, Estimate]]] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Rows (without network_id) for the wanted metrics on one graph, plus estimator notes.
 
     Loops over the registry: network-scope metrics on one shared
     :class:`MetricContext` (rows by section, then in the requested order),
-    then per-layer metrics and their network means.
+    then per-layer metrics and their network means. With ``memo``, a graph
+    identical to one measured before in the same call (same partitions and
+    edge arrays: an MLP's rolled and rolled-channel graphs) reuses its
+    network-scope values instead of computing them again.
     """
     rows: list[dict[str, Any]] = []
     notes: dict[str, dict[str, Any]] = {}
@@ -143,8 +147,15 @@ def _inprocess(
     specs = [METRICS[m] for m in wanted]
     network = [s for s in specs if _definition(s).scope == "network"]
     if network:
-        ctx = MetricContext(GraphStructure(graph), budget=budget, seed=seed)
-        values = evaluate(ctx, [_definition(s) for s in network])
+        defs = [_definition(s) for s in network]
+        known = next((v for g, v in memo or [] if _same_graph(g, graph)), None)
+        if known is not None and all(d.name in known for d in defs):
+            values = known
+        else:
+            ctx = MetricContext(GraphStructure(graph), budget=budget, seed=seed)
+            values = evaluate(ctx, defs)
+            if memo is not None:
+                memo.append((graph, values))
         sections = list(dict.fromkeys(m.section for m in DEFINITIONS.values()))
         for spec in sorted(network, key=lambda s: sections.index(s.section)):
             definition = _definition(spec)
@@ -178,6 +189,20 @@ def _inprocess(
             if name in b_wanted:
                 rows.append(_row(kind, None, name, Estimate(v), "numpy"))
     return rows, notes
+
+
+def _same_graph(a: MultipartiteGraph, b: MultipartiteGraph) -> bool:
+    """Whether two graphs have the same partitions, blocks and edge arrays (compared exactly)."""
+    return (
+        a.n_nodes == b.n_nodes
+        and a.n_edges == b.n_edges
+        and [(p.offset, p.size) for p in a.partitions] == [(p.offset, p.size) for p in b.partitions]
+        and [(x.src_partition, x.dst_partition, x.start, x.stop) for x in a.blocks]
+        == [(x.src_partition, x.dst_partition, x.start, x.stop) for x in b.blocks]
+        and np.array_equal(a.src, b.src)
+        and np.array_equal(a.dst, b.dst)
+        and np.array_equal(a.weight, b.weight)
+    )
 
 
 def _row(graph: str, layer: int | None, metric: str, est: Estimate, engine: str) -> dict[str, Any]:
@@ -543,12 +568,16 @@ def compute_metrics(
         if "mge" in {METRICS[m].graph for m in rest} and "mge" not in in_memory:
             assert store is not None and network_id is not None
             in_memory["mge"] = load_mge(store, network_id)
-        for kind in GRAPH_FAMILIES:
-            these = [m for m in rest if METRICS[m].graph == kind]
-            if these:
-                r, n = _inprocess(in_memory[kind], these, in_memory.get("mge"), budget, seed)
-                rows.extend(r)
-                notes.update(n)
+        memo: list[tuple[MultipartiteGraph, dict[str, Estimate]]] = []
+        with shared_layers():
+            for kind in GRAPH_FAMILIES:
+                these = [m for m in rest if METRICS[m].graph == kind]
+                if these:
+                    r, n = _inprocess(
+                        in_memory[kind], these, in_memory.get("mge"), budget, seed, memo
+                    )
+                    rows.extend(r)
+                    notes.update(n)
     df = _frame(rows, network_id)
     df.attrs["estimators"] = notes
     if store is not None and write:

@@ -184,11 +184,14 @@ def _lanczos_ln_exp_entry(a: sp.csr_matrix, s: int, t: int) -> float | None:
         for _ in range(2):  # full reorthogonalisation, twice is enough
             w -= basis[: m + 1].T @ (basis[: m + 1] @ w)
         b = float(np.linalg.norm(w))
-        theta, u = sla.eigh_tridiagonal(np.array(alpha), np.array(beta))
-        coef = (basis[: m + 1, s] @ u) * u[0]
-        top = float(theta.max())
-        total = float((coef * np.exp(theta - top)).sum())
-        value = top + math.log(total) if total > 0 else None
+        reach = basis[: m + 1, s]
+        value = None
+        if reach.any():  # before the basis reaches s every coefficient is 0 (no value yet)
+            theta, u = sla.eigh_tridiagonal(np.array(alpha), np.array(beta))
+            coef = (reach @ u) * u[0]
+            top = float(theta.max())
+            total = float((coef * np.exp(theta - top)).sum())
+            value = top + math.log(total) if total > 0 else None
         exhausted = b <= 1e-12 * max(1.0, abs(alpha[-1]))
         if value is not None:
             history.append(value)

@@ -23,7 +23,9 @@ value. Undefined values are ``None`` (stored as null), never 0.
 from __future__ import annotations
 
 import math
-from typing import TypeAlias
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -198,13 +200,55 @@ def layer_metrics(
     n_unmasked: int | None = None,
 ) -> dict[str, float | None]:
     """All section-B metrics of one layer given its bipartite edge list (local indices)."""
-    out: dict[str, float | None] = dict.fromkeys(RAMANUJAN_VALUES)
     if n_weights:
-        out["layer_density"] = (n_unmasked if n_unmasked is not None else len(rows)) / n_weights
+        density = (n_unmasked if n_unmasked is not None else len(rows)) / n_weights
     elif n_left and n_right:
-        out["layer_density"] = len(np.unique(np.asarray(rows, np.int64) * n_right + cols)) / (
-            n_left * n_right
-        )
+        density = len(np.unique(np.asarray(rows, np.int64) * n_right + cols)) / (n_left * n_right)
+    else:
+        density = None
+    memo = _LAYER_MEMO
+    if memo is not None:
+        for (nl, nr, r, c, w), known in memo:
+            if (
+                (nl, nr) == (n_left, n_right)
+                and np.array_equal(r, rows)
+                and np.array_equal(c, cols)
+                and np.array_equal(w, weights)
+            ):
+                return {**known, "layer_density": density}
+    out = _spectral_layer_values(rows, cols, weights, n_left, n_right)
+    if memo is not None:
+        memo.append(((n_left, n_right, rows, cols, weights), out))
+    return {**out, "layer_density": density}
+
+
+_LAYER_MEMO: list[tuple[tuple[Any, ...], dict[str, float | None]]] | None = None
+
+
+@contextmanager
+def shared_layers() -> Iterator[None]:
+    """Within this block, a layer whose edge list was already measured reuses its values.
+
+    The rolled and rolled-channel graphs of a linear layer are the same bipartite
+    graph (an MLP's two rolled graphs are identical): its spectral values
+    (everything but ``layer_density``, which each graph defines its own way) are
+    computed once. A layer matches on its sizes and edge arrays, compared exactly.
+    """
+    global _LAYER_MEMO
+    outer = _LAYER_MEMO
+    if outer is None:
+        _LAYER_MEMO = []
+    try:
+        yield
+    finally:
+        _LAYER_MEMO = outer
+
+
+def _spectral_layer_values(
+    rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n_left: int, n_right: int
+) -> dict[str, float | None]:
+    """Every section-B value of one layer but ``layer_density`` (None there)."""
+    out: dict[str, float | None] = dict.fromkeys(RAMANUJAN_VALUES)
     dense = n_left * n_right <= DENSE_GRAM_MAX_ENTRIES
     build = _dense_biadjacency if dense else _biadjacency
     b_full: Matrix = build(rows, cols, weights, n_left, n_right, weighted=False)
