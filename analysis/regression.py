@@ -27,15 +27,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import (
     ARDRegression,
     BayesianRidge,
     ElasticNet,
-    Lasso,
-    LinearRegression,
 )
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler
@@ -91,8 +88,6 @@ class RidgeRegression(RegressorMixin, BaseEstimator):
 
 REGRESSORS.add("linear", lambda seed: RidgeRegression(alpha=0.0))
 REGRESSORS.add("ridge", lambda seed: RidgeRegression(alpha=1.0))
-REGRESSORS.add("lasso", lambda seed: Lasso(alpha=1e-3, max_iter=10_000))
-REGRESSORS.add("elastic_net", lambda seed: ElasticNet(alpha=1e-3, l1_ratio=0.5, max_iter=10_000))
 
 
 class HuberRegression(RegressorMixin, BaseEstimator):
@@ -208,15 +203,290 @@ class HuberRegression(RegressorMixin, BaseEstimator):
         return np.asarray(X, dtype=float) @ self.coef_ + self.intercept_
 
 
+def _centre(
+    values: np.ndarray, target: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """``(X - mean(X), y - mean(y), mean(X), mean(y))``, as scikit-learn's linear models centre."""
+    x_mean, y_mean = values.mean(axis=0), float(target.mean())
+    return values - x_mean, target - y_mean, x_mean, y_mean
+
+
+class _LinearModel(RegressorMixin, BaseEstimator):
+    """``predict(X) = X @ coef_ + intercept_`` for the numpy regressors below."""
+
+    coef_: np.ndarray
+    intercept_: float
+
+    def predict(self, X: Any) -> np.ndarray:
+        """``X @ coef_ + intercept_``."""
+        return np.asarray(X, dtype=float) @ self.coef_ + self.intercept_
+
+
+class PrincipalComponentRegression(_LinearModel):
+    """Least squares on the leading principal components (PCR).
+
+    The estimates of ``Pipeline(PCA(n_components=variance, svd_solver="full"),
+    LinearRegression())`` in closed form: with the SVD of the centred data
+    ``Xc = U S V'`` and explained variances ``S_j^2 / (n - 1)``, keep the ``k``
+    leading components, the fewest whose cumulative variance ratio exceeds
+    ``variance`` (scikit-learn's rule); the scores ``Z = U_k S_k`` are orthogonal, so
+    least squares on them is ``b = S_k^-1 U_k' yc`` and the model in the original
+    features is ``w = V_k b``, ``c = mean(y) - mean(X) . w``. One SVD and no estimator
+    objects per fit (the pipeline costs ~1.5 ms per fit on the analyses' folds, this
+    ~0.1 ms).
+    """
+
+    def __init__(self, *, variance: float = 0.95) -> None:
+        self.variance = variance
+
+    def fit(self, X: Any, y: Any) -> PrincipalComponentRegression:
+        """Fit on arrays; returns ``self``."""
+        centred, target, x_mean, y_mean = _centre(
+            np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+        )
+        u, s, vt = np.linalg.svd(centred, full_matrices=False)
+        explained = s**2
+        total = explained.sum()
+        if total > 0:
+            ratio = np.cumsum(explained / total)
+            k = min(int(np.searchsorted(ratio, self.variance, side="right")) + 1, len(s))
+        else:
+            k = len(s)
+        s_k = s[:k]
+        # lstsq's cut-off: components with a negligible singular value get no weight
+        keep = s_k > np.finfo(float).eps * max(centred.shape) * (s[0] if len(s) else 0.0)
+        scores = np.where(keep, (u[:, :k].T @ target) / np.where(keep, s_k, 1.0), 0.0)
+        self.coef_ = vt[:k].T @ scores
+        self.intercept_ = y_mean - float(x_mean @ self.coef_)
+        self.n_components_ = k
+        self.n_features_in_ = centred.shape[1]
+        return self
+
+
+class BayesianRidgeRegression(_LinearModel):
+    """Bayesian ridge regression: scikit-learn's ``BayesianRidge`` evidence iterations in numpy.
+
+    With the centred data ``Xc = U S V'`` (``n > p``), iterate from
+    ``alpha = 1 / var(y)``, ``lambda = 1``::
+
+        w      = V diag(1 / (S^2 + lambda / alpha)) V' Xc' yc
+        gamma  = sum_j alpha S_j^2 / (lambda + alpha S_j^2)
+        lambda = (gamma + 2 lambda_1) / (||w||^2 + 2 lambda_2)
+        alpha  = (n - gamma + 2 alpha_1) / (||yc - Xc w||^2 + 2 alpha_2)
+
+    until ``sum |w_old - w| < tol``, then ``w`` once more with the final ``alpha``,
+    ``lambda`` (MacKay 1992; Tipping 2001), with scikit-learn's defaults (``tol =
+    1e-3``, 300 iterations, Gamma priors ``1e-6``): the same steps and estimates as
+    ``BayesianRidge().fit`` (unit-tested), without its input handling and the
+    per-fit ``sigma_`` the analyses never use. ``n <= p`` falls back to scikit-learn.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_iter: int = 300,
+        tol: float = 1e-3,
+        alpha_1: float = 1e-6,
+        alpha_2: float = 1e-6,
+        lambda_1: float = 1e-6,
+        lambda_2: float = 1e-6,
+    ) -> None:
+        self.max_iter = max_iter
+        self.tol = tol
+        self.alpha_1 = alpha_1
+        self.alpha_2 = alpha_2
+        self.lambda_1 = lambda_1
+        self.lambda_2 = lambda_2
+
+    def fit(self, X: Any, y: Any) -> BayesianRidgeRegression:
+        """Fit on arrays; returns ``self``."""
+        values, target = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+        n, p = values.shape
+        if n <= p:
+            model = BayesianRidge(**self.get_params()).fit(values, target)
+            self.coef_, self.intercept_ = model.coef_, float(model.intercept_)
+            self.alpha_, self.lambda_, self.n_iter_ = model.alpha_, model.lambda_, model.n_iter_
+            self.n_features_in_ = p
+            return self
+        y_var = target.var()
+        centred, yc, x_mean, y_mean = _centre(values, target)
+        xty = centred.T @ yc
+        _, s, vt = np.linalg.svd(centred, full_matrices=False)
+        eig = s**2
+        projected = vt @ xty
+        alpha, lam = 1.0 / (y_var + np.finfo(np.float64).eps), 1.0
+
+        def coefficients(alpha: float, lam: float) -> tuple[np.ndarray, float]:
+            coef = vt.T @ (projected / (eig + lam / alpha))
+            return coef, float(np.sum((yc - centred @ coef) ** 2))
+
+        coef_old = None
+        n_iter = 0
+        for n_iter in range(1, self.max_iter + 1):  # noqa: B007 (n_iter_ is reported)
+            coef, sse = coefficients(alpha, lam)
+            gamma = float(np.sum((alpha * eig) / (lam + alpha * eig)))
+            lam = (gamma + 2 * self.lambda_1) / (float(np.sum(coef**2)) + 2 * self.lambda_2)
+            alpha = (n - gamma + 2 * self.alpha_1) / (sse + 2 * self.alpha_2)
+            if coef_old is not None and np.sum(np.abs(coef_old - coef)) < self.tol:
+                break
+            coef_old = coef
+        self.coef_, _ = coefficients(alpha, lam)
+        self.intercept_ = y_mean - float(x_mean @ self.coef_)
+        self.alpha_, self.lambda_, self.n_iter_ = alpha, lam, n_iter
+        self.n_features_in_ = p
+        return self
+
+
+class ARDRegressionFast(_LinearModel):
+    """Automatic relevance determination: scikit-learn's ``ARDRegression`` iterations on the Gram matrix.
+
+    Each feature ``j`` has its own precision ``lambda_j``; from ``alpha = 1 /
+    var(y)``, ``lambda = 1`` iterate over the kept features ``K``
+    (``lambda_j < threshold_lambda``)::
+
+        Sigma    = pinvh(diag(lambda_K) + alpha Xc_K' Xc_K)
+        w_K      = alpha Sigma Xc_K' yc,   w_j = 0 for j not in K
+        gamma_j  = 1 - lambda_j Sigma_jj
+        lambda_j = (gamma_j + 2 lambda_1) / (w_j^2 + 2 lambda_2)
+        alpha    = (n - sum gamma + 2 alpha_1) / (||yc - Xc w||^2 + 2 alpha_2)
+
+    until ``sum |w_old - w| < tol`` (Tipping 2001), then ``w`` once more: the steps and
+    defaults of ``ARDRegression().fit`` (unit-tested against it), with ``Xc' Xc`` and
+    ``Xc' yc`` formed once instead of in every iteration. ``n < p`` falls back to
+    scikit-learn (its Woodbury form).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_iter: int = 300,
+        tol: float = 1e-3,
+        alpha_1: float = 1e-6,
+        alpha_2: float = 1e-6,
+        lambda_1: float = 1e-6,
+        lambda_2: float = 1e-6,
+        threshold_lambda: float = 1e4,
+    ) -> None:
+        self.max_iter = max_iter
+        self.tol = tol
+        self.alpha_1 = alpha_1
+        self.alpha_2 = alpha_2
+        self.lambda_1 = lambda_1
+        self.lambda_2 = lambda_2
+        self.threshold_lambda = threshold_lambda
+
+    def fit(self, X: Any, y: Any) -> ARDRegressionFast:
+        """Fit on arrays; returns ``self``."""
+        from scipy.linalg import pinvh
+
+        values, target = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+        n, p = values.shape
+        if n < p:
+            model = ARDRegression(**self.get_params()).fit(values, target)
+            self.coef_, self.intercept_ = model.coef_, float(model.intercept_)
+            self.n_iter_ = model.n_iter_
+            self.n_features_in_ = p
+            return self
+        centred, yc, x_mean, y_mean = _centre(values, target)
+        gram, xty = centred.T @ centred, centred.T @ yc
+        coef = np.zeros(p)
+        keep = np.ones(p, dtype=bool)
+        alpha = 1.0 / (float(np.var(yc)) + np.finfo(np.float64).eps)
+        lam = np.ones(p)
+
+        def update(alpha: float, keep: np.ndarray) -> np.ndarray:
+            sigma = pinvh(np.diag(lam[keep]) + alpha * gram[np.ix_(keep, keep)])
+            coef[keep] = alpha * (sigma @ xty[keep])
+            return sigma
+
+        coef_old = None
+        n_iter = 0
+        for n_iter in range(1, self.max_iter + 1):  # noqa: B007 (n_iter_ is reported)
+            sigma = update(alpha, keep)
+            sse = float(np.sum((yc - centred @ coef) ** 2))
+            gamma = 1.0 - lam[keep] * np.diag(sigma)
+            lam[keep] = (gamma + 2.0 * self.lambda_1) / (coef[keep] ** 2 + 2.0 * self.lambda_2)
+            alpha = (n - gamma.sum() + 2.0 * self.alpha_1) / (sse + 2.0 * self.alpha_2)
+            keep = lam < self.threshold_lambda
+            coef[~keep] = 0
+            if coef_old is not None and np.sum(np.abs(coef_old - coef)) < self.tol:
+                break
+            coef_old = coef.copy()
+            if not keep.any():
+                break
+        if keep.any():
+            update(alpha, keep)
+        self.coef_ = coef
+        self.intercept_ = y_mean - float(x_mean @ coef)
+        self.alpha_, self.lambda_, self.n_iter_ = alpha, lam, n_iter
+        self.n_features_in_ = p
+        return self
+
+
+class ElasticNetCD(_LinearModel):
+    """Lasso / elastic net by scikit-learn's coordinate descent, called without its estimator.
+
+    Minimises ``1/(2n) ||yc - Xc w||^2 + alpha l1_ratio ||w||_1 + alpha (1 - l1_ratio) / 2
+    ||w||^2`` on centred data with scikit-learn's compiled cyclic coordinate descent
+    (the routine ``Lasso`` / ``ElasticNet`` run, with the same arguments, so the same
+    coefficients), skipping the estimator's per-fit preparation, which costs more than
+    the descent on the analyses' folds. When that internal routine is not available
+    (another scikit-learn version) the estimator itself is used.
+    """
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 1e-3,
+        l1_ratio: float = 1.0,
+        max_iter: int = 10_000,
+        tol: float = 1e-4,
+    ) -> None:
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def fit(self, X: Any, y: Any) -> ElasticNetCD:
+        """Fit on arrays; returns ``self``."""
+        values, target = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+        n, p = values.shape
+        centred, yc, x_mean, y_mean = _centre(values, target)
+        coef = None
+        try:
+            from sklearn.linear_model import _cd_fast  # type: ignore[attr-defined]
+
+            coef, _, _, n_iter = _cd_fast.enet_coordinate_descent(
+                np.zeros(p, order="F"),
+                self.alpha * self.l1_ratio * n,
+                self.alpha * (1.0 - self.l1_ratio) * n,
+                np.asfortranarray(centred),
+                yc,
+                self.max_iter,
+                self.tol,
+                np.random.RandomState(0),
+                False,
+                False,
+                True,
+            )
+        except (ImportError, AttributeError, TypeError):
+            model = ElasticNet(
+                alpha=self.alpha, l1_ratio=self.l1_ratio, max_iter=self.max_iter, tol=self.tol
+            ).fit(values, target)
+            coef, n_iter = model.coef_, model.n_iter_
+        self.coef_ = np.asarray(coef)
+        self.intercept_ = y_mean - float(x_mean @ self.coef_)
+        self.n_iter_ = n_iter
+        self.n_features_in_ = p
+        return self
+
+
 REGRESSORS.add("huber", lambda seed: HuberRegression())
-REGRESSORS.add(
-    "pcr",
-    lambda seed: Pipeline(
-        [("pca", PCA(n_components=0.95, svd_solver="full")), ("linear", LinearRegression())]
-    ),
-)
-REGRESSORS.add("bayesian_ridge", lambda seed: BayesianRidge())
-REGRESSORS.add("ard", lambda seed: ARDRegression())
+REGRESSORS.add("pcr", lambda seed: PrincipalComponentRegression(variance=0.95))
+REGRESSORS.add("bayesian_ridge", lambda seed: BayesianRidgeRegression())
+REGRESSORS.add("ard", lambda seed: ARDRegressionFast())
+REGRESSORS.add("lasso", lambda seed: ElasticNetCD(alpha=1e-3, l1_ratio=1.0, max_iter=10_000))
+REGRESSORS.add("elastic_net", lambda seed: ElasticNetCD(alpha=1e-3, l1_ratio=0.5, max_iter=10_000))
 
 
 #: XGBoost sized for feature tables of 10^2-10^4 rows and ~10^1 columns: every boosting
