@@ -16,6 +16,7 @@ applied to every row when ``has_scale`` is true.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 
@@ -139,4 +140,115 @@ def merge_linear(
                     r, wv, d, cols, mult, has_mult, marker, acc, touched, n_touched
                 )
             pos = _flush_row(d, f, touched, n_touched, acc, out_d, out_s, out_w, pos)
+    return pos
+
+
+@njit(cache=True)
+def resolve_mask(w, user, has_user, prune, has_prune, mask):
+    """``mask = (w != 0) & user & prune`` in one pass over the flat weight.
+
+    Returns ``(n_nonfinite, n_unmasked)``: the entries of ``w`` that are NaN or
+    infinite (the caller refuses the layer when there is any), and the entries of
+    ``mask`` that are true.
+    """
+    bad = 0
+    kept = 0
+    for f in range(w.size):
+        x = w[f]
+        if not (x - x == 0):  # NaN or +-inf
+            bad += 1
+        keep = x != 0
+        if has_user:
+            keep &= user[f]
+        if has_prune:
+            keep &= prune[f] != 0
+        mask[f] = keep
+        kept += keep
+    return bad, kept
+
+
+@njit(cache=True)
+def conv_offsets(mask, weight, co, ci_g, co_g, kk, out_o, out_i, out_w, starts, ends):
+    """Unmasked conv kernel entries grouped by kernel offset (a counting sort).
+
+    ``mask``/``weight``: the flat ``(co, ci_g, kh, kw)`` arrays, ``kk = kh * kw``;
+    ``out_*`` have room for every unmasked entry plus ``kk``. Offset ``k``
+    (``u = k // kw``, ``v = k % kw``) gets the slice ``starts[k]:ends[k]`` of
+    ``out_o`` (output channel), ``out_i`` (global input channel
+    ``(o // co_g) * ci_g + i_l``) and ``out_w`` (``|w|``), in C order of
+    ``(o, i_l)``: the order of a stable sort of ``np.flatnonzero(mask)`` by
+    ``flat % kk``. Slices are one slot apart, so that at densities where a branch
+    per entry would be mispredicted half the time every entry is written and only
+    the kept ones advance their slot (the spare slot takes the last write).
+    """
+    counts = np.zeros(kk, np.int64)
+    n_oi = co * ci_g
+    for oi in range(n_oi):
+        base = oi * kk
+        for k in range(kk):
+            counts[k] += mask[base + k]
+    total = 0
+    for k in range(kk):
+        starts[k] = total + k
+        total += counts[k]
+    fill = starts.copy()
+    density = total / max(1, n_oi * kk)
+    branchless = 0.15 < density < 0.85
+    for o in range(co):
+        g_base = (o // co_g) * ci_g
+        for il in range(ci_g):
+            base = (o * ci_g + il) * kk
+            i_glob = g_base + il
+            for k in range(kk):
+                if branchless:
+                    p = fill[k]
+                    out_o[p] = o
+                    out_i[p] = i_glob
+                    out_w[p] = abs(weight[base + k])
+                    fill[k] = p + mask[base + k]
+                elif mask[base + k]:
+                    p = fill[k]
+                    out_o[p] = o
+                    out_i[p] = i_glob
+                    out_w[p] = abs(weight[base + k])
+                    fill[k] = p + 1
+    ends[:] = fill
+
+
+@njit(cache=True)
+def fill_conv(
+    starts, ends, kw, o, i, wt, h, wd, ho, wo, sh, sw, ph, pw, dh, dw,
+    src, dst, weight, pos, src_off, dst_off,
+):  # fmt: skip
+    """Unrolled conv edges (global ids) written from ``pos``; returns the new position.
+
+    Offset ``k = u * kw + v`` draws, for each of its entries ``e`` (``o``, input
+    channel ``i``, ``|w|``) and each output position ``(y, x)`` whose input
+    ``(y*sh - ph + u*dh, x*sw - pw + v*dw)`` lies inside the ``h x wd`` input, the
+    edge ``(i, iy, ix) -> (o, y, x)``; the order is offset, entry, ``y``, ``x``.
+    """
+    for k in range(len(starts)):
+        a, b = starts[k], ends[k]
+        if b <= a:
+            continue
+        u, v = k // kw, k % kw
+        shift_y, shift_x = u * dh - ph, v * dw - pw
+        y0 = max(0, -(shift_y // sh))
+        y1 = min(ho, (h - 1 - shift_y) // sh + 1)
+        x0 = max(0, -(shift_x // sw))
+        x1 = min(wo, (wd - 1 - shift_x) // sw + 1)
+        if y1 <= y0 or x1 <= x0:
+            continue
+        for e in range(a, b):
+            d_base = dst_off + o[e] * (ho * wo)
+            s_base = src_off + i[e] * (h * wd) + shift_x
+            we = wt[e]
+            for y in range(y0, y1):
+                d_row = d_base + y * wo
+                s_row = s_base + (y * sh + shift_y) * wd
+                for x in range(x0, x1):
+                    dst[pos] = d_row + x
+                    src[pos] = s_row + x * sw
+                    weight[pos] = we
+                    pos += 1
     return pos

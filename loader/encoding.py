@@ -67,6 +67,7 @@ __all__ = ["ENCODINGS", "LayerInfo", "encode", "list_layers"]
 ENCODING_VERSION = 1
 _IDX = np.int32  # local unit ids (partitions never reach 2**31 units)
 _Chunk = tuple[np.ndarray, np.ndarray, np.ndarray]  # (dst_local, src_local, weight)
+_NO_MASK = np.ones(1, dtype=bool)  # placeholder operand of a kernel told there is no mask
 
 # ----------------------------------------------------------------------------- op tables
 _PASS_MODULES: tuple[type[nn.Module], ...] = (
@@ -165,7 +166,7 @@ class LayerInfo:
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
     value_shape: tuple[int, ...] = ()  # output shape as traced (``out_shape`` is 2-D for convs)
-    _offsets: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]] | None = None
+    _table: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
     _n_unmasked: int | None = None
 
     @property
@@ -178,29 +179,37 @@ class LayerInfo:
             self._n_unmasked = int(np.count_nonzero(self.mask))
         return self._n_unmasked
 
+    def offset_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Unmasked conv entries grouped by kernel offset: ``(o, i, |w|, starts, ends)``.
+
+        Offset ``k = u * kw + v`` owns the slice ``starts[k]:ends[k]`` of the output
+        channels ``o``, global input channels ``i`` and absolute weights ``|w|``,
+        in C order of ``(o, i)`` within the slice (one counting-sort pass in numba,
+        cached).
+        """
+        if self._table is None:
+            co, ci_g, kh, kw = self.weight.shape
+            kk = kh * kw
+            cap = self.n_unmasked + kk
+            o, i = np.empty(cap, _IDX), np.empty(cap, _IDX)
+            absw = np.empty(cap, np.float32)
+            starts, ends = np.empty(kk, np.int64), np.empty(kk, np.int64)
+            _kernels.conv_offsets(
+                self.mask.reshape(-1), self.weight.reshape(-1), co, ci_g, co // self.groups, kk,
+                o, i, absw, starts, ends,
+            )  # fmt: skip
+            self._table = (o, i, absw, starts, ends)
+        return self._table
+
     def kernel_offsets(self) -> list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]:
         """Per kernel offset ``(u, v)``: unmasked ``(o, i)`` pairs (global ``i``) and ``|w|``."""
-        if self._offsets is None:
-            co, ci_g, kh, kw = self.weight.shape
-            co_g = co // self.groups
-            # one contiguous pass over the mask, then a stable (radix) sort by kernel offset
-            kk = kh * kw
-            flat = np.flatnonzero(self.mask)
-            key = (flat % kk).astype(np.int16)
-            order = np.argsort(key, kind="stable")
-            flat, key = flat[order], key[order]
-            absw = np.abs(self.weight.reshape(-1)[flat])
-            oi = flat // kk
-            o = (oi // ci_g).astype(_IDX)
-            i = ((o // co_g) * ci_g + (oi % ci_g)).astype(_IDX)
-            bounds = np.searchsorted(key, np.arange(kk + 1))
-            offsets = []
-            for k in range(kk):
-                a, b = bounds[k], bounds[k + 1]
-                if b > a:
-                    offsets.append((k // kw, k % kw, o[a:b], i[a:b], absw[a:b]))
-            self._offsets = offsets
-        return self._offsets
+        o, i, absw, starts, ends = self.offset_table()
+        kw = self.weight.shape[3]
+        return [
+            (k // kw, k % kw, o[a:b], i[a:b], absw[a:b])
+            for k, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True))
+            if b > a
+        ]
 
 
 def _pair(x: Any) -> tuple[int, int]:
@@ -246,23 +255,36 @@ class _Masks:
         self.prunable = prunable
         self.used = {name for name, arr in self.user.items() if name in prunable and arr.all()}
 
-    def resolve(self, param_name: str, weight: torch.Tensor, prune_mask: torch.Tensor | None):
-        w = weight.detach().cpu().to(torch.float32).numpy()
-        # one summing pass: the float64 sum of float32 entries is finite iff every entry is
-        if not np.isfinite(w.sum(dtype=np.float64)):
-            bad = int((~np.isfinite(w)).sum())
-            raise EncodingError(
-                f"Parameter '{param_name}' has {bad} NaN or infinite entries; cannot encode it."
-            )
-        mask = w != 0
-        if prune_mask is not None:
-            mask &= prune_mask.detach().cpu().numpy() != 0
+    def resolve(
+        self, param_name: str, weight: torch.Tensor, prune_mask: torch.Tensor | None
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """``(w, mask, n_unmasked)``: the float32 weight (a view of the parameter when it is
+        float32 on the CPU), ``mask = (w != 0) & user & prune`` and its count (one numba pass)."""
+        w = np.ascontiguousarray(weight.detach().cpu().to(torch.float32).numpy())
+        flat = w.reshape(-1)
+        user = None
         if param_name in self.user:
-            mask &= self.user[param_name]
+            user = np.ascontiguousarray(self.user[param_name], dtype=bool).reshape(-1)
             self.used.add(param_name)
         elif self.given and param_name not in self.absent:
             self.absent.append(param_name)
-        return np.ascontiguousarray(w), mask
+        prune = None
+        if prune_mask is not None:
+            prune = np.ascontiguousarray(prune_mask.detach().cpu().numpy()).reshape(-1)
+        mask = np.empty(w.shape, dtype=bool)
+        bad, kept = _kernels.resolve_mask(
+            flat,
+            user if user is not None else _NO_MASK,
+            user is not None,
+            prune if prune is not None else _NO_MASK,
+            prune is not None,
+            mask.reshape(-1),
+        )
+        if bad:
+            raise EncodingError(
+                f"Parameter '{param_name}' has {bad} NaN or infinite entries; cannot encode it."
+            )
+        return w, mask, int(kept)
 
     def check_all_used(self) -> None:
         """Extra keys (a mask no traced layer reads) and missing ones, each named."""
@@ -555,6 +577,8 @@ class _Job:
         rows = self.term.row_counts(self.n_in)
         if self.layer is None:
             return int(rows.sum())
+        if self.layer.kind == "conv" and self.term.cols is None:
+            return _conv_count_direct(self.layer)
         if self.layer.kind == "linear":
             f_in = self.layer.weight.shape[1]
             per_feature = rows.reshape(-1, f_in).sum(axis=0)  # summed over leading positions
@@ -611,36 +635,29 @@ def _fill_conv(
     src_off: int,
     dst_off: int,
 ) -> int:
-    """:func:`_conv_chunks` written straight into the output arrays (global ids)."""
+    """:func:`_conv_chunks` written straight into the output arrays (global ids, numba)."""
     _, h, w = layer.in_shape
     _, ho, wo = layer.out_shape
     (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
-    ids = src.dtype.type
-    for u, v, o, i, wt in layer.kernel_offsets():
-        y0, y1, x0, x1 = _conv_geometry(layer, u, v)
-        if y0 >= y1 or x0 >= x1:
-            continue
-        oy = np.arange(y0, y1, dtype=src.dtype)
-        ox = np.arange(x0, x1, dtype=src.dtype)
-        out_pos = (oy[:, None] * wo + ox[None, :]).ravel()
-        in_pos = (
-            (oy * sh + (u * dh - ph))[:, None] * w + (ox * sw + (v * dw - pw))[None, :]
-        ).ravel()
-        n = len(o) * len(out_pos)
-        shape = (len(o), len(out_pos))
-        np.add(
-            (o.astype(src.dtype) * ids(ho * wo) + ids(dst_off))[:, None],
-            out_pos[None, :],
-            out=dst[pos : pos + n].reshape(shape),
+    o, i, wt, starts, ends = layer.offset_table()
+    return int(
+        _kernels.fill_conv(
+            starts, ends, layer.weight.shape[3], o, i, wt, h, w, ho, wo, sh, sw, ph, pw, dh, dw,
+            src, dst, weight, pos, src_off, dst_off,
         )
-        np.add(
-            (i.astype(src.dtype) * ids(h * w) + ids(src_off))[:, None],
-            in_pos[None, :],
-            out=src[pos : pos + n].reshape(shape),
-        )
-        weight[pos : pos + n].reshape(shape)[:] = wt[:, None]
-        pos += n
-    return pos
+    )  # fmt: skip
+
+
+def _conv_count_direct(layer: LayerInfo) -> int:
+    """Edges of a conv read through the identity map: entries times valid positions, per offset."""
+    *_, starts, ends = layer.offset_table()
+    kw = layer.weight.shape[3]
+    total = 0
+    for k, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        if b > a:
+            y0, y1, x0, x1 = _conv_geometry(layer, k // kw, k % kw)
+            total += (b - a) * max(0, y1 - y0) * max(0, x1 - x0)
+    return total
 
 
 def _conv_count(layer: LayerInfo, rows: np.ndarray) -> int:
@@ -1236,7 +1253,7 @@ class _Walker:
             raise self.error(node, "a layer must have exactly one input-dependent operand.")
         v = value if value is not None else self.resolve(self.env[inputs[0]])
         out_shape = self.out_shape(node)
-        w, mask = self.masks.resolve(param_name, weight, prune_mask)
+        w, mask, n_unmasked = self.masks.resolve(param_name, weight, prune_mask)
         weight_shape = tuple(w.shape)
         name = path or node.name
         if kind == "linear":
@@ -1278,6 +1295,7 @@ class _Walker:
                 int(groups),
             )
         layer.value_shape = out_shape
+        layer._n_unmasked = n_unmasked
         self.layers.append(layer)
         return _Value(out_shape, (), pending=_Pending(layer, v))
 
