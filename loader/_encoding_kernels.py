@@ -155,7 +155,7 @@ def resolve_mask(w, user, has_user, prune, has_prune, mask):
     kept = 0
     for f in range(w.size):
         x = w[f]
-        if not (x - x == 0):  # NaN or +-inf
+        if not np.isfinite(x):
             bad += 1
         keep = x != 0
         if has_user:
