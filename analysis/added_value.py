@@ -215,6 +215,8 @@ def topology_vs_weights(
     Returns
     -------
     AddedValue
+        Networks without any baseline value (no weights in the cache) are left out of
+        all three sets, with a note.
     """
     if not isinstance(table, FeatureTable):
         raise ValidationError(
@@ -228,6 +230,16 @@ def topology_vs_weights(
             f"The 'n_boot' parameter of topology_vs_weights must be an int >= 100. Got {n_boot!r} instead."
         )
     notes: list[str] = []
+    baseline_columns = set_columns(table, baseline)
+    if baseline_columns:
+        has_baseline = table.data[baseline_columns].notna().any(axis=1)
+        if not has_baseline.all():
+            # the same rows for the three sets, and no baseline made of imputed values
+            notes.append(
+                f"{int((~has_baseline).sum())} network(s) without any '{baseline}' value left "
+                "out of the comparison (e.g. no trained weights in the cache)"
+            )
+            table = table.subset(has_baseline)
     score_frames, summary_rows, gain_rows = [], [], []
     for scenario in scenarios:
         for subset, part in table.scenarios(scenario):

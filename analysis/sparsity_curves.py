@@ -206,21 +206,26 @@ def _accuracy_section(report: Any, table: FeatureTable) -> str | None:
         ),
     )
     best = best_pruners(curves)
+    one_sparsity = best["sparsity"].nunique() == 1
     clauses = []
     for row in best.itertuples(index=False):
         sd = "" if pd.isna(row.acc_sparse_sd) else f" ± {row.acc_sparse_sd * scale:.1f}"
+        at = "" if one_sparsity else f" at {row.sparsity:g}"
         clauses.append(
-            f"{row.pruner} on {row.architecture}/{row.dataset}, "
+            f"{row.pruner} on {row.architecture}/{row.dataset}{at}, "
             f"{row.acc_sparse_mean * scale:.1f}{sd} % (dense {row.acc_dense_mean * scale:.1f} %)"
         )
-    sparsities = sorted(best["sparsity"].unique())
-    at = " / ".join(f"{s:g}" for s in sparsities)
-    seeds = int(curves["n_seeds"].min())
-    spread = f"± = sd over {seeds} seed{'s' if seeds != 1 else ''}" if seeds > 1 else "one seed"
-    shown = clauses[:4] + (
-        [f"{len(clauses) - 4} more in accuracy_vs_sparsity.csv"] * (len(clauses) > 4)
+    lead = (
+        f"At sparsity {best['sparsity'].iloc[0]:g} the best pruner is "
+        if one_sparsity
+        else "At the highest sparsity of each architecture and dataset the best pruner is "
     )
-    return f"At sparsity {at} the best pruner is " + "; ".join(shown) + f" ({spread})."
+    seeds = int(curves["n_seeds"].min())
+    spread = f"± = sd over {seeds} seeds" if seeds > 1 else "one seed, no spread"
+    shown = clauses[:4]
+    if len(clauses) > 4:
+        shown.append(f"{len(clauses) - 4} more in accuracy_vs_sparsity.csv")
+    return lead + "; ".join(shown) + f" ({spread})."
 
 
 def _has_accuracy(table: FeatureTable) -> bool:

@@ -124,6 +124,16 @@ def test_scenarios_adjusted_r2_and_summary_columns() -> None:
     assert set(INFORMATIVE) <= set(table.feature_columns("mge"))
 
 
+def test_networks_without_weights_are_left_out_of_all_three_sets() -> None:
+    table = _planted("topology")
+    data = table.data.copy()
+    data.loc[:9, list(WEIGHT_COLUMNS)] = np.nan  # ten networks without a cache entry
+    partial = FeatureTable(data=data)
+    result = av.topology_vs_weights(partial, scenarios=("all",), **FAST)
+    assert (result.summary["n_rows"] == len(data) - 10).all()
+    assert any("10 network(s) without any 'weights' value" in note for note in result.notes)
+
+
 def test_bootstrap_gain_is_the_mse_difference_over_the_variance() -> None:
     rng = np.random.default_rng(0)
     y = rng.normal(size=40)

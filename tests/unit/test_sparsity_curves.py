@@ -71,6 +71,15 @@ def test_accuracy_section_headline_names_the_best_pruner_in_percent(tmp_path: Pa
     assert "At sparsity 0.9 the best pruner is er on lenet5/digits, 70.0 ± 7.1 %" in sentence
     assert "dense 95.5 %" in sentence
     assert "sd over 2 seeds" in sentence
+    # panels whose highest sparsities differ name theirs in each clause
+    mixed = _tiny()
+    mixed = pd.concat(
+        [mixed, mixed.assign(dataset="mnist", network_id=lambda f: "m" + f["network_id"])]
+    )
+    mixed = mixed[~((mixed["dataset"] == "mnist") & (mixed["sparsity"] == 0.9))]
+    other = sc._accuracy_section(_Report(tmp_path), load_features(mixed))
+    assert other is not None and other.startswith("At the highest sparsity of each")
+    assert "on lenet5/digits at 0.9, 70.0" in other and "on lenet5/mnist at 0.5, 85.0" in other
     assert (tmp_path / "accuracy_vs_sparsity.csv").is_file()
     # accuracies already in percent stay as they are
     percent = _tiny().assign(acc_dense=lambda f: f["acc_dense"] * 100)
