@@ -326,18 +326,38 @@ def plot_regression_bars(summary: pd.DataFrame, *, regressor: str = "paper_mean"
     scenarios += sorted(set(cells["scenario"]) - set(scenarios))
     sets = _ordered_feature_sets(cells["feature_set"].unique())
     colours = _palette(sets)
-    widths = [max(1, cells.loc[cells["scenario"] == s, "subset"].nunique()) for s in scenarios]
+    width = {s: max(1, cells.loc[cells["scenario"] == s, "subset"].nunique()) for s in scenarios}
     bottom = -1.0
-    fig, axes = plt.subplots(
-        1,
-        len(scenarios),
-        figsize=(min(16.0, 2.2 + 0.32 * len(sets) * sum(widths) + 0.6 * len(scenarios)), 4.4),
-        gridspec_kw={"width_ratios": widths},
-        squeeze=False,
-        sharey=True,
+    # One row when the bars fit; else 'all' and 'architecture' share a row and every
+    # other scenario gets its own, all rows on one x scale (a spacer fills short rows).
+    if len(sets) * sum(width.values()) <= 36:
+        rows_of = [scenarios]
+    else:
+        first = [s for s in scenarios if s in ("all", "architecture")]
+        rows_of = ([first] if first else []) + [[s] for s in scenarios if s not in first]
+    span = max(sum(width[s] for s in row) for row in rows_of)
+    fig = plt.figure(
+        figsize=(min(12.5, 2.0 + 0.3 * len(sets) * span), 0.9 + 3.0 * len(rows_of)),
+        layout="constrained",
     )
-    bar = 0.8 / len(sets)
-    for ax, scenario in zip(axes[0], scenarios, strict=True):
+    subfigs = fig.subfigures(len(rows_of), 1, squeeze=False)[:, 0]
+    axes_of: dict[str, Any] = {}
+    for subfig, row in zip(subfigs, rows_of, strict=True):
+        ratios = [width[s] for s in row]
+        spare = span - sum(ratios)
+        row_axes = subfig.subplots(
+            1, len(row) + (spare > 0), gridspec_kw={"width_ratios": ratios + [spare] * (spare > 0)}
+        )
+        row_axes = np.atleast_1d(row_axes)
+        if spare > 0:
+            row_axes[-1].set_axis_off()
+        for i, (ax, scenario) in enumerate(zip(row_axes, row, strict=False)):
+            axes_of[scenario] = ax
+            if i == 0:
+                ax.set_ylabel("held-out R²")
+        bar = 0.8 / len(sets)
+    for scenario in scenarios:
+        ax = axes_of[scenario]
         rows = cells[cells["scenario"] == scenario]
         subsets = list(dict.fromkeys(rows["subset"].astype(str)))
         for k, name in enumerate(sets):
@@ -369,7 +389,14 @@ def plot_regression_bars(summary: pd.DataFrame, *, regressor: str = "paper_mean"
             )
             for xi, v in zip(x[value < bottom], value[value < bottom], strict=True):
                 ax.text(
-                    xi, bottom + 0.03, f"{v:.3g}", rotation=90, ha="center", va="bottom", fontsize=7
+                    xi,
+                    bottom + 0.03,
+                    f"{v:.3g}",
+                    rotation=90,
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0},
                 )
         ax.axhline(0.0, color="#1a1a1a", linewidth=0.8)
         ticks = ["all networks"] if scenario == "all" else subsets
@@ -377,7 +404,6 @@ def plot_regression_bars(summary: pd.DataFrame, *, regressor: str = "paper_mean"
         ax.set_xlabel("" if scenario == "all" else f"{scenario} (held fixed)")
         ax.set_title(f"scenario '{scenario}'")
         ax.set_ylim(bottom, 1.0)
-    axes[0][0].set_ylabel("held-out R² (fraction of variance)")
     handles = [
         Patch(facecolor=colours[n], edgecolor="#333333", label=feature_set_label(n)) for n in sets
     ]
@@ -386,8 +412,12 @@ def plot_regression_bars(summary: pd.DataFrame, *, regressor: str = "paper_mean"
             facecolor="white", edgecolor="#333333", hatch="///", label="unadjusted R² (small cell)"
         )
     )
-    fig.legend(handles=handles, loc="upper center", ncol=min(len(handles), 6), frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    fig.legend(
+        handles=handles,
+        loc="outside upper center",
+        ncol=len(handles) if len(handles) <= 4 else (len(handles) + 1) // 2,
+        frameon=False,
+    )
     return fig
 
 
@@ -640,6 +670,8 @@ def regression_headline(
 def importance_headline(perm: pd.DataFrame) -> str:
     """The most important MGE topometric by permutation importance (mean ± sd)."""
     part = perm.sort_values("importance_mean", ascending=False)
+    if part.empty:
+        return "Not computed: no permutation importance could be estimated."
     top = part.iloc[0]
     rest = ", ".join(f"{i} {_fmt(float(v))}" for i, v in part["importance_mean"].iloc[1:3].items())
     return (
