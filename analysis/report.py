@@ -46,6 +46,11 @@ from prunegraph.errors import PrunegraphError, ValidationError
 
 SECTIONS: tuple[str, ...] = ("regression", "importance", "classification", "ranking", "ramanujan")
 
+#: Version of the report's layout and contents: a cached report built by an older version
+#: is stale even when its feature table and settings are unchanged (part of the study
+#: runner's report key). 2: findings first, plots before folded tables.
+REPORT_VERSION: int = 2
+
 
 @dataclass(frozen=True)
 class ExtraSection:
