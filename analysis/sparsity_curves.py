@@ -68,12 +68,20 @@ COLLAPSE_COLUMNS: tuple[str, ...] = (
 )
 
 
+#: Line colours: the palette without yellow (too little contrast on white for a thin line).
+_LINE_COLOURS = OKABE_ITO[:-1]
+
+
 def style(i: int) -> dict[str, Any]:
-    """Colour (Okabe-Ito), marker and line style of the ``i``-th line of a plot."""
+    """Colour (Okabe-Ito, no yellow), marker and line style of the ``i``-th line of a plot.
+
+    Colours repeat every 7 lines with the next line style, markers every 8, so 21
+    lines stay distinct.
+    """
     return {
-        "color": OKABE_ITO[i % len(OKABE_ITO)],
+        "color": _LINE_COLOURS[i % len(_LINE_COLOURS)],
         "marker": _MARKERS[i % len(_MARKERS)],
-        "linestyle": _LINESTYLES[(i // len(OKABE_ITO)) % len(_LINESTYLES)],
+        "linestyle": _LINESTYLES[(i // len(_LINE_COLOURS)) % len(_LINESTYLES)],
     }
 
 
