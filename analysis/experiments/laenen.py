@@ -54,6 +54,9 @@ SPECTRAL = "spectral"
 #: (Laenen's greedy counterpart). ``magnitude`` prunes the *trained* model here, the paper's
 #: MagPrune of section 4.3; there is no magnitude-at-initialisation pruner.
 GREEDY: dict[str, str] = {"magnitude": "magnitude", "snip": "snip", "synflow": "synflow"}
+#: The spectral pruner's default ``score`` (a test checks it against the pruner registry;
+#: the report does not import the pruners, which would import torch).
+DEFAULT_SCORE = "magnitude"
 CELL = ["architecture", "dataset", "sparsity"]
 #: A layer whose lambda2 is below this counts as collapsed (disconnected to the limit).
 COLLAPSE_LAMBDA2 = 1e-3
@@ -68,12 +71,9 @@ def _rows(table: FeatureTable) -> pd.DataFrame:
 
 def spectral_score(table: FeatureTable) -> str:
     """The ``score`` option of the study's spectral networks (the pruner's default when unset)."""
-    from prunegraph.loader.pruning import PRUNERS
-
     data = table.data[table.data["pruner"] == SPECTRAL]
-    scores = {o.get("score") for o in pruner_options(data)} - {None}
-    default = str(PRUNERS.get(SPECTRAL).defaults.get("score", "magnitude"))
-    return ", ".join(sorted(scores)) if scores else default
+    scores = {str(o.get("score", DEFAULT_SCORE)) for o in pruner_options(data)}
+    return ", ".join(sorted(scores)) if scores else DEFAULT_SCORE
 
 
 def applies(table: FeatureTable) -> bool:

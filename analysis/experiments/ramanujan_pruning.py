@@ -63,12 +63,9 @@ RAMANUJAN = "ramanujan"
 CELL = ["architecture", "dataset", "sparsity"]
 _NAMED = re.compile(r"^ramanujan[_\-](?P<base>[a-z_]+)$")
 REGIMES = ("fully", "partially", "non")
-
-
-def _default_base() -> str:
-    from prunegraph.loader.pruning import PRUNERS
-
-    return str(PRUNERS.get(RAMANUJAN).defaults.get("base", "synflow"))
+#: The ramanujan pruner's default ``base`` (a test checks it against the pruner registry;
+#: the report does not import the pruners, which would import torch).
+DEFAULT_BASE = "synflow"
 
 
 def arms(data: pd.DataFrame) -> pd.DataFrame:
@@ -79,12 +76,11 @@ def arms(data: pd.DataFrame) -> pd.DataFrame:
     """
     out = data.copy()
     options = pruner_options(out)
-    default = _default_base()
     bases: list[str | None] = []
     for pruner, opts in zip(out["pruner"], options, strict=True):
         named = _NAMED.match(str(pruner))
         if pruner == RAMANUJAN:
-            bases.append(str(opts.get("base", default)))
+            bases.append(str(opts.get("base", DEFAULT_BASE)))
         elif named is not None:
             bases.append(str(opts.get("base", named.group("base"))))
         else:
