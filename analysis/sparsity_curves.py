@@ -269,6 +269,7 @@ def layer_density_profile(table: FeatureTable) -> pd.DataFrame:
             "This feature table has no per-layer densities; load it from the store or pass layers=..."
         )
     rows = rows.assign(layer_density=pd.to_numeric(rows["layer_density"], errors="coerce"))
+    rows = rows[rows["layer_density"].notna()]  # skip connections have no density
     if "layer_name" not in rows.columns:
         rows = rows.assign(layer_name=rows["layer"].astype(str))
     keys = ["architecture", "pruner", "sparsity", "layer"]
@@ -294,7 +295,9 @@ def find_collapsed_layers(
         and ``edge_connectivity``.
     layers : DataFrame, optional
         One row per (network, layer) with ``network_id``, ``layer`` and any of
-        ``layer_density``, ``n_unmasked``, ``n_edges``, ``layer_name``.
+        ``layer_density``, ``n_unmasked``, ``n_weights``, ``n_edges``, ``kind``,
+        ``layer_name``. Skip connections (``kind`` ``'skip'`` or ``n_weights`` 0)
+        have no weights and are never collapsed.
 
     Returns
     -------
@@ -317,8 +320,11 @@ def find_collapsed_layers(
                 return pd.Series(np.nan, index=rows.index)
             return pd.to_numeric(rows[column], errors="coerce")
 
-        empty = (numeric("layer_density") == 0) | (numeric("n_unmasked") == 0)
-        no_edges = ~empty & (numeric("n_edges") == 0)
+        # skip connections are blocks without weights (n_weights 0, density null): never collapsed
+        kind = rows["kind"].astype(str) if "kind" in rows.columns else pd.Series("", rows.index)
+        weighted = (kind != "skip") & (numeric("n_weights") != 0)
+        empty = weighted & ((numeric("layer_density") == 0) | (numeric("n_unmasked") == 0))
+        no_edges = weighted & ~empty & (numeric("n_edges") == 0)
         for mask, reason in ((empty, "density_zero"), (no_edges, "no_edges")):
             hit = rows.loc[mask]
             if hit.empty:

@@ -1,4 +1,4 @@
-"""Layer collapse read from the store: a planted empty layer is found, a clean network is not."""
+"""Layer collapse read from the store: a planted empty layer is found; a clean network and its skip connection are not."""
 
 from __future__ import annotations
 
@@ -20,17 +20,18 @@ from prunegraph.queries.store import Store
 
 
 class Tiny(nn.Module):
-    """conv(1->2, 3x3, pad 1) -> conv(2->3, 3x3, pad 1) -> linear(48->4)."""
+    """conv(1->2, 3x3, pad 1) -> conv(2->2, 3x3, pad 1) plus a skip connection -> linear(32->4)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(1, 2, 3, padding=1)
-        self.conv2 = nn.Conv2d(2, 3, 3, padding=1)
-        self.fc = nn.Linear(48, 4)
+        self.conv2 = nn.Conv2d(2, 2, 3, padding=1)
+        self.fc = nn.Linear(32, 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.conv2(torch.relu(self.conv1(x))))
-        return self.fc(torch.flatten(x, 1))
+        h = torch.relu(self.conv1(x))
+        h = torch.relu(self.conv2(h) + h)  # the skip connection: a block without weights
+        return self.fc(torch.flatten(h, 1))
 
 
 def _export(store: Store, study: str, seed: int, *, empty: str | None) -> str:
@@ -66,6 +67,8 @@ def test_a_planted_empty_layer_is_found_in_the_store(store: Store, unique_name: 
     try:
         cut = _export(store, study, 0, empty="conv2.weight")
         clean = _export(store, study, 1, empty=None)
+        kinds = set(store.query_df("layer_metrics", study=study)["kind"])
+        assert "skip" in kinds  # stored, and not taken for a collapsed layer below
         records = collapse_in_store(store, study)
         assert [r["network_id"] for r in records] == [cut]
         assert records[0]["layer_name"] == "conv2"

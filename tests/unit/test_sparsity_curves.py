@@ -177,6 +177,30 @@ def test_planted_collapsed_layers_and_cut_networks_are_found() -> None:
     assert low["density_min"] == 0 and low["n_networks"] == 2
 
 
+def test_skip_connections_are_not_collapsed_layers() -> None:
+    table = _with_layers()
+    layers = table.layers
+    assert layers is not None
+    first = layers.drop_duplicates("network_id").assign(
+        layer=99,
+        layer_name="skip",
+        kind="skip",
+        n_weights=0,
+        n_unmasked=0,
+        layer_density=np.nan,
+        n_edges=64,
+    )
+    with_skip = pd.concat([layers.assign(kind="conv", n_weights=1000), first], ignore_index=True)
+    assert sc.find_collapsed_layers(table.data, with_skip).empty
+    as_store = with_skip.drop(columns="kind")  # no kind column: n_weights 0 says it
+    assert sc.find_collapsed_layers(table.data, as_store).empty
+    emptied = with_skip.copy()
+    emptied.loc[emptied["layer"] == 1, ["n_unmasked", "layer_density"]] = 0
+    assert set(sc.find_collapsed_layers(table.data, emptied)["layer"]) == {1}
+    profile = sc.layer_density_profile(FeatureTable(data=table.data, layers=with_skip))
+    assert 99 not in set(profile["layer"])
+
+
 def test_collapse_records_warning_and_study_summary_line(tmp_path: Path) -> None:
     table = _with_layers(zero=True)
     records = sc.collapse_records(
