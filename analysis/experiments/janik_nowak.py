@@ -423,7 +423,7 @@ def run(report: Any, table: FeatureTable) -> str | None:
         c
         for c in (
             "acc_sparse", "acc_drop", "params_kept", "edges_kept_frac", "edges_kept",
-            "edges_dead", "nodes_alive", *(f"dag_{m}" for m in PATH_METRICS), *PATH_METRICS,
+            "edges_thresholded", "edges_dead", "nodes_alive", *(f"dag_{m}" for m in PATH_METRICS), *PATH_METRICS,
         )
         if c in rows and rows[c].notna().any()
     ]  # fmt: skip
