@@ -143,11 +143,7 @@ def plot_density_profiles(
 
     archs = list(architectures or sorted(table.data["architecture"].unique()))
     layers = layer_table(table)  # joined once for every panel
-    # constrained layout is solved when the figure is drawn (saved), instead of
-    # tight_layout's extra draw now
-    fig, axes = plt.subplots(
-        1, len(archs), figsize=(4.5 * len(archs), 3.4), squeeze=False, layout="constrained"
-    )
+    fig, axes = plt.subplots(1, len(archs), figsize=(4.5 * len(archs), 3.4), squeeze=False)
     for ax, arch in zip(axes[0], archs, strict=True):
         profile = _profile(layers, arch, sparsity, None, metrics)
         for column in profile.columns:
@@ -157,4 +153,5 @@ def plot_density_profiles(
         ax.set_xlabel("layer")
         ax.set_ylabel("value / sum over layers")
     axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
     return fig
