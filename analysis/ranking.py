@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
-from prunegraph.analysis.cv import fast_fitting
+from prunegraph.analysis.cv import fast_fitting, single_threaded_blas
 from prunegraph.analysis.features import FeatureTable
 from prunegraph.analysis.importance import pearson_columns
 from prunegraph.analysis.regression import PAPER_REGRESSORS, FoldScaler, fold_model
@@ -146,15 +146,39 @@ def importance_weights(
     if kind == "target":
         return pearson_columns(X, y.to_numpy(dtype=float)).fillna(0.0)
     values, target = X.to_numpy(dtype=float), y.to_numpy(dtype=float)
+    return pd.Series(_prediction_weights(values, target, regressors, random_state), index=X.columns)
+
+
+def _prediction_weights(
+    values: np.ndarray, target: np.ndarray, regressors: Sequence[str], random_state: int
+) -> np.ndarray:
+    """:func:`importance_weights` (``kind='prediction'``) on arrays.
+
+    Every regressor is fitted on the imputed and scaled rows, and the Pearson ``r``
+    of every feature (NaN -> the column mean, as
+    :func:`~prunegraph.analysis.importance.pearson_columns`) with every prediction is
+    one matrix product ``Xc' Pc / sqrt(diag(Xc' Xc) diag(Pc' Pc)')``.
+    """
     scaler = FoldScaler(values)  # the make_regressor pipeline's steps, computed once
     scaled = scaler.transform(values)
-    per_regressor = []
+    predictions = np.empty((len(target), len(regressors)))
     with warnings.catch_warnings(), fast_fitting():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for name in regressors:
-            model = fold_model(name, random_state).fit(scaled, target)
-            per_regressor.append(pearson_columns(X, model.predict(scaled)))
-    return pd.concat(per_regressor, axis=1).mean(axis=1, skipna=True).fillna(0.0)
+        for j, name in enumerate(regressors):
+            predictions[:, j] = fold_model(name, random_state).fit(scaled, target).predict(scaled)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column
+        filled = np.where(np.isnan(values), np.nanmean(values, axis=0), values)
+    xc = filled - filled.mean(axis=0)
+    pc = predictions - predictions.mean(axis=0)
+    denom = np.sqrt(np.outer((xc**2).sum(axis=0), (pc**2).sum(axis=0)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (xc.T @ pc) / denom
+    r[~(denom > 0)] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a feature with no finite r
+        mean = np.nanmean(r, axis=1)
+    return np.where(np.isnan(mean), 0.0, mean)
 
 
 def minmax_scale_by(features: pd.DataFrame, by: pd.Series | None = None) -> pd.DataFrame:
@@ -267,50 +291,64 @@ def rank_pruners(
     scaled = minmax_scale_by(features, data["architecture"] if scaling == "architecture" else None)
     rows = []
     config_keys = ["architecture", "dataset", "sparsity"]
-    for (arch, dataset, sparsity), target_rows in data.groupby(config_keys, sort=True):
-        pruner_means = target_rows.groupby("pruner")
-        if pruner_means.ngroups < 2:
-            notes.append(f"{arch}/{dataset}/{sparsity}: fewer than 2 pruners, nothing to rank")
-            continue
-        true_order = order_by(pruner_means["acc_drop"].mean(), ascending=True)
-        in_target = data.index.isin(target_rows.index)
-        weights = []
-        for mask in (data["architecture"] == arch, data["sparsity"] == sparsity):
-            train = mask.to_numpy() & ~in_target
-            if train.sum() < min_training_rows or data.loc[train, "acc_drop"].nunique() < 2:
+    values, drops = features.to_numpy(dtype=float), data["acc_drop"].to_numpy(dtype=float)
+    scaled_values = scaled.to_numpy(dtype=float)
+    architecture, sparsities = data["architecture"].to_numpy(), data["sparsity"].to_numpy()
+    position = pd.Series(np.arange(len(data)), index=data.index)
+    with single_threaded_blas():  # once for every refit below
+        for (arch, dataset, sparsity), target_rows in data.groupby(config_keys, sort=True):
+            pruner_means = target_rows.groupby("pruner")
+            if pruner_means.ngroups < 2:
+                notes.append(f"{arch}/{dataset}/{sparsity}: fewer than 2 pruners, nothing to rank")
                 continue
-            weights.append(
-                importance_weights(
-                    features.loc[train],
-                    data.loc[train, "acc_drop"],
-                    kind=importance,
-                    regressors=regressors,
-                    random_state=random_state,
+            true_order = order_by(pruner_means["acc_drop"].mean(), ascending=True)
+            at = position.loc[target_rows.index].to_numpy()
+            in_target = np.zeros(len(data), dtype=bool)
+            in_target[at] = True
+            weights = []
+            for mask in (architecture == arch, sparsities == sparsity):
+                train = mask & ~in_target
+                train_drops = drops[train]
+                if train.sum() < min_training_rows or pd.Series(train_drops).nunique() < 2:
+                    continue
+                if importance == "prediction":
+                    weights.append(
+                        _prediction_weights(values[train], drops[train], regressors, random_state)
+                    )
+                else:
+                    weights.append(
+                        importance_weights(
+                            features.loc[train],
+                            data.loc[train, "acc_drop"],
+                            kind=importance,
+                            regressors=regressors,
+                            random_state=random_state,
+                        ).to_numpy()
+                    )
+            strategies: dict[str, tuple[pd.Series, bool]] = {}
+            if weights:
+                w = np.mean(weights, axis=0)  # (w^M + w^s) / 2
+                mixture = pd.Series(scaled_values[at] @ w, index=target_rows.index)
+                r = mixture.groupby(target_rows["pruner"]).mean()
+                strategies[MIXTURE] = (r, True)
+            else:
+                notes.append(
+                    f"{arch}/{dataset}/{sparsity}: no training rows outside the target for the mixture"
                 )
-            )
-        strategies: dict[str, tuple[pd.Series, bool]] = {}
-        if weights:
-            w = pd.concat(weights, axis=1).mean(axis=1)  # (w^M + w^s) / 2
-            r = (scaled.loc[target_rows.index] @ w).groupby(target_rows["pruner"]).mean()
-            strategies[MIXTURE] = (r, True)
-        else:
-            notes.append(
-                f"{arch}/{dataset}/{sparsity}: no training rows outside the target for the mixture"
-            )
-        for name, column in baselines.items():
-            strategies[name] = (pruner_means[column].mean(), False)
-        for name, (score, ascending) in strategies.items():
-            predicted = order_by(score, ascending=ascending)
-            rows.append(
-                {
-                    "architecture": arch,
-                    "dataset": dataset,
-                    "sparsity": sparsity,
-                    "strategy": name,
-                    "rbo": mean_rbo(predicted, true_order, alphas=alphas),
-                    "n_pruners": len(true_order),
-                    "predicted": ">".join(predicted),
-                    "true": ">".join(true_order),
-                }
-            )
+            for name, column in baselines.items():
+                strategies[name] = (pruner_means[column].mean(), False)
+            for name, (score, ascending) in strategies.items():
+                predicted = order_by(score, ascending=ascending)
+                rows.append(
+                    {
+                        "architecture": arch,
+                        "dataset": dataset,
+                        "sparsity": sparsity,
+                        "strategy": name,
+                        "rbo": mean_rbo(predicted, true_order, alphas=alphas),
+                        "n_pruners": len(true_order),
+                        "predicted": ">".join(predicted),
+                        "true": ">".join(true_order),
+                    }
+                )
     return RankingResult(scores=pd.DataFrame(rows), notes=notes)
