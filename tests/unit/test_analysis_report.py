@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,7 +78,17 @@ def test_full_report_has_every_section(table: FeatureTable, tmp_path) -> None:
     ):
         assert (tmp_path / name).is_file(), name
         assert name in page
-    assert page.count("data:image/png;base64,") == 2 + 3  # two heatmaps, one Fig. 2 per sparsity
+
+    def figures_in(section: str) -> int:
+        found = re.search(rf"<section id='{section}'.*?</section>", page, re.S)
+        assert found is not None, section
+        return found.group(0).count("data:image/png;base64,")
+
+    assert figures_in("regression") == 1  # R2 bars per feature set and scenario
+    assert figures_in("importance") == 2 + 1  # two heatmaps, permutation-importance bars
+    assert figures_in("classification") == 1
+    assert figures_in("ranking") == 2  # pruners' mean rank, RBO per strategy
+    assert figures_in("ramanujan") == 3  # one Fig. 2 per sparsity
     t3 = pd.read_csv(tmp_path / "table3_r2_adj.csv", index_col=0)
     assert list(t3.index) == ["density", "mge"]
     assert "architecture=conv6" in t3.columns
