@@ -147,12 +147,20 @@ class SupportsQueryDF(Protocol):
 def feature_set_columns(name: str, columns: Iterable[str]) -> list[str]:
     """Columns of feature set ``name`` that are present in ``columns`` (in canonical order).
 
+    A name joined by ``+`` (``'mge+weights'``) is the union of its parts, in
+    the order of the parts, each column once.
+
     Raises
     ------
     UnknownNameError
-        If ``name`` is not a known feature set (``stability`` included).
+        If ``name`` (or a part of it) is not a known feature set (``stability`` included).
     """
     columns = list(columns)
+    if "+" in name:
+        union: dict[str, None] = {}
+        for part in name.split("+"):
+            union.update(dict.fromkeys(feature_set_columns(part.strip(), columns)))
+        return list(union)
     if name == "stability":
         return [c for c in columns if c.startswith("stability_")]
     sets = _feature_set_columns()

@@ -1143,7 +1143,7 @@ def run_analyses(
     the analyses that need none: the Ramanujan-vs-layer-density report.
     """
     from prunegraph.analysis.features import load_features
-    from prunegraph.analysis.report import write_report
+    from prunegraph.analysis.report import REPORT_VERSION, write_report
 
     if not outcomes:
         return _topology_report(store, study, out / "report")
@@ -1168,6 +1168,7 @@ def run_analyses(
             "stability": hashlib.sha256(pairs.to_csv(index=False).encode()).hexdigest(),
             "settings": asdict(settings),
             "versions": code_versions(),
+            "report": REPORT_VERSION,  # a new report layout replaces a cached report
         }
     )
     stamp, report = report_dir / ".inputs", report_dir / "report.html"

@@ -308,3 +308,16 @@ def test_cost_columns_are_pinned_and_summed_from_layers(tmp_path) -> None:
         table = F.load_features(given, layers=layers)
     assert (table.data["params"] == 7).all()
     assert table.data.set_index("network_id").loc[ids[0], "flops_dense"] == 696
+
+
+def test_feature_set_union_with_plus() -> None:
+    from prunegraph.analysis.features import _feature_set_columns, feature_set_columns
+
+    sets = _feature_set_columns()
+    columns = [*sets["weights"], *sets["mge"]]
+    both = feature_set_columns("mge+weights", columns)
+    assert both == [*feature_set_columns("mge", columns), *feature_set_columns("weights", columns)]
+    assert len(both) == len(set(both))
+    assert feature_set_columns("mge+mge", columns) == feature_set_columns("mge", columns)
+    with pytest.raises(UnknownNameError, match="bogus"):
+        feature_set_columns("mge+bogus", columns)
