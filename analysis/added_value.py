@@ -71,9 +71,9 @@ FEATURE_SETS: tuple[str, str, str] = ("mge", "weights", "mge+weights")
 DEFAULT_REGRESSOR: str = "xgboost"
 #: Bootstrap resamples of the configurations for the gain's interval.
 N_BOOTSTRAP: int = 2000
-#: Cross-validation and regressor of the report section (the report does not pass its
-#: settings to registered sections; a report object with these attributes overrides
-#: them). Five repeats, not ten: an XGBoost fit costs ~10 ms on a demo-sized table, and
+#: Cross-validation and regressor of the report section when the report object does not
+#: carry them (``write_report`` passes its protocol, folds, seed and at most five
+#: repeats). Five repeats, not ten: an XGBoost fit costs ~10 ms on a demo-sized table, and
 #: the headline's interval (bootstrap over configurations) uses the repeat-averaged errors.
 REPORT_CV: dict[str, Any] = {
     "protocol": "grouped",

@@ -883,6 +883,11 @@ class _Report:
     files: list[str] = field(default_factory=list)
     headlines: list[tuple[str, str]] = field(default_factory=list)  # (section, sentence)
     sections: list[_Section] = field(default_factory=lambda: [_Section("preamble", None)])
+    # The report's cross-validation, for registered sections that cross-validate.
+    protocol: str = "grouped"
+    n_splits: int = 5
+    n_repeats: int = 5
+    random_state: int = 0
 
     @property
     def current(self) -> _Section:
@@ -1136,7 +1141,15 @@ def write_report(
     table = features if isinstance(features, FeatureTable) else load_features(features)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report = _Report(out)
+    # Registered sections share the report's folds; at most 5 repeats each (their
+    # headlines' intervals come from bootstraps over configurations, not from repeats).
+    report = _Report(
+        out,
+        protocol=protocol,
+        n_splits=n_splits,
+        n_repeats=min(n_repeats, 5),
+        random_state=random_state,
+    )
     data = table.data
     paragraph = study_paragraph(table, protocol=protocol, n_splits=n_splits, n_repeats=n_repeats)
     if table.dropped:
