@@ -627,17 +627,22 @@ class FoldScaler:
     """
 
     def __init__(self, train: np.ndarray) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column
-            median = np.nanmedian(train, axis=0)
+        self.complete = not np.isnan(train).any()
+        if self.complete:  # np.median is nanmedian's own path without NaN, at 1/3 the cost
+            median = np.median(train, axis=0) if len(train) else np.zeros(train.shape[1])
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column
+                median = np.nanmedian(train, axis=0)
         self.median = np.where(np.isnan(median), 0.0, median)
-        filled = self._fill(train)
+        filled = train if self.complete else self._fill(train)
         self.low = filled.min(axis=0) if len(filled) else np.zeros(train.shape[1])
         span = (filled.max(axis=0) if len(filled) else self.low) - self.low
         self.span = np.where(span == 0, 1.0, span)
 
     def _fill(self, values: np.ndarray) -> np.ndarray:
-        return np.where(np.isnan(values), self.median, values)
+        missing = np.isnan(values)
+        return np.where(missing, self.median, values) if missing.any() else values
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         """Impute, scale and clip ``values`` (rows x the training columns)."""
@@ -728,13 +733,14 @@ def check_xy(X: Any, y: Any, caller: str) -> tuple[pd.DataFrame, pd.Series]:
 def summarise_scores(scores: pd.DataFrame, by: Sequence[str] = ("regressor",)) -> pd.DataFrame:
     """Mean, std and 2.5/97.5 percentiles over repeats of every score column."""
     stats = []
-    for keys, part in scores.groupby(list(by), sort=False):
+    columns = {col: scores[col].to_numpy(dtype=float) for col in SCORE_COLUMNS}
+    for keys, rows in scores.groupby(list(by), sort=False).indices.items():
         row: dict[str, Any] = dict(
             zip(by, keys if isinstance(keys, tuple) else (keys,), strict=True)
         )
-        row["n_repeats"] = len(part)
+        row["n_repeats"] = len(rows)
         for col in SCORE_COLUMNS:
-            values = part[col].to_numpy(dtype=float)
+            values = columns[col][rows]
             finite = values[np.isfinite(values)]
             row[f"{col}_mean"] = float(finite.mean()) if finite.size else np.nan
             row[f"{col}_std"] = float(finite.std(ddof=1)) if finite.size > 1 else np.nan
