@@ -174,6 +174,8 @@ def _cache_dir(report: Any) -> Path | None:
 
 def _block_rows(rows: pd.DataFrame, cache: Path | None) -> tuple[pd.DataFrame, int]:
     """Block-level columns per network from the run cache; ``(frame, n_missing)``."""
+    if cache is None:  # no torch import for a table without its run cache
+        return pd.DataFrame(columns=["network_id", *BLOCK_COLUMNS]), len(rows)
     import torch
 
     records = []
@@ -181,8 +183,8 @@ def _block_rows(rows: pd.DataFrame, cache: Path | None) -> tuple[pd.DataFrame, i
     for network_id, text, tau in zip(
         rows["network_id"], rows["config_json"], rows["tau"], strict=True
     ):
-        path = cache / f"{network_id}.pt" if cache is not None else None
-        if path is None or not path.is_file():
+        path = cache / f"{network_id}.pt"
+        if not path.is_file():
             missing += 1
             continue
         entry = torch.load(path, map_location="cpu", weights_only=True)
