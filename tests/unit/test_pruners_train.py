@@ -183,7 +183,8 @@ def test_every_pruner_declares_a_mode_and_the_trainers_take_training_settings() 
     assert modes["magnitude"] == modes["magnitude_layer"] == "trained"
     assert modes["snip"] == modes["random"] == modes["ramanujan"] == "init"
     trainers = {name for name in PRUNERS if PRUNERS.get(name).trains}
-    assert trainers == {"imp", "set", "rigl", "dsr", "ramanujan"}
+    assert modes["resource"] == "during"
+    assert trainers == {"imp", "set", "rigl", "dsr", "ramanujan", "resource"}
     for name in trainers:
         pruner = PRUNERS.get(name)
         own = pruner.own_defaults
