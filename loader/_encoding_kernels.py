@@ -215,10 +215,24 @@ def conv_offsets(mask, weight, co, ci_g, co_g, kk, out_o, out_i, out_w, starts, 
     ends[:] = fill
 
 
+@njit(cache=True, inline="always")
+def _emit_through(r, d, we, cols, mult, has_mult, src, dst, weight, pos, src_off):
+    """Write ``d <- cols[r, c]`` (weight ``we * mult[r, c]``) for every valid ``c``."""
+    for c in range(cols.shape[1]):
+        s = cols[r, c]
+        if s < 0:
+            continue
+        dst[pos] = d
+        src[pos] = s + src_off
+        weight[pos] = we * mult[r, c] if has_mult else we
+        pos += 1
+    return pos
+
+
 @njit(cache=True)
 def fill_conv(
     starts, ends, kw, o, i, wt, h, wd, ho, wo, sh, sw, ph, pw, dh, dw,
-    src, dst, weight, pos, src_off, dst_off,
+    cols, mult, has_table, has_mult, src, dst, weight, pos, src_off, dst_off,
 ):  # fmt: skip
     """Unrolled conv edges (global ids) written from ``pos``; returns the new position.
 
@@ -226,6 +240,9 @@ def fill_conv(
     channel ``i``, ``|w|``) and each output position ``(y, x)`` whose input
     ``(y*sh - ph + u*dh, x*sw - pw + v*dw)`` lies inside the ``h x wd`` input, the
     edge ``(i, iy, ix) -> (o, y, x)``; the order is offset, entry, ``y``, ``x``.
+    With ``has_table`` the input unit ``r`` is a unit of the layer's input value,
+    read through the window table: one edge per valid ``cols[r, c]`` (in ``c``
+    order), weight ``|w| * mult[r, c]`` when ``has_mult``.
     """
     for k in range(len(starts)):
         a, b = starts[k], ends[k]
@@ -241,14 +258,60 @@ def fill_conv(
             continue
         for e in range(a, b):
             d_base = dst_off + o[e] * (ho * wo)
-            s_base = src_off + i[e] * (h * wd) + shift_x
             we = wt[e]
-            for y in range(y0, y1):
-                d_row = d_base + y * wo
-                s_row = s_base + (y * sh + shift_y) * wd
-                for x in range(x0, x1):
-                    dst[pos] = d_row + x
-                    src[pos] = s_row + x * sw
-                    weight[pos] = we
-                    pos += 1
+            if has_table:
+                r_base = i[e] * (h * wd) + shift_x
+                for y in range(y0, y1):
+                    d_row = d_base + y * wo
+                    r_row = r_base + (y * sh + shift_y) * wd
+                    for x in range(x0, x1):
+                        pos = _emit_through(
+                            r_row + x * sw, d_row + x, we, cols, mult, has_mult,
+                            src, dst, weight, pos, src_off,
+                        )  # fmt: skip
+            else:
+                s_base = src_off + i[e] * (h * wd) + shift_x
+                for y in range(y0, y1):
+                    d_row = d_base + y * wo
+                    s_row = s_base + (y * sh + shift_y) * wd
+                    for x in range(x0, x1):
+                        dst[pos] = d_row + x
+                        src[pos] = s_row + x * sw
+                        weight[pos] = we
+                        pos += 1
+    return pos
+
+
+@njit(cache=True)
+def fill_linear(
+    mask, weight_in, lead, rows_per, cols, mult, has_table, has_mult,
+    src, dst, weight, pos, src_off, dst_off,
+):  # fmt: skip
+    """Linear edges ``in_j -> out_k`` (unmasked ``W[k, j]``, ``|W[k, j]|``) from ``pos``.
+
+    At each of ``lead`` leading positions ``p``: ``p*f_in + j -> p*f_out + k``. The
+    order is that of the numpy generator: blocks of ``rows_per`` output rows, then
+    ``p``, then ``(k, j)`` in C order. With ``has_table`` the input unit is read
+    through the window table as in :func:`fill_conv`.
+    """
+    f_out, f_in = mask.shape
+    for r0 in range(0, f_out, rows_per):
+        r1 = min(f_out, r0 + rows_per)
+        for p in range(lead):
+            for k in range(r0, r1):
+                d = dst_off + p * f_out + k
+                for j in range(f_in):
+                    if not mask[k, j]:
+                        continue
+                    we = abs(weight_in[k, j])
+                    r = p * f_in + j
+                    if has_table:
+                        pos = _emit_through(
+                            r, d, we, cols, mult, has_mult, src, dst, weight, pos, src_off
+                        )
+                    else:
+                        dst[pos] = d
+                        src[pos] = src_off + r
+                        weight[pos] = we
+                        pos += 1
     return pos

@@ -455,14 +455,9 @@ class _Job:
             yield from _linear_chunks(self.layer)
 
     @property
-    def direct_conv(self) -> bool:
-        """A conv read through the identity map, ungated: edges go straight to the output."""
-        return (
-            self.layer is not None
-            and self.layer.kind == "conv"
-            and self.term.cols is None
-            and self.dst_scale is None
-        )
+    def direct_fill(self) -> bool:
+        """A layer block with no replicas to merge and no gate: written straight to the output."""
+        return self.layer is not None and self.dst_scale is None and not self.term.repeats
 
     @property
     def _materialise(self) -> bool:
@@ -626,8 +621,11 @@ def _conv_chunks(layer: LayerInfo) -> Iterator[_Chunk]:
         yield dst.ravel(), src.ravel(), np.repeat(wt, len(out_pos))
 
 
-def _fill_conv(
-    layer: LayerInfo,
+_NO_TABLE = (np.full((1, 1), -1, dtype=_IDX), np.ones((1, 1), np.float32))
+
+
+def _fill_layer(
+    job: _Job,
     src: np.ndarray,
     dst: np.ndarray,
     weight: np.ndarray,
@@ -635,17 +633,36 @@ def _fill_conv(
     src_off: int,
     dst_off: int,
 ) -> int:
-    """:func:`_conv_chunks` written straight into the output arrays (global ids, numba)."""
-    _, h, w = layer.in_shape
-    _, ho, wo = layer.out_shape
-    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
-    o, i, wt, starts, ends = layer.offset_table()
-    return int(
-        _kernels.fill_conv(
+    """A layer block written straight into the output arrays (global ids, numba).
+
+    The same edges, in the same order, as :meth:`_Job.chunks` for a block with no
+    replicas to merge and no gate: the layer's edges, read through the window
+    table of its term when there is one.
+    """
+    layer = job.layer
+    assert layer is not None
+    term = job.term
+    has_table = term.cols is not None
+    cols = term.cols if term.cols is not None else _NO_TABLE[0]
+    mult = term.mult if term.mult is not None else _NO_TABLE[1]
+    has_mult = term.mult is not None
+    if layer.kind == "conv":
+        _, h, w = layer.in_shape
+        _, ho, wo = layer.out_shape
+        (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+        o, i, wt, starts, ends = layer.offset_table()
+        end = _kernels.fill_conv(
             starts, ends, layer.weight.shape[3], o, i, wt, h, w, ho, wo, sh, sw, ph, pw, dh, dw,
-            src, dst, weight, pos, src_off, dst_off,
-        )
-    )  # fmt: skip
+            cols, mult, has_table, has_mult, src, dst, weight, pos, src_off, dst_off,
+        )  # fmt: skip
+    else:
+        f_in = layer.weight.shape[1]
+        lead = int(np.prod(layer.in_shape[:-1], dtype=np.int64))
+        end = _kernels.fill_linear(
+            layer.mask, layer.weight, lead, _linear_rows_per(f_in, lead), cols, mult, has_table,
+            has_mult, src, dst, weight, pos, src_off, dst_off,
+        )  # fmt: skip
+    return int(end)
 
 
 def _conv_count_direct(layer: LayerInfo) -> int:
@@ -678,12 +695,17 @@ def _conv_count(layer: LayerInfo, rows: np.ndarray) -> int:
     return total
 
 
+def _linear_rows_per(f_in: int, lead: int, max_chunk: int = 1 << 22) -> int:
+    """Output rows per chunk of :func:`_linear_chunks` (which fixes the edge order)."""
+    return max(1, max_chunk // max(1, f_in * lead))
+
+
 def _linear_chunks(layer: LayerInfo, max_chunk: int = 1 << 22) -> Iterator[_Chunk]:
     """``in_j -> out_k`` for unmasked ``W[k, j]``, at every leading position (usually one)."""
     f_out, f_in = layer.weight.shape
     lead = int(np.prod(layer.in_shape[:-1], dtype=np.int64))
     absw = np.abs(layer.weight)
-    rows_per = max(1, max_chunk // max(1, f_in * lead))
+    rows_per = _linear_rows_per(f_in, lead, max_chunk)
     for r0 in range(0, f_out, rows_per):
         k, j = np.nonzero(layer.mask[r0 : r0 + rows_per])
         wt = absw[r0 + k, j]
@@ -799,7 +821,8 @@ class _Walker:
 
     def __init__(self, traced: TracedModel, masks: _Masks) -> None:
         self.traced = traced
-        self.gm = traced.module
+        self.gm = traced.root  # parameters and submodules of the model being encoded
+        self.graph = traced.graph
         self.masks = masks
         self.partitions: list[dict[str, Any]] = []
         self.jobs: list[_Job] = []
@@ -941,7 +964,7 @@ class _Walker:
 
     # ------------------------------------------------------------------ run
     def run(self) -> None:
-        for node in self.gm.graph.nodes:
+        for node in self.graph.nodes:
             self.env[node] = self.visit(node)
 
     def visit(self, node: fx.Node) -> Any:
@@ -1528,9 +1551,8 @@ def _assemble_mge(walker: _Walker, weighted: bool, meta: dict[str, Any]) -> Mult
     for index, (job, count) in enumerate(zip(walker.jobs, counts, strict=True)):
         start = pos
         src_off, dst_off = partitions[job.src].offset, partitions[job.dst].offset
-        if job.direct_conv:  # the common case: written in place, offsets added on the way
-            assert job.layer is not None
-            pos = _fill_conv(job.layer, src, dst, weight, pos, src_off, dst_off)
+        if job.direct_fill:  # the common case: written in place, offsets added on the way
+            pos = _fill_layer(job, src, dst, weight, pos, src_off, dst_off)
         else:
             for d, s, w in job.chunks():
                 n = len(d)

@@ -8,10 +8,14 @@ that a ``view`` uses) from one forward pass on a dummy batch.
 from __future__ import annotations
 
 import dis
+import enum
 import operator
 import os
 import sys
+import threading
 import traceback
+import types
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,18 +41,23 @@ class TensorMeta:
 
 @dataclass
 class TracedModel:
-    """A traced model plus the concrete output of each node on a dummy batch."""
+    """A traced model plus the concrete output of each node on a dummy batch.
 
-    module: fx.GraphModule
+    ``graph`` is the (alias-resolved) ``torch.fx`` graph; its ``call_module`` and
+    ``get_attr`` targets are paths into ``root``, the model being encoded (a graph
+    reused from the trace cache was traced from another instance of the same
+    architecture, see :func:`trace_model`).
+    """
+
+    graph: fx.Graph
+    root: nn.Module
     input_shape: tuple[int, ...]
     outputs: dict[fx.Node, Any]
     batch: int = TRACE_BATCH
     #: value of every tensor that does not depend on the input (parameter, buffer, constant)
     constants: dict[fx.Node, torch.Tensor] = field(default_factory=dict)
-
-    @property
-    def graph(self) -> fx.Graph:
-        return self.module.graph
+    #: True when the graph and shapes came from the trace cache (no trace, no forward pass)
+    cached: bool = False
 
 
 def validate_input_shape(input_shape: Any, caller: str = "encode") -> tuple[int, ...]:
@@ -317,6 +326,177 @@ def resolve_inplace_aliases(gm: fx.GraphModule, model_name: str = "model") -> in
     return rewritten
 
 
+# ----------------------------------------------------------------------------- trace cache
+#: Traced graphs kept (least recently used dropped first); 0 disables the cache.
+TRACE_CACHE_SIZE = 16
+_CACHE: OrderedDict[Any, _Entry] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+class _Uncacheable(Exception):
+    """The model's state cannot be summarised safely: trace it every time."""
+
+
+@dataclass(eq=False)
+class _Entry:
+    """A cached trace: the graph, every node's output metadata, the input-free nodes."""
+
+    graph: fx.Graph
+    outputs: dict[fx.Node, Any]
+    independent: tuple[fx.Node, ...]  # nodes not depending on the input, in graph order
+
+
+def clear_trace_cache() -> None:
+    """Forget every cached trace (the next encode of each architecture traces it again)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+_PLAIN_TYPES = (
+    type(None), bool, int, float, complex, str, bytes, torch.dtype, torch.device,
+    torch.memory_format, torch.layout, enum.Enum,
+)  # fmt: skip
+
+
+def _plain(value: Any) -> Any:
+    """A hashable summary of a module attribute that determines how the module traces.
+
+    Numbers, strings, dtypes and containers of them are taken as they are, tensors by
+    shape and dtype (their values are read afresh on every encode), classes and
+    closure-free functions by identity. Anything else raises :class:`_Uncacheable`.
+    """
+    if isinstance(value, _PLAIN_TYPES):
+        return value
+    if isinstance(value, torch.Tensor):
+        return ("tensor", tuple(value.shape), value.dtype, value.device.type)
+    if isinstance(value, tuple | list):
+        return (type(value), tuple(_plain(v) for v in value))
+    if isinstance(value, set | frozenset):
+        return (type(value), frozenset(_plain(v) for v in value))
+    if isinstance(value, dict):
+        return (type(value), tuple((_plain(k), _plain(v)) for k, v in value.items()))
+    if isinstance(value, type):
+        return value
+    if isinstance(value, types.FunctionType) and not value.__closure__:
+        return value
+    if isinstance(value, types.BuiltinFunctionType | types.MethodDescriptorType):
+        return value
+    raise _Uncacheable(type(value).__name__)
+
+
+def _hooks(value: Any) -> Any:
+    """Hook dicts: empty, or holding only ``torch.nn.utils.prune`` methods (by name)."""
+    if not value:
+        return ()
+    from torch.nn.utils import prune
+
+    out = []
+    for hook in value.values():
+        if not isinstance(hook, prune.BasePruningMethod):
+            raise _Uncacheable("hook")
+        out.append((type(hook), getattr(hook, "_tensor_name", None)))
+    return tuple(out)
+
+
+def _fingerprint(model: nn.Module, shape: tuple[int, ...]) -> Any:
+    """Key of the trace cache: everything a ``torch.fx`` trace of ``model`` can depend on.
+
+    The model's class, the input shape, and per submodule (in order, shared ones at
+    every path) its class, every plain attribute (``_plain``), its hooks, and the
+    names, shapes and dtypes of its parameters and buffers. Raises
+    :class:`_Uncacheable` when an attribute cannot be summarised.
+    """
+    parts: list[Any] = [type(model), shape]
+    for name, mod in model.named_modules(remove_duplicate=False):
+        attrs = []
+        for key, value in mod.__dict__.items():
+            if key in ("_parameters", "_buffers", "_modules"):
+                continue
+            if "hooks" in key:
+                attrs.append((key, _hooks(value)))
+            else:
+                attrs.append((key, _plain(value)))
+        tensors = tuple(
+            (key, None if t is None else (tuple(t.shape), t.dtype, t.device.type))
+            for key, t in (*mod._parameters.items(), *mod._buffers.items())
+        )
+        parts.append((name, type(mod), tuple(attrs), tensors))
+    return tuple(parts)
+
+
+def _cacheable_outputs(outputs: dict[fx.Node, Any], dependent: set[fx.Node]) -> bool:
+    """The metadata of input-dependent nodes holds only shapes (no value read off the data)."""
+
+    def shape_like(v: Any) -> bool:
+        if isinstance(v, TensorMeta | int | bool | type(None) | torch.dtype | torch.device):
+            return True
+        if isinstance(v, tuple | list):  # torch.Size is a tuple
+            return all(shape_like(x) for x in v)
+        return False
+
+    return all(shape_like(outputs.get(n)) for n in dependent)
+
+
+def _fetch(root: nn.Module, target: str) -> Any:
+    value: Any = root
+    for atom in target.split("."):
+        value = getattr(value, atom)
+    return value
+
+
+class _Stale(Exception):
+    """A cached trace does not fit this model after all (it is traced again)."""
+
+
+def _replay(entry: _Entry, model: nn.Module) -> tuple[dict[fx.Node, Any], dict[fx.Node, Any]]:
+    """Evaluate the input-free nodes of a cached graph on ``model``: ``(outputs, constants)``.
+
+    Parameters, buffers and what is computed from them are read from this model;
+    the metadata of the input-dependent nodes (shapes) is the cached one, valid
+    because it depends only on the fingerprint. Raises :class:`_Stale` if a
+    value the shapes could depend on differs from the cached one.
+    """
+    outputs = dict(entry.outputs)
+    constants: dict[fx.Node, torch.Tensor] = {}
+    env: dict[fx.Node, Any] = {}
+    for n in entry.independent:
+        args = fx.node.map_arg(n.args, env.__getitem__)
+        kwargs = fx.node.map_arg(n.kwargs, env.__getitem__)
+        try:
+            if n.op == "get_attr":
+                out = _fetch(model, str(n.target))
+            elif n.op == "call_function":
+                out = n.target(*args, **kwargs)  # type: ignore[operator]
+            elif n.op == "call_method":
+                out = getattr(args[0], str(n.target))(*args[1:], **kwargs)
+            elif n.op == "call_module":
+                out = model.get_submodule(str(n.target))(*args, **kwargs)
+            else:
+                raise _Stale(n.op)
+        except _Stale:
+            raise
+        except Exception as exc:  # e.g. a constant the trace stowed on another instance
+            raise _Stale(str(exc)) from exc
+        env[n] = out
+        meta = _meta(out)
+        cached = entry.outputs.get(n)
+        if isinstance(out, torch.Tensor):
+            if meta != cached:
+                raise _Stale(n.name)
+            constants[n] = out.detach()
+        elif not _same_value(meta, cached):
+            raise _Stale(n.name)
+        outputs[n] = meta
+    return outputs, constants
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:
+        return False
+
+
 def trace_model(model: nn.Module, input_shape: Sequence[int]) -> TracedModel:
     """Symbolically trace ``model`` in eval mode and run it once on a dummy batch.
 
@@ -324,6 +504,21 @@ def trace_model(model: nn.Module, input_shape: Sequence[int]) -> TracedModel:
     branches such as auxiliary heads or stochastic depth follow their inference
     path. In-place updates of aliased tensors are resolved by
     :func:`resolve_inplace_aliases`.
+
+    Traces are cached (:data:`TRACE_CACHE_SIZE` entries) under a fingerprint of
+    everything a trace can depend on: the model's class, the input shape, and per
+    submodule its class, plain attributes, hooks, and parameter and buffer names,
+    shapes and dtypes (see ``_fingerprint``). Another instance of the same
+    architecture (a network of the same study with other weights and masks), or
+    the same model encoded again, reuses the graph and the output shapes; only
+    the nodes that do not depend on the input (parameters, buffers, constant
+    gates) are evaluated again, on this model. Models with attributes that cannot
+    be summarised (objects of other classes, closures, hooks other than
+    ``torch.nn.utils.prune``'s), and models whose trace bakes in a tensor computed
+    at trace time (``torch.fx`` evaluates ops on buffers eagerly and stows the
+    result on the model) are traced every time; :func:`clear_trace_cache`
+    empties the cache. The dummy batch comes from a fixed-seed generator, so the
+    global torch RNG is never touched and a cached and a fresh trace agree.
 
     Raises
     ------
@@ -339,6 +534,57 @@ def trace_model(model: nn.Module, input_shape: Sequence[int]) -> TracedModel:
             f"The 'model' parameter of encode must be a torch.nn.Module. Got {type(model).__name__}."
         )
     shape = validate_input_shape(input_shape)
+    param = next(model.parameters(), None)
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    device = param.device if param is not None else torch.device("cpu")
+    key: Any = None
+    if TRACE_CACHE_SIZE > 0:
+        try:
+            key = (_fingerprint(model, shape), dtype, device.type)
+            hash(key)
+        except (_Uncacheable, TypeError):
+            key = None
+    if key is not None:
+        with _CACHE_LOCK:
+            entry = _CACHE.get(key)
+            if entry is not None:
+                _CACHE.move_to_end(key)
+        if entry is not None:
+            was_training = model.training
+            model.eval()
+            try:
+                with torch.no_grad():
+                    outputs, constants = _replay(entry, model)
+            except _Stale:
+                with _CACHE_LOCK:
+                    _CACHE.pop(key, None)
+            else:
+                return TracedModel(
+                    entry.graph, model, shape, outputs, constants=constants, cached=True
+                )
+            finally:
+                model.train(was_training)
+    own = {*model.__dict__, *model._parameters, *model._buffers, *model._modules}
+    traced, dependent = _trace(model, shape, dtype, device)
+    stowed = any(  # a tensor the tracer baked in and stowed on this model (a buffer op's value)
+        n.op == "get_attr" and "." not in str(n.target) and str(n.target) not in own
+        for n in traced.graph.nodes
+    )
+    if key is not None and not stowed and _cacheable_outputs(traced.outputs, dependent):
+        independent = tuple(
+            n for n in traced.graph.nodes if n not in dependent and n.op != "output"
+        )
+        with _CACHE_LOCK:
+            _CACHE[key] = _Entry(traced.graph, dict(traced.outputs), independent)
+            while len(_CACHE) > TRACE_CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    return traced
+
+
+def _trace(
+    model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
+) -> tuple[TracedModel, set[fx.Node]]:
+    """Trace and record ``model`` (no cache); also return the input-dependent nodes."""
     name = type(model).__name__
     was_training = model.training
     threads = torch.get_num_threads()
@@ -363,10 +609,9 @@ def trace_model(model: nn.Module, input_shape: Sequence[int]) -> TracedModel:
                 "tensor input."
             )
         resolve_inplace_aliases(gm, name)
-        param = next(model.parameters(), None)
-        dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-        device = param.device if param is not None else torch.device("cpu")
-        dummy = torch.randn((TRACE_BATCH, *shape), dtype=dtype, device=device)
+        generator = torch.Generator(device=device)
+        generator.manual_seed(0)
+        dummy = torch.randn((TRACE_BATCH, *shape), dtype=dtype, device=device, generator=generator)
         recorder = _Recorder(gm)
         recorder._shape = shape
         # one thread: a batch-2 forward gains nothing from more and suffers on a busy machine
@@ -376,6 +621,7 @@ def trace_model(model: nn.Module, input_shape: Sequence[int]) -> TracedModel:
     finally:
         torch.set_num_threads(threads)
         model.train(was_training)
-    return TracedModel(
-        module=gm, input_shape=shape, outputs=recorder.outputs, constants=recorder.constants
-    )
+    graph = gm.graph
+    graph.owning_module = None  # the cache must not keep this model's modules alive
+    traced = TracedModel(graph, model, shape, recorder.outputs, constants=recorder.constants)
+    return traced, recorder.dependent
