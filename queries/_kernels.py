@@ -929,3 +929,35 @@ def four_cycle_count(ptr, idx, chunks):  # pragma: no cover - compiled
                 count[touched[t]] = 0
         totals[c] = s
     return totals.sum()
+
+
+@njit(cache=True, inline="always")
+def _range_rows(indptr, indices, data, x, ranges, c, out):  # pragma: no cover - compiled
+    for u in range(ranges[c, 0], ranges[c, 1]):
+        s = 0.0
+        for p in range(indptr[u], indptr[u + 1]):
+            s += np.float64(data[p]) * x[indices[p]]
+        out[u] = s
+
+
+@njit(cache=True, parallel=True)
+def csr_matvec_ranges(indptr, indices, data, x, ranges):  # pragma: no cover - compiled
+    """``(A x)[u]`` for the rows ``u`` in the ``[start, stop)`` rows of ``ranges``; 0 elsewhere.
+
+    Full CSR of ``A`` (float32 weights, float64 sums), the ranges in parallel.
+    On a bipartite graph, the rows of one side read only the other side of
+    ``x``: two calls make one product of ``B B^T`` at the cost of one of ``A``.
+    """
+    out = np.zeros(indptr.shape[0] - 1, dtype=np.float64)
+    for c in prange(ranges.shape[0]):
+        _range_rows(indptr, indices, data, x, ranges, c, out)
+    return out
+
+
+@njit(cache=True)
+def csr_matvec_ranges_serial(indptr, indices, data, x, ranges):  # pragma: no cover - compiled
+    """:func:`csr_matvec_ranges` in the calling thread (small graphs)."""
+    out = np.zeros(indptr.shape[0] - 1, dtype=np.float64)
+    for c in range(ranges.shape[0]):
+        _range_rows(indptr, indices, data, x, ranges, c, out)
+    return out
