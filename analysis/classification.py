@@ -12,6 +12,7 @@ configuration is one row and the two protocols coincide.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -245,9 +246,19 @@ def classification_table(
     if n_jobs is not None and n_jobs != 1 and len(cells) > 1:
         from joblib import Parallel, delayed
 
-        results = Parallel(n_jobs=n_jobs)(
-            delayed(_classify_cell)(key, part, settings) for key, part in cells
+        # workers get the rows without the per-layer table (unused here), largest cells
+        # first (rows x columns x classes), so no worker is left with a big one at the end
+        def size(cell: tuple[tuple[str, str, str, str], FeatureTable]) -> int:
+            (target, feature_set, _, _), part = cell
+            n_classes = part.data[target].nunique()
+            return len(part) * len(part.feature_columns(feature_set)) * max(n_classes, 2)
+
+        order = sorted(range(len(cells)), key=lambda i: -size(cells[i]))
+        done = Parallel(n_jobs=n_jobs)(
+            delayed(_classify_cell)(cells[i][0], replace(cells[i][1], layers=None), settings)
+            for i in order
         )
+        results = [result for _, result in sorted(zip(order, done, strict=True))]
     else:
         results = [_classify_cell(key, part, settings) for key, part in cells]
     rows, notes = [], []

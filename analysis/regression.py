@@ -454,7 +454,7 @@ class ElasticNetCD(_LinearModel):
         centred, yc, x_mean, y_mean = _centre(values, target)
         coef = None
         try:
-            from sklearn.linear_model import _cd_fast  # type: ignore[attr-defined]
+            from sklearn.linear_model import _cd_fast
 
             coef, _, _, n_iter = _cd_fast.enet_coordinate_descent(
                 np.zeros(p, order="F"),
@@ -1048,9 +1048,10 @@ def regress(
     if n_jobs is not None and n_jobs != 1 and len(cells) > 1:
         from joblib import Parallel, delayed
 
-        results = Parallel(n_jobs=n_jobs)(
-            delayed(_fit_cell)(key, X, y, g, settings) for key, X, y, g in cells
-        )
+        # largest cells first (rows x columns), so no worker is left with a big one at the end
+        order = sorted(range(len(cells)), key=lambda i: -cells[i][1].size)
+        done = Parallel(n_jobs=n_jobs)(delayed(_fit_cell)(*cells[i], settings) for i in order)
+        results = [result for _, result in sorted(zip(order, done, strict=True))]
     else:
         results = [_fit_cell(key, X, y, g, settings) for key, X, y, g in cells]
     frames, panels = [], {}
