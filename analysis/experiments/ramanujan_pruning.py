@@ -196,29 +196,34 @@ def _fmt(value: float) -> str:
 
 
 def headline(matched: pd.DataFrame) -> str:
-    """One sentence: per base, ramanujan(base) - base at the highest matched sparsity."""
+    """One sentence: per base, the cells' verdicts, the largest difference and the highest sparsity.
+
+    For each base: in how many matched cells ``ramanujan(base)`` is higher / lower
+    (95 % interval excluding 0), the largest difference whose interval excludes 0
+    (if any), and the mean difference at the highest matched sparsity.
+    """
     parts = []
     for base, part in matched.groupby("base", sort=True):
+        verdicts = part["verdict"].value_counts()
+        text = (
+            f"{base} higher in {verdicts.get('higher', 0)}, lower in {verdicts.get('lower', 0)} "
+            f"of {len(part)} cells"
+        )
+        decided = part[part["verdict"] != "undecided"]
+        if not decided.empty:
+            row = decided.loc[decided["diff_mean"].abs().idxmax()]
+            text += (
+                f" (largest {_fmt(float(row['diff_mean']))} [{row['ci_low']:+.3f}, "
+                f"{row['ci_high']:+.3f}], {row['architecture']} at {row['sparsity']:g})"
+            )
         top = part["sparsity"].max()
         high = part[part["sparsity"] == top]
-        values = high["diff_mean"].to_numpy(dtype=float)
-        n = int(high["n"].sum())
-        if len(high) == 1:
-            lo, hi = float(high["ci_low"].iloc[0]), float(high["ci_high"].iloc[0])
-            interval = f"95% CI [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else "no interval"
-        else:
-            verdicts = high["verdict"].value_counts()
-            interval = (
-                f"higher in {verdicts.get('higher', 0)}, lower in {verdicts.get('lower', 0)}, "
-                f"undecided in {verdicts.get('undecided', 0)} of {len(high)} cells"
-            )
-        parts.append(
-            f"{base} {_fmt(float(np.mean(values)))} at sparsity {top:g} ({interval}, {n} pairs)"
-        )
+        text += f", {_fmt(float(high['diff_mean'].mean()))} at {top:g}"
+        parts.append(text)
+    n_pairs = int(matched["n"].min()) if not matched.empty else 0
     return (
-        "Ramanujan-preserving minus plain pruner test accuracy at matched sparsity: "
-        + "; ".join(parts)
-        + "."
+        "Ramanujan-preserving minus plain pruner test accuracy at matched sparsity (paired on "
+        f"the seed, {n_pairs}+ pairs per cell, 95% t intervals): " + "; ".join(parts) + "."
     )
 
 

@@ -141,9 +141,16 @@ def test_planted_effects_per_base_are_in_the_headline(tmp_path) -> None:
     assert sentence is not None
     parts = dict(part.strip().split(" ", 1) for part in sentence.split(": ", 1)[1].split(";"))
     assert set(parts) == set(EFFECTS)
+    # planted at 0.99 only: imp higher there, synflow lower, snip null
+    assert parts["imp"].startswith("higher in 1, lower in 0 of 2 cells (largest +0.")
+    assert "mlp at 0.99" in parts["imp"]
+    assert parts["synflow"].startswith("higher in 0, lower in 1 of 2 cells (largest -0.1")
+    if "largest" in parts["snip"]:  # a chance verdict on the null arm stays small
+        assert abs(float(parts["snip"].split("largest ")[1].split()[0])) < 0.03
     for base, effect in EFFECTS.items():
-        assert abs(float(parts[base].split()[0]) - effect) < 0.03, parts[base]
-        assert "at sparsity 0.99" in parts[base] and "4 pairs" in parts[base]
+        at_top = float(parts[base].split(", ")[-1].split(" at ")[0])
+        assert abs(at_top - effect) < 0.03, parts[base]
+    assert "4+ pairs per cell" in sentence
     matched = pd.read_csv(tmp_path / "ramanujan_pruning_matched.csv")
     high = matched[matched["sparsity"] == 0.99].set_index("base")
     for base, effect in EFFECTS.items():
@@ -153,7 +160,7 @@ def test_planted_effects_per_base_are_in_the_headline(tmp_path) -> None:
     assert high.loc["snip", "verdict"] == "undecided" or abs(high.loc["snip", "diff_mean"]) < 0.03
     # the headline's interval for the imp gain excludes 0, the synflow loss's too
     assert float(parts["imp"].split("[")[1].split(",")[0]) > 0
-    assert float(parts["synflow"].split(", ")[1].split("]")[0]) < 0
+    assert float(parts["synflow"].split("[")[1].split(",")[1].split("]")[0]) < 0
 
 
 def test_regimes_follow_the_planted_bounds(tmp_path) -> None:
