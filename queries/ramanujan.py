@@ -131,6 +131,41 @@ def top_two_magnitudes(b: Matrix) -> tuple[float | None, float | None]:
     return t1, None
 
 
+def _top_two_dense(mats: list[np.ndarray]) -> list[tuple[float | None, float | None]]:
+    """:func:`top_two_magnitudes` of many small dense matrices with one stacked ``eigvalsh``.
+
+    Each Gram matrix (the smaller side) is padded with zeros to the largest
+    size; the padding only adds zero eigenvalues, and only the top ``min(shape)``
+    are read, so each matrix gets its own singular values (to rounding). One
+    LAPACK call per layer instead of one per degree group.
+    """
+    grams = [b @ b.T if b.shape[0] <= b.shape[1] else b.T @ b for b in mats]
+    size = max(g.shape[0] for g in grams)
+    stack = np.zeros((len(grams), size, size))
+    for i, g in enumerate(grams):
+        stack[i, : g.shape[0], : g.shape[0]] = g
+    ev = np.linalg.eigvalsh(stack)
+    out: list[tuple[float | None, float | None]] = []
+    for i, b in enumerate(mats):
+        if _nnz(b) == 0:
+            out.append((None, None))
+            continue
+        r = min(b.shape)
+        s = np.sqrt(np.clip(ev[i, size - r :], 0, None))[::-1]
+        t1 = float(s[0])
+        mags = list(s)
+        if sum(b.shape) > 2 * r:
+            mags.append(0.0)
+        tol = DISTINCT_RTOL * t1
+        pair: tuple[float | None, float | None] = (t1, None)
+        for m in mags[1:]:
+            if m < t1 - tol:
+                pair = (t1, 0.0 if m <= tol else float(m))
+                break
+        out.append(pair)
+    return out
+
+
 def _delta_r(b: Matrix) -> tuple[float | None, float, float]:
     """``(delta_r, dl, dr)`` of a bi-adjacency without isolated nodes."""
     e = _nnz(b)
@@ -273,6 +308,7 @@ def _spectral_layer_values(
         else np.diff(b_full.indptr)
     )
     deltas, gaps = [], []
+    dense_groups: list[tuple[np.ndarray, np.ndarray]] = []
     for d in np.unique(left_deg):
         group = np.flatnonzero(left_deg == d)
         if d == 0 or len(group) < 3:
@@ -287,13 +323,27 @@ def _spectral_layer_values(
         dr = _nnz(sub) / sub.shape[1]
         if d < 3 or dr < 3:
             continue
+        w_sub = w_full[group][:, keep_r]
+        if isinstance(sub, np.ndarray) and isinstance(w_sub, np.ndarray):
+            dense_groups.append((sub, w_sub))
+            continue
         delta, _, _ = _delta_r(sub)
         if delta is not None:
             deltas.append(delta)
-        w_sub = w_full[group][:, keep_r]
         wt1, wt2 = top_two_magnitudes(w_sub if isinstance(w_sub, np.ndarray) else w_sub.tocsr())
         if wt1 is not None and wt2 is not None:
             gaps.append(wt1 - wt2)
+    if dense_groups:
+        tops = _top_two_dense([m for pair in dense_groups for m in pair])
+        for i, (sub, _) in enumerate(dense_groups):
+            (_, t2), (wt1, wt2) = tops[2 * i], tops[2 * i + 1]
+            if t2 is not None:
+                e = _nnz(sub)
+                deltas.append(
+                    math.sqrt(e / sub.shape[0] - 1) + math.sqrt(e / sub.shape[1] - 1) - t2
+                )
+            if wt1 is not None and wt2 is not None:
+                gaps.append(wt1 - wt2)
     out["delta_r_imdb"] = float(np.mean(deltas)) if deltas else None
     out["lambda_imsg"] = float(np.mean(gaps)) if gaps else None
     return out
