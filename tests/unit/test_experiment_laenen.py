@@ -19,11 +19,11 @@ LAYERS = ("l0", "l1", "l2")
 class _Report(_FullReport):
     """The report's writer with figures counted and closed, not rendered (fast tests)."""
 
-    def figure(self, fig, caption: str) -> None:
+    def figure(self, fig, caption: str, *, alt: str | None = None) -> None:
         import matplotlib.pyplot as plt
 
         assert fig.axes, caption
-        self.parts.append(f"<figure>{caption}</figure>")
+        self.current.figures.append(f"<figure>{caption}</figure>")
         plt.close(fig)
 
 

@@ -20,11 +20,11 @@ EFFECTS = {"imp": 0.2, "snip": 0.0, "synflow": -0.15}
 class _Report(_FullReport):
     """The report's writer with figures closed, not rendered (fast tests)."""
 
-    def figure(self, fig, caption: str) -> None:
+    def figure(self, fig, caption: str, *, alt: str | None = None) -> None:
         import matplotlib.pyplot as plt
 
         assert fig.axes, caption
-        self.parts.append(f"<figure>{caption}</figure>")
+        self.current.figures.append(f"<figure>{caption}</figure>")
         plt.close(fig)
 
 
