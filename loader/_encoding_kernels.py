@@ -315,3 +315,70 @@ def fill_linear(
                         weight[pos] = we
                         pos += 1
     return pos
+
+
+@njit(cache=True)
+def offset_counts(mask, kk, counts):
+    """``counts[k]``: unmasked entries of the flat ``(..., kh, kw)`` mask at offset ``k``."""
+    counts[:] = 0
+    for base in range(0, mask.size, kk):
+        for k in range(kk):
+            counts[k] += mask[base + k]
+
+
+@njit(cache=True)
+def fill_conv_direct(
+    mask, weight, co, ci_g, co_g, kw, counts, h, wd, ho, wo, sh, sw, ph, pw, dh, dw,
+    src, dst, out_w, pos, src_off, dst_off,
+):  # fmt: skip
+    """The edges of :func:`fill_conv` without a table, read straight off the mask.
+
+    One pass over the flat ``(co, ci_g, kh, kw)`` mask and weight: the ``r``-th
+    unmasked entry (C order) at offset ``k`` writes its rectangle of output
+    positions at ``base[k] + r * area[k]``, where offset ``k``'s block
+    ``base[k]`` follows the blocks of the offsets before it (``counts[k]``
+    entries of ``area[k]`` edges each). The order is that of :func:`fill_conv`:
+    offset, entry, ``y``, ``x``; returns the position after the last edge.
+    """
+    kk = len(counts)
+    y0s = np.empty(kk, np.int64)
+    y1s = np.empty(kk, np.int64)
+    x0s = np.empty(kk, np.int64)
+    x1s = np.empty(kk, np.int64)
+    area = np.zeros(kk, np.int64)
+    base = np.empty(kk, np.int64)
+    at = pos
+    for k in range(kk):
+        u, v = k // kw, k % kw
+        shift_y, shift_x = u * dh - ph, v * dw - pw
+        y0s[k] = max(0, -(shift_y // sh))
+        y1s[k] = min(ho, (h - 1 - shift_y) // sh + 1)
+        x0s[k] = max(0, -(shift_x // sw))
+        x1s[k] = min(wo, (wd - 1 - shift_x) // sw + 1)
+        if y1s[k] > y0s[k] and x1s[k] > x0s[k]:
+            area[k] = (y1s[k] - y0s[k]) * (x1s[k] - x0s[k])
+        base[k] = at
+        at += counts[k] * area[k]
+    for o in range(co):
+        g_base = (o // co_g) * ci_g
+        d_base = dst_off + o * (ho * wo)
+        for il in range(ci_g):
+            f_base = (o * ci_g + il) * kk
+            s_chan = src_off + (g_base + il) * (h * wd)
+            for k in range(kk):
+                if not mask[f_base + k] or area[k] == 0:
+                    continue
+                p = base[k]
+                base[k] = p + area[k]
+                we = abs(weight[f_base + k])
+                u, v = k // kw, k % kw
+                shift_y, shift_x = u * dh - ph, v * dw - pw
+                for y in range(y0s[k], y1s[k]):
+                    d_row = d_base + y * wo
+                    s_row = s_chan + (y * sh + shift_y) * wd + shift_x
+                    for x in range(x0s[k], x1s[k]):
+                        dst[p] = d_row + x
+                        src[p] = s_row + x * sw
+                        out_w[p] = we
+                        p += 1
+    return at

@@ -167,6 +167,7 @@ class LayerInfo:
     groups: int = 1
     value_shape: tuple[int, ...] = ()  # output shape as traced (``out_shape`` is 2-D for convs)
     _table: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+    _counts: np.ndarray | None = None
     _n_unmasked: int | None = None
 
     @property
@@ -200,6 +201,17 @@ class LayerInfo:
             )  # fmt: skip
             self._table = (o, i, absw, starts, ends)
         return self._table
+
+    def offset_counts(self) -> np.ndarray:
+        """Unmasked entries per kernel offset ``k = u * kw + v`` (int64, cached)."""
+        if self._counts is None:
+            if self._table is not None:
+                self._counts = self._table[4] - self._table[3]
+            else:
+                kk = int(self.weight.shape[2] * self.weight.shape[3])
+                self._counts = np.empty(kk, np.int64)
+                _kernels.offset_counts(self.mask.reshape(-1), kk, self._counts)
+        return self._counts
 
     def kernel_offsets(self) -> list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]:
         """Per kernel offset ``(u, v)``: unmasked ``(o, i)`` pairs (global ``i``) and ``|w|``."""
@@ -646,7 +658,17 @@ def _fill_layer(
     cols = term.cols if term.cols is not None else _NO_TABLE[0]
     mult = term.mult if term.mult is not None else _NO_TABLE[1]
     has_mult = term.mult is not None
-    if layer.kind == "conv":
+    if layer.kind == "conv" and not has_table:  # straight off the mask, no offset table
+        _, h, w = layer.in_shape
+        _, ho, wo = layer.out_shape
+        (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+        co, ci_g, _, kw = layer.weight.shape
+        end = _kernels.fill_conv_direct(
+            layer.mask.reshape(-1), layer.weight.reshape(-1), co, ci_g, co // layer.groups, kw,
+            layer.offset_counts(), h, w, ho, wo, sh, sw, ph, pw, dh, dw, src, dst, weight, pos,
+            src_off, dst_off,
+        )  # fmt: skip
+    elif layer.kind == "conv":
         _, h, w = layer.in_shape
         _, ho, wo = layer.out_shape
         (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
@@ -667,13 +689,12 @@ def _fill_layer(
 
 def _conv_count_direct(layer: LayerInfo) -> int:
     """Edges of a conv read through the identity map: entries times valid positions, per offset."""
-    *_, starts, ends = layer.offset_table()
     kw = layer.weight.shape[3]
     total = 0
-    for k, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-        if b > a:
+    for k, n in enumerate(layer.offset_counts().tolist()):
+        if n:
             y0, y1, x0, x1 = _conv_geometry(layer, k // kw, k % kw)
-            total += (b - a) * max(0, y1 - y0) * max(0, x1 - x0)
+            total += n * max(0, y1 - y0) * max(0, x1 - x0)
     return total
 
 
