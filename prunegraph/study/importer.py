@@ -395,7 +395,12 @@ def import_study(
         store = Store.connect()
     t0 = time.perf_counter()
     outcomes: list[NetworkOutcome] = []
-    lock = StudyLock(store, study, log=log or (lambda msg: print(msg, file=sys.stderr)))
+    lock = StudyLock(
+        store,
+        study,
+        log=log or (lambda msg: print(msg, file=sys.stderr)),
+        wait_hint="retry the import when it ends",
+    )
     try:
         lock.acquire()  # one writer per study, as for study run
         existing = stored_networks(store, study)
