@@ -251,3 +251,85 @@ def test_warm_up_loads_the_kernels_once():
     metrics._WARM.clear()
     assert metrics.warm_up() > 0
     assert metrics.warm_up() == 0.0
+
+
+def _dense_top(st, laplacian, k):
+    from prunegraph.queries.topometrics import _dense_matrix
+
+    return np.sort(np.linalg.eigvalsh(_dense_matrix(st, laplacian)))[::-1][:k]
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_unrestarted_lanczos_matches_dense_and_arpack(monkeypatch, skip):
+    from prunegraph.queries import topometrics
+    from prunegraph.queries._structure import GraphStructure
+
+    g = random_layered(5, sizes=(60, 80, 80, 60), density=0.2, skip=skip)
+    st = GraphStructure(g)
+    assert st.n > topometrics.DENSE_EIGEN_MAX_NODES
+    for laplacian, k in ((False, 2), (True, 1), (False, 3)):
+        lanczos = topometrics._top_eigenvalues(st, laplacian, k, 1e-10)
+        np.testing.assert_allclose(lanczos, _dense_top(st, laplacian, k), rtol=1e-9)
+    monkeypatch.setattr(topometrics, "LANCZOS_FULL_MAX_NODES", 10)  # ARPACK
+    arpack = topometrics._top_eigenvalues(st, False, 2, 1e-10)
+    np.testing.assert_allclose(arpack, _dense_top(st, False, 2), rtol=1e-9)
+
+
+def test_folded_gap_of_a_bipartite_graph_matches_the_dense_gap(monkeypatch):
+    from prunegraph.queries import topometrics
+    from prunegraph.queries._structure import GraphStructure
+
+    chain = random_layered(6, sizes=(60, 80, 80, 60), density=0.2, skip=False)
+    st = GraphStructure(chain)
+    sides = topometrics.bipartite_sides(st)
+    assert sides is not None
+    rows, other = sides
+    # Partitions 0 and 2 on one side, 1 and 3 on the other; the smaller side first.
+    assert (rows[:, 1] - rows[:, 0]).sum() == 140 and (other[:, 1] - other[:, 0]).sum() == 140
+    top = _dense_top(st, False, 2)
+    folded = topometrics._folded_gap(st, 1e-8)
+    assert folded == pytest.approx(top[0] - top[1], rel=1e-9)
+    assert values(chain, ["spectral_gap"])["spectral_gap"] == pytest.approx(folded, rel=1e-12)
+    monkeypatch.setattr(topometrics, "LANCZOS_FULL_MAX_NODES", 10)  # ARPACK on B B^T
+    assert topometrics._folded_gap(GraphStructure(chain), 1e-8) == pytest.approx(folded, rel=1e-9)
+    # A skip joining partitions two apart makes it non-bipartite: no folding.
+    assert topometrics.bipartite_sides(GraphStructure(random_layered(6))) is None
+    assert topometrics._folded_gap(GraphStructure(random_layered(6)), 1e-8) is None
+
+
+def test_identical_graphs_are_measured_once_with_the_same_values(monkeypatch):
+    from prunegraph.queries import metric_registry, metrics
+
+    rolled = build(
+        [3, 4, 2],
+        [(0, 1, full(3, 4), None, "linear"), (1, 2, full(4, 2), None, "linear")],
+        kind="rolled",
+    )
+    channel = build(
+        [3, 4, 2],
+        [(0, 1, full(3, 4), None, "linear"), (1, 2, full(4, 2), None, "linear")],
+        kind="rolled_channel",
+    )
+    calls = []
+    real = metric_registry.evaluate
+
+    def counting(ctx, defs):
+        calls.append(ctx.graph.kind)
+        return real(ctx, defs)
+
+    monkeypatch.setattr(metrics, "evaluate", counting)
+    both = compute_metrics({"rolled": rolled, "rolled_channel": channel})
+    assert calls == ["rolled"]  # the channel graph is the same graph
+    alone = compute_metrics({"rolled_channel": channel})
+    assert calls == ["rolled", "rolled_channel"]
+    a = both[both["graph"] == "rolled_channel"].set_index(["metric", "layer"])["value"]
+    b = alone.set_index(["metric", "layer"])["value"]
+    pd_equal = a.sort_index().equals(b.sort_index())
+    assert pd_equal
+    other = build(
+        [3, 4, 2],
+        [(0, 1, full(3, 4), None, "linear"), (1, 2, [(0, 0)], None, "linear")],
+        kind="rolled_channel",
+    )
+    compute_metrics({"rolled": rolled, "rolled_channel": other})
+    assert calls[-2:] == ["rolled", "rolled_channel"]  # different edges: measured anew

@@ -87,3 +87,25 @@ def test_budget_must_be_positive():
     st = GraphStructure(build([2, 2], [(0, 1, full(2, 2), None, "linear")]))
     with pytest.raises(ValidationError, match="'budget' parameter"):
         motif4(st, budget=0)
+
+
+@pytest.mark.parametrize(("seed", "skip"), [(0, True), (1, True), (2, False), (3, True)])
+def test_ranked_four_cycle_count_equals_the_per_node_wedge_sums(seed, skip):
+    from prunegraph.queries import _kernels as K
+
+    g = random_layered(seed, sizes=(20, 30, 30, 20), density=0.3, skip=skip)
+    st = GraphStructure(g)
+    ptr, idx, _ = st.undirected
+    per_node = K.pair_wedge_sums(ptr, idx, np.arange(st.n), K.chunk_bounds(st.n)).sum()
+    rptr, ridx = K.degree_ranked_csr(ptr, idx, st.degree)
+    assert np.all(np.diff(ridx[rptr[0] : rptr[1]]) > 0)  # rows sorted by rank
+    for chunks in (1, 5):
+        assert 4 * int(K.four_cycle_count(rptr, ridx, chunks)) == round(per_node)
+    assert 4 * int(K.four_cycle_count(rptr, ridx, 1)) > 0
+
+
+def test_exact_motif4_on_a_four_cycle_by_hand():
+    # Two inputs both feeding two hidden units: exactly one 4-cycle (0-2-1-3-0).
+    g = build([2, 2], [(0, 1, full(2, 2), None, "linear")])
+    est = motif4(GraphStructure(g))
+    assert est.exact and est.value == brute_motifs(undirected_nx(g), 4) == 1

@@ -119,3 +119,21 @@ def test_dense_and_sparse_layer_paths_agree(monkeypatch, seed):
             assert dense[name] is None, name
         else:
             assert dense[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+def test_stacked_top_two_equals_one_by_one():
+    from prunegraph.queries.ramanujan import _top_two_dense
+
+    rng = np.random.default_rng(0)
+    mats = [(rng.random((r, c)) < 0.5) * rng.random((r, c)) for r, c in ((3, 7), (6, 4), (5, 5))]
+    mats.append(np.ones((2, 5)))  # t1 once, then the appended zero: t2 = 0
+    mats.append(np.eye(3))  # all singular values equal, square: no t2
+    stacked = _top_two_dense(mats)
+    for m, (t1, t2) in zip(mats, stacked, strict=True):
+        e1, e2 = top_two_magnitudes(m)
+        assert t1 == pytest.approx(e1, rel=1e-12)
+        assert (t2 is None) == (e2 is None)
+        if t2 is not None:
+            assert t2 == pytest.approx(e2, rel=1e-12, abs=1e-12)
+    assert stacked[-1] == (pytest.approx(1.0), None)
+    assert stacked[-2] == (pytest.approx(math.sqrt(10)), 0.0)
