@@ -534,7 +534,12 @@ def xgboost_train(
     native.update(objective=objective, verbosity=0)
     nthread = int(native.setdefault("nthread", 1))
     dtrain = xgb.DMatrix(np.asarray(values, dtype=float), label=np.asarray(target), nthread=nthread)
-    return xgb.train(native, dtrain, num_boost_round=n_rounds)
+    # xgboost.train's own loop: the same updates without its callback container and the
+    # final cache reset; the caches go with the booster
+    booster = xgb.Booster(native, [dtrain])
+    for iteration in range(n_rounds):
+        booster.update(dtrain, iteration=iteration)
+    return booster
 
 
 class XGBoostRegression(RegressorMixin, BaseEstimator):
