@@ -175,7 +175,10 @@ class HuberRegression(RegressorMixin, BaseEstimator):
                 + penalty * beta
             )
             hessian = 2.0 / sigma * design[inlier].T @ design[inlier] + np.diag(penalty + 1e-10)
-            step = np.linalg.lstsq(hessian, grad, rcond=None)[0]
+            try:  # positive definite (the 1e-10 ridge): a solve, not lstsq's SVD
+                step = np.linalg.solve(hessian, grad)
+            except np.linalg.LinAlgError:
+                step = np.linalg.lstsq(hessian, grad, rcond=None)[0]
             t = 1.0
             for _ in range(40):  # backtracking: accept the first step that lowers F
                 trial = beta - t * step
