@@ -249,3 +249,47 @@ class GraphStructure:
                     if (adj[np.ix_(common, common)]).any():
                         return True
         return False
+
+    @cached_property
+    def bipartite_sides(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Row ranges ``(start, stop)`` of the two sides of a bipartite graph, smaller side first.
+
+        The graph is bipartite when its partition graph (which partitions some edge
+        joins) is two-colourable without an edge inside a partition: every MGE of a
+        chain of layers (MLP, LeNet-5, Conv-6, VGG); not ResNets, whose skip
+        connections join partitions two apart. None otherwise. Each partition's rows
+        are split into pieces of about equal entries for the parallel product.
+        """
+        from numba import get_num_threads
+
+        adj = self.partition_adjacency
+        k = adj.shape[0]
+        color = np.full(k, -1)
+        ok = not adj.diagonal().any()
+        for first in range(k):
+            if not ok or color[first] >= 0:
+                continue
+            color[first] = 0
+            stack = [first]
+            while stack and ok:
+                p = stack.pop()
+                for q in np.flatnonzero(adj[p]):
+                    if color[q] < 0:
+                        color[q] = 1 - color[p]
+                        stack.append(int(q))
+                    elif color[q] == color[p]:
+                        ok = False
+        result = None
+        if ok:
+            ptr = self.undirected[0]
+            target = max(1, int(ptr[-1]) // (8 * get_num_threads()))
+            sides: list[list[tuple[int, int]]] = [[], []]
+            for (start, stop), c in zip(self.partition_ranges, color, strict=True):
+                if stop > start:
+                    pieces = max(1, min(stop - start, int(ptr[stop] - ptr[start]) // target))
+                    cuts = np.linspace(start, stop, pieces + 1).astype(np.int64)
+                    sides[int(c)].extend(zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True))
+            a, b = (np.array(s, dtype=np.int64).reshape(-1, 2) for s in sides)
+            size_a, size_b = int((a[:, 1] - a[:, 0]).sum()), int((b[:, 1] - b[:, 0]).sum())
+            result = (a, b) if size_a <= size_b else (b, a)
+        return result

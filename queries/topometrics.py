@@ -309,54 +309,28 @@ def _top_eigenvalues(
 
 
 def bipartite_sides(st: GraphStructure) -> tuple[np.ndarray, np.ndarray] | None:
-    """Row ranges ``(start, stop)`` of the two sides of a bipartite graph, smaller side first.
-
-    The graph is bipartite when its partition graph (which partitions some edge
-    joins) is two-colourable without an edge inside a partition: every MGE of a
-    chain of layers (MLP, LeNet-5, Conv-6, VGG); not ResNets, whose skip
-    connections join partitions two apart. None otherwise. Each partition's rows
-    are split into pieces of about equal entries for the parallel product.
-    """
-    if "_bipartite_sides" in st.__dict__:
-        cached: tuple[np.ndarray, np.ndarray] | None = st.__dict__["_bipartite_sides"]
-        return cached
-    adj = st.partition_adjacency
-    k = adj.shape[0]
-    color = np.full(k, -1)
-    ok = not adj.diagonal().any()
-    for first in range(k):
-        if not ok or color[first] >= 0:
-            continue
-        color[first] = 0
-        stack = [first]
-        while stack and ok:
-            p = stack.pop()
-            for q in np.flatnonzero(adj[p]):
-                if color[q] < 0:
-                    color[q] = 1 - color[p]
-                    stack.append(int(q))
-                elif color[q] == color[p]:
-                    ok = False
-    result = None
-    if ok:
-        ptr = st.undirected[0]
-        target = max(1, int(ptr[-1]) // (8 * numba.get_num_threads()))
-        sides: list[list[tuple[int, int]]] = [[], []]
-        for (start, stop), c in zip(st.partition_ranges, color, strict=True):
-            if stop > start:
-                pieces = max(1, min(stop - start, int(ptr[stop] - ptr[start]) // target))
-                cuts = np.linspace(start, stop, pieces + 1).astype(np.int64)
-                sides[int(c)].extend(zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True))
-        a, b = (np.array(s, dtype=np.int64).reshape(-1, 2) for s in sides)
-        size_a, size_b = int((a[:, 1] - a[:, 0]).sum()), int((b[:, 1] - b[:, 0]).sum())
-        result = (a, b) if size_a <= size_b else (b, a)
-    st.__dict__["_bipartite_sides"] = result
-    return result
+    """Row ranges of the two sides of a bipartite graph (:attr:`GraphStructure.bipartite_sides`)."""
+    return st.bipartite_sides
 
 
 #: A folded ``sigma_1^2`` below this fraction of ``sigma_0^2`` is left to the general solve
 #: (the second eigenvalue of ``A_s`` may then be 0 or ``-sigma_0``, not ``sigma_1``).
 FOLDED_MIN_RATIO = 1e-8
+
+
+def _folded_product(
+    st: GraphStructure, rows: np.ndarray, other: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    """One product of ``B B^T``: the ``other`` side's rows of ``A_s x``, then ``rows``' of that."""
+    ptr, idx, data, _, _ = st.symmetric
+    parallel = numba.get_num_threads() > 1 and len(idx) >= PARALLEL_MATVEC_MIN_ENTRIES
+    kernel = K.csr_matvec_ranges if parallel else K.csr_matvec_ranges_serial
+
+    def product(x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float64).ravel()
+        return kernel(ptr, idx, data, kernel(ptr, idx, data, x, other), rows)
+
+    return product
 
 
 def _folded_gap(st: GraphStructure, tol: float) -> float | None:
@@ -375,20 +349,13 @@ def _folded_gap(st: GraphStructure, tol: float) -> float | None:
     :data:`FOLDED_MIN_RATIO` of it.
     """
     sides = bipartite_sides(st)
-    ptr, idx, data, diag, _ = st.symmetric
-    if sides is None or diag.shape[0]:
+    if sides is None or st.symmetric[3].shape[0]:
         return None
     rows, other = sides
     n = st.n
     if int((rows[:, 1] - rows[:, 0]).sum()) < 3:
         return None
-    parallel = numba.get_num_threads() > 1 and len(idx) >= PARALLEL_MATVEC_MIN_ENTRIES
-    kernel = K.csr_matvec_ranges if parallel else K.csr_matvec_ranges_serial
-
-    def product(x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.float64).ravel()
-        return kernel(ptr, idx, data, kernel(ptr, idx, data, x, other), rows)
-
+    product = _folded_product(st, rows, other)
     mask = np.zeros(n)
     for start, stop in rows:
         mask[start:stop] = 1.0

@@ -109,3 +109,29 @@ def test_exact_motif4_on_a_four_cycle_by_hand():
     g = build([2, 2], [(0, 1, full(2, 2), None, "linear")])
     est = motif4(GraphStructure(g))
     assert est.exact and est.value == brute_motifs(undirected_nx(g), 4) == 1
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dense_four_cycle_count_of_a_bipartite_chain(seed):
+    from prunegraph.queries import _kernels as K
+    from prunegraph.queries.motifs import _dense_cycle_work, _dense_four_cycle_total
+
+    g = random_layered(seed, sizes=(5, 6, 6, 5), density=0.45, skip=False)
+    st = GraphStructure(g)
+    assert st.bipartite_sides is not None and np.isfinite(_dense_cycle_work(st))
+    rptr, ridx = K.degree_ranked_csr(*st.undirected[:2], st.degree)
+    assert _dense_four_cycle_total(st) == 4 * int(K.four_cycle_count(rptr, ridx, 1))
+    est = motif4(st)
+    assert est.exact and est.value == brute_motifs(undirected_nx(g), 4)
+    # A skip joining partitions two apart: not bipartite, no dense count.
+    assert _dense_cycle_work(GraphStructure(random_layered(seed))) == float("inf")
+
+
+def test_dense_count_makes_an_over_budget_bipartite_graph_exact():
+    g = random_layered(4, sizes=(20, 30, 30, 20), density=0.5, skip=False)
+    st = GraphStructure(g)
+    from prunegraph.queries.motifs import _dense_cycle_work
+
+    work = _dense_cycle_work(st)
+    assert motif4(st, budget=work).exact  # the dense count fits the budget
+    assert not motif4(GraphStructure(g), budget=work / 2).exact  # neither count fits: sampled
