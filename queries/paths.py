@@ -157,7 +157,9 @@ COMMUNICABILITY_RTOL = 1e-13
 """Lanczos for ``exp(A) e_t`` stops when ``ln C`` moves less than this (relative) in 4 steps."""
 
 
-def _lanczos_ln_exp_entry(a: sp.csr_matrix, s: int, t: int) -> float | None:
+def _lanczos_ln_exp_entry(
+    a: sp.csr_matrix, s: int, t: int, sides: tuple[np.ndarray, np.ndarray] | None = None
+) -> float | None:
     """``ln [exp(A)]_{s,t}`` of a symmetric ``A`` by Lanczos on ``exp(A) e_t`` (Krylov, no dense solve).
 
     With the Lanczos basis ``V_m`` from ``e_t`` and ``T_m = U diag(theta) U^T``,
@@ -166,8 +168,27 @@ def _lanczos_ln_exp_entry(a: sp.csr_matrix, s: int, t: int) -> float | None:
     ``theta`` is factored out (no overflow). Full reorthogonalisation keeps the
     basis orthogonal; the iteration stops when ``ln C`` has settled to
     :data:`COMMUNICABILITY_RTOL` or the Krylov space is exhausted (exact).
+
+    On a bipartite graph (``sides``: the row ranges of its two sides) the
+    basis vectors alternate sides, so each product computes only the rows of
+    the side opposite the vector (the others are exactly 0): half the entries,
+    the same numbers.
     """
     n = a.shape[0]
+    if sides is not None:
+        ptr, idx, data = a.indptr, a.indices, a.data
+        own = 0 if any(lo <= t < hi for lo, hi in sides[0]) else 1
+        # basis[m] lies on side `own` for even m: its product lives on the other side.
+        targets = (sides[1 - own], sides[own])
+
+        def product(m: int, x: np.ndarray) -> np.ndarray:
+            return K.csr_matvec_ranges_serial(ptr, idx, data, x, targets[m % 2])
+
+    else:
+
+        def product(m: int, x: np.ndarray) -> np.ndarray:
+            return a @ x
+
     limit = n
     basis = np.zeros((min(limit, 512) + 1, n))
     basis[0, t] = 1.0
@@ -176,7 +197,7 @@ def _lanczos_ln_exp_entry(a: sp.csr_matrix, s: int, t: int) -> float | None:
     history: list[float] = []
     value: float | None = None
     for m in range(min(limit, 512)):
-        w = a @ basis[m]
+        w = product(m, basis[m])
         alpha.append(float(basis[m] @ w))
         w -= alpha[-1] * basis[m]
         if m:
@@ -216,7 +237,46 @@ def ln_communicability(graph: MultipartiteGraph) -> float | None:
     if graph.n_nodes + 2 > COMMUNICABILITY_MAX_NODES:
         return None
     a = _with_terminals(graph)
-    return _lanczos_ln_exp_entry(a, graph.n_nodes, graph.n_nodes + 1)
+    return _lanczos_ln_exp_entry(a, graph.n_nodes, graph.n_nodes + 1, _terminal_sides(graph))
+
+
+def _terminal_sides(graph: MultipartiteGraph) -> tuple[np.ndarray, np.ndarray] | None:
+    """Row ranges of the two sides of the graph with its terminals, if it is bipartite.
+
+    The virtual source joins partition 0 and the sink the last partition, so
+    they take the colour opposite to theirs. None when the partition graph is
+    not two-colourable (skip connections two partitions apart, edges inside a
+    partition).
+    """
+    k = graph.n_partitions
+    adj = np.zeros((k, k), dtype=bool)
+    for b in graph.blocks:
+        if b.n_edges:
+            adj[b.src_partition, b.dst_partition] = adj[b.dst_partition, b.src_partition] = True
+    if k == 0 or adj.diagonal().any():
+        return None
+    color = np.full(k, -1)
+    for first in range(k):
+        if color[first] >= 0:
+            continue
+        color[first] = 0
+        stack = [first]
+        while stack:
+            p = stack.pop()
+            for q in np.flatnonzero(adj[p]):
+                if color[q] < 0:
+                    color[q] = 1 - color[p]
+                    stack.append(int(q))
+                elif color[q] == color[p]:
+                    return None
+    n = graph.n_nodes
+    sides: list[list[tuple[int, int]]] = [[], []]
+    for part, c in zip(graph.partitions, color, strict=True):
+        sides[int(c)].append((part.offset, part.offset + part.size))
+    sides[1 - int(color[0])].append((n, n + 1))
+    sides[1 - int(color[k - 1])].append((n + 1, n + 2))
+    a, b = (np.array(x, dtype=np.int64).reshape(-1, 2) for x in sides)
+    return a, b
 
 
 def pca_elongation(graph: MultipartiteGraph) -> float | None:
