@@ -292,28 +292,33 @@ def fill_linear(
     At each of ``lead`` leading positions ``p``: ``p*f_in + j -> p*f_out + k``. The
     order is that of the numpy generator: blocks of ``rows_per`` output rows, then
     ``p``, then ``(k, j)`` in C order. With ``has_table`` the input unit is read
-    through the window table as in :func:`fill_conv`.
+    through the window table as in :func:`fill_conv`. Without, every entry is
+    written and only the unmasked ones advance (no branch to mispredict): the
+    slot just after the block may be overwritten, which is the next block's
+    first slot (written after this one) or past the end of ``dst`` (skipped).
     """
     f_out, f_in = mask.shape
+    limit = len(dst)
     for r0 in range(0, f_out, rows_per):
         r1 = min(f_out, r0 + rows_per)
         for p in range(lead):
             for k in range(r0, r1):
                 d = dst_off + p * f_out + k
-                for j in range(f_in):
-                    if not mask[k, j]:
-                        continue
-                    we = abs(weight_in[k, j])
-                    r = p * f_in + j
-                    if has_table:
-                        pos = _emit_through(
-                            r, d, we, cols, mult, has_mult, src, dst, weight, pos, src_off
-                        )
-                    else:
+                if has_table:
+                    for j in range(f_in):
+                        if mask[k, j]:
+                            pos = _emit_through(
+                                p * f_in + j, d, abs(weight_in[k, j]), cols, mult, has_mult,
+                                src, dst, weight, pos, src_off,
+                            )  # fmt: skip
+                    continue
+                s0 = src_off + p * f_in
+                for j in range(f_in):  # branch-free: every entry written, kept ones advance
+                    if pos < limit:  # the slot after the block is the next block's (or none)
                         dst[pos] = d
-                        src[pos] = src_off + r
-                        weight[pos] = we
-                        pos += 1
+                        src[pos] = s0 + j
+                        weight[pos] = abs(weight_in[k, j])
+                    pos += mask[k, j]
     return pos
 
 

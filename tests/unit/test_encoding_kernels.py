@@ -87,6 +87,7 @@ class _Tables(nn.Module):
         self.c2 = nn.Conv2d(8, 8, 3, stride=2, padding=2, dilation=2, groups=2)
         self.c3 = nn.Conv2d(8, 6, 2, padding="same")
         self.c4 = nn.Conv1d(6, 4, 3, padding=1)
+        self.lin_direct = nn.Linear(9, 9)  # at 4 leading positions, read without a table
         self.lin_lead = nn.Linear(3, 5)  # applied at every leading position
         self.fc = nn.Linear(4 * 5, 7)
         self.register_buffer("gain", torch.tensor([2.0, 0.5, 0.0, 3.0, 1.0, 0.25, 4.0, 0.0]))
@@ -98,7 +99,7 @@ class _Tables(nn.Module):
         y = F.avg_pool2d(self.c2(y), 3, stride=1, padding=1)  # windows cut by the border
         y = self.c3(y)
         y = F.avg_pool2d(y, 1)
-        z = self.c4(torch.flatten(y, 2))  # (6, H*W) -> Conv1d
+        z = self.lin_direct(self.c4(torch.flatten(y, 2)))  # (6, H*W) -> Conv1d -> Linear
         z = self.lin_lead(F.avg_pool1d(z, 2)[..., :3])  # a Linear with 4 leading positions
         return self.fc(torch.flatten(z, 1))
 
@@ -116,26 +117,32 @@ def test_direct_fill_writes_the_chunks_of_every_block(density, id_dtype):
     }
     walker = enc._walk(model, masks, (3, 48, 48))
     seen = set()
-    grouped_direct = False
+    grouped_direct = lead_direct = False
     for job in walker.jobs:
         if not job.direct_fill:
             continue
         seen.add((job.kind, job.term.cols is not None, job.term.mult is not None, job.term.full))
         grouped_direct = grouped_direct or (job.name == "c0" and job.term.cols is None)
+        lead_direct = lead_direct or (job.name == "lin_direct" and job.term.cols is None)
         parts = list(job.chunks())
         d_ref, s_ref, w_ref = (np.concatenate(x) for x in zip(*parts, strict=True))
         n = job.count()
         assert n == len(d_ref)
         src, dst = np.full(n + 3, -7, id_dtype), np.full(n + 3, -7, id_dtype)
         weight = np.full(n + 3, -7, np.float32)
+        end = enc._fill_layer(job, src[: n + 1], dst[: n + 1], weight[: n + 1], 1, 100, 1000)
+        assert end == n + 1 and (dst[n + 1 :] == -7).all()  # never past the end of the arrays
         end = enc._fill_layer(job, src, dst, weight, 1, 100, 1000)
         assert end == n + 1
         np.testing.assert_array_equal(dst[1:end], d_ref + 1000)
         np.testing.assert_array_equal(src[1:end], s_ref + 100)
         np.testing.assert_array_equal(weight[1:end], w_ref)
-        assert dst[0] == src[0] == -7 and (dst[end:] == -7).all()  # nothing outside its slice
+        # nothing before the block, nothing past the one slot after it (the next block's
+        # first, which a branch-free kernel may write before that block is written)
+        assert dst[0] == src[0] == weight[0] == -7
+        assert (dst[end + 1 :] == -7).all() and (weight[end + 1 :] == -7).all()
     # identity, full tables, multiplicities and cut windows, for convs and linears
     assert ("conv", False, False, True) in seen and ("conv", True, False, True) in seen
-    assert ("conv", True, True, False) in seen and grouped_direct
+    assert ("conv", True, True, False) in seen and grouped_direct and lead_direct
     assert any(k == "conv" and t and not full for k, t, _, full in seen)
     assert ("linear", True, False, True) in seen or ("linear", False, False, True) in seen
