@@ -28,9 +28,13 @@ multiplicities. Parameter-free ops (pooling, slicing, padding, flatten, cat,
 reductions) compose these tables; a Conv/Linear layer turns the table of its
 input into edges. Gather-like ops (view, slicing, pad, permute, cat, ...) are
 evaluated by running the op itself on a tensor of unit ids, so their index
-arithmetic is PyTorch's own. Edge generation is vectorised numpy (a loop over
-layers and kernel offsets only) and writes into preallocated ``int32`` /
-``float32`` arrays, so memory is proportional to the edge count.
+arithmetic is PyTorch's own. Edges are counted exactly first, then every block
+is written into its slice of preallocated ``int32`` / ``float32`` arrays by a
+numba pass (``_encoding_kernels``: straight off the mask, or through the window
+table of its term), so memory is proportional to the edge count; the numpy
+generators ``_conv_chunks`` / ``_linear_chunks`` define the edges and their order
+(and serve gated blocks). Traces are cached per architecture
+(:func:`~prunegraph.loader.tracing.trace_model`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 The encoders never look at module names: they walk the traced graph and read
 each node's output shape (and every non-tensor value, such as the ``x.size(0)``
-that a ``view`` uses) from one forward pass on a dummy batch.
+that a ``view`` uses) from one forward pass on a dummy batch. Both are cached per
+architecture fingerprint (:func:`trace_model`, :func:`clear_trace_cache`).
 """
 
 from __future__ import annotations
