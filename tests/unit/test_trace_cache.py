@@ -183,3 +183,23 @@ def test_the_cache_keeps_no_model_alive_and_leaves_the_rng_alone():
     gc.collect()
     assert ref() is None
     assert len(tracing._CACHE) == 1
+
+
+def _pruned(amount: float, seed: int) -> nn.Module:
+    from torch.nn.utils import prune
+
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Conv2d(4, 3, 3), nn.Flatten())
+    for layer in (model[0], model[2]):
+        prune.random_unstructured(layer, "weight", amount=amount)
+    return model.eval()
+
+
+def test_torch_prune_buffers_are_read_from_each_network():
+    first, other = _pruned(0.3, 0), _pruned(0.7, 1)
+    a = encode(first, None, (2, 6, 6))
+    assert tracing.trace_model(other, (2, 6, 6)).cached
+    b = encode(other, None, (2, 6, 6))
+    assert b.n_edges < a.n_edges
+    assert _same(b, _fresh(other, None, (2, 6, 6)))
+    assert _same(a, _fresh(first, None, (2, 6, 6)))
