@@ -275,8 +275,8 @@ def _terminal_sides(graph: MultipartiteGraph) -> tuple[np.ndarray, np.ndarray] |
         sides[int(c)].append((part.offset, part.offset + part.size))
     sides[1 - int(color[0])].append((n, n + 1))
     sides[1 - int(color[k - 1])].append((n + 1, n + 2))
-    a, b = (np.array(x, dtype=np.int64).reshape(-1, 2) for x in sides)
-    return a, b
+    first_side, second_side = (np.array(x, dtype=np.int64).reshape(-1, 2) for x in sides)
+    return first_side, second_side
 
 
 def pca_elongation(graph: MultipartiteGraph) -> float | None:
