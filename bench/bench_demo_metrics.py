@@ -1,0 +1,319 @@
+"""Benchmark: every metric the demo computes, on every demo network, in one warm process.
+
+The demo study (``examples/demo.toml``: MLP and LeNet-5 on 8x8 digits, twelve
+pruners, five sparsities, two seeds, 240 networks) caches each network's masks
+and trained weights in ``results/demo/cache/networks/<network_id>.pt`` (written
+by ``make demo``). This script rebuilds each network from its cache entry
+exactly as the study runner does (build the model, load the weights, encode the
+MGE, rolled and rolled-channel graphs), then times the study's metric list (its
+``[metrics]`` table resolved by the runner: every single-network metric but
+``pca_elongation``) in ONE ``compute_metrics`` call per network, in process,
+without a store, after the engine's ``warm_up``. Each network is timed
+``--repeats`` times (default 3); the minimum wall and the minimum CPU time are
+kept.
+
+It prints the distribution over networks (median, p90, max, sum = the metrics
+stage's worker time), per model and sparsity, every network above ``--limit-ms``
+(default 50 ms), and for the ``--top`` slowest networks the time per metric
+(network-scope metrics in the registry's evaluation order on each graph,
+structures built lazily by the first metric that needs them; section B as one
+group per graph), the minimum over the repeats. ``--json out.json`` saves
+everything; ``--compare before.json`` prints a saved run side by side with
+this one (same networks, by ``network_id``).
+
+To time another code version on the same networks, run the script with that
+version first on the import path, from outside the working tree::
+
+    git worktree add /tmp/h4-base e4f082c
+    .venv/bin/pip install --no-deps --target /tmp/h4-base-site /tmp/h4-base
+    cd /tmp && PYTHONPATH=/tmp/h4-base-site /work/main/.venv/bin/python \\
+        /work/main/bench/bench_demo_metrics.py --json /tmp/base.json
+
+Usage::
+
+    .venv/bin/python bench/bench_demo_metrics.py                       # all 240 networks
+    .venv/bin/python bench/bench_demo_metrics.py --only lenet5 --network-limit 10
+    .venv/bin/python bench/bench_demo_metrics.py --only "lenet5/digits/snip/s=0.5"
+    .venv/bin/python bench/bench_demo_metrics.py --json after.json --compare before.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_networks(study: Path, cache: Path, only: list[str], limit: int | None) -> list[dict]:
+    """The study's networks with a cache entry, encoded: ``[{label, id, graphs}]``."""
+    import torch
+
+    from prunegraph.loader.encoding import encode
+    from prunegraph.study.config import expand, load_study
+    from prunegraph.study.run import _build, pruner_applies
+
+    config = load_study(study)
+    specs = expand(config, applies=pruner_applies)
+    kinds = list(dict.fromkeys(("mge", *config.export.encodings)))
+    out = []
+    for spec in specs:
+        label = spec.label()
+        if only and not any(o in label for o in only):
+            continue
+        path = cache / "networks" / f"{spec.network_id}.pt"
+        if not path.is_file():
+            continue
+        entry = torch.load(path, map_location="cpu", weights_only=True)
+        model = _build(spec)
+        if entry.get("state_dict") is not None:
+            model.load_state_dict(entry["state_dict"])
+        masks = {k: np.asarray(v, dtype=bool) for k, v in entry["masks"].items()}
+        graphs = {k: encode(model, masks, spec.input_shape, kind=k) for k in kinds}
+        out.append(
+            {
+                "label": label,
+                "id": spec.network_id,
+                "model": spec.model,
+                "sparsity": spec.sparsity,
+                "graphs": graphs,
+            }
+        )
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def _metric_names(study: Path) -> list[str]:
+    from prunegraph.study.config import load_study
+    from prunegraph.study.run import resolve_metrics
+
+    names = resolve_metrics(load_study(study))
+    assert names is not None
+    return list(names)
+
+
+def _time_network(graphs: dict, names: list[str], repeats: int) -> tuple[float, float]:
+    """Min wall and min CPU seconds of one ``compute_metrics`` call over ``repeats``."""
+    from prunegraph.queries.metrics import compute_metrics
+
+    walls, cpus = [], []
+    for _ in range(repeats):
+        w, c = time.perf_counter(), time.process_time()
+        compute_metrics(graphs, metrics=names, write=False)
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return min(walls), min(cpus)
+
+
+def _breakdown_once(graphs: dict, names: list[str]) -> dict[str, float]:
+    """Seconds per ``<graph>:<metric>`` (section B: ``<graph>:section_B``), as the engine runs them.
+
+    Mirrors the in-process engine (:func:`prunegraph.queries.metrics.compute_metrics`):
+    per graph kind, the network-scope metrics in registry order on one shared
+    context (a graph identical to one measured before reuses its values), then
+    section B inside one ``shared_layers`` block.
+    """
+    from prunegraph.queries._structure import GraphStructure, kernel_threads
+    from prunegraph.queries.data_model import GRAPH_FAMILIES
+    from prunegraph.queries.metric_registry import DEFINITIONS, METRICS, MetricContext
+    from prunegraph.queries.metrics import DEFAULT_BUDGET, _definition, _same_graph
+    from prunegraph.queries.ramanujan import compute_section_b, shared_layers
+
+    times: dict[str, float] = {}
+    seen: list[Any] = []
+    with shared_layers():
+        for kind in GRAPH_FAMILIES:
+            these = [METRICS[m] for m in names if METRICS[m].graph == kind]
+            if not these or kind not in graphs:
+                continue
+            graph = graphs[kind]
+            defs = [_definition(s) for s in these]
+            network = {d.name for d in defs if d.scope == "network"}
+            if network and not any(_same_graph(g, graph) for g in seen):
+                seen.append(graph)
+                t0 = time.perf_counter()
+                ctx = MetricContext(GraphStructure(graph), budget=DEFAULT_BUDGET, seed=0)
+                times[f"{kind}:structure"] = time.perf_counter() - t0
+                order = [m for m in DEFINITIONS.values() if m.name in network]
+                with kernel_threads(graph.n_edges):
+                    for i, metric in enumerate(order):
+                        t0 = time.perf_counter()
+                        metric.compute(ctx)
+                        ctx.release(set().union(*(m.needs for m in order[i + 1 :])))
+                        times[f"{kind}:{metric.name}"] = time.perf_counter() - t0
+            layer = list(dict.fromkeys(d.name for d in defs if d.scope == "layer"))
+            if layer:
+                t0 = time.perf_counter()
+                compute_section_b(graph, layer)
+                times[f"{kind}:section_B"] = time.perf_counter() - t0
+    return times
+
+
+def _breakdown(graphs: dict, names: list[str], repeats: int) -> dict[str, float]:
+    runs = [_breakdown_once(graphs, names) for _ in range(repeats)]
+    return {k: min(r.get(k, 0.0) for r in runs) for k in runs[0]}
+
+
+def _stats(ms: np.ndarray) -> dict[str, float]:
+    if not len(ms):
+        return {"n": 0}
+    return {
+        "n": len(ms),
+        "median": float(np.median(ms)),
+        "p90": float(np.percentile(ms, 90)),
+        "max": float(ms.max()),
+        "sum_s": float(ms.sum() / 1000),
+    }
+
+
+def _fmt(s: dict[str, float]) -> str:
+    if not s.get("n"):
+        return "(none)"
+    return (
+        f"n={s['n']:3d}  median {s['median']:6.1f}  p90 {s['p90']:6.1f}  "
+        f"max {s['max']:6.1f} ms  sum {s['sum_s']:6.2f} s"
+    )
+
+
+def _groups(rows: list[dict]) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = {"all": rows}
+    for r in rows:
+        groups.setdefault(r["model"], []).append(r)
+    for r in rows:
+        groups.setdefault(f"{r['model']} s={r['sparsity']:g}", []).append(r)
+    return groups
+
+
+def report(res: dict, limit_ms: float) -> None:
+    rows = res["networks"]
+    print(
+        f"\n== demo metrics: {len(rows)} networks, {res['n_metrics']} metric columns, "
+        f"min of {res['repeats']} in one warm process (warm-up {res['warm_up_s']:.2f} s)"
+    )
+    for key in ("wall_ms", "cpu_ms"):
+        print(f"-- {key}")
+        for name, group in _groups(rows).items():
+            print(f"  {name:16s} {_fmt(_stats(np.array([r[key] for r in group])))}")
+    slow = sorted((r for r in rows if r["wall_ms"] > limit_ms), key=lambda r: -r["wall_ms"])
+    print(f"-- {len(slow)} networks above {limit_ms:g} ms (wall):")
+    for r in slow:
+        edges = r["edges"]
+        print(
+            f"  {r['wall_ms']:6.1f} ms (cpu {r['cpu_ms']:6.1f})  {r['label']:40s} "
+            f"mge {edges['mge']:>7,} / rolled {edges.get('rolled', 0):>6,} / "
+            f"ch {edges.get('rolled_channel', 0):>5,} edges"
+        )
+    for r in rows:
+        if not r.get("breakdown"):
+            continue
+        parts = r["breakdown"]
+        total = sum(parts.values())
+        print(
+            f"-- per metric, {r['label']} ({r['wall_ms']:.1f} ms in one call; "
+            f"parts sum {1000 * total:.1f} ms):"
+        )
+        for name, s in sorted(parts.items(), key=lambda kv: -kv[1]):
+            if s * 1000 >= 0.3:
+                print(f"  {1000 * s:6.2f} ms  {name}")
+
+
+def compare(before: dict, after: dict, limit_ms: float) -> None:
+    """Distributions of two runs side by side, on the networks both measured."""
+    common = {r["id"] for r in before["networks"]} & {r["id"] for r in after["networks"]}
+    b = [r for r in before["networks"] if r["id"] in common]
+    a = [r for r in after["networks"] if r["id"] in common]
+    print(f"\n== side by side on {len(common)} common networks (before | after)")
+    for key in ("wall_ms", "cpu_ms"):
+        print(f"-- {key}")
+        bg, ag = _groups(b), _groups(a)
+        for name in ag:
+            print(
+                f"  {name:16s} {_fmt(_stats(np.array([r[key] for r in bg[name]])))}  |  "
+                f"{_fmt(_stats(np.array([r[key] for r in ag[name]])))}"
+            )
+    for tag, rows in (("before", b), ("after", a)):
+        n = sum(r["wall_ms"] > limit_ms for r in rows)
+        print(f"  {tag}: {n} networks above {limit_ms:g} ms")
+    by_id = {r["id"]: r for r in b}
+    ratio = np.array([by_id[r["id"]]["wall_ms"] / r["wall_ms"] for r in a])
+    if len(ratio):
+        print(
+            f"  speed-up per network (wall before / after): median {np.median(ratio):.2f}x, "
+            f"min {ratio.min():.2f}x, max {ratio.max():.2f}x"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--study", type=Path, default=ROOT / "examples" / "demo.toml")
+    parser.add_argument("--cache", type=Path, default=ROOT / "results" / "demo" / "cache")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="keep networks whose label (model/dataset/pruner/s=../seed=..) contains this "
+        "(repeatable; e.g. lenet5, 's=0.5/', 'mlp/digits/snip')",
+    )
+    parser.add_argument("--network-limit", type=int, default=None, help="first N networks only")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--limit-ms", type=float, default=50.0)
+    parser.add_argument("--top", type=int, default=3, help="per-metric times of the N slowest")
+    parser.add_argument("--json", type=Path, default=None, help="save the results here")
+    parser.add_argument("--compare", type=Path, default=None, help="a saved run to compare")
+    args = parser.parse_args(argv)
+
+    from prunegraph.queries.metrics import warm_up
+
+    t0 = time.perf_counter()
+    networks = _load_networks(args.study, args.cache, args.only, args.network_limit)
+    encode_s = time.perf_counter() - t0
+    if not networks:
+        print(f"No cached demo network under {args.cache} matches (run `make demo`).")
+        return 1
+    names = _metric_names(args.study)
+    warm_s = warm_up()
+    rows = []
+    for net in networks:
+        wall, cpu = _time_network(net["graphs"], names, args.repeats)
+        rows.append(
+            {
+                "label": net["label"],
+                "id": net["id"],
+                "model": net["model"],
+                "sparsity": net["sparsity"],
+                "edges": {k: int(g.n_edges) for k, g in net["graphs"].items()},
+                "wall_ms": 1000 * wall,
+                "cpu_ms": 1000 * cpu,
+            }
+        )
+    by_id = {n["id"]: n for n in networks}
+    for r in sorted(rows, key=lambda r: -r["wall_ms"])[: max(args.top, 0)]:
+        r["breakdown"] = _breakdown(by_id[r["id"]]["graphs"], names, args.repeats)
+    res = {
+        "python": sys.version.split()[0],
+        "prunegraph": str(Path(__import__("prunegraph").__file__).parent),
+        "n_metrics": len(names),
+        "repeats": args.repeats,
+        "warm_up_s": warm_s,
+        "encode_s": encode_s,
+        "networks": rows,
+    }
+    print(f"prunegraph from {res['prunegraph']}; {len(rows)} networks encoded in {encode_s:.1f} s")
+    report(res, args.limit_ms)
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=1))
+        print(f"saved {args.json}")
+    if args.compare:
+        compare(json.loads(args.compare.read_text()), res, args.limit_ms)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
