@@ -43,6 +43,7 @@ import numpy as np
 
 from prunegraph.errors import ValidationError
 from prunegraph.queries import _kernels as K
+from prunegraph.queries import _motif_kernels as MK
 from prunegraph.queries._structure import GraphStructure, one_blas_thread
 
 DEFAULT_BUDGET = 5e7
@@ -152,45 +153,64 @@ def stratified_total(
 
 @dataclass(frozen=True)
 class Triangles:
-    """Every triangle ``a < b < c`` (node ids) of the simple undirected graph."""
+    """The triangle terms of the motif counts (all exact).
 
-    a: np.ndarray
-    b: np.ndarray
-    c: np.ndarray
+    ``count`` is ``T``; ``tailed = sum_v t_v (d_v - 2)``; ``diamond = sum_e
+    C(t_e, 2)``; ``clique`` the 4-cliques (``t_v``, ``t_e``: triangles on node
+    ``v``, edge ``e``).
+    """
 
-    @property
-    def count(self) -> int:
-        return int(self.a.shape[0])
+    count: int
+    tailed: int = 0
+    diamond: int = 0
+    clique: int = 0
+
+
+def _pair_roles(adj: np.ndarray) -> np.ndarray:
+    """``L[Q, R]``: an edge of partitions ``Q < R`` can only be a triangle's edge ``bc``.
+
+    In a triangle ``a < b < c`` (node ids; partitions are contiguous id ranges
+    in order) an edge ``(u, v)``, ``u < v``, is ``ab`` or ``ac`` when some node
+    ``w > u`` is adjacent to both; that needs a partition ``S >= part[u]``
+    adjacent to both partitions. Without one the edge is only ever ``bc``.
+    """
+    k = adj.shape[0]
+    low = np.zeros((k, k), dtype=np.bool_)
+    for q in range(k):
+        for r in range(q + 1, k):
+            if adj[q, r]:
+                low[q, r] = not (adj[q, q:] & adj[r, q:]).any()
+    return low
 
 
 def triangles(st: GraphStructure) -> Triangles:
-    """List all triangles exactly.
+    """Count the triangle terms exactly, without listing the triangles.
 
     Only edges whose endpoint partitions share a neighbouring partition can
-    close a triangle; for the MGE these are the skip connections, so the work is
-    ``sum over those edges of (deg_fwd(a) + deg_bwd(c))``.
+    close a triangle (``closable_pairs``); when there are none (every graph
+    whose partitions form a chain: MLP, LeNet-5, Conv-6, VGG) the answer is 0
+    from the partition adjacency alone, without building any edge structure.
+    Otherwise the ResNet MGE's candidates are its skip connections and the
+    work is ``sum over them of (deg_fwd(a) + deg_low(c))``
+    (:func:`_motif_kernels.triangle_terms`).
     """
+    can_close = st.closable_pairs
+    if not can_close.any():
+        return Triangles(0)
     fptr, fidx = st.forward
     uptr, uidx, usplit = st.undirected
-    can_close = st.closable_pairs
-    a, c = K.closing_candidates(fptr, fidx, st.node_partition, can_close)
-    t0, t1, t2 = K.triangles_on_edges(fptr, fidx, uptr, usplit, uidx, a, c)
-    return Triangles(t0, t1, t2)
-
-
-def _triangle_terms(st: GraphStructure, tri: Triangles) -> tuple[int, int, int]:
-    """``(N_tailed, N_diamond, N_clique)`` from the triangle list."""
-    if tri.count == 0:
-        return 0, 0, 0
-    deg = st.degree
-    per_node = np.bincount(np.concatenate((tri.a, tri.b, tri.c)), minlength=st.n)
-    tailed = int((per_node * (deg - 2)).sum())
-    fptr, fidx = st.forward
-    diamond = int(K.diamond_pairs(fptr, fidx, tri.a, tri.b, tri.c))
-    clique = 0
-    if st.partition_k4_possible:  # else no four pairwise-adjacent partitions: no 4-clique
-        clique = int(K.k4_on_triangles(fptr, fidx, tri.a, tri.b, tri.c))
-    return tailed, diamond, clique
+    ranges = np.asarray(st.partition_ranges, dtype=np.int64).reshape(-1, 2)
+    low = _pair_roles(st.partition_adjacency)
+    per_node = np.zeros(st.n, dtype=np.int64)
+    per_edge = np.zeros(fidx.shape[0], dtype=np.int32)  # calloc: pages touched only where hit
+    per_low = np.zeros(uidx.shape[0] if low.any() else 1, dtype=np.int32)
+    count, diamond, clique = MK.triangle_terms(
+        fptr, fidx, uptr, usplit, uidx, st.node_partition, ranges[:, 0].copy(),
+        ranges[:, 1].copy(), can_close, low, bool(st.partition_k4_possible),
+        per_node, per_edge, per_low,
+    )  # fmt: skip
+    tailed = int((per_node * (st.degree - 2)).sum())
+    return Triangles(int(count), tailed, int(diamond), int(clique))
 
 
 def motif3(st: GraphStructure, tri: Triangles | None = None) -> Estimate:
@@ -310,8 +330,7 @@ def motif4(
     star = int((d * (d - 1) * (d - 2) // 6).sum())
     fptr, fidx = st.forward
     path = int(K.edge_degree_products(fptr, fidx, d)) - 3 * tri.count
-    tailed, diamond, clique = _triangle_terms(st, tri)
-    exact_part = star + path - 2 * tailed + 4 * diamond - 6 * clique
+    exact_part = star + path - 2 * tri.tailed + 4 * tri.diamond - 6 * tri.clique
 
     def motif4_rse(total: float, se: float) -> float:
         value = exact_part - 0.75 * total
