@@ -672,18 +672,28 @@ def count_components(n, src, dst):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def _greedy_unit_flow(n, src, dst, is_source, is_sink):  # pragma: no cover - compiled
-    """Edge-disjoint source-to-sink paths along original edges only; returns the used edges.
-
-    The graph is a DAG, so a current-arc DFS with dead-end marking is one
-    O(E) pass over a CSR of edge ids by tail (built by counting; ``src`` is
-    nearly sorted for the MGE, so the pass is close to sequential).
-    """
-    m = src.shape[0]
+    """The used edges of :func:`_greedy_paths` from the sources (tail pointers built here)."""
     ptr = np.zeros(n + 1, dtype=np.int64)
-    for k in range(m):
+    for k in range(src.shape[0]):
         ptr[src[k] + 1] += 1
     for v in range(n):
         ptr[v + 1] += ptr[v]
+    return _greedy_paths(n, src, dst, is_source, is_sink, ptr)[0]
+
+
+@njit(cache=True)
+def _greedy_paths(n, src, dst, is_source, is_sink, ptr):  # pragma: no cover - compiled
+    """Edge-disjoint source-to-sink paths along original edges only: ``(used, paths)``.
+
+    The graph is a DAG, so a current-arc DFS with dead-end marking is one
+    O(E) pass over a CSR of edge ids by tail (``ptr``: the cumulative
+    out-degrees, counting parallel edges; ``src`` is nearly sorted for the MGE,
+    so the pass is close to sequential). Each path enters no source and stops
+    at the first sink. Called with ``(dst, src, is_sink, is_source)`` and the
+    in-degree pointers it walks the edges backwards, from the sinks to the
+    sources: the same kind of paths, reversed.
+    """
+    m = src.shape[0]
     edge = np.empty(m, dtype=np.int32)
     fill = ptr[:-1].copy()
     for k in range(m):
@@ -691,8 +701,10 @@ def _greedy_unit_flow(n, src, dst, is_source, is_sink):  # pragma: no cover - co
         fill[src[k]] += 1
     used = np.zeros(m, dtype=np.bool_)
     dead = np.zeros(n, dtype=np.bool_)
-    it = ptr[:-1].copy()
+    it = fill  # reused as the current-arc pointers
+    it[:] = ptr[:-1]
     stack = np.empty(n + 1, dtype=np.int64)
+    paths = 0
     for s in range(n):
         if not is_source[s]:
             continue
@@ -727,7 +739,8 @@ def _greedy_unit_flow(n, src, dst, is_source, is_sink):  # pragma: no cover - co
                 break
             for d in range(depth):
                 used[stack[d]] = True
-    return used
+            paths += 1
+    return used, paths
 
 
 @njit(cache=True)
@@ -739,19 +752,38 @@ def unit_max_flow(n, src, dst, is_source, is_sink, cut_bound):  # pragma: no cov
     Residual edge ``2k`` is edge ``k`` forward (capacity 1), ``2k + 1`` its reverse.
     ``cut_bound`` is the size of some known cut: a flow that reaches it is
     maximum (max-flow = min-cut), so the search stops there.
+
+    The initial greedy flow (:func:`_greedy_paths`) starts from the narrower
+    end: backwards from the sinks when fewer edges enter the sinks than leave the
+    sources (``sum_t d_in(t) < sum_s d_out(s)``: an MGE's few output units).
+    From the narrow end nearly every search reaches the other side, so when the
+    minimum cut lies there the greedy flow meets ``cut_bound`` after visiting a
+    small part of the graph; from the wide end most searches explore dead ends
+    first. The value is the maximum flow either way.
     """
     m = src.shape[0]
-    used = _greedy_unit_flow(n, src, dst, is_source, is_sink)
-    flow = 0  # each greedy path leaves a source by exactly one used edge
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    in_ptr = np.zeros(n + 1, dtype=np.int64)
+    out_terminal = 0
+    in_terminal = 0
     for k in range(m):
-        if used[k] and is_source[src[k]]:
-            flow += 1
+        u, v = src[k], dst[k]
+        out_ptr[u + 1] += 1
+        in_ptr[v + 1] += 1
+        if is_source[u]:
+            out_terminal += 1
+        if is_sink[v]:
+            in_terminal += 1
+    deg = out_ptr + in_ptr  # every node's residual edges, for the Dinic phases below
+    for v in range(n):
+        out_ptr[v + 1] += out_ptr[v]
+        in_ptr[v + 1] += in_ptr[v]
+    if in_terminal < out_terminal:
+        used, flow = _greedy_paths(n, dst, src, is_sink, is_source, in_ptr)
+    else:
+        used, flow = _greedy_paths(n, src, dst, is_source, is_sink, out_ptr)
     if flow >= cut_bound:
         return flow
-    deg = np.zeros(n + 1, dtype=np.int64)
-    for k in range(m):
-        deg[src[k] + 1] += 1
-        deg[dst[k] + 1] += 1
     ptr = np.cumsum(deg)
     fill = ptr[:-1].copy()
     adj = np.empty(2 * m, dtype=np.int32)  # residual edge ids < 2^31 (checked by the caller)
