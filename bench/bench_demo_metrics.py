@@ -99,17 +99,32 @@ def _metric_names(study: Path) -> list[str]:
     return list(names)
 
 
-def _time_network(graphs: dict, names: list[str], repeats: int) -> tuple[float, float]:
-    """Min wall and min CPU seconds of one ``compute_metrics`` call over ``repeats``."""
+def _time_network(
+    graphs: dict, names: list[str], repeats: int
+) -> tuple[float, float, dict[str, float | None]]:
+    """Min wall and min CPU seconds of one ``compute_metrics`` call over ``repeats``, and its values.
+
+    Values are keyed ``graph|layer|metric`` (layer empty for network-scope rows).
+    """
+    import pandas as pd
+
     from prunegraph.queries.metrics import compute_metrics
 
     walls, cpus = [], []
+    df = None
     for _ in range(repeats):
         w, c = time.perf_counter(), time.process_time()
-        compute_metrics(graphs, metrics=names, write=False)
+        df = compute_metrics(graphs, metrics=names, write=False)
         walls.append(time.perf_counter() - w)
         cpus.append(time.process_time() - c)
-    return min(walls), min(cpus)
+    values: dict[str, float | None] = {}
+    assert df is not None
+    for graph, layer, metric, value in zip(
+        df["graph"], df["layer"], df["metric"], df["value"], strict=True
+    ):
+        key = f"{graph}|{'' if pd.isna(layer) else int(layer)}|{metric}"
+        values[key] = None if value != value else float(value)
+    return min(walls), min(cpus), values
 
 
 def _breakdown_once(graphs: dict, names: list[str]) -> dict[str, float]:
@@ -224,6 +239,37 @@ def report(res: dict, limit_ms: float) -> None:
                 print(f"  {1000 * s:6.2f} ms  {name}")
 
 
+def _compare_values(before: dict[str, dict], after: list[dict]) -> None:
+    """The largest relative difference of each metric between two runs (same networks)."""
+    worst: dict[str, tuple[float, str]] = {}
+    missing = 0
+    for r in after:
+        old = before[r["id"]].get("values")
+        if old is None or "values" not in r:
+            continue
+        for key, v in r["values"].items():
+            metric = key.rsplit("|", 1)[1]
+            w = old.get(key, "missing")
+            if w == "missing" or (w is None) != (v is None):
+                missing += 1
+                rel = float("inf")
+            elif v is None or w == v:
+                rel = 0.0
+            else:
+                rel = abs(v - w) / max(abs(w), 1e-300)
+            if rel > worst.get(metric, (-1.0, ""))[0]:
+                worst[metric] = (rel, f"{r['label']} {key}")
+    if not worst:
+        return
+    n_values = sum(len(r.get("values", {})) for r in after)
+    print(f"-- values: {n_values} compared, {missing} null/missing mismatches")
+    exact = sorted(m for m, (rel, _) in worst.items() if rel == 0.0)
+    print(f"  identical: {len(exact)} metrics")
+    for m, (rel, where) in sorted(worst.items(), key=lambda kv: -kv[1][0]):
+        if rel > 0:
+            print(f"  {m:28s} max rel diff {rel:.2e}  ({where})")
+
+
 def compare(before: dict, after: dict, limit_ms: float) -> None:
     """Distributions of two runs side by side, on the networks both measured."""
     common = {r["id"] for r in before["networks"]} & {r["id"] for r in after["networks"]}
@@ -242,6 +288,7 @@ def compare(before: dict, after: dict, limit_ms: float) -> None:
         n = sum(r["wall_ms"] > limit_ms for r in rows)
         print(f"  {tag}: {n} networks above {limit_ms:g} ms")
     by_id = {r["id"]: r for r in b}
+    _compare_values(by_id, a)
     ratio = np.array([by_id[r["id"]]["wall_ms"] / r["wall_ms"] for r in a])
     if len(ratio):
         print(
@@ -281,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     warm_s = warm_up()
     rows = []
     for net in networks:
-        wall, cpu = _time_network(net["graphs"], names, args.repeats)
+        wall, cpu, values = _time_network(net["graphs"], names, args.repeats)
         rows.append(
             {
                 "label": net["label"],
@@ -291,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                 "edges": {k: int(g.n_edges) for k, g in net["graphs"].items()},
                 "wall_ms": 1000 * wall,
                 "cpu_ms": 1000 * cpu,
+                "values": values,
             }
         )
     by_id = {n["id"]: n for n in networks}
