@@ -9,7 +9,7 @@ adjacent) the 4-cliques.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
 @njit(cache=True, inline="always")
@@ -164,4 +164,157 @@ def fwd_neighbour_sums(fwd_ptr, fwd_idx, values, n):  # pragma: no cover - compi
             s += values[x]
             out[x] += vu
         out[u] += s
+    return out
+
+
+# ------------------------------------------------------- sampled totals
+
+
+@njit(cache=True)
+def cost_strata(cost, p_start, p_stop, bins, min_bin, probe):  # pragma: no cover - compiled
+    """Strata of a sampled total: each partition split into cost classes. Returns ``(order, bounds)``.
+
+    Partition ``[start, stop)`` of ``N`` nodes gets ``b = max(1, min(bins, N //
+    min_bin))`` classes with cut points at the ``k / b`` quantiles (``k = 1 ..
+    b - 1``) of the costs of at most ``probe`` evenly strided nodes (a fixed
+    rule, independent of any sample); node ``v`` falls in class ``#{cuts <=
+    cost[v]}``. Stratum ``h`` is ``order[bounds[h]:bounds[h + 1]]`` (ids
+    ascending; empty classes give empty strata).
+    """
+    k = p_start.shape[0]
+    n_labels = 0
+    for p in range(k):
+        size = p_stop[p] - p_start[p]
+        if size > 0:
+            n_labels += max(1, min(bins, size // min_bin))
+    labels = np.empty(cost.shape[0], dtype=np.int64)
+    base = 0
+    for p in range(k):
+        start, stop = p_start[p], p_stop[p]
+        size = stop - start
+        if size <= 0:
+            continue
+        b = max(1, min(bins, size // min_bin))
+        step = max(1, size // probe)
+        sub = np.sort(cost[start:stop:step])
+        cuts = np.empty(b - 1, dtype=cost.dtype)
+        for q in range(b - 1):
+            cuts[q] = sub[((q + 1) * sub.shape[0]) // b]
+        for v in range(start, stop):
+            c = cost[v]
+            h = 0
+            while h < b - 1 and cuts[h] <= c:
+                h += 1
+            labels[v] = base + h
+        base += b
+    return group_by_label(labels, n_labels)
+
+
+@njit(cache=True)
+def shuffle_prefixes(order, bounds, have, want, uniform):  # pragma: no cover - compiled
+    """Extend each stratum's random prefix from ``have[h]`` to ``want[h]`` nodes (in place).
+
+    Partial Fisher-Yates: position ``i`` of stratum ``h`` (ending at ``end``)
+    swaps with position ``i + floor(u (end - i))``, ``u`` the next of the
+    ``uniform`` draws in ``[0, 1)`` (one per new position), so the prefix is
+    always a simple random sample without replacement, whatever the sizes of
+    earlier and later calls.
+    """
+    k = 0
+    for h in range(bounds.shape[0] - 1):
+        end = bounds[h + 1]
+        for i in range(bounds[h] + have[h], bounds[h] + want[h]):
+            j = min(end - 1, i + np.int64(uniform[k] * (end - i)))
+            k += 1
+            t = order[i]
+            order[i] = order[j]
+            order[j] = t
+
+
+@njit(cache=True)
+def strata_moments(values, bounds, taken):  # pragma: no cover - compiled
+    """Stratified total and variance: ``sum_h N_h mean_h`` and ``sum_h N_h^2 (1 - m_h/N_h) s_h^2 / m_h``.
+
+    Stratum ``h``'s sample values are ``values[bounds[h] : bounds[h] + taken[h]]``.
+    """
+    total = 0.0
+    variance = 0.0
+    for h in range(bounds.shape[0] - 1):
+        size = bounds[h + 1] - bounds[h]
+        m = taken[h]
+        if m == 0:
+            continue
+        lo = bounds[h]
+        s = 0.0
+        for i in range(lo, lo + m):
+            s += values[i]
+        mean = s / m
+        total += size * mean
+        if m < size:
+            ss = 0.0
+            for i in range(lo, lo + m):
+                d = values[i] - mean
+                ss += d * d
+            variance += size * size * (1.0 - m / size) * (ss / (m - 1)) / m
+    return total, variance
+
+
+# ------------------------------------------------ per-node 2-hop counts
+
+
+@njit(cache=True, parallel=True)
+def pair_wedge_sums(indptr, indices, nodes, bounds):  # pragma: no cover - compiled
+    """For each node ``u`` in ``nodes``: ``S(u) = sum_{w != u} C(c_uw, 2)``, ``c_uw`` = common neighbours.
+
+    Branch-free: each wedge ``u - x - w`` adds the current count of ``w`` then
+    increments it (``C(c, 2) = 0 + 1 + ... + (c - 1)``); ``w = u`` is reached
+    once per neighbour and its ``C(d_u, 2)`` is subtracted; a second pass over
+    the same rows resets the counters. Cost ``sum_{x in N(u)} d_x`` per node;
+    chunks of ``nodes`` between ``bounds`` run in parallel with their own counters.
+    """
+    n = indptr.shape[0] - 1
+    out = np.zeros(nodes.shape[0], dtype=np.float64)
+    for chunk in prange(bounds.shape[0] - 1):
+        count = np.zeros(n, dtype=np.int32)
+        for k in range(bounds[chunk], bounds[chunk + 1]):
+            u = nodes[k]
+            s = np.int64(0)
+            for p in range(indptr[u], indptr[u + 1]):
+                x = indices[p]
+                for q in range(indptr[x], indptr[x + 1]):
+                    w = indices[q]
+                    s += count[w]
+                    count[w] += 1
+            for p in range(indptr[u], indptr[u + 1]):
+                x = indices[p]
+                for q in range(indptr[x], indptr[x + 1]):
+                    count[indices[q]] = 0
+            d = np.int64(indptr[u + 1] - indptr[u])
+            out[k] = s - d * (d - 1) // 2
+    return out
+
+
+@njit(cache=True, parallel=True)
+def two_hop_reach(indptr, indices, nodes, bounds):  # pragma: no cover - compiled
+    """For each node ``a`` in ``nodes``: number of nodes ``v != a`` within 2 directed hops.
+
+    Branch-free marking: each visit adds ``stamp[v] != k`` and sets the stamp.
+    """
+    n = indptr.shape[0] - 1
+    out = np.zeros(nodes.shape[0], dtype=np.float64)
+    for chunk in prange(bounds.shape[0] - 1):
+        stamp = np.full(n, -1, dtype=np.int64)
+        for k in range(bounds[chunk], bounds[chunk + 1]):
+            a = nodes[k]
+            stamp[a] = k
+            reach = 0
+            for p in range(indptr[a], indptr[a + 1]):
+                x = indices[p]
+                reach += stamp[x] != k
+                stamp[x] = k
+                for q in range(indptr[x], indptr[x + 1]):
+                    w = indices[q]
+                    reach += stamp[w] != k
+                    stamp[w] = k
+            out[k] = reach
     return out

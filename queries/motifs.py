@@ -48,7 +48,7 @@ from prunegraph.queries._structure import GraphStructure, one_blas_thread
 
 DEFAULT_BUDGET = 5e7
 """Work units (inner-loop steps) allowed for an exact count before switching to sampling."""
-PILOT_FRACTION = 0.1
+PILOT_FRACTION = 0.02
 """A sampled total first spends this fraction of ``budget``, then grows if its error is too large."""
 TARGET_RSE = 0.005
 """Relative standard error of ``n2`` (and of any total by default) above which a sample grows."""
@@ -84,6 +84,16 @@ def _check_budget(budget: float) -> float:
     return float(budget)
 
 
+COST_BINS = 8
+"""Each partition of a sampled total is split into up to this many strata by cost quantiles."""
+MIN_BIN_NODES = 16
+"""A partition gets at most ``size // MIN_BIN_NODES`` cost strata (at least one)."""
+
+
+COST_PROBE = 1024
+"""Cost cut points of a partition come from at most this many evenly strided nodes."""
+
+
 def stratified_total(
     per_node: Callable[[np.ndarray], np.ndarray],
     cost: np.ndarray,
@@ -99,41 +109,44 @@ def stratified_total(
 ) -> Estimate:
     """Total of ``per_node(v)`` over all nodes: exact if ``sum(cost) <= budget``, else sampled.
 
-    ``strata`` are contiguous node ranges ``[start, stop)`` covering the nodes.
-    Each stratum's sample is a prefix of one random permutation, so it is a
-    simple random sample without replacement at any size. The first (pilot)
-    sample costs about ``pilot * budget``; if its relative error
-    ``relative_error(total, se)`` (default ``se / |total|``) exceeds
-    ``target_rse``, the sample grows once by the factor ``1.2 (rse /
-    target_rse)^2`` that the variance formula predicts, to at most
-    ``max_extra * budget`` of work.
+    ``strata`` are the partitions, contiguous node ranges ``[start, stop)``
+    covering the nodes; each is split into up to :data:`COST_BINS` strata by
+    quantiles of ``cost`` (:func:`_motif_kernels.cost_strata`: the work of the
+    per-node count grows with the value it bounds, so nodes of similar cost
+    have similar values and the within-stratum variance is far below the
+    partition's). Each stratum's sample is a prefix of one random permutation
+    (:func:`_motif_kernels.shuffle_prefixes`), so it is a simple random sample
+    without replacement at any size. The first (pilot) sample costs about
+    ``pilot * budget``; if its relative error ``relative_error(total, se)``
+    (default ``se / |total|``) exceeds ``target_rse``, the sample grows once by
+    the factor ``1.2 (rse / target_rse)^2`` that the variance formula predicts,
+    to at most ``max_extra * budget`` of work.
     """
     total_cost = float(cost.sum())
     n = int(cost.shape[0])
     if total_cost <= budget or n == 0:
         return Estimate(float(per_node(np.arange(n, dtype=np.int64)).sum()))
     rel = relative_error or (lambda total, se: se / abs(total) if total else math.inf)
-    live = [(start, stop) for start, stop in strata if stop > start]
-    perms = [start + rng.permutation(stop - start) for start, stop in live]
-    values: list[np.ndarray] = [np.zeros(0) for _ in live]
+    ranges = np.asarray(strata, dtype=np.int64).reshape(-1, 2)
+    order, bounds = MK.cost_strata(
+        cost, ranges[:, 0].copy(), ranges[:, 1].copy(), COST_BINS, MIN_BIN_NODES, COST_PROBE
+    )
+    sizes = np.diff(bounds)
+    taken = np.zeros_like(sizes)
+    values = np.zeros(n, dtype=np.float64)  # values[i]: per_node(order[i]) once sampled
 
     def grow(fraction: float) -> tuple[float, float, int]:
-        wanted = [
-            min(stop - start, max(2, math.ceil(fraction * (stop - start)))) for start, stop in live
-        ]
-        new = [perm[len(v) : m] for perm, v, m in zip(perms, values, wanted, strict=True)]
-        fresh = per_node(np.concatenate(new)) if sum(len(x) for x in new) else np.zeros(0)
-        offset = 0
-        for h, x in enumerate(new):
-            values[h] = np.concatenate((values[h], fresh[offset : offset + len(x)]))
-            offset += len(x)
-        total = variance = 0.0
-        for (start, stop), v in zip(live, values, strict=True):
-            size, m = stop - start, len(v)
-            total += size * float(v.mean())
-            if m < size:
-                variance += size**2 * (1 - m / size) * float(v.var(ddof=1)) / m
-        return total, math.sqrt(variance), sum(len(v) for v in values)
+        want = np.minimum(sizes, np.maximum(2, np.ceil(fraction * sizes).astype(np.int64)))
+        want = np.maximum(want, taken)
+        extra = want - taken
+        MK.shuffle_prefixes(order, bounds, taken, want, rng.random(int(extra.sum())))
+        pos = np.repeat(bounds[:-1] + taken - np.cumsum(extra) + extra, extra)
+        pos += np.arange(pos.shape[0])
+        if pos.shape[0]:
+            values[pos] = per_node(order[pos])
+        taken[:] = want
+        total, variance = MK.strata_moments(values, bounds, taken)
+        return float(total), math.sqrt(max(variance, 0.0)), int(taken.sum())
 
     fraction = min(1.0, pilot * budget / total_cost)
     total, se, sample = grow(fraction)
@@ -145,7 +158,7 @@ def stratified_total(
     return Estimate(
         total,
         se,
-        estimator=f"stratified node sample ({name}; strata=partitions, proportional)",
+        estimator=f"stratified node sample ({name}; strata=partitions x cost classes, proportional)",
         sample_size=sample,
         population=n,
     )
@@ -276,12 +289,19 @@ def _dense_four_cycle_total(st: GraphStructure) -> int:
     return total
 
 
+def wedge_cost(st: GraphStructure) -> np.ndarray:
+    """Per-node wedge work ``sum_{x in N(u)} d_x`` (one pass over the edges, each once)."""
+    fptr, fidx = st.forward
+    return MK.fwd_neighbour_sums(fptr, fidx, st.degree, st.n)
+
+
 def four_cycle_total(
     st: GraphStructure,
     budget: float,
     rng: np.random.Generator,
     relative_error: Callable[[float, float], float] | None = None,
     target_rse: float = TARGET_RSE,
+    cost: np.ndarray | None = None,
 ) -> Estimate:
     """``sum_u S(u)`` (four times the 4-cycle count), exact or stratified-sampled.
 
@@ -292,9 +312,10 @@ def four_cycle_total(
     degree-ranked relabelling (:func:`_kernels.four_cycle_count`: each cycle
     once, from its highest-ranked node, a fraction of the per-node work). Above
     the budget, the per-node sums ``S(u)`` of a stratified node sample.
+    ``cost`` (optional) is the per-node work :func:`wedge_cost`.
     """
     ptr, idx, _ = st.undirected
-    cost = K.neighbour_sums(ptr, idx, st.degree)
+    cost = wedge_cost(st) if cost is None else cost
     work, dense_work = float(cost.sum()), _dense_cycle_work(st)
     if dense_work <= min(work, budget):
         return Estimate(float(_dense_four_cycle_total(st)))
@@ -304,7 +325,7 @@ def four_cycle_total(
         chunks = 1 if threads == 1 else 4 * threads
         return Estimate(float(4 * int(K.four_cycle_count(rptr, ridx, chunks))))
     return stratified_total(
-        lambda nodes: K.pair_wedge_sums(ptr, idx, nodes, K.chunk_bounds(len(nodes))),
+        lambda nodes: MK.pair_wedge_sums(ptr, idx, nodes, K.chunk_bounds(len(nodes))),
         cost,
         st.partition_ranges,
         budget,
@@ -328,15 +349,16 @@ def motif4(
     tri = tri if tri is not None else triangles(st)
     d = st.degree
     star = int((d * (d - 1) * (d - 2) // 6).sum())
-    fptr, fidx = st.forward
-    path = int(K.edge_degree_products(fptr, fidx, d)) - 3 * tri.count
+    # sum_{uv in E} (d_u - 1)(d_v - 1) = 1/2 sum_u (d_u - 1)(sum_{x in N(u)} d_x - d_u)
+    cost = wedge_cost(st)
+    path = int(((d - 1) * (cost - d)).sum()) // 2 - 3 * tri.count
     exact_part = star + path - 2 * tri.tailed + 4 * tri.diamond - 6 * tri.clique
 
     def motif4_rse(total: float, se: float) -> float:
         value = exact_part - 0.75 * total
         return 0.75 * se / abs(value) if value else math.inf
 
-    cyc = four_cycle_total(st, budget, rng, motif4_rse, MOTIF4_TARGET_RSE)
+    cyc = four_cycle_total(st, budget, rng, motif4_rse, MOTIF4_TARGET_RSE, cost)
     assert cyc.value is not None
     if cyc.exact:
         cycles = round(cyc.value) // 4
@@ -365,7 +387,7 @@ def n2(
     out = np.diff(ptr)
     cost = K.neighbour_sums(ptr, idx, out) + out
     total = stratified_total(
-        lambda nodes: K.two_hop_reach(ptr, idx, nodes, K.chunk_bounds(len(nodes))),
+        lambda nodes: MK.two_hop_reach(ptr, idx, nodes, K.chunk_bounds(len(nodes))),
         cost,
         st.partition_ranges,
         budget,
