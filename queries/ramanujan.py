@@ -177,15 +177,46 @@ def _delta_r(b: Matrix) -> tuple[float | None, float, float]:
 
 
 def _components(b: Matrix) -> np.ndarray:
-    """Component label of every node (left nodes first) of the bipartite graph of ``b``."""
+    """Component label of every node (left nodes first) of the bipartite graph of ``b``.
+
+    Labels are numbered in the order of each component's smallest node (as
+    ``scipy.sparse.csgraph.connected_components`` numbers them).
+    """
     nl, nr = b.shape
     if isinstance(b, np.ndarray):
+        if _dense_connected(b):
+            return np.zeros(nl + nr, dtype=np.int32)
         r, c = np.nonzero(b)
         adj = sp.csr_matrix((np.ones(len(r)), (r, c + nl)), shape=(nl + nr, nl + nr))
     else:
         adj = sp.bmat([[None, b], [b.T, None]]).tocsr()
     _, labels = csgraph.connected_components(adj, directed=False)
     return np.asarray(labels)
+
+
+def _dense_connected(b: np.ndarray) -> bool:
+    """Whether the bipartite graph of a dense non-negative ``b`` is connected (no isolated node).
+
+    Breadth-first from left node 0 by matrix-vector products (two per level,
+    BLAS, one thread in the engine): a handful of levels on a layer, against
+    building a sparse adjacency for ``csgraph``. False for a graph with an
+    isolated node or several components (the caller then labels them).
+    """
+    nl, nr = b.shape
+    if nl == 0 or nr == 0:
+        return False
+    left = np.zeros(nl)
+    left[0] = 1.0
+    reached = 1
+    while True:
+        right = (left @ b > 0).astype(np.float64)
+        left = (b @ right > 0).astype(np.float64)
+        now = int(np.count_nonzero(left))
+        if now == nl:
+            return bool(right.all()) or bool((left @ b > 0).all())
+        if now == reached:
+            return False
+        reached = now
 
 
 def lambda2_normalised_laplacian(b: Matrix) -> float | None:
@@ -203,7 +234,7 @@ def lambda2_normalised_laplacian(b: Matrix) -> float | None:
     keep = labels == int(np.argmax(sizes))
     left, right = keep[:nl], keep[nl:]
     if isinstance(b, np.ndarray):
-        sub_d = b[left][:, right]
+        sub_d = b if keep.all() else b[left][:, right]
         if sub_d.shape[0] + sub_d.shape[1] < 2:
             return None
         dl, dr = sub_d.sum(axis=1), sub_d.sum(axis=0)
@@ -238,7 +269,7 @@ def layer_metrics(
     if n_weights:
         density = (n_unmasked if n_unmasked is not None else len(rows)) / n_weights
     elif n_left and n_right:
-        density = len(np.unique(np.asarray(rows, np.int64) * n_right + cols)) / (n_left * n_right)
+        density = _distinct_cells(rows, cols, n_left, n_right) / (n_left * n_right)
     else:
         density = None
     memo = _LAYER_MEMO
@@ -255,6 +286,21 @@ def layer_metrics(
     if memo is not None:
         memo.append(((n_left, n_right, rows, cols, weights), out))
     return {**out, "layer_density": density}
+
+
+def _distinct_cells(rows: np.ndarray, cols: np.ndarray, n_left: int, n_right: int) -> int:
+    """Number of distinct ``(row, col)`` cells among the edges (parallel edges once).
+
+    A boolean mask over the cells when it is small (:data:`DENSE_GRAM_MAX_ENTRIES`
+    cells, every layer of the demo), else ``np.unique``: the same count.
+    """
+    flat = np.asarray(rows, np.int64) * n_right + np.asarray(cols, np.int64)
+    cells = n_left * n_right
+    if cells <= DENSE_GRAM_MAX_ENTRIES:
+        seen = np.zeros(cells, dtype=bool)
+        seen[flat] = True
+        return int(np.count_nonzero(seen))
+    return len(np.unique(flat))
 
 
 _LAYER_MEMO: list[tuple[tuple[Any, ...], dict[str, float | None]]] | None = None
@@ -294,7 +340,8 @@ def _spectral_layer_values(
     if t1 is not None and t2 is not None:
         if t1 >= 1:
             out["delta_s"] = 2 * math.sqrt(t1 - 1) - t2
-        out["delta_r"], _, _ = _delta_r(b)
+        e = _nnz(b)  # delta_r as _delta_r(b) computes it, from the same t2 (one solve)
+        out["delta_r"] = math.sqrt(e / b.shape[0] - 1) + math.sqrt(e / b.shape[1] - 1) - t2
         if t2 > 0:
             out["delta_s_rel"] = None if out["delta_s"] is None else out["delta_s"] / t2
             out["delta_r_rel"] = None if out["delta_r"] is None else out["delta_r"] / t2
