@@ -41,6 +41,7 @@ import scipy.sparse.linalg as spla
 
 from prunegraph.loader.graph import MultipartiteGraph
 from prunegraph.queries import _kernels as K
+from prunegraph.queries import _spectral as S
 from prunegraph.queries._structure import GraphStructure, one_blas_thread
 from prunegraph.queries.metric_registry import (
     DEFINITIONS,
@@ -333,6 +334,27 @@ def _folded_product(
     return product
 
 
+def _folded_sides(st: GraphStructure) -> tuple[np.ndarray, np.ndarray] | None:
+    """The sides of a bipartite graph to fold on (smaller first), or None (no folded gap)."""
+    sides = bipartite_sides(st)
+    if sides is None or st.symmetric[3].shape[0]:
+        return None
+    if int((sides[0][:, 1] - sides[0][:, 0]).sum()) < 3:
+        return None
+    return sides
+
+
+def _folded_value(vals: np.ndarray) -> float | None:
+    """``sigma_0 - sigma_1`` from the top two eigenvalues of ``B B^T``; None to fall back."""
+    lam0, lam1 = float(vals[0]), float(vals[1])
+    if not lam0 > 0 or lam1 <= FOLDED_MIN_RATIO * lam0:
+        return None
+    s0, s1 = math.sqrt(lam0), math.sqrt(lam1)
+    if s1 >= s0 - DEGENERACY_RTOL * s0:
+        return None
+    return s0 - s1
+
+
 def _folded_gap(st: GraphStructure, tol: float) -> float | None:
     r"""``sigma_0 - sigma_1`` of a bipartite ``A_s`` from the top of ``B B^T``; None to fall back.
 
@@ -346,15 +368,14 @@ def _folded_gap(st: GraphStructure, tol: float) -> float | None:
     residual test on ``sigma^2`` bounds the error of ``sigma`` by ``tol / 2``
     (relative). None (the caller solves ``A_s``) when the graph is not
     bipartite, ``sigma_1`` repeats ``sigma_0`` or is below
-    :data:`FOLDED_MIN_RATIO` of it.
+    :data:`FOLDED_MIN_RATIO` of it. (Above :data:`PLAIN_LANCZOS_MIN_NODES`
+    nodes :func:`_plain_spectra` runs the same folded solve by plain Lanczos.)
     """
-    sides = bipartite_sides(st)
-    if sides is None or st.symmetric[3].shape[0]:
+    sides = _folded_sides(st)
+    if sides is None:
         return None
     rows, other = sides
     n = st.n
-    if int((rows[:, 1] - rows[:, 0]).sum()) < 3:
-        return None
     product = _folded_product(st, rows, other)
     mask = np.zeros(n)
     for start, stop in rows:
@@ -369,53 +390,229 @@ def _folded_gap(st: GraphStructure, tol: float) -> float | None:
                     op, k=2, which="LA", tol=tol, v0=v0, ncv=LANCZOS_NCV, return_eigenvectors=False
                 )
             )[::-1]
-    lam0, lam1 = float(vals[0]), float(vals[1])
-    if not lam0 > 0 or lam1 <= FOLDED_MIN_RATIO * lam0:
-        return None
-    s0, s1 = math.sqrt(lam0), math.sqrt(lam1)
-    if s1 >= s0 - DEGENERACY_RTOL * s0:
-        return None
-    return s0 - s1
+    return _folded_value(vals)
+
+
+#: Above this many nodes (and not dense) both spectra come from the plain Lanczos of
+#: :mod:`queries._spectral` (no reorthogonalisation: each step costs its product),
+#: the gap's and the radius's recurrences in lockstep through one two-column product.
+#: Up to it the unrestarted, fully reorthogonalised :func:`_lanczos_top` is kept (its
+#: basis is small, and it needs fewer steps on a tiny graph).
+PLAIN_LANCZOS_MIN_NODES = LANCZOS_FULL_MAX_NODES
+#: The convergence test of the plain Lanczos (a tridiagonal eigensolve) runs every
+#: this many steps below :data:`PARALLEL_MATVEC_MIN_ENTRIES` stored entries (the test
+#: costs more than a small product), every step above.
+PLAIN_CHECK_EVERY_SMALL = 3
+
+_LAPLACIAN_COLUMNS = np.array([False, True])
+
+
+def _joint_product(st: GraphStructure, kernel: str) -> Callable[[np.ndarray], np.ndarray]:
+    """``[A_s x_0, (D - A_s) x_1]`` for an ``(n, 2)`` array: one pass over the matrix."""
+    wdeg = st.weighted_degree
+    if kernel == "upper":
+        uptr, uidx, udata, loops = st.upper
+        threads = numba.get_num_threads()
+        return lambda x: S.sym_matvec2(
+            uptr, uidx, udata, loops, x, wdeg, _LAPLACIAN_COLUMNS, threads
+        )
+    ptr, idx, data, diag, chunks = st.symmetric
+    if kernel == "gather":
+        return lambda x: S.csr_matvec2(ptr, idx, data, diag, x, wdeg, _LAPLACIAN_COLUMNS, chunks)
+    matrix = sp.csr_matrix((data.astype(np.float64), idx, ptr), shape=(st.n, st.n))
+    if diag.shape[0] == st.n:
+        matrix = (matrix + sp.diags(diag)).tocsr()
+
+    def product(x: np.ndarray) -> np.ndarray:
+        y = np.asarray(matrix @ x)
+        y[:, 1] = wdeg * x[:, 1] - y[:, 1]
+        return y
+
+    return product
+
+
+def _plain_spectra(
+    st: GraphStructure,
+    gap: bool,
+    radius: bool,
+    tol_gap: float,
+    tol_radius: float,
+    fold: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None, float | None]:
+    r"""Plain-Lanczos solves of the requested spectra, in lockstep when both are wanted.
+
+    Returns ``(gap_values, radius_values, folded_gap)``: the accepted top Ritz
+    values (:func:`queries._spectral.accepted`) of ``A_s`` (``[mu_0, mu_1]``) and of
+    ``D - A_s`` (``[lambda_max]``), each None when not requested or when its
+    recurrence stopped short (the caller falls back to ARPACK); ``folded_gap`` is
+    the gap of a bipartite graph from ``B B^T`` (:func:`_folded_gap`'s rules) when
+    that applied, then ``gap_values`` is None (``fold=False``: never folded).
+
+    Start vectors: the gap's is the fixed pseudo-random one of :func:`_top_eigenvalues`
+    (restricted to the smaller side when folded); the radius's is the same plus a spike
+    ``sqrt(n)`` on the node of largest weighted degree (where the Laplacian's top
+    eigenvector concentrates: fewer steps). A step of both is one call of the
+    two-column product; on a bipartite graph the gap's column is then folded
+    (``B B^T x``: the other side's rows of ``A_s x``, then one more half product).
+    """
+    n = st.n
+    kernel = matvec_kernel(st)
+    small = len(st.symmetric[1]) < PARALLEL_MATVEC_MIN_ENTRIES
+    every = PLAIN_CHECK_EVERY_SMALL if small else 1
+    v0 = np.random.default_rng(0).uniform(0.5, 1.5, n)
+    sides = _folded_sides(st) if gap and fold else None
+    runs: list[S.LanczosRun] = []
+    single: list[Callable[[np.ndarray], np.ndarray]] = []
+    if gap:
+        if sides is not None:
+            rows, other = sides
+            mask = np.zeros(n)
+            for start, stop in rows:
+                mask[start:stop] = 1.0
+            runs.append(S.LanczosRun(v0 * mask, tol_gap, True, DEGENERACY_RTOL, check_every=every))
+            single.append(_folded_product(st, rows, other))
+        else:
+            runs.append(S.LanczosRun(v0.copy(), tol_gap, True, DEGENERACY_RTOL, check_every=every))
+            single.append(_product(st, kernel, False))
+    if radius:
+        vr = v0.copy()
+        vr[int(np.argmax(st.weighted_degree))] += math.sqrt(n)
+        runs.append(S.LanczosRun(vr, tol_radius, False, check_every=every))
+        single.append(_product(st, kernel, True))
+    joint: Callable[[np.ndarray], np.ndarray] | None = None
+    if gap and radius:
+        both = _joint_product(st, kernel)
+        if sides is None:
+            joint = both
+        else:
+            ptr, idx, data, _, _ = st.symmetric
+            parallel = not small and numba.get_num_threads() > 1
+            half = K.csr_matvec_ranges if parallel else K.csr_matvec_ranges_serial
+            rows = sides[0]
+
+            def folded_joint(x: np.ndarray) -> np.ndarray:
+                y = both(x)  # column 0: A_s x_0, nonzero on the other side only
+                y[:, 0] = half(ptr, idx, data, np.ascontiguousarray(y[:, 0]), rows)
+                return y
+
+            joint = folded_joint
+
+    with one_blas_thread():
+        S.lockstep(runs, single, joint)
+    gap_vals = runs[0].result if gap else None
+    radius_vals = runs[-1].result if radius else None
+    folded = None
+    if sides is not None and gap_vals is not None:
+        folded = _folded_value(gap_vals)
+        gap_vals = None
+        if folded is None:  # folded rules not met: the general solve decides
+            sides = None
+    if gap and sides is not None and folded is None:
+        return None, radius_vals, None
+    return gap_vals, radius_vals, folded
+
+
+def _gap_from_values(vals: np.ndarray) -> float | None:
+    """``mu0 - mu1`` from the top eigenvalues (descending); None when all equal ``mu0``."""
+    mu0 = vals[0]
+    threshold = mu0 - DEGENERACY_RTOL * abs(mu0) if mu0 != 0 else -DEGENERACY_RTOL
+    below = vals[vals < threshold]
+    return float(mu0 - below[0]) if below.size else None
+
+
+def _gap_general(st: GraphStructure, tol: float) -> float | None:
+    """The gap from :func:`_top_eigenvalues` with ``k`` doubled until some value is below ``mu0``."""
+    n = st.n
+    limit = n if n <= DENSE_EIGEN_MAX_NODES else min(n - 1, 256)
+    k = min(limit, 2)
+    while True:
+        vals = _top_eigenvalues(st, False, k, tol)
+        found = _gap_from_values(vals)
+        if found is not None:
+            return found
+        if k >= limit:
+            return None
+        k = min(limit, 2 * k)
+
+
+def spectral_pair(
+    st: GraphStructure,
+    *,
+    gap: bool = True,
+    radius: bool = True,
+    tol_gap: float = 1e-8,
+    tol_radius: float = 1e-7,
+) -> tuple[float | None, float | None]:
+    """``(spectral_gap, spectral_radius)`` of one graph, the requested ones (others None).
+
+    Up to :data:`DENSE_EIGEN_MAX_NODES` nodes dense, up to
+    :data:`PLAIN_LANCZOS_MIN_NODES` the fully reorthogonalised Lanczos, each
+    spectrum alone. Above, one plain-Lanczos pass for both (:func:`_plain_spectra`;
+    a bipartite graph whose folded values fail :func:`_folded_value`'s rules has
+    its gap solved again on ``A_s``); a recurrence that stops short hands its
+    spectrum to the solves of :func:`_top_eigenvalues` (ARPACK).
+    """
+    n = st.n
+    gap_value: float | None = None
+    radius_value: float | None = None
+    if radius and n == 1:
+        radius_value = 0.0
+    if n <= PLAIN_LANCZOS_MIN_NODES or n < 2:
+        if gap and n >= 2:
+            gap_value = _gap_before_plain(st, tol_gap)
+        if radius and n > 1:
+            radius_value = float(_top_eigenvalues(st, True, 1, tol_radius)[0])
+        return gap_value, radius_value
+    gap_vals, radius_vals, folded = _plain_spectra(st, gap, radius, tol_gap, tol_radius)
+    if gap and folded is None and gap_vals is None and _folded_sides(st) is not None:
+        # The folded rules were not met (sigma_1 repeats sigma_0 ...): solve A_s itself.
+        gap_vals = _plain_spectra(st, True, False, tol_gap, tol_radius, fold=False)[0]
+    if gap:
+        if folded is not None:
+            gap_value = folded
+        elif gap_vals is not None:
+            gap_value = _gap_from_values(gap_vals)
+        else:
+            gap_value = _gap_general(st, tol_gap)
+    if radius:
+        if radius_vals is None:
+            radius_vals = _top_eigenvalues(st, True, 1, tol_radius)
+        radius_value = float(radius_vals[0])
+    return gap_value, radius_value
+
+
+def _gap_before_plain(st: GraphStructure, tol: float) -> float | None:
+    """The gap of a graph below :data:`PLAIN_LANCZOS_MIN_NODES` nodes: folded, else general."""
+    if st.n > DENSE_EIGEN_MAX_NODES:
+        folded = _folded_gap(st, tol)
+        if folded is not None:
+            return folded
+    return _gap_general(st, tol)
 
 
 def spectral_gap(st: GraphStructure, *, tol: float = 1e-8) -> float | None:
     """``mu0 - mu1`` of the symmetric ``|w|`` adjacency; None when no ``mu1`` exists.
 
     ``mu1`` is the largest eigenvalue below ``mu0 * (1 - 1e-9)`` (a repeated top
-    eigenvalue, e.g. from identical components, is skipped). Only the top ``k``
-    eigenvalues are computed, ``k = 2`` first; if they all equal ``mu0``, ``k``
-    is doubled (up to every eigenvalue for a dense solve, 256 for Lanczos). A
-    bipartite graph above the dense size is first solved folded
-    (:func:`_folded_gap`).
+    eigenvalue, e.g. from identical components, is skipped). Dense and small
+    graphs: only the top ``k`` eigenvalues are computed, ``k = 2`` first; if they
+    all equal ``mu0``, ``k`` is doubled (up to every eigenvalue for a dense solve,
+    256 for Lanczos); a bipartite graph above the dense size is first solved
+    folded (:func:`_folded_gap`). Large graphs: plain Lanczos
+    (:func:`spectral_pair`), whose copies of ``mu0`` are skipped the same way.
     """
-    n = st.n
-    if n < 2:
+    if st.n < 2:
         return None
-    if n > DENSE_EIGEN_MAX_NODES:
-        folded = _folded_gap(st, tol)
-        if folded is not None:
-            return folded
-    limit = n if n <= DENSE_EIGEN_MAX_NODES else min(n - 1, 256)
-    k = min(limit, 2)
-    while True:
-        vals = _top_eigenvalues(st, False, k, tol)
-        mu0 = vals[0]
-        threshold = mu0 - DEGENERACY_RTOL * abs(mu0) if mu0 != 0 else -DEGENERACY_RTOL
-        below = vals[vals < threshold]
-        if below.size:
-            return float(mu0 - below[0])
-        if k >= limit:
-            return None
-        k = min(limit, 2 * k)
+    return spectral_pair(st, radius=False, tol_gap=tol)[0]
 
 
 def spectral_radius(st: GraphStructure, *, tol: float = 1e-7) -> float | None:
-    """Largest eigenvalue of the weighted Laplacian ``D - A_s``."""
+    """Largest eigenvalue of the weighted Laplacian ``D - A_s`` (:func:`spectral_pair`)."""
     if st.n == 0:
         return None
     if st.n == 1:
         return 0.0
-    return float(_top_eigenvalues(st, True, 1, tol)[0])
+    return spectral_pair(st, gap=False, tol_radius=tol)[1]
 
 
 # ------------------------------------------------------------ registrations
@@ -605,18 +802,38 @@ def cut_nodes_metric(ctx: MetricContext) -> float:
 
 
 _SPECTRAL_NEEDS = ("upper", "weighted_degree", "symmetric", "_matvec_kernel")
+#: Shared key: the spectral radius found by the gap's lockstep solve.
+_RADIUS_KEY = "spectral_radius_value"
 
 
 @register_metric("spectral_gap", section="A", needs=_SPECTRAL_NEEDS, engine="scipy")
 def spectral_gap_metric(ctx: MetricContext) -> float | None:
-    """``mu0 - mu1`` of the symmetric ``|w|`` adjacency."""
-    return spectral_gap(ctx.structure)
+    """``mu0 - mu1`` of the symmetric ``|w|`` adjacency.
+
+    Unless the context says ``spectral_radius`` is not requested (a
+    ``requested`` attribute, when the caller sets one), both spectra come from one
+    lockstep solve (:func:`spectral_pair`) and the radius waits in the shared
+    intermediates for its metric (a second column in the same pass over the
+    matrix costs little: the products are bound by memory traffic).
+    """
+    requested = getattr(ctx, "requested", None)
+    if requested is not None and "spectral_radius" not in requested:
+        return spectral_gap(ctx.structure)
+    st = ctx.structure
+    if st.n < 2:
+        return None
+    gap, radius = spectral_pair(st)
+    ctx.shared(_RADIUS_KEY, lambda _ctx: radius)
+    return gap
 
 
-@register_metric("spectral_radius", section="A", needs=_SPECTRAL_NEEDS, engine="scipy")
+@register_metric(
+    "spectral_radius", section="A", needs=(*_SPECTRAL_NEEDS, _RADIUS_KEY), engine="scipy"
+)
 def spectral_radius_metric(ctx: MetricContext) -> float | None:
-    """Largest eigenvalue of the weighted Laplacian."""
-    return spectral_radius(ctx.structure)
+    """Largest eigenvalue of the weighted Laplacian (from the gap's solve when it ran)."""
+    value: float | None = ctx.shared(_RADIUS_KEY, lambda c: spectral_radius(c.structure))
+    return value
 
 
 #: Section A names, in registration order (a snapshot; the registry is the source).

@@ -1,0 +1,290 @@
+r"""Compiled products and the plain Lanczos solver behind ``spectral_gap`` and ``spectral_radius``.
+
+The two spectral metrics of section A need the top of two spectra of one
+matrix: ``mu_0, mu_1`` of the symmetric ``|w|`` adjacency ``A_s`` and the top
+of the Laplacian ``L = D - A_s``. On a large graph both solves are bound by
+memory traffic: one product reads every stored entry of ``A_s``. This module
+brings a solve down to the cost of its products:
+
+* :func:`lanczos_top` is the three-term Lanczos recurrence (Lanczos, 1950)
+  with no reorthogonalisation: each step is one product plus one fused pass
+  over three vectors (:func:`lanczos_step`), against ARPACK's restarted basis
+  of 20 vectors, swept at every step and every restart.
+* Several recurrences run in lockstep through one multi-column product
+  (:func:`sym_matvec2`, :func:`csr_matvec2`): the gap's and the radius's
+  vectors read the matrix once per step (``L x = d * x - A_s x`` in the same
+  pass).
+
+Accuracy. Without reorthogonalisation, orthogonality is lost as Ritz values
+converge and converged eigenvalues reappear as copies ("ghosts"). Paige (1980,
+Linear Algebra Appl.) showed that in finite precision every Ritz value
+``theta_i`` of the tridiagonal ``T_m`` still lies within
+``2.5 (beta_m |s_{m,i}| + O(m^3 eps ||A||))`` of an eigenvalue of ``A``
+(``s_{m,i}`` the last entry of its eigenvector in ``T_m``): a Ritz value that
+passes ARPACK's test
+
+.. math:: \beta_m |s_{m,i}| \le \mathrm{tol}\, |\theta_i|
+
+is an eigenvalue to that tolerance, ghost or not. A ghost of ``mu_0`` is
+harmless for the gap by its definition (``mu_1`` is the largest eigenvalue
+below ``mu_0 (1 - 10^{-9})``, copies of ``mu_0`` are skipped); one that is still
+converging could however sit just below that threshold, so the second value is
+accepted only when its error interval excludes ``mu_0``:
+``theta_0 - theta_c > 2.5 (b_0 + b_c)`` with ``b_i = beta_m |s_{m,i}|``
+(otherwise the recurrence goes on: converged values keep converging, ghosts
+move up into ``mu_0``'s copies). The recurrence hands over to the caller's
+fallback (ARPACK) when the Krylov space closes (an invariant subspace: the
+eigenvalues outside it would be missed) or after :data:`MAX_STEPS` steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg as sla
+from numba import njit, prange
+
+#: Most steps of a plain Lanczos recurrence before it gives up (the caller falls back).
+MAX_STEPS = 400
+#: Ritz values taken from the top of ``T_m`` at each convergence test (more when
+#: ghosts of ``mu_0`` fill them all).
+TOP_RITZ = 8
+#: Paige's factor between a Ritz value's residual bound and its distance to the spectrum.
+PAIGE_FACTOR = 2.5
+
+
+# ------------------------------------------------------------------ kernels
+@njit(cache=True, parallel=True)
+def sym_matvec2(indptr, indices, data, loops, x, wdeg, laplacian, threads):  # pragma: no cover
+    """Two products from the upper triangle of ``A_s`` in one pass: ``out[:, j] = M_j x[:, j]``.
+
+    ``x`` is ``(n, 2)`` C-ordered (both columns of a row in one cache line);
+    ``M_j = D - A_s`` where ``laplacian[j]``, else ``A_s``. Each upper entry is
+    read once, gathered for its row and scattered to its column into one of
+    ``threads`` per-thread accumulators (row chunks balanced by entries);
+    float32 weights, float64 sums.
+    """
+    n = indptr.shape[0] - 1
+    bounds = np.searchsorted(indptr, np.linspace(0, indptr[n], threads + 1)).astype(np.int64)
+    bounds[0] = 0
+    bounds[threads] = n
+    acc = np.zeros((threads, n, 2), dtype=np.float64)
+    for t in prange(threads):
+        y = acc[t]
+        for u in range(bounds[t], bounds[t + 1]):
+            xu0 = x[u, 0]
+            xu1 = x[u, 1]
+            s0 = 0.0
+            s1 = 0.0
+            for p in range(indptr[u], indptr[u + 1]):
+                w = indices[p]
+                val = np.float64(data[p])
+                s0 += val * x[w, 0]
+                s1 += val * x[w, 1]
+                y[w, 0] += val * xu0
+                y[w, 1] += val * xu1
+            y[u, 0] += s0
+            y[u, 1] += s1
+    out = np.empty((n, 2), dtype=np.float64)
+    has_loops = loops.shape[0] == n
+    for v in prange(n):
+        for j in range(2):
+            s = 0.0
+            for t in range(threads):
+                s += acc[t, v, j]
+            if has_loops:
+                s += loops[v] * x[v, j]
+            out[v, j] = wdeg[v] * x[v, j] - s if laplacian[j] else s
+    return out
+
+
+@njit(cache=True, parallel=True)
+def csr_matvec2(indptr, indices, data, diag, x, wdeg, laplacian, bounds):  # pragma: no cover
+    """:func:`sym_matvec2` from the full symmetric CSR (gather only, row ranges in parallel)."""
+    n = indptr.shape[0] - 1
+    out = np.empty((n, 2), dtype=np.float64)
+    has_diag = diag.shape[0] == n
+    for c in prange(bounds.shape[0] - 1):
+        for u in range(bounds[c], bounds[c + 1]):
+            s0 = 0.0
+            s1 = 0.0
+            for p in range(indptr[u], indptr[u + 1]):
+                w = indices[p]
+                val = np.float64(data[p])
+                s0 += val * x[w, 0]
+                s1 += val * x[w, 1]
+            if has_diag:
+                s0 += diag[u] * x[u, 0]
+                s1 += diag[u] * x[u, 1]
+            out[u, 0] = wdeg[u] * x[u, 0] - s0 if laplacian[0] else s0
+            out[u, 1] = wdeg[u] * x[u, 1] - s1 if laplacian[1] else s1
+    return out
+
+
+@njit(cache=True)
+def lanczos_step(w, v, vp, beta_prev):  # pragma: no cover - compiled
+    r"""One Lanczos update in place, after the product ``w = M v``; returns ``(alpha, beta)``.
+
+    .. math::
+
+        \alpha = v^T w, \quad w \leftarrow w - \alpha v - \beta_{prev} v_{prev},
+        \quad \beta = \|w\|, \quad w \leftarrow w / \beta
+
+    (``w`` becomes the next basis vector; nothing is scaled when ``beta`` is 0).
+    """
+    n = w.shape[0]
+    alpha = 0.0
+    for i in range(n):
+        alpha += v[i] * w[i]
+    ss = 0.0
+    for i in range(n):
+        r = w[i] - alpha * v[i] - beta_prev * vp[i]
+        w[i] = r
+        ss += r * r
+    beta = np.sqrt(ss)
+    if beta > 0.0:
+        inv = 1.0 / beta
+        for i in range(n):
+            w[i] *= inv
+    return alpha, beta
+
+
+# ------------------------------------------------------------------ solver
+@dataclass
+class LanczosRun:
+    """One plain Lanczos recurrence: its two last basis vectors and the tridiagonal ``T_m``.
+
+    ``gap`` selects the acceptance test: the top Ritz value alone (False) or the
+    top one and the largest one below ``theta_0 (1 - degeneracy)`` (True, see
+    :func:`accepted`); the test runs every ``check_every`` steps.
+    """
+
+    v: np.ndarray
+    tol: float
+    gap: bool
+    degeneracy: float = 1e-9
+    check_every: int = 1
+    vp: np.ndarray = field(init=False)
+    alpha: list[float] = field(default_factory=list)
+    beta: list[float] = field(default_factory=list)
+    result: np.ndarray | None = None
+    failed: bool = False
+
+    def __post_init__(self) -> None:
+        self.v = self.v / np.linalg.norm(self.v)
+        self.vp = np.zeros_like(self.v)
+
+    @property
+    def active(self) -> bool:
+        """Neither converged nor given up."""
+        return self.result is None and not self.failed
+
+    @property
+    def steps(self) -> int:
+        """Products done so far."""
+        return len(self.alpha)
+
+    def advance(self, w: np.ndarray) -> None:
+        """Take the product ``w = M v`` (overwritten), extend ``T``, test convergence."""
+        beta_prev = self.beta[-1] if self.beta else 0.0
+        a, b = lanczos_step(w, self.v, self.vp, beta_prev)
+        self.alpha.append(a)
+        scale = max(1.0, max(abs(x) for x in self.alpha[-2:]))
+        if b <= 1e-12 * scale:  # Krylov space closed: eigenvalues outside it would be missed
+            self.failed = True
+            return
+        self.vp, self.v = self.v, w
+        found = None
+        if self.steps % self.check_every == 0:
+            found = accepted(np.asarray(self.alpha), np.asarray(self.beta), b, self)
+        self.beta.append(b)
+        if found is not None:
+            self.result = found
+        elif self.steps >= MAX_STEPS or self.steps >= self.v.shape[0]:
+            self.failed = True
+
+
+def ritz_top(
+    alpha: np.ndarray, beta: np.ndarray, b: float, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``count`` largest Ritz values of ``T_m`` (descending) and their residual bounds."""
+    m = alpha.shape[0]
+    count = min(count, m)
+    theta, s = sla.eigh_tridiagonal(alpha, beta, select="i", select_range=(m - count, m - 1))
+    return theta[::-1], (b * np.abs(s[-1]))[::-1]
+
+
+def accepted(alpha: np.ndarray, beta: np.ndarray, b: float, run: LanczosRun) -> np.ndarray | None:
+    r"""The accepted top values of ``T_m`` (``[theta_0]`` or ``[theta_0, theta_c]``), or None.
+
+    ``theta_0`` passes when ``b_0 \le tol |\theta_0|``. For the gap, ``theta_c``
+    is the largest Ritz value below ``theta_0 - degeneracy |theta_0|``; it passes
+    when ``b_c \le tol |\theta_c|`` and ``theta_0 - theta_c > 2.5 (b_0 + b_c)``
+    (its error interval excludes ``mu_0``: not a ghost of it still converging).
+    """
+    m = alpha.shape[0]
+    if m < (2 if run.gap else 1):
+        return None
+    count = TOP_RITZ
+    while True:
+        theta, bound = ritz_top(alpha, beta, b, count)
+        t0 = theta[0]
+        if bound[0] > run.tol * abs(t0):
+            return None
+        if not run.gap:
+            return theta[:1]
+        threshold = t0 - run.degeneracy * abs(t0) if t0 != 0 else -run.degeneracy
+        below = np.flatnonzero(theta < threshold)
+        if below.size == 0:
+            if theta.shape[0] >= m:
+                return None
+            count *= 2  # ghosts of mu_0 fill the top: look further down
+            continue
+        c = int(below[0])
+        tc, bc = theta[c], bound[c]
+        if bc <= run.tol * abs(tc) and t0 - tc > PAIGE_FACTOR * (bound[0] + bc):
+            return np.array([t0, tc])
+        return None
+
+
+def lockstep(
+    runs: Sequence[LanczosRun],
+    single: Sequence[Callable[[np.ndarray], np.ndarray]],
+    joint: Callable[[np.ndarray], np.ndarray] | None,
+) -> None:
+    """Advance ``runs`` until each converges or fails.
+
+    While two runs are active and ``joint`` is given, one step of both is one
+    call of ``joint`` on the ``(n, 2)`` array of their vectors (one pass over
+    the matrix); otherwise each active run calls its own ``single`` product.
+    """
+    x2: np.ndarray | None = None
+    while True:
+        live = [i for i, r in enumerate(runs) if r.active]
+        if not live:
+            return
+        if joint is not None and len(live) == 2:
+            if x2 is None:
+                x2 = np.empty((runs[0].v.shape[0], 2))
+            x2[:, 0] = runs[live[0]].v
+            x2[:, 1] = runs[live[1]].v
+            y = joint(x2)
+            for col, i in enumerate(live):
+                runs[i].advance(np.ascontiguousarray(y[:, col]))
+        else:
+            for i in live:
+                runs[i].advance(single[i](runs[i].v))
+
+
+__all__ = [
+    "MAX_STEPS",
+    "LanczosRun",
+    "accepted",
+    "csr_matvec2",
+    "lanczos_step",
+    "lockstep",
+    "ritz_top",
+    "sym_matvec2",
+]

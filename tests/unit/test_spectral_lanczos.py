@@ -1,0 +1,193 @@
+"""The plain-Lanczos spectral solves (queries/_spectral.py) against dense eigvalsh."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from _metric_graphs import build, full, random_layered
+
+from prunegraph.queries import _spectral as S
+from prunegraph.queries import topometrics as T
+from prunegraph.queries._structure import GraphStructure
+from prunegraph.queries.topometrics import _dense_matrix, compute_section_a
+
+
+@pytest.fixture
+def plain(monkeypatch):
+    """Every graph above 10 nodes takes the plain-Lanczos path (no dense, no full reorth)."""
+    monkeypatch.setattr(T, "DENSE_EIGEN_MAX_NODES", 10)
+    monkeypatch.setattr(T, "PLAIN_LANCZOS_MIN_NODES", 10)
+
+
+def dense_spectra(g):
+    """(gap, radius) from the whole dense spectra, the gap by the metric's definition."""
+    st = GraphStructure(g)
+    adj = np.sort(np.linalg.eigvalsh(_dense_matrix(st, False)))[::-1]
+    lap = np.linalg.eigvalsh(_dense_matrix(st, True))
+    below = adj[adj < adj[0] - T.DEGENERACY_RTOL * abs(adj[0])]
+    return (float(adj[0] - below[0]) if below.size else None), float(lap[-1])
+
+
+def two_components(seed, scale=1.0, skip=True):
+    """Two copies of one random three-partition graph (the second's weights times ``scale``).
+
+    With ``skip``, partition 0 also joins partition 2 (odd cycles: not bipartite).
+    """
+    rng = np.random.default_rng(seed)
+    blocks = []
+    pairs = [[e for e in full(a, b) if rng.random() < 0.3] for a, b in ((40, 50), (50, 40))]
+    weights = [rng.random(len(p)) + 0.1 for p in pairs]
+    skip_pairs = [(i, i) for i in range(40)]
+    for base, s in ((0, 1.0), (3, scale)):
+        blocks.append((base, base + 1, pairs[0], weights[0] * s, "linear"))
+        blocks.append((base + 1, base + 2, pairs[1], weights[1] * s, "linear"))
+        if skip:
+            blocks.append((base, base + 2, skip_pairs, np.full(40, s), "skip"))
+    blocks.sort(key=lambda b: (b[1], b[0]))
+    return build([40, 50, 40, 40, 50, 40], blocks)
+
+
+class Spy:
+    """Records the runs of every :func:`_spectral.lockstep` call."""
+
+    def __init__(self, monkeypatch):
+        self.calls = []
+        original = S.lockstep
+
+        def spy(runs, single, joint):
+            original(runs, single, joint)
+            self.calls.append(([(r.gap, r.result is not None) for r in runs], joint is not None))
+
+        monkeypatch.setattr(S, "lockstep", spy)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("skip", [True, False])
+def test_plain_pair_matches_dense_spectra(plain, seed, skip):
+    g = random_layered(seed, sizes=(60, 80, 80, 60), density=0.2, skip=skip)
+    gap, radius = T.spectral_pair(GraphStructure(g))
+    dgap, dradius = dense_spectra(g)
+    assert gap == pytest.approx(dgap, rel=1e-7)
+    assert radius == pytest.approx(dradius, rel=1e-7)
+    # Alone, each spectrum gives the same value as in the lockstep solve.
+    assert T.spectral_gap(GraphStructure(g)) == pytest.approx(gap, rel=1e-9)
+    assert T.spectral_radius(GraphStructure(g)) == pytest.approx(radius, rel=1e-9)
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_repeated_top_eigenvalue_is_skipped(plain, monkeypatch, skip):
+    spy = Spy(monkeypatch)
+    g = two_components(3, skip=skip)
+    adj = np.sort(np.linalg.eigvalsh(_dense_matrix(GraphStructure(g), False)))[::-1]
+    assert adj[0] == pytest.approx(adj[1], rel=1e-12)  # identical components: mu0 twice
+    gap, radius = T.spectral_pair(GraphStructure(g))
+    dgap, dradius = dense_spectra(g)
+    assert dgap > 0.01 * adj[0]
+    assert gap == pytest.approx(dgap, rel=1e-7)
+    assert radius == pytest.approx(dradius, rel=1e-7)
+    # One lockstep pass found both (bipartite: folded, where one start vector sees one
+    # copy of sigma_0^2 and the next distinct value).
+    assert spy.calls == [([(True, True), (False, True)], True)]
+
+
+def test_second_eigenvalue_close_to_the_first(plain, monkeypatch):
+    spy = Spy(monkeypatch)
+    g = two_components(4, scale=1 - 1e-5)
+    dgap, _ = dense_spectra(g)
+    st = GraphStructure(g)
+    mu0 = float(np.linalg.eigvalsh(_dense_matrix(st, False))[-1])
+    assert dgap < 2e-5 * mu0  # the other component's top, just below mu0
+    gap = T.spectral_gap(st)
+    assert gap == pytest.approx(dgap, rel=1e-3)
+    assert spy.calls == [([(True, True)], False)]
+
+
+def test_bipartite_chain_folded_in_lockstep(plain):
+    chain = random_layered(6, sizes=(60, 80, 80, 60), density=0.2, skip=False)
+    st = GraphStructure(chain)
+    assert T._folded_sides(st) is not None
+    with pytest.MonkeyPatch.context() as mp:
+        spy = Spy(mp)
+        gap, radius = T.spectral_pair(st)
+    assert spy.calls == [([(True, True), (False, True)], True)]
+    dgap, dradius = dense_spectra(chain)
+    assert gap == pytest.approx(dgap, rel=1e-7)
+    assert radius == pytest.approx(dradius, rel=1e-7)
+
+
+def test_metric_values_match_the_reference_solves(plain):
+    g = random_layered(8, sizes=(60, 80, 80, 60), density=0.2)
+    out = compute_section_a(g, ["spectral_gap", "spectral_radius"])
+    alone = compute_section_a(g, ["spectral_radius"])
+    dgap, dradius = dense_spectra(g)
+    assert out["spectral_gap"].value == pytest.approx(dgap, rel=1e-7)
+    assert out["spectral_radius"].value == pytest.approx(dradius, rel=1e-7)
+    assert alone["spectral_radius"].value == pytest.approx(dradius, rel=1e-7)
+
+
+def test_lanczos_run_on_a_known_spectrum():
+    rng = np.random.default_rng(5)
+    n = 400
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    eig = np.concatenate([[10.0, 10.0, 9.5, 9.4], rng.uniform(-5, 5, n - 4)])
+    a = (q * eig) @ q.T
+    gap = S.LanczosRun(rng.uniform(0.5, 1.5, n), 1e-8, True)
+    top = S.LanczosRun(rng.uniform(0.5, 1.5, n), 1e-8, False)
+    S.lockstep([gap, top], [lambda x: a @ x, lambda x: a @ x], lambda x: a @ x)
+    assert gap.result is not None and top.result is not None
+    # Ghost copies of 10 are skipped: the second value is 9.5, not 10.
+    np.testing.assert_allclose(gap.result, [10.0, 9.5], rtol=1e-9)
+    np.testing.assert_allclose(top.result, [10.0], rtol=1e-12)
+
+
+def test_closed_krylov_space_fails_for_the_fallback():
+    a = np.diag(np.arange(1.0, 21.0))
+    v = np.zeros(20)
+    v[[3, 7]] = 1.0  # spans an invariant subspace of two eigenvectors
+    run = S.LanczosRun(v, 1e-8, True)
+    S.lockstep([run], [lambda x: a @ x], None)
+    assert run.failed and run.result is None
+
+
+@pytest.mark.parametrize("loops", [False, True])
+def test_two_column_kernels_match_dense_products(loops):
+    st = GraphStructure(random_layered(9, sizes=(30, 40, 40, 30), density=0.3))
+    uptr, uidx, udata, diag_up = st.upper
+    ptr, idx, data, diag, chunks = st.symmetric
+    n = st.n
+    rng = np.random.default_rng(0)
+    if loops:
+        diag_up = diag = rng.uniform(0.1, 1.0, n)
+    wdeg = st.weighted_degree + (diag if loops else 0)
+    dense = _dense_matrix(st, False) + (np.diag(diag) if loops else 0)
+    x = rng.standard_normal((n, 2))
+    lap = np.array([False, True])
+    want = np.column_stack([dense @ x[:, 0], wdeg * x[:, 1] - dense @ x[:, 1]])
+    threads = numba.get_num_threads()
+    got_up = S.sym_matvec2(uptr, uidx, udata, diag_up, x, wdeg, lap, threads)
+    got_gather = S.csr_matvec2(ptr, idx, data, diag, x, wdeg, lap, chunks)
+    np.testing.assert_allclose(got_up, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got_gather, want, rtol=1e-12, atol=1e-12)
+
+
+def test_lanczos_step_is_the_three_term_update():
+    rng = np.random.default_rng(2)
+    v, vp, w = rng.standard_normal((3, 50))
+    v /= np.linalg.norm(v)
+    w0 = w.copy()
+    alpha, beta = S.lanczos_step(w, v, vp, 0.7)
+    r = w0 - (v @ w0) * v - 0.7 * vp
+    assert alpha == pytest.approx(v @ w0, rel=1e-14)
+    assert beta == pytest.approx(np.linalg.norm(r), rel=1e-14)
+    np.testing.assert_allclose(w, r / np.linalg.norm(r), rtol=1e-13)
+
+
+def test_rank_one_layer_falls_back_to_arpack(plain):
+    # Complete bipartite, equal weights: A_s = +-sqrt(30 * 40) and zeros, so mu1 = 0.
+    # The folded sigma_1 = 0 is refused, the Krylov space of A_s closes after three
+    # vectors: the plain solves give up and ARPACK finds mu1 = 0.
+    g = build([30, 40], [(0, 1, full(30, 40), None, "linear")])
+    gap, radius = T.spectral_pair(GraphStructure(g))
+    assert gap == pytest.approx(np.sqrt(1200.0), rel=1e-7)
+    assert radius == pytest.approx(dense_spectra(g)[1], rel=1e-7)
