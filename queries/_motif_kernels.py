@@ -318,3 +318,95 @@ def two_hop_reach(indptr, indices, nodes, bounds):  # pragma: no cover - compile
                     stamp[w] = k
             out[k] = reach
     return out
+
+
+@njit(cache=True)
+def bi_adjacency(indptr, indices, side):  # pragma: no cover - compiled
+    """Dense 0/1 bi-adjacency (float32) of a bipartite graph: rows the nodes with ``side``, in id order."""
+    n = indptr.shape[0] - 1
+    local = np.empty(n, dtype=np.int64)
+    s = 0
+    t = 0
+    for v in range(n):
+        if side[v]:
+            local[v] = s
+            s += 1
+        else:
+            local[v] = t
+            t += 1
+    b = np.zeros((s, t), dtype=np.float32)
+    for v in range(n):
+        if side[v]:
+            row = local[v]
+            for p in range(indptr[v], indptr[v + 1]):
+                b[row, local[indices[p]]] = 1.0
+    return b
+
+
+@njit(cache=True, inline="always")
+def _popcount(x):  # pragma: no cover - compiled
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+
+
+@njit(cache=True)
+def word_spans(indptr, indices):  # pragma: no cover - compiled
+    """``(lo, hi)``: node ``x``'s out-neighbours lie in the 64-bit words ``[lo[x], hi[x])``."""
+    n = indptr.shape[0] - 1
+    lo = np.zeros(n, dtype=np.int64)
+    hi = np.zeros(n, dtype=np.int64)
+    for x in range(n):
+        if indptr[x + 1] > indptr[x]:
+            first = indices[indptr[x]]
+            last = first
+            for p in range(indptr[x], indptr[x + 1]):
+                first = min(first, indices[p])
+                last = max(last, indices[p])
+            lo[x] = first >> 6
+            hi[x] = (last >> 6) + 1
+    return lo, hi
+
+
+@njit(cache=True)
+def two_hop_reach_bits(indptr, indices, lo, hi):  # pragma: no cover - compiled
+    """Total over all nodes ``a`` of ``|N(a) u N(N(a)) minus {a}|`` by 64-bit word sets (rows sorted).
+
+    Row ``x``'s out-neighbours become a bit row over the words its row spans;
+    node ``a`` ORs, for each out-neighbour ``x``, ``x``'s own bit and ``x``'s
+    bit row into an accumulator, then counts its bits (without ``a``). Cost
+    ``sum over edges (a, x) of hi[x] - lo[x]`` word operations (:func:`word_spans`)
+    plus ``n^2 / 64`` for the accumulators; memory ``n^2 / 8`` bytes.
+    """
+    n = indptr.shape[0] - 1
+    words = (n + 63) >> 6
+    bits = np.zeros((n, words), dtype=np.uint64)
+    one = np.uint64(1)
+    for x in range(n):
+        for p in range(indptr[x], indptr[x + 1]):
+            w = indices[p]
+            bits[x, w >> 6] |= one << np.uint64(w & 63)
+    acc = np.zeros(words, dtype=np.uint64)
+    total = np.int64(0)
+    for a in range(n):
+        first = words
+        last = 0
+        for p in range(indptr[a], indptr[a + 1]):
+            x = indices[p]
+            acc[x >> 6] |= one << np.uint64(x & 63)
+            first = min(first, x >> 6)
+            last = max(last, (x >> 6) + 1)
+            for k in range(lo[x], hi[x]):
+                acc[k] |= bits[x, k]
+            if hi[x] > lo[x]:
+                first = min(first, lo[x])
+                last = max(last, hi[x])
+        if last > first:
+            acc[a >> 6] &= ~(one << np.uint64(a & 63))
+            s = np.uint64(0)
+            for k in range(first, last):
+                s += _popcount(acc[k])
+                acc[k] = 0
+            total += np.int64(s)
+    return total

@@ -236,57 +236,47 @@ def motif3(st: GraphStructure, tri: Triangles | None = None) -> Estimate:
 DENSE_CYCLE_MAX_NODES = 3000
 """Up to this many nodes a bipartite graph may count its 4-cycles by dense products."""
 DENSE_CYCLE_MIN_RATIO = 0.1
-"""The dense count runs when its multiply-adds ``2 s t n`` are at most the wedge work
-``sum_u sum_{x in N(u)} d_x`` divided by this (a float32 BLAS multiply-add costs about
-1/20 of one step of the ranked sparse count; the two break even near a ratio of 0.05)."""
+"""The dense count runs when its ``s^2 t`` multiply-adds are at most the wedge
+work ``sum_u sum_{x in N(u)} d_x`` divided by this (a float32 BLAS multiply-add costs about
+1/20 of one step of the ranked sparse count)."""
 
 
 def _dense_cycle_work(st: GraphStructure) -> float:
-    """Work units of the dense count (``DENSE_CYCLE_MIN_RATIO * 2 s t n``); inf when it does not apply."""
+    """Work units of the dense count (``DENSE_CYCLE_MIN_RATIO * s^2 t``); inf when it does not apply."""
     n = st.n
     sides = st.bipartite_sides if 4 <= n <= DENSE_CYCLE_MAX_NODES else None
     if sides is None:
         return math.inf
     s = int((sides[0][:, 1] - sides[0][:, 0]).sum())
-    return DENSE_CYCLE_MIN_RATIO * 2.0 * s * (n - s) * n
+    return DENSE_CYCLE_MIN_RATIO * float(s) * s * (n - s)
 
 
 def _dense_four_cycle_total(st: GraphStructure) -> int:
-    r"""``sum_u S(u)`` of a small bipartite graph by two Gram products.
+    r"""``sum_u S(u)`` of a small bipartite graph by one symmetric Gram product.
 
-    With the bi-adjacency ``B`` (sides of ``s`` and ``t`` nodes, 0/1), the
-    common-neighbour counts are ``C = B B^T`` on one side and ``B^T B`` on the
-    other (no pair across sides has one), so
+    With the bi-adjacency ``B`` (smaller side of ``s`` nodes, other side ``t``,
+    0/1), the common-neighbour counts of the smaller side are ``C = B B^T`` (no
+    pair across sides has one). A 4-cycle of a bipartite graph has two opposite
+    corners on each side, so each side's pairs count every cycle once and
 
-    .. math:: \sum_u S(u) = \sum_{u \ne w} \binom{C_{uw}}{2}
+    .. math:: \sum_u S(u) = 4 C_4 = 4 \sum_{u < w} \binom{C_{uw}}{2}
 
-    summed over both Gram matrices. The products run in float32 BLAS, exact for
-    integer counts below ``2^24`` (at most :data:`DENSE_CYCLE_MAX_NODES`).
+    over the smaller side only: ``4 C_4 = sum_{u != w} C_uw (C_uw - 1)``. The
+    product runs in float32 BLAS (``s^2 t`` multiply-adds), exact for integer
+    counts below ``2^24`` (at most :data:`DENSE_CYCLE_MAX_NODES`), and the sum
+    in float64 (exact below ``2^53``).
     """
-    n = st.n
     sides = st.bipartite_sides
     assert sides is not None
-    rows = sides[0]
-    s = int((rows[:, 1] - rows[:, 0]).sum())
-    t = n - s
-    side = np.zeros(n, dtype=bool)
-    for start, stop in rows:
+    side = np.zeros(st.n, dtype=np.bool_)
+    for start, stop in sides[0]:
         side[start:stop] = True
-    local = np.empty(n, dtype=np.int64)
-    local[side] = np.arange(s)
-    local[~side] = np.arange(t)
     ptr, idx, _ = st.undirected
-    src = np.repeat(np.arange(n), np.diff(ptr))
-    keep = side[src]
-    b = np.zeros((s, t), dtype=np.float32)
-    b[local[src[keep]], local[idx[keep]]] = 1.0
-    total = 0
+    b = MK.bi_adjacency(ptr, idx, side)
     with one_blas_thread():
-        for gram in (b @ b.T, b.T @ b):
-            c = gram.astype(np.int64)
-            pairs = c * (c - 1) // 2
-            total += int(pairs.sum()) - int(np.trace(pairs))
-    return total
+        gram = b @ b.T
+    pairs = gram * (gram - 1)  # exact in float32: entries below 2^24
+    return round(float(pairs.sum(dtype=np.float64)) - float(np.trace(pairs, dtype=np.float64)))
 
 
 def wedge_cost(st: GraphStructure) -> np.ndarray:
@@ -372,13 +362,23 @@ def motif4(
     )
 
 
+BITSET_MAX_NODES = 8192
+"""Up to this many nodes (8 MiB of bit rows) ``n2`` may count exactly by 64-bit word sets."""
+
+
 def n2(
     st: GraphStructure,
     *,
     budget: float = DEFAULT_BUDGET,
     rng: np.random.Generator | None = None,
 ) -> Estimate:
-    """Mean over nodes ``a`` of ``|{v != a : v reachable from a in <= 2 directed hops}|``."""
+    """Mean over nodes ``a`` of ``|{v != a : v reachable from a in <= 2 directed hops}|``.
+
+    Exact by word sets (:func:`_motif_kernels.two_hop_reach_bits`) on a graph of
+    at most :data:`BITSET_MAX_NODES` nodes when their word operations cost less
+    than the per-node marking's ``sum_a (d_out(a) + sum_{x in N_out(a)} d_out(x))``
+    and fit the budget; else by marking, exact within the budget or sampled.
+    """
     budget = _check_budget(budget)
     rng = rng if rng is not None else np.random.default_rng(0)
     if st.n == 0:
@@ -386,6 +386,11 @@ def n2(
     ptr, idx = st.directed
     out = np.diff(ptr)
     cost = K.neighbour_sums(ptr, idx, out) + out
+    if st.n <= BITSET_MAX_NODES:
+        lo, hi = MK.word_spans(ptr, idx)
+        bit_work = float(K.neighbour_sums(ptr, idx, hi - lo).sum()) + st.n * st.n / 64
+        if bit_work <= min(float(cost.sum()), budget):
+            return Estimate(float(MK.two_hop_reach_bits(ptr, idx, lo, hi)) / st.n)
     total = stratified_total(
         lambda nodes: MK.two_hop_reach(ptr, idx, nodes, K.chunk_bounds(len(nodes))),
         cost,
