@@ -151,6 +151,104 @@ def lanczos_step(w, v, vp, beta_prev):  # pragma: no cover - compiled
     return alpha, beta
 
 
+# ----------------------------------------------------- small graphs, compiled
+@njit(cache=True)
+def _small_product(ptr, idx, data, diag, wdeg, x, mode, side, tmp, out):  # pragma: no cover
+    """``out = M x`` in the calling thread: ``mode`` 0 ``A_s``, 1 ``D - A_s``, 2 ``B B^T``.
+
+    ``B B^T`` (bipartite, ``side[u]`` True on the side ``x`` lives on): the other
+    side's rows of ``A_s x`` into ``tmp``, then this side's rows of ``A_s tmp``.
+    """
+    n = ptr.shape[0] - 1
+    has_diag = diag.shape[0] == n
+    if mode == 2:
+        for u in range(n):
+            s = 0.0
+            if not side[u]:
+                for p in range(ptr[u], ptr[u + 1]):
+                    s += np.float64(data[p]) * x[idx[p]]
+            tmp[u] = s
+        for u in range(n):
+            s = 0.0
+            if side[u]:
+                for p in range(ptr[u], ptr[u + 1]):
+                    s += np.float64(data[p]) * tmp[idx[p]]
+            out[u] = s
+        return
+    for u in range(n):
+        s = 0.0
+        for p in range(ptr[u], ptr[u + 1]):
+            s += np.float64(data[p]) * x[idx[p]]
+        if has_diag:
+            s += diag[u] * x[u]
+        out[u] = wdeg[u] * x[u] - s if mode == 1 else s
+
+
+@njit(cache=True)
+def _small_accept(alpha, beta, m, b, tol, gap, degeneracy):  # pragma: no cover - compiled
+    """:func:`accepted` on ``T_m`` (dense ``eigh``): ``(ok, theta_0, theta_c)``."""
+    t = np.zeros((m, m))
+    for i in range(m):
+        t[i, i] = alpha[i]
+        if i + 1 < m:
+            t[i, i + 1] = beta[i]
+            t[i + 1, i] = beta[i]
+    theta, vec = np.linalg.eigh(t)
+    t0 = theta[m - 1]
+    b0 = b * abs(vec[m - 1, m - 1])
+    if b0 > tol * abs(t0):
+        return False, t0, 0.0
+    if not gap:
+        return True, t0, 0.0
+    threshold = t0 - degeneracy * abs(t0) if t0 != 0 else -degeneracy
+    for i in range(m - 2, -1, -1):
+        if theta[i] < threshold:
+            bc = b * abs(vec[m - 1, i])
+            ok = bc <= tol * abs(theta[i]) and t0 - theta[i] > PAIGE_FACTOR * (b0 + bc)
+            return ok, t0, theta[i]
+    return False, t0, 0.0
+
+
+@njit(cache=True)
+def small_lanczos(
+    ptr, idx, data, diag, wdeg, side, v0, mode, tol, gap, degeneracy, max_steps, check_every
+):  # pragma: no cover - compiled
+    """:class:`LanczosRun` in one compiled call (graphs of a few thousand nodes).
+
+    Plain three-term recurrence on ``M`` (:func:`_small_product`'s ``mode``),
+    :func:`accepted`'s test every ``check_every`` steps (and at the last).
+    Returns ``(status, theta_0, theta_c, steps)``: status 1 converged, -1 the
+    Krylov space closed or ``max_steps`` passed (the caller falls back).
+    """
+    n = v0.shape[0]
+    v = v0 / np.sqrt(np.sum(v0 * v0))
+    vp = np.zeros(n)
+    w = np.empty(n)
+    tmp = np.empty(n)
+    alpha = np.empty(max_steps)
+    beta = np.empty(max_steps)
+    b_prev = 0.0
+    top = 0.0
+    for m in range(max_steps):
+        _small_product(ptr, idx, data, diag, wdeg, v, mode, side, tmp, w)
+        a, b = lanczos_step(w, v, vp, b_prev)
+        alpha[m] = a
+        scale = max(1.0, abs(a))
+        if m:
+            scale = max(scale, abs(alpha[m - 1]))
+        if b <= 1e-12 * scale:
+            return -1, 0.0, 0.0, m + 1
+        size = m + 1
+        if size >= (2 if gap else 1) and (size % check_every == 0 or size == max_steps):
+            ok, top, second = _small_accept(alpha, beta, size, b, tol, gap, degeneracy)
+            if ok:
+                return 1, top, second, size
+        beta[m] = b
+        b_prev = b
+        vp, v, w = v, w, vp
+    return -1, top, 0.0, max_steps
+
+
 # ------------------------------------------------------------------ solver
 @dataclass
 class LanczosRun:
@@ -286,5 +384,6 @@ __all__ = [
     "lanczos_step",
     "lockstep",
     "ritz_top",
+    "small_lanczos",
     "sym_matvec2",
 ]

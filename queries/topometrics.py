@@ -396,8 +396,8 @@ def _folded_gap(st: GraphStructure, tol: float) -> float | None:
 #: Above this many nodes (and not dense) both spectra come from the plain Lanczos of
 #: :mod:`queries._spectral` (no reorthogonalisation: each step costs its product),
 #: the gap's and the radius's recurrences in lockstep through one two-column product.
-#: Up to it the unrestarted, fully reorthogonalised :func:`_lanczos_top` is kept (its
-#: basis is small, and it needs fewer steps on a tiny graph).
+#: Up to it (a demo network's graphs) the same recurrence runs compiled in one call per
+#: spectrum (:func:`_small_spectra`: the Python steps would cost more than the products).
 PLAIN_LANCZOS_MIN_NODES = LANCZOS_FULL_MAX_NODES
 #: The convergence test of the plain Lanczos (a tridiagonal eigensolve) runs every
 #: this many steps below :data:`PARALLEL_MATVEC_MIN_ENTRIES` stored entries (the test
@@ -512,6 +512,63 @@ def _plain_spectra(
     return gap_vals, radius_vals, folded
 
 
+#: The compiled small-graph solve tests convergence every this many steps.
+SMALL_CHECK_EVERY = 3
+
+
+def _small_spectra(
+    st: GraphStructure, gap: bool, radius: bool, tol_gap: float, tol_radius: float
+) -> tuple[float | None, float | None, bool, bool]:
+    r"""Both spectra of a graph below :data:`PLAIN_LANCZOS_MIN_NODES` nodes, compiled.
+
+    :func:`queries._spectral.small_lanczos` (the plain recurrence and
+    :func:`queries._spectral.accepted`'s test in one numba call each, serial CSR
+    products): the gap folded on a bipartite graph (:func:`_folded_value`'s rules),
+    else on ``A_s``; the radius from the start vector of :func:`_plain_spectra`.
+    Returns ``(gap, radius, gap_done, radius_done)``; a spectrum not done (not
+    requested, or its recurrence gave up) is left to the caller.
+    """
+    n = st.n
+    ptr, idx, data, diag, _ = st.symmetric
+    wdeg = st.weighted_degree
+    v0 = np.random.default_rng(0).uniform(0.5, 1.5, n)
+    steps = min(n, S.MAX_STEPS)
+    no_side = np.zeros(0, dtype=np.bool_)
+    gap_value: float | None = None
+    radius_value: float | None = None
+    gap_done = radius_done = False
+    if gap:
+        sides = _folded_sides(st)
+        if sides is not None:
+            side = np.zeros(n, dtype=np.bool_)
+            for start, stop in sides[0]:
+                side[start:stop] = True
+            status, t0, t1, _ = S.small_lanczos(
+                ptr, idx, data, diag, wdeg, side, v0 * side, 2, tol_gap, True,
+                DEGENERACY_RTOL, steps, SMALL_CHECK_EVERY,
+            )  # fmt: skip
+            if status == 1:
+                gap_value = _folded_value(np.array([t0, t1]))
+                gap_done = gap_value is not None
+        if not gap_done:
+            status, t0, t1, _ = S.small_lanczos(
+                ptr, idx, data, diag, wdeg, no_side, v0, 0, tol_gap, True,
+                DEGENERACY_RTOL, steps, SMALL_CHECK_EVERY,
+            )  # fmt: skip
+            if status == 1:
+                gap_value, gap_done = float(t0 - t1), True
+    if radius:
+        vr = v0.copy()
+        vr[int(np.argmax(wdeg))] += math.sqrt(n)
+        status, t0, _, _ = S.small_lanczos(
+            ptr, idx, data, diag, wdeg, no_side, vr, 1, tol_radius, False,
+            DEGENERACY_RTOL, steps, SMALL_CHECK_EVERY,
+        )  # fmt: skip
+        if status == 1:
+            radius_value, radius_done = float(t0), True
+    return gap_value, radius_value, gap_done, radius_done
+
+
 def _gap_from_values(vals: np.ndarray) -> float | None:
     """``mu0 - mu1`` from the top eigenvalues (descending); None when all equal ``mu0``."""
     mu0 = vals[0]
@@ -546,8 +603,9 @@ def spectral_pair(
     """``(spectral_gap, spectral_radius)`` of one graph, the requested ones (others None).
 
     Up to :data:`DENSE_EIGEN_MAX_NODES` nodes dense, up to
-    :data:`PLAIN_LANCZOS_MIN_NODES` the fully reorthogonalised Lanczos, each
-    spectrum alone. Above, one plain-Lanczos pass for both (:func:`_plain_spectra`;
+    :data:`PLAIN_LANCZOS_MIN_NODES` the compiled plain Lanczos of
+    :func:`_small_spectra` (the fully reorthogonalised one, then ARPACK, where it
+    gives up), each spectrum alone. Above, one plain-Lanczos pass for both (:func:`_plain_spectra`;
     a bipartite graph whose folded values fail :func:`_folded_value`'s rules has
     its gap solved again on ``A_s``); a recurrence that stops short hands its
     spectrum to the solves of :func:`_top_eigenvalues` (ARPACK).
@@ -558,9 +616,14 @@ def spectral_pair(
     if radius and n == 1:
         radius_value = 0.0
     if n <= PLAIN_LANCZOS_MIN_NODES or n < 2:
-        if gap and n >= 2:
+        gap_done = radius_done = False
+        if n > DENSE_EIGEN_MAX_NODES:
+            gap_value, radius_value, gap_done, radius_done = _small_spectra(
+                st, gap, radius, tol_gap, tol_radius
+            )
+        if gap and n >= 2 and not gap_done:
             gap_value = _gap_before_plain(st, tol_gap)
-        if radius and n > 1:
+        if radius and n > 1 and not radius_done:
             radius_value = float(_top_eigenvalues(st, True, 1, tol_radius)[0])
         return gap_value, radius_value
     gap_vals, radius_vals, folded = _plain_spectra(st, gap, radius, tol_gap, tol_radius)

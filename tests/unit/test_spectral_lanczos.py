@@ -15,9 +15,26 @@ from prunegraph.queries.topometrics import _dense_matrix, compute_section_a
 
 @pytest.fixture
 def plain(monkeypatch):
-    """Every graph above 10 nodes takes the plain-Lanczos path (no dense, no full reorth)."""
+    """Every graph above 10 nodes takes the large-graph plain-Lanczos path (Python steps)."""
     monkeypatch.setattr(T, "DENSE_EIGEN_MAX_NODES", 10)
     monkeypatch.setattr(T, "PLAIN_LANCZOS_MIN_NODES", 10)
+
+
+@pytest.fixture
+def small(monkeypatch):
+    """Graphs above 10 nodes take the compiled small-graph path (:func:`_small_spectra`)."""
+    monkeypatch.setattr(T, "DENSE_EIGEN_MAX_NODES", 10)
+    monkeypatch.setattr(T, "PLAIN_LANCZOS_MIN_NODES", 5000)
+    fallbacks = []
+    for name in ("_gap_before_plain", "_top_eigenvalues"):
+        original = getattr(T, name)
+
+        def spy(*args, _name=name, _original=original, **kw):
+            fallbacks.append(_name)
+            return _original(*args, **kw)
+
+        monkeypatch.setattr(T, name, spy)
+    return fallbacks
 
 
 def dense_spectra(g):
@@ -64,7 +81,9 @@ class Spy:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("skip", [True, False])
-def test_plain_pair_matches_dense_spectra(plain, seed, skip):
+@pytest.mark.parametrize("path", ["plain", "small"])
+def test_plain_pair_matches_dense_spectra(request, path, seed, skip):
+    fallbacks = request.getfixturevalue(path)
     g = random_layered(seed, sizes=(60, 80, 80, 60), density=0.2, skip=skip)
     gap, radius = T.spectral_pair(GraphStructure(g))
     dgap, dradius = dense_spectra(g)
@@ -73,6 +92,26 @@ def test_plain_pair_matches_dense_spectra(plain, seed, skip):
     # Alone, each spectrum gives the same value as in the lockstep solve.
     assert T.spectral_gap(GraphStructure(g)) == pytest.approx(gap, rel=1e-9)
     assert T.spectral_radius(GraphStructure(g)) == pytest.approx(radius, rel=1e-9)
+    if path == "small":
+        assert fallbacks == []  # the compiled recurrence converged, no fallback ran
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_small_path_on_repeated_and_close_top_eigenvalues(small, skip):
+    for g in (two_components(3, skip=skip), two_components(4, scale=1 - 1e-5, skip=skip)):
+        dgap, dradius = dense_spectra(g)
+        gap, radius = T.spectral_pair(GraphStructure(g))
+        assert gap == pytest.approx(dgap, rel=1e-3 if dgap < 1e-3 else 1e-7)
+        assert radius == pytest.approx(dradius, rel=1e-7)
+    assert small == []
+
+
+def test_small_path_falls_back_on_a_rank_one_layer(small):
+    g = build([30, 40], [(0, 1, full(30, 40), None, "linear")])
+    gap, radius = T.spectral_pair(GraphStructure(g))
+    assert gap == pytest.approx(np.sqrt(1200.0), rel=1e-7)
+    assert radius == pytest.approx(dense_spectra(g)[1], rel=1e-7)
+    assert "_gap_before_plain" in small  # the closed Krylov space handed the gap over
 
 
 @pytest.mark.parametrize("skip", [True, False])
