@@ -49,13 +49,15 @@ alternative.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from prunegraph.analysis.cells import Pending, map_cells
 from prunegraph.analysis.features import FeatureTable
 from prunegraph.analysis.regression import (
     REGRESSORS,
@@ -191,6 +193,7 @@ def topology_vs_weights(
     regressor: str = DEFAULT_REGRESSOR,
     scenarios: Sequence[str] = SCENARIOS,
     n_boot: int = N_BOOTSTRAP,
+    executor: Executor | None = None,
 ) -> AddedValue:
     """Topology alone, weights alone and both under the same grouped CV, per scenario.
 
@@ -211,6 +214,9 @@ def topology_vs_weights(
         Any of ``'sparsity'``, ``'architecture'``, ``'all'``.
     n_boot : int
         Bootstrap resamples of the configurations for ``gain_ci_lo/hi``.
+    executor : Executor, optional
+        A process pool (:func:`~prunegraph.analysis.cells.cell_executor`) for the
+        panels (one per cell and feature set); default: in this process.
 
     Returns
     -------
@@ -218,6 +224,44 @@ def topology_vs_weights(
         Networks without any baseline value (no weights in the cache) are left out of
         all three sets, with a note.
     """
+    return topology_vs_weights_pending(
+        table,
+        protocol=protocol,
+        n_splits=n_splits,
+        n_repeats=n_repeats,
+        random_state=random_state,
+        feature_sets=feature_sets,
+        regressor=regressor,
+        scenarios=scenarios,
+        n_boot=n_boot,
+        executor=executor,
+    ).result()
+
+
+def _fit_panel(
+    X: pd.DataFrame, y: pd.Series, groups: pd.Series, settings: dict[str, Any]
+) -> RegressorPanel | str:
+    """One feature set of one cell: the fitted panel, or why it could not be fitted."""
+    try:
+        return RegressorPanel(**settings).fit(X, y, groups=groups)
+    except PrunegraphError as exc:
+        return str(exc)
+
+
+def topology_vs_weights_pending(
+    table: FeatureTable,
+    *,
+    protocol: str = "grouped",
+    n_splits: int = 5,
+    n_repeats: int = 10,
+    random_state: int = 0,
+    feature_sets: Sequence[str] = FEATURE_SETS,
+    regressor: str = DEFAULT_REGRESSOR,
+    scenarios: Sequence[str] = SCENARIOS,
+    n_boot: int = N_BOOTSTRAP,
+    executor: Executor | None = None,
+) -> Pending[AddedValue]:
+    """:func:`topology_vs_weights` with its panels submitted to ``executor``, collected on ``result()``."""
     if not isinstance(table, FeatureTable):
         raise ValidationError(
             "The 'table' parameter of topology_vs_weights must be a FeatureTable. "
@@ -240,85 +284,129 @@ def topology_vs_weights(
                 "out of the comparison (e.g. no trained weights in the cache)"
             )
             table = table.subset(has_baseline)
-    score_frames, summary_rows, gain_rows = [], [], []
+    settings: dict[str, Any] = {
+        "regressors": (regressor,),
+        "protocol": protocol,
+        "n_splits": n_splits,
+        "n_repeats": n_repeats,
+        "random_state": random_state,
+        "adapt_splits": True,
+        "keep_models": False,
+        "refit": False,
+    }
+    # (scenario, subset, y, groups, {set: columns}) per cell, or a note on a cell skipped
+    cells: list[tuple[str, str, pd.Series, pd.Series, dict[str, list[str]]] | str] = []
+    tasks: list[tuple[pd.DataFrame, pd.Series, pd.Series, dict[str, Any]]] = []
     for scenario in scenarios:
         for subset, part in table.scenarios(scenario):
-            where = f"{scenario}={subset}"
             columns = {name: set_columns(part, name) for name in (topology, baseline, both)}
             empty = [name for name, cols in columns.items() if not cols]
             if empty:
-                notes.append(f"skipped {where}: no usable column in {', '.join(empty)}")
+                cells.append(f"skipped {scenario}={subset}: no usable column in {', '.join(empty)}")
                 continue
             y, groups = part.y, part.groups
-            panels: dict[str, RegressorPanel] = {}
-            try:
-                for name, cols in columns.items():
-                    panels[name] = RegressorPanel(
-                        regressors=(regressor,),
-                        protocol=protocol,
-                        n_splits=n_splits,
-                        n_repeats=n_repeats,
-                        random_state=random_state,
-                        adapt_splits=True,
-                        keep_models=False,
-                        refit=False,
-                    ).fit(part.data[cols].astype(float), y, groups=groups)
-            except PrunegraphError as exc:
-                notes.append(f"skipped {where}: {exc}")
-                continue
-            target = y.to_numpy(dtype=float)
-            n_rows, n_configs = len(target), int(groups.nunique())
-            cv = panels[both].cv_
-            r2 = {}
-            errors = {}
-            for name, panel in panels.items():
-                scores = panel.scores_[["repeat", "r2", "r2_adj", "n", "p"]].assign(
-                    scenario=scenario, subset=subset, feature_set=name
-                )
-                score_frames.append(scores)
-                r2[name] = scores["r2"].to_numpy(dtype=float)
-                predictions = panel.oof_predictions_[regressor].to_numpy(dtype=float)
-                errors[name] = ((target[:, None] - predictions) ** 2).mean(axis=1)
-                row: dict[str, Any] = {
-                    "scenario": scenario,
-                    "subset": subset,
-                    "feature_set": name,
-                    "n_rows": n_rows,
-                    "n_configurations": n_configs,
-                    "n_features": int(panel.n_features_in_),
-                    "cv": panel.cv_,
-                }
-                for column in ("r2", "r2_adj"):
-                    row.update(_stats(scores[column].to_numpy(dtype=float), column))
-                summary_rows.append(row)
-            gain = r2[both] - r2[baseline]
-            draws = bootstrap_gain(
-                target,
-                errors[baseline],
-                errors[both],
-                groups.to_numpy(),
-                n_boot=int(n_boot),
-                random_state=random_state,
+            cells.append((scenario, subset, y, groups, columns))
+            tasks += [
+                (part.data[cols].astype(float), y, groups, settings) for cols in columns.values()
+            ]
+    # the largest cells first, so no worker is left with a big one at the end
+    order = sorted(range(len(tasks)), key=lambda i: -tasks[i][0].size)
+    run = map_cells(_fit_panel, tasks, executor=executor, order=order)
+
+    def finish() -> AddedValue:
+        return _added_value(
+            cells,
+            iter(run()),
+            notes=list(notes),
+            regressor=regressor,
+            feature_sets=(topology, baseline, both),
+            n_repeats=int(n_repeats),
+            n_boot=int(n_boot),
+            random_state=random_state,
+        )
+
+    return Pending(finish)
+
+
+def _added_value(
+    cells: Sequence[tuple[str, str, pd.Series, pd.Series, dict[str, list[str]]] | str],
+    fitted: Iterator[RegressorPanel | str],
+    *,
+    notes: list[str],
+    regressor: str,
+    feature_sets: tuple[str, str, str],
+    n_repeats: int,
+    n_boot: int,
+    random_state: int,
+) -> AddedValue:
+    """Scores, summary and gain of the fitted panels (three per cell, in cell order)."""
+    topology, baseline, both = feature_sets
+    score_frames, summary_rows, gain_rows = [], [], []
+    for cell in cells:
+        if isinstance(cell, str):
+            notes.append(cell)
+            continue
+        scenario, subset, y, groups, columns = cell
+        where = f"{scenario}={subset}"
+        results = {name: next(fitted) for name in columns}
+        failed = [r for r in results.values() if isinstance(r, str)]
+        if failed:  # the first set that could not be fitted says why
+            notes.append(f"skipped {where}: {failed[0]}")
+            continue
+        panels: dict[str, RegressorPanel] = {
+            name: r for name, r in results.items() if not isinstance(r, str)
+        }
+        target = y.to_numpy(dtype=float)
+        n_rows, n_configs = len(target), int(groups.nunique())
+        cv = panels[both].cv_
+        r2 = {}
+        errors = {}
+        for name, panel in panels.items():
+            scores = panel.scores_[["repeat", "r2", "r2_adj", "n", "p"]].assign(
+                scenario=scenario, subset=subset, feature_set=name
             )
-            draws = draws[np.isfinite(draws)]
-            gain_rows.append(
-                {
-                    "scenario": scenario,
-                    "subset": subset,
-                    "n_rows": n_rows,
-                    "n_configurations": n_configs,
-                    "cv": cv,
-                    "r2_topology": float(np.mean(r2[topology])),
-                    "r2_weights": float(np.mean(r2[baseline])),
-                    "r2_both": float(np.mean(r2[both])),
-                    "r2_adj_both": adjusted_r2(
-                        float(np.mean(r2[both])), n_rows, len(columns[both])
-                    ),
-                    **_stats(gain, "gain"),
-                    "gain_ci_lo": float(np.percentile(draws, 2.5)) if draws.size else np.nan,
-                    "gain_ci_hi": float(np.percentile(draws, 97.5)) if draws.size else np.nan,
-                }
-            )
+            score_frames.append(scores)
+            r2[name] = scores["r2"].to_numpy(dtype=float)
+            predictions = panel.oof_predictions_[regressor].to_numpy(dtype=float)
+            errors[name] = ((target[:, None] - predictions) ** 2).mean(axis=1)
+            row: dict[str, Any] = {
+                "scenario": scenario,
+                "subset": subset,
+                "feature_set": name,
+                "n_rows": n_rows,
+                "n_configurations": n_configs,
+                "n_features": int(panel.n_features_in_),
+                "cv": panel.cv_,
+            }
+            for column in ("r2", "r2_adj"):
+                row.update(_stats(scores[column].to_numpy(dtype=float), column))
+            summary_rows.append(row)
+        gain = r2[both] - r2[baseline]
+        draws = bootstrap_gain(
+            target,
+            errors[baseline],
+            errors[both],
+            groups.to_numpy(),
+            n_boot=int(n_boot),
+            random_state=random_state,
+        )
+        draws = draws[np.isfinite(draws)]
+        gain_rows.append(
+            {
+                "scenario": scenario,
+                "subset": subset,
+                "n_rows": n_rows,
+                "n_configurations": n_configs,
+                "cv": cv,
+                "r2_topology": float(np.mean(r2[topology])),
+                "r2_weights": float(np.mean(r2[baseline])),
+                "r2_both": float(np.mean(r2[both])),
+                "r2_adj_both": adjusted_r2(float(np.mean(r2[both])), n_rows, len(columns[both])),
+                **_stats(gain, "gain"),
+                "gain_ci_lo": float(np.percentile(draws, 2.5)) if draws.size else np.nan,
+                "gain_ci_hi": float(np.percentile(draws, 97.5)) if draws.size else np.nan,
+            }
+        )
     lead = ["scenario", "subset", "feature_set", "repeat"]
     scores = (
         pd.concat(score_frames, ignore_index=True) if score_frames else pd.DataFrame(columns=lead)
@@ -330,8 +418,8 @@ def topology_vs_weights(
         gain=pd.DataFrame(gain_rows),
         notes=notes,
         regressor=regressor,
-        feature_sets=(topology, baseline, both),
-        n_repeats=int(n_repeats),
+        feature_sets=feature_sets,
+        n_repeats=n_repeats,
     )
 
 
@@ -436,9 +524,21 @@ def plot_added_value(result: AddedValue) -> Any:
     return fig
 
 
+def _settings(report: Any) -> dict[str, Any]:
+    return {key: getattr(report, key, value) for key, value in REPORT_CV.items()}
+
+
+def _prepare(report: Any, table: FeatureTable) -> Pending[AddedValue]:
+    """Submit the section's panels to the report's pool (``report.executor``)."""
+    return topology_vs_weights_pending(
+        table, **_settings(report), executor=getattr(report, "executor", None)
+    )
+
+
 def _section(report: Any, table: FeatureTable) -> str | None:
-    settings = {key: getattr(report, key, value) for key, value in REPORT_CV.items()}
-    result = topology_vs_weights(table, **settings)
+    settings = _settings(report)
+    pending = getattr(report, "pending", {}).get("topology_vs_weights")
+    result = pending.result() if pending is not None else topology_vs_weights(table, **settings)
     for note in result.notes:
         report.note(f"topology_vs_weights: {note}")
     if result.gain.empty:
@@ -483,5 +583,6 @@ register_section(
         heading="Does topology add to the weights? (weights-only baseline, Unterthiner et al. 2020)",
         run=_section,
         applies=_applies,
+        prepare=_prepare,
     )
 )

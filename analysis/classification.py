@@ -12,6 +12,7 @@ configuration is one row and the two protocols coincide.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +23,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder, MinMaxScaler
 
+from prunegraph.analysis.cells import Pending, map_cells
 from prunegraph.analysis.cv import fast_fitting, fit_splits, repeated_splits
 from prunegraph.analysis.features import CONFIGURATION_COLUMNS, FeatureTable, configuration_labels
 from prunegraph.analysis.regression import FoldScaler, xgboost_train
@@ -219,15 +221,51 @@ def classification_table(
     random_state: int = 0,
     adapt_splits: bool = False,
     n_jobs: int | None = None,
+    executor: Executor | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Cunegatti et al. 2023 Table 5: balanced accuracy per target, feature set, scenario, subset.
 
     Columns ``target, feature_set, scenario, subset, balanced_accuracy_mean,
     balanced_accuracy_std`` (sample standard deviation over repeats, ddof = 1),
     ``chance, n_rows, n_classes, n_splits, cv``. ``adapt_splits`` fits the folds to
-    small cells (see :func:`classify`); ``n_jobs`` runs cells in parallel (joblib).
+    small cells (see :func:`classify`); ``n_jobs`` runs cells in parallel (joblib),
+    ``executor`` on a process pool (:func:`~prunegraph.analysis.cells.cell_executor`).
     Returns the table and notes on skipped cells (too few rows or classes).
     """
+    return classification_pending(
+        table,
+        targets=targets,
+        feature_sets=feature_sets,
+        scenarios=scenarios,
+        protocol=protocol,
+        n_splits=n_splits,
+        n_repeats=n_repeats,
+        aggregate_seeds=aggregate_seeds,
+        n_estimators=n_estimators,
+        random_state=random_state,
+        adapt_splits=adapt_splits,
+        n_jobs=n_jobs,
+        executor=executor,
+    ).result()
+
+
+def classification_pending(
+    table: FeatureTable,
+    *,
+    targets: Sequence[str] = ("pruner_category", "pruner"),
+    feature_sets: Sequence[str] = ("mge",),
+    scenarios: Sequence[str] = ("all", "sparsity", "architecture"),
+    protocol: str = "grouped",
+    n_splits: int = 5,
+    n_repeats: int = 10,
+    aggregate_seeds: bool = False,
+    n_estimators: int = 30,
+    random_state: int = 0,
+    adapt_splits: bool = False,
+    n_jobs: int | None = None,
+    executor: Executor | None = None,
+) -> Pending[tuple[pd.DataFrame, list[str]]]:
+    """:func:`classification_table` with its cells submitted to ``executor``, collected on ``result()``."""
     settings = {
         "protocol": protocol,
         "n_splits": n_splits,
@@ -244,9 +282,7 @@ def classification_table(
         for scenario in scenarios
         for subset, part in table.scenarios(scenario)
     ]
-    if n_jobs is not None and n_jobs != 1 and len(cells) > 1:
-        from joblib import Parallel, delayed
-
+    if executor is not None or (n_jobs is not None and n_jobs != 1 and len(cells) > 1):
         # workers get the rows without the per-layer table (unused here), largest cells
         # first (rows x columns x classes), so no worker is left with a big one at the end
         def size(cell: tuple[tuple[str, str, str, str], FeatureTable]) -> int:
@@ -255,13 +291,21 @@ def classification_table(
             return len(part) * len(part.feature_columns(feature_set)) * max(n_classes, 2)
 
         order = sorted(range(len(cells)), key=lambda i: -size(cells[i]))
-        done = Parallel(n_jobs=n_jobs)(
-            delayed(_classify_cell)(cells[i][0], replace(cells[i][1], layers=None), settings)
-            for i in order
+        run = map_cells(
+            _classify_cell,
+            [(key, replace(part, layers=None), settings) for key, part in cells],
+            n_jobs=n_jobs,
+            executor=executor,
+            order=order,
         )
-        results = [result for _, result in sorted(zip(order, done, strict=True))]
     else:
-        results = [_classify_cell(key, part, settings) for key, part in cells]
+        run = map_cells(_classify_cell, [(key, part, settings) for key, part in cells])
+    return Pending(lambda: _classification_rows(run()))
+
+
+def _classification_rows(
+    results: Sequence[tuple[tuple[str, str, str, str], pd.DataFrame | str]],
+) -> tuple[pd.DataFrame, list[str]]:
     rows, notes = [], []
     for (target, feature_set, scenario, subset), scores in results:
         if isinstance(scores, str):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from prunegraph._registry import Registry
+from prunegraph.analysis.cells import Pending, map_cells
 from prunegraph.analysis.cv import (
     check_cv_inputs,
     fast_fitting,
@@ -1005,6 +1007,7 @@ def regress(
     keep_models: bool = True,
     refit: bool = True,
     n_jobs: int | None = None,
+    executor: Executor | None = None,
 ) -> RegressionStudy:
     """Cross-validated accuracy-drop regression for every scenario, subset and feature set.
 
@@ -1025,6 +1028,50 @@ def regress(
         Passed to every :class:`RegressorPanel` (the report needs neither).
     n_jobs : int, optional
         Cells fitted in parallel with joblib (``None``/1: in this process).
+    executor : Executor, optional
+        A process pool (:func:`~prunegraph.analysis.cells.cell_executor`) for the cells
+        instead of joblib; :func:`regress_pending` returns before they are fitted.
+    """
+    return regress_pending(
+        table,
+        scenarios=scenarios,
+        feature_sets=feature_sets,
+        regressors=regressors,
+        protocol=protocol,
+        n_splits=n_splits,
+        n_repeats=n_repeats,
+        random_state=random_state,
+        regressor_params=regressor_params,
+        adapt_splits=adapt_splits,
+        keep_models=keep_models,
+        refit=refit,
+        n_jobs=n_jobs,
+        executor=executor,
+    ).result()
+
+
+def regress_pending(
+    table: FeatureTable,
+    *,
+    scenarios: Sequence[str] = SCENARIOS,
+    feature_sets: Sequence[str] = DEFAULT_FEATURE_SETS,
+    regressors: Sequence[str] = DEFAULT_REGRESSORS,
+    protocol: str = "grouped",
+    n_splits: int = 5,
+    n_repeats: int = 10,
+    random_state: int = 0,
+    regressor_params: Mapping[str, Mapping[str, Any]] | None = None,
+    adapt_splits: bool = False,
+    keep_models: bool = True,
+    refit: bool = True,
+    n_jobs: int | None = None,
+    executor: Executor | None = None,
+) -> Pending[RegressionStudy]:
+    """:func:`regress` with its cells submitted to ``executor`` and collected on ``result()``.
+
+    The cells are cut from the table here (in the calling thread); with an ``executor``
+    this returns as soon as they are submitted, so the caller can do other work while
+    the workers fit them. Without one it fits them first (as :func:`regress`).
     """
     if not isinstance(table, FeatureTable):
         raise ValidationError(
@@ -1053,15 +1100,24 @@ def regress(
                     notes.append(f"skipped {scenario}={subset}, features={feature_set}: {exc}")
                     continue
                 cells.append((key, X, part.y, part.groups))
-    if n_jobs is not None and n_jobs != 1 and len(cells) > 1:
-        from joblib import Parallel, delayed
+    # largest cells first (rows x columns), so no worker is left with a big one at the end
+    parallel = executor is not None or (n_jobs is not None and n_jobs != 1)
+    order = sorted(range(len(cells)), key=lambda i: -cells[i][1].size) if parallel else None
+    run = map_cells(
+        _fit_cell,
+        [(*cell, settings) for cell in cells],
+        n_jobs=n_jobs,
+        executor=executor,
+        order=order,
+    )
+    return Pending(lambda: _regression_study(run(), notes))
 
-        # largest cells first (rows x columns), so no worker is left with a big one at the end
-        order = sorted(range(len(cells)), key=lambda i: -cells[i][1].size)
-        done = Parallel(n_jobs=n_jobs)(delayed(_fit_cell)(*cells[i], settings) for i in order)
-        results = [result for _, result in sorted(zip(order, done, strict=True))]
-    else:
-        results = [_fit_cell(key, X, y, g, settings) for key, X, y, g in cells]
+
+def _regression_study(
+    results: Sequence[tuple[tuple[str, str, str], RegressorPanel | str]], notes: list[str]
+) -> RegressionStudy:
+    """The :class:`RegressionStudy` of fitted cells (a cell that could not run is a note)."""
+    notes = list(notes)
     frames, panels = [], {}
     for key, result in results:
         scenario, subset, feature_set = key

@@ -21,6 +21,7 @@ import html
 import io
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from prunegraph.analysis.classification import CLASSIFIER_PARAMS, classification_table
+from prunegraph.analysis.cells import Pending, cell_executor, default_jobs
+from prunegraph.analysis.classification import CLASSIFIER_PARAMS, classification_pending
 from prunegraph.analysis.cv import single_threaded_blas
 from prunegraph.analysis.features import FeatureTable, load_features
 from prunegraph.analysis.importance import importance_matrix, permutation_importance_cv
@@ -40,7 +42,7 @@ from prunegraph.analysis.regression import (
     MIN_ROWS_PER_FEATURE,
     XGBOOST_PARAMS,
     RegressionStudy,
-    regress,
+    regress_pending,
 )
 from prunegraph.errors import PrunegraphError, ValidationError
 
@@ -70,12 +72,19 @@ class ExtraSection:
         ``applies(table) -> bool``: whether the feature table holds what the
         section needs; a section that does not apply is left out unless it was
         asked for by name (then it says why it cannot run).
+    prepare : callable, optional
+        ``prepare(report, table) -> Pending``: when the report has a process pool
+        (``report.executor``), called before any section runs to submit the section's
+        fits; ``run`` then finds the :class:`~prunegraph.analysis.cells.Pending` in
+        ``report.pending[name]``. Without it (or without a pool) ``run`` does all the
+        work itself.
     """
 
     name: str
     heading: str
     run: Callable[[Any, FeatureTable], str | None]
     applies: Callable[[FeatureTable], bool]
+    prepare: Callable[[Any, FeatureTable], Pending[Any]] | None = None
 
 
 EXTRA_SECTIONS: dict[str, ExtraSection] = {}
@@ -867,6 +876,8 @@ class _Section:
     notes: list[str] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    plain_notes: list[str] = field(default_factory=list)  # notes.txt, in this section's order
+    block: int = -1  # the position of the section run that wrote it (the preamble: -1)
 
 
 @dataclass
@@ -888,6 +899,11 @@ class _Report:
     n_splits: int = 5
     n_repeats: int = 5
     random_state: int = 0
+    # The process pool for the sections' cells (None: every fit in this process), the
+    # sections' submitted work by section name, and the section run now writing.
+    executor: Executor | None = None
+    pending: dict[str, Pending[Any]] = field(default_factory=dict)
+    block: int = -1
 
     @property
     def current(self) -> _Section:
@@ -900,7 +916,7 @@ class _Report:
 
     def begin(self, name: str, heading: str) -> None:
         """Start section ``name`` under ``heading`` (what follows is written into it)."""
-        self.sections.append(_Section(name, heading))
+        self.sections.append(_Section(name, heading, block=self.block))
 
     def heading(self, text: str) -> None:
         self.begin(_slug(text), text)
@@ -910,6 +926,7 @@ class _Report:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+        self.current.plain_notes.append(text)
         self.current.notes.append(f'<p class="note">{html.escape(text)}</p>')
 
     def table(self, frame: pd.DataFrame, name: str, *, caption: str, index: bool = False) -> None:
@@ -967,6 +984,16 @@ class _Report:
                 failure = "Not computed: no cell had enough data (see the section's notes)."
         if headline and not self.has_headline(section):
             self.headline(section, failure or "Computed; see the section's plots and tables.")
+
+    def in_run_order(self) -> None:
+        """Put the sections (and the notes) back in the order of the section runs.
+
+        Sections that were run ahead of others (while the pool fitted) land where a
+        serial run would have written them, so the page and ``notes.txt`` do not
+        depend on which ran first.
+        """
+        self.sections = [self.sections[0], *sorted(self.sections[1:], key=lambda s: s.block)]
+        self.notes = [note for section in self.sections for note in section.plain_notes]
 
     def _page_order(self) -> list[_Section]:
         body = self.sections[1:]
@@ -1045,11 +1072,9 @@ PARALLEL_MIN_WORK: int = 1_000
 
 def auto_jobs(table: FeatureTable, n_feature_sets: int) -> int:
     """Worker processes for the report's cells: ``min(cores, 4)``, 1 for small tables."""
-    import os
-
     if len(table) * max(n_feature_sets, 1) < PARALLEL_MIN_WORK:
         return 1
-    return max(1, min(os.cpu_count() or 1, 4))
+    return default_jobs()
 
 
 _CSS = """
@@ -1163,10 +1188,21 @@ def write_report(
     params = {"xgboost": {"n_estimators": reg_trees}}
     state: dict[str, RegressionStudy] = {}
     jobs = auto_jobs(table, len(feature_sets)) if n_jobs is None else n_jobs
+    # With a pool every section's fits are submitted first (below), and the sections
+    # that fit nothing are drawn while the workers fit; without one each section does
+    # its own work when it runs, in page order.
+    executor = cell_executor(jobs) if jobs > 1 else None
+    report.executor = executor
     sd_repeats = f"± = sample standard deviation (ddof = 1) over the {n_repeats} CV repeats"
 
-    def run_regression() -> None:
-        study = regress(
+    def deferred(start: Callable[[], Pending[Any]]) -> Pending[Any]:
+        """Submitted now with a pool; otherwise computed when its section first needs it."""
+        if executor is None:
+            return Pending(lambda: start().result())
+        return Pending.launch(start)
+
+    def start_regression() -> Pending[RegressionStudy]:
+        return regress_pending(
             table,
             feature_sets=feature_sets,
             regressors=regressors,
@@ -1178,8 +1214,78 @@ def write_report(
             adapt_splits=True,
             keep_models=False,
             refit=False,
-            n_jobs=jobs,
+            executor=executor,
         )
+
+    def start_permutation() -> Pending[pd.DataFrame]:
+        arguments = (table.X("mge"), table.y)
+        options = {
+            "groups": table.groups,
+            "protocol": protocol,
+            "n_splits": n_splits,
+            "n_repeats": max(1, min(n_repeats, 3)),
+            "random_state": random_state,
+            "regressor_params": {"n_estimators": reg_trees},
+        }
+        if executor is None:
+            return Pending.done(permutation_importance_cv(*arguments, **options))
+        future = executor.submit(permutation_importance_cv, *arguments, **options)
+        return Pending(future.result)
+
+    def start_classification() -> Pending[tuple[pd.DataFrame, list[str]]]:
+        return classification_pending(
+            table,
+            feature_sets=[fs for fs in ("mge", "all") if table.feature_columns(fs)],
+            protocol=protocol,
+            n_splits=n_splits,
+            n_repeats=n_repeats,
+            n_estimators=cls_trees,
+            random_state=random_state,
+            adapt_splits=True,
+            executor=executor,
+        )
+
+    def start_ranking() -> Pending[tuple[list[str | None], list[Any]]]:
+        pruners_per_category = data.groupby("pruner_category")["pruner"].nunique()
+        categories = sorted(pruners_per_category.index[pruners_per_category >= 2])
+        if len(pruners_per_category) < 2:
+            categories = []  # one category: the overall ranking already is the per-category one
+        wanted_categories: list[str | None] = [None, *categories]
+        if executor is None:
+            results = [
+                rank_pruners(table, category=c, random_state=random_state)
+                for c in wanted_categories
+            ]
+            return Pending.done((wanted_categories, results))
+        futures = [
+            executor.submit(rank_pruners, table, category=c, random_state=random_state)
+            for c in wanted_categories
+        ]
+        return Pending(lambda: (wanted_categories, [f.result() for f in futures]))
+
+    regression_needed = "regression" in sections or "importance" in sections
+    pending: dict[str, Pending[Any]] = {}
+    for name, start, needed in (
+        ("regression", start_regression, regression_needed),
+        ("importance", start_permutation, "importance" in sections),
+        ("classification", start_classification, "classification" in sections),
+        ("ranking", start_ranking, "ranking" in sections),
+    ):
+        if needed:
+            pending[name] = deferred(start)
+    extras = [
+        extra for extra in EXTRA_SECTIONS.values() if extra.name in sections or extra.applies(table)
+    ]
+    if executor is not None:
+        for extra in extras:
+            if extra.prepare is not None:
+                prepare = extra.prepare
+                report.pending[extra.name] = Pending.launch(
+                    lambda prepare=prepare: prepare(report, table)  # type: ignore[misc]
+                )
+
+    def run_regression() -> None:
+        study = pending["regression"].result()
         state["study"] = study
         for note in study.notes:
             report.note(note)
@@ -1268,16 +1374,7 @@ def write_report(
                     "red positive, blue negative, values printed in the cells."
                 ),
             )
-        perm = permutation_importance_cv(
-            table.X("mge"),
-            table.y,
-            groups=table.groups,
-            protocol=protocol,
-            n_splits=n_splits,
-            n_repeats=max(1, min(n_repeats, 3)),
-            random_state=random_state,
-            regressor_params={"n_estimators": reg_trees},
-        )
+        perm = pending["importance"].result()
         report.headline("importance", importance_headline(perm))
         report.figure(
             plot_permutation_importance(perm),
@@ -1303,17 +1400,7 @@ def write_report(
         )
 
     def run_classification() -> None:
-        result, notes = classification_table(
-            table,
-            feature_sets=[fs for fs in ("mge", "all") if table.feature_columns(fs)],
-            protocol=protocol,
-            n_splits=n_splits,
-            n_repeats=n_repeats,
-            n_estimators=cls_trees,
-            random_state=random_state,
-            adapt_splits=True,
-            n_jobs=jobs,
-        )
+        result, notes = pending["classification"].result()
         for note in notes:
             report.note(note)
         if result.empty:
@@ -1336,23 +1423,7 @@ def write_report(
         )
 
     def run_ranking() -> None:
-        pruners_per_category = data.groupby("pruner_category")["pruner"].nunique()
-        categories = sorted(pruners_per_category.index[pruners_per_category >= 2])
-        if len(pruners_per_category) < 2:
-            categories = []  # one category: the overall ranking already is the per-category one
-        wanted_categories: list[str | None] = [None, *categories]
-        if jobs > 1 and len(wanted_categories) > 1:
-            from joblib import Parallel, delayed
-
-            results = Parallel(n_jobs=jobs)(
-                delayed(rank_pruners)(table, category=c, random_state=random_state)
-                for c in wanted_categories
-            )
-        else:
-            results = [
-                rank_pruners(table, category=c, random_state=random_state)
-                for c in wanted_categories
-            ]
+        wanted_categories, results = pending["ranking"].result()
         for category, result in zip(wanted_categories, results, strict=True):
             suffix = "" if category is None else f"_{category}"
             if category is None and not result.scores.empty:
@@ -1425,31 +1496,41 @@ def write_report(
         "ranking": ("Ranking pruners (RBO_ext, alpha in 0.25/0.5/0.75)", run_ranking),
         "ramanujan": ("Ramanujan metrics vs layer density", run_ramanujan),
     }
-    wanted = list(sections)
-    if "importance" in wanted and "regression" not in wanted:
-        wanted.insert(0, "regression")
-        report.begin("importance", runners["importance"][0])  # the fit's notes go there
-    for name in SECTIONS:
-        if name not in wanted:
-            continue
-        heading, run = runners[name]
-        if name in sections and report.current.name != name:
-            report.begin(name, heading)
-        report.guarded(name, run, headline=name in sections)
-    for extra in EXTRA_SECTIONS.values():
-        asked = extra.name in sections
-        if not asked and not extra.applies(table):
-            continue
-        report.begin(extra.name, extra.heading)
+    # The section runs in page order: (name, run, fits in the pool).
+    steps: list[tuple[str, Callable[[], None], bool]] = []
 
-        def run_extra(extra: ExtraSection = extra) -> None:
+    def core_step(name: str) -> Callable[[], None]:
+        heading, run = runners[name]
+
+        def step() -> None:
+            if name == "regression" and "regression" not in sections:
+                report.begin("importance", runners["importance"][0])  # the fit's notes go there
+            if name in sections and report.current.name != name:
+                report.begin(name, heading)
+            report.guarded(name, run, headline=name in sections)
+
+        return step
+
+    for name in SECTIONS:
+        if name in sections or (name == "regression" and regression_needed):
+            steps.append((name, core_step(name), name != "ramanujan"))
+
+    def extra_step(extra: ExtraSection) -> Callable[[], None]:
+        def run_extra() -> None:
             if not extra.applies(table):
                 raise ValidationError(f"the feature table lacks what section '{extra.name}' needs")
             headline = extra.run(report, table)
             if headline:
                 report.headline(extra.name, headline)
 
-        report.guarded(extra.name, run_extra)
+        def step() -> None:
+            report.begin(extra.name, extra.heading)
+            report.guarded(extra.name, run_extra)
+
+        return step
+
+    for extra in extras:
+        steps.append((extra.name, extra_step(extra), extra.name in report.pending))
     if stability is not None:
         from prunegraph.analysis.stability_report import stability_section
 
@@ -1459,8 +1540,18 @@ def write_report(
             stability_section(report, pairs)
             report.headline("stability", stability_headline(pairs))
 
-        report.begin("stability", "Stability per pruner and sparsity (Cunegatti et al. 2023)")
-        report.guarded("stability", run_stability)
+        def stability_step() -> None:
+            report.begin("stability", "Stability per pruner and sparsity (Cunegatti et al. 2023)")
+            report.guarded("stability", run_stability)
+
+        steps.append(("stability", stability_step, False))
+    order = list(range(len(steps)))
+    if executor is not None:  # what needs no fit first, while the workers fit
+        order.sort(key=lambda i: steps[i][2])
+    for i in order:
+        report.block = i
+        steps[i][1]()
+    report.in_run_order()
     (out / "notes.txt").write_text("\n".join(report.notes) + ("\n" if report.notes else ""))
     doc_title = html.escape(
         title or f"prunegraph analysis: {', '.join(sorted(data['study'].unique()))}"
