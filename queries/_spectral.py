@@ -58,9 +58,10 @@ PAIGE_FACTOR = 2.5
 # ------------------------------------------------------------------ kernels
 @njit(cache=True, parallel=True)
 def sym_matvec2(indptr, indices, data, loops, x, wdeg, laplacian, threads):  # pragma: no cover
-    """Two products from the upper triangle of ``A_s`` in one pass: ``out[:, j] = M_j x[:, j]``.
+    """Two products from the upper triangle of ``A_s`` in one pass: ``out[j] = M_j x[:, j]``.
 
-    ``x`` is ``(n, 2)`` C-ordered (both columns of a row in one cache line);
+    ``x`` is ``(n, 2)`` C-ordered (both columns of a row in one cache line), the
+    result ``(2, n)`` (each product contiguous);
     ``M_j = D - A_s`` where ``laplacian[j]``, else ``A_s``. Each upper entry is
     read once, gathered for its row and scattered to its column into one of
     ``threads`` per-thread accumulators (row chunks balanced by entries);
@@ -87,7 +88,7 @@ def sym_matvec2(indptr, indices, data, loops, x, wdeg, laplacian, threads):  # p
                 y[w, 1] += val * xu1
             y[u, 0] += s0
             y[u, 1] += s1
-    out = np.empty((n, 2), dtype=np.float64)
+    out = np.empty((2, n), dtype=np.float64)
     has_loops = loops.shape[0] == n
     for v in prange(n):
         for j in range(2):
@@ -96,7 +97,7 @@ def sym_matvec2(indptr, indices, data, loops, x, wdeg, laplacian, threads):  # p
                 s += acc[t, v, j]
             if has_loops:
                 s += loops[v] * x[v, j]
-            out[v, j] = wdeg[v] * x[v, j] - s if laplacian[j] else s
+            out[j, v] = wdeg[v] * x[v, j] - s if laplacian[j] else s
     return out
 
 
@@ -104,7 +105,7 @@ def sym_matvec2(indptr, indices, data, loops, x, wdeg, laplacian, threads):  # p
 def csr_matvec2(indptr, indices, data, diag, x, wdeg, laplacian, bounds):  # pragma: no cover
     """:func:`sym_matvec2` from the full symmetric CSR (gather only, row ranges in parallel)."""
     n = indptr.shape[0] - 1
-    out = np.empty((n, 2), dtype=np.float64)
+    out = np.empty((2, n), dtype=np.float64)
     has_diag = diag.shape[0] == n
     for c in prange(bounds.shape[0] - 1):
         for u in range(bounds[c], bounds[c + 1]):
@@ -118,8 +119,8 @@ def csr_matvec2(indptr, indices, data, diag, x, wdeg, laplacian, bounds):  # pra
             if has_diag:
                 s0 += diag[u] * x[u, 0]
                 s1 += diag[u] * x[u, 1]
-            out[u, 0] = wdeg[u] * x[u, 0] - s0 if laplacian[0] else s0
-            out[u, 1] = wdeg[u] * x[u, 1] - s1 if laplacian[1] else s1
+            out[0, u] = wdeg[u] * x[u, 0] - s0 if laplacian[0] else s0
+            out[1, u] = wdeg[u] * x[u, 1] - s1 if laplacian[1] else s1
     return out
 
 
@@ -356,7 +357,8 @@ def lockstep(
 
     While two runs are active and ``joint`` is given, one step of both is one
     call of ``joint`` on the ``(n, 2)`` array of their vectors (one pass over
-    the matrix); otherwise each active run calls its own ``single`` product.
+    the matrix; it returns the two products as the rows of a ``(2, n)`` array);
+    otherwise each active run calls its own ``single`` product.
     """
     x2: np.ndarray | None = None
     while True:
@@ -370,7 +372,7 @@ def lockstep(
             x2[:, 1] = runs[live[1]].v
             y = joint(x2)
             for col, i in enumerate(live):
-                runs[i].advance(np.ascontiguousarray(y[:, col]))
+                runs[i].advance(y[col])
         else:
             for i in live:
                 runs[i].advance(single[i](runs[i].v))

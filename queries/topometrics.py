@@ -408,7 +408,7 @@ _LAPLACIAN_COLUMNS = np.array([False, True])
 
 
 def _joint_product(st: GraphStructure, kernel: str) -> Callable[[np.ndarray], np.ndarray]:
-    """``[A_s x_0, (D - A_s) x_1]`` for an ``(n, 2)`` array: one pass over the matrix."""
+    """``[A_s x_0, (D - A_s) x_1]`` (rows of a ``(2, n)`` array) for an ``(n, 2)`` one: one pass."""
     wdeg = st.weighted_degree
     if kernel == "upper":
         uptr, uidx, udata, loops = st.upper
@@ -424,8 +424,8 @@ def _joint_product(st: GraphStructure, kernel: str) -> Callable[[np.ndarray], np
         matrix = (matrix + sp.diags(diag)).tocsr()
 
     def product(x: np.ndarray) -> np.ndarray:
-        y = np.asarray(matrix @ x)
-        y[:, 1] = wdeg * x[:, 1] - y[:, 1]
+        y = np.ascontiguousarray(np.asarray(matrix @ x).T)
+        y[1] = wdeg * x[:, 1] - y[1]
         return y
 
     return product
@@ -491,8 +491,8 @@ def _plain_spectra(
             rows = sides[0]
 
             def folded_joint(x: np.ndarray) -> np.ndarray:
-                y = both(x)  # column 0: A_s x_0, nonzero on the other side only
-                y[:, 0] = half(ptr, idx, data, np.ascontiguousarray(y[:, 0]), rows)
+                y = both(x)  # row 0: A_s x_0, nonzero on the other side only
+                y[0] = half(ptr, idx, data, y[0], rows)
                 return y
 
             joint = folded_joint
