@@ -191,6 +191,247 @@ def symmetric_from_upper(up_ptr, up_idx, up_data):  # pragma: no cover - compile
     return ptr, idx, split, data
 
 
+# ------------------------------------------------- block-wise symmetric build
+
+
+@njit(cache=True, parallel=True)
+def _block_counts(
+    src, dst, meta, out_base, in_base, n_out, n_in, bins, bin_ptr
+):  # pragma: no cover
+    """Per-block out-/in-degrees (local to each block's partitions); False if an edge leaves them.
+
+    ``meta[b] = (start, stop, src_lo, src_hi, dst_lo, dst_hi)``; block ``b``'s
+    counters start at ``out_base[b]`` / ``in_base[b]``. The blocks of ``bins``
+    between ``bin_ptr[t]`` and ``bin_ptr[t + 1]`` run on one thread.
+    """
+    out_cnt = np.zeros(n_out, dtype=np.int64)
+    in_cnt = np.zeros(n_in, dtype=np.int64)
+    ok = np.ones(bin_ptr.shape[0] - 1, dtype=np.bool_)
+    for t in prange(bin_ptr.shape[0] - 1):
+        for j in range(bin_ptr[t], bin_ptr[t + 1]):
+            b = bins[j]
+            plo, phi, qlo, qhi = meta[b, 2], meta[b, 3], meta[b, 4], meta[b, 5]
+            ob, ib = out_base[b] - plo, in_base[b] - qlo
+            for k in range(meta[b, 0], meta[b, 1]):
+                u, v = src[k], dst[k]
+                if u < plo or u >= phi or v < qlo or v >= qhi:
+                    ok[t] = False
+                    continue
+                out_cnt[ob + u] += 1
+                in_cnt[ib + v] += 1
+    return out_cnt, in_cnt, ok.all()
+
+
+@njit(cache=True)
+def _block_layout(
+    n, meta, out_base, in_base, out_cnt, in_cnt, lower_order, upper_order
+):  # pragma: no cover
+    """Row pointers, ``split`` and each block's segment starts in the full symmetric CSR.
+
+    Row ``u`` holds the segments of the blocks into ``u``'s partition
+    (``lower_order``: by source partition, ascending), then those of the blocks
+    out of it (``upper_order``: by destination partition): concatenated, each
+    sorted segment makes a sorted row.
+    """
+    deg = np.zeros(n + 1, dtype=np.int64)
+    for b in range(meta.shape[0]):
+        for u in range(meta[b, 2], meta[b, 3]):
+            deg[u + 1] += out_cnt[out_base[b] + u - meta[b, 2]]
+        for v in range(meta[b, 4], meta[b, 5]):
+            deg[v + 1] += in_cnt[in_base[b] + v - meta[b, 4]]
+    for v in range(n):
+        deg[v + 1] += deg[v]
+    cursor = deg[:-1].copy()
+    in_off = np.empty(in_cnt.shape[0], dtype=np.int64)
+    out_off = np.empty(out_cnt.shape[0], dtype=np.int64)
+    for b in lower_order:
+        for v in range(meta[b, 4], meta[b, 5]):
+            i = in_base[b] + v - meta[b, 4]
+            in_off[i] = cursor[v]
+            cursor[v] += in_cnt[i]
+    split = cursor.copy()
+    for b in upper_order:
+        for u in range(meta[b, 2], meta[b, 3]):
+            i = out_base[b] + u - meta[b, 2]
+            out_off[i] = cursor[u]
+            cursor[u] += out_cnt[i]
+    return deg, split, out_off, in_off
+
+
+@njit(cache=True, parallel=True)
+def _block_fill(
+    src,
+    dst,
+    weight,
+    meta,
+    out_base,
+    in_base,
+    out_cnt,
+    in_cnt,
+    out_off,
+    in_off,
+    bins,
+    bin_ptr,
+    idx,
+    data,
+):  # pragma: no cover - compiled
+    """Fill every block's segments of the full symmetric CSR; True if a block repeats a pair.
+
+    Per block, three counting passes local to its two partitions: the sources
+    by destination (edge order), then the destinations row by row in ascending
+    order (upper segments sorted), then the sources column by column in
+    ascending order (lower segments sorted). Blocks write disjoint segments,
+    so the bins of blocks run in parallel.
+    """
+    dup = np.zeros(bin_ptr.shape[0] - 1, dtype=np.bool_)
+    for t in prange(bin_ptr.shape[0] - 1):
+        for j in range(bin_ptr[t], bin_ptr[t + 1]):
+            b = bins[j]
+            plo, phi, qlo, qhi = meta[b, 2], meta[b, 3], meta[b, 4], meta[b, 5]
+            ob, ib = out_base[b], in_base[b]
+            fill = in_off[ib : ib + qhi - qlo].copy()
+            for k in range(meta[b, 0], meta[b, 1]):
+                i = dst[k] - qlo
+                pos = fill[i]
+                idx[pos] = src[k]
+                data[pos] = abs(weight[k])
+                fill[i] = pos + 1
+            ofill = out_off[ob : ob + phi - plo].copy()
+            for i in range(qhi - qlo):
+                v = qlo + i
+                start = in_off[ib + i]
+                for pos in range(start, start + in_cnt[ib + i]):
+                    r = idx[pos] - plo
+                    q = ofill[r]
+                    if q > out_off[ob + r] and idx[q - 1] == v:
+                        dup[t] = True
+                    idx[q] = v
+                    data[q] = data[pos]
+                    ofill[r] = q + 1
+            fill[:] = in_off[ib : ib + qhi - qlo]
+            for r in range(phi - plo):
+                start = out_off[ob + r]
+                for q in range(start, start + out_cnt[ob + r]):
+                    i = idx[q] - qlo
+                    pos = fill[i]
+                    idx[pos] = plo + r
+                    data[pos] = data[q]
+                    fill[i] = pos + 1
+    return dup.any()
+
+
+@njit(cache=True, parallel=True)
+def _copy_upper(ptr, idx, split, data, bounds, up_ptr, up_idx, up_data):  # pragma: no cover
+    for c in prange(bounds.shape[0] - 1):
+        for u in range(bounds[c], bounds[c + 1]):
+            out = up_ptr[u]
+            for p in range(split[u], ptr[u + 1]):
+                up_idx[out] = idx[p]
+                up_data[out] = data[p]
+                out += 1
+
+
+def upper_of_full(
+    ptr: np.ndarray, idx: np.ndarray, split: np.ndarray, data: np.ndarray, chunks: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The upper triangle ``(indptr, indices, data)`` of a full symmetric CSR with ``split``.
+
+    Row ``u`` keeps ``indices[split[u]:indptr[u + 1]]``; ``chunks`` row ranges
+    (balanced by entries) copy in parallel. The outputs are numpy allocations
+    (large ones are backed by huge pages: first-touch page faults cost less
+    than in arrays allocated inside a compiled kernel).
+    """
+    up_ptr = np.zeros(ptr.shape[0], dtype=np.int64)
+    np.cumsum(ptr[1:] - split, out=up_ptr[1:])
+    total = int(up_ptr[-1])
+    up_idx = np.empty(total, dtype=np.int32)
+    up_data = np.empty(total, dtype=np.float32)
+    _copy_upper(ptr, idx, split, data, row_chunks(up_ptr, chunks), up_ptr, up_idx, up_data)
+    return up_ptr, up_idx, up_data
+
+
+def _lpt_bins(sizes: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Items dealt to ``bins`` bins, largest first to the lightest bin: ``(items, bin_ptr)``."""
+    load = np.zeros(bins)
+    members: list[list[int]] = [[] for _ in range(bins)]
+    for item in np.argsort(-sizes, kind="stable"):
+        target = int(np.argmin(load))
+        members[target].append(int(item))
+        load[target] += sizes[item]
+    items = np.array([i for m in members for i in m], dtype=np.int64)
+    bin_ptr = np.concatenate(([0], np.cumsum([len(m) for m in members]))).astype(np.int64)
+    return items, bin_ptr
+
+
+def blocked_symmetric(
+    src: np.ndarray,
+    dst: np.ndarray,
+    weight: np.ndarray,
+    n: int,
+    blocks: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Full weighted symmetric CSR of ``A_s`` built block by block, or None where it does not apply.
+
+    ``blocks[b] = (start, stop, src_lo, src_hi, dst_lo, dst_hi, src_partition,
+    dst_partition)``: the edges ``start:stop`` go from the node range
+    ``[src_lo, src_hi)`` of an earlier partition to ``[dst_lo, dst_hi)`` of a
+    later one, and no two blocks join the same pair of partitions. Returns
+    :func:`symmetric_from_upper`'s ``(indptr, indices, split, data)``, the same
+    arrays, from per-block counting passes (parallel over blocks, each local to
+    two partitions) instead of two global radix passes and a transpose. None
+    (the caller then uses :func:`weighted_upper_csr`) when a block repeats a
+    pair ``(u, v)`` (parallel edges need merging), an edge lies outside its
+    block's ranges, or the blocks are not as described.
+    """
+    from numba import get_num_threads
+
+    blocks = np.asarray(blocks, dtype=np.int64).reshape(-1, 8)
+    blocks = blocks[blocks[:, 1] > blocks[:, 0]]
+    if blocks.shape[0] == 0 or np.any(blocks[:, 6] >= blocks[:, 7]):
+        return None
+    pairs = blocks[:, 6] * (int(blocks[:, 7].max()) + 1) + blocks[:, 7]
+    if np.unique(pairs).shape[0] != pairs.shape[0]:
+        return None
+    meta = np.ascontiguousarray(blocks[:, :6])
+    src_size, dst_size = meta[:, 3] - meta[:, 2], meta[:, 5] - meta[:, 4]
+    out_base = np.concatenate(([0], np.cumsum(src_size))).astype(np.int64)
+    in_base = np.concatenate(([0], np.cumsum(dst_size))).astype(np.int64)
+    items, bin_ptr = _lpt_bins((meta[:, 1] - meta[:, 0]).astype(np.float64), get_num_threads())
+    src, dst = np.ascontiguousarray(src), np.ascontiguousarray(dst)
+    out_cnt, in_cnt, ok = _block_counts(
+        src, dst, meta, out_base, in_base, int(out_base[-1]), int(in_base[-1]), items, bin_ptr
+    )
+    if not ok:
+        return None
+    lower_order = np.lexsort((blocks[:, 6], blocks[:, 7])).astype(np.int64)
+    upper_order = np.lexsort((blocks[:, 7], blocks[:, 6])).astype(np.int64)
+    ptr, split, out_off, in_off = _block_layout(
+        n, meta, out_base, in_base, out_cnt, in_cnt, lower_order, upper_order
+    )
+    idx = np.empty(int(ptr[n]), dtype=np.int32)
+    data = np.empty(int(ptr[n]), dtype=np.float32)
+    weight = np.ascontiguousarray(weight)
+    dup = _block_fill(
+        src,
+        dst,
+        weight,
+        meta,
+        out_base,
+        in_base,
+        out_cnt,
+        in_cnt,
+        out_off,
+        in_off,
+        items,
+        bin_ptr,
+        idx,
+        data,
+    )
+    if dup:
+        return None
+    return ptr, idx, split, data
+
+
 def undirected_from_upper(
     up_ptr: np.ndarray, up_idx: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

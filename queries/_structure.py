@@ -138,12 +138,64 @@ class GraphStructure:
         return bool(np.all(self.graph.src < self.graph.dst))
 
     @cached_property
+    def _block_table(self) -> np.ndarray:
+        """Per edge block: ``(start, stop, src_lo, src_hi, dst_lo, dst_hi, src_p, dst_p)``."""
+        parts = self.graph.partitions
+        rows = [
+            (
+                b.start,
+                b.stop,
+                parts[b.src_partition].offset,
+                parts[b.src_partition].offset + parts[b.src_partition].size,
+                parts[b.dst_partition].offset,
+                parts[b.dst_partition].offset + parts[b.dst_partition].size,
+                b.src_partition,
+                b.dst_partition,
+            )
+            for b in self.graph.blocks
+        ]
+        return np.array(rows, dtype=np.int64).reshape(-1, 8)
+
+    def _blocked_full(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """:attr:`_symmetric_full` by :func:`_kernels.blocked_symmetric`, None where it does not apply.
+
+        It applies when every block joins an earlier partition to a later one,
+        no two blocks join the same pair and no block repeats an edge (every
+        MGE the encoder writes); the outcome is remembered.
+        """
+        if self.__dict__.get("_blocked_failed"):
+            return None
+        g = self.graph
+        full = K.blocked_symmetric(g.src, g.dst, g.weight, self.n, self._block_table)
+        if full is None:
+            self.__dict__["_blocked_failed"] = True
+        else:
+            self.__dict__.setdefault("is_dag_order", True)  # every edge joins ranges p < q
+        return full
+
+    @cached_property
     def upper(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Upper triangle of ``A_s = A + A.T`` (``|w|``): ``(indptr, indices, data, loops)``.
 
         Row ``u`` lists its simple undirected neighbours ``v > u`` (sorted) with
         the summed ``|w|`` of every edge between them; ``loops`` is the diagonal.
+        Copied out of :attr:`_symmetric_full` when the block-wise build applies
+        (no self-loops then), else two radix passes over the edge list.
         """
+        # A cached full CSR is the block-wise one unless that build failed.
+        full = (
+            None if self.__dict__.get("_blocked_failed") else self.__dict__.get("_symmetric_full")
+        )
+        if full is None:
+            full = self._blocked_full()
+            if full is not None:
+                self.__dict__["_symmetric_full"] = full
+        if full is not None:
+            from numba import get_num_threads
+
+            ptr, idx, split, data = full
+            up_ptr, up_idx, up_data = K.upper_of_full(ptr, idx, split, data, get_num_threads())
+            return up_ptr, up_idx, up_data, np.zeros(self.n)
         g = self.graph
         return K.weighted_upper_csr(g.src, g.dst, g.weight, self.n, is_dag=self.is_dag_order)
 
@@ -162,7 +214,15 @@ class GraphStructure:
 
     @cached_property
     def _symmetric_full(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Full weighted symmetric CSR of ``A_s``: ``(indptr, indices, split, data)``."""
+        """Full weighted symmetric CSR of ``A_s``: ``(indptr, indices, split, data)``.
+
+        Built block by block (:func:`_kernels.blocked_symmetric`) when the blocks
+        allow, else from :attr:`upper`.
+        """
+        if "upper" not in self.__dict__:
+            full = self._blocked_full()
+            if full is not None:
+                return full
         ptr, idx, data, _ = self.upper
         return K.symmetric_from_upper(ptr, idx, data)
 
