@@ -508,16 +508,14 @@ def weighted_degree(up_ptr, up_idx, up_data, loops):  # pragma: no cover - compi
 
 
 @njit(cache=True)
-def coreness(indptr, indices):  # pragma: no cover - compiled
-    """Core number of every node (Batagelj & Zaversnik 2003, O(edges))."""
+def _coreness(indptr, indices, deg, pos, vert, bins):  # pragma: no cover - compiled
     n = indptr.shape[0] - 1
-    deg = np.empty(n, dtype=np.int64)
-    for v in range(n):
-        deg[v] = indptr[v + 1] - indptr[v]
     max_deg = 0
     for v in range(n):
-        max_deg = max(max_deg, deg[v])
-    bins = np.zeros(max_deg + 1, dtype=np.int64)
+        d = indptr[v + 1] - indptr[v]
+        deg[v] = d
+        max_deg = max(max_deg, d)
+    bins[: max_deg + 1] = 0
     for v in range(n):
         bins[deg[v]] += 1
     start = 0
@@ -525,8 +523,6 @@ def coreness(indptr, indices):  # pragma: no cover - compiled
         num = bins[d]
         bins[d] = start
         start += num
-    pos = np.empty(n, dtype=np.int64)
-    vert = np.empty(n, dtype=np.int64)
     for v in range(n):
         pos[v] = bins[deg[v]]
         vert[pos[v]] = v
@@ -536,10 +532,11 @@ def coreness(indptr, indices):  # pragma: no cover - compiled
     bins[0] = 0
     for i in range(n):
         v = vert[i]
+        dv = deg[v]
         for k in range(indptr[v], indptr[v + 1]):
             u = indices[k]
-            if deg[u] > deg[v]:
-                du = deg[u]
+            du = deg[u]
+            if du > dv:
                 pu = pos[u]
                 pw = bins[du]
                 w = vert[pw]
@@ -548,26 +545,33 @@ def coreness(indptr, indices):  # pragma: no cover - compiled
                     vert[pu] = w
                     pos[w] = pu
                     vert[pw] = u
-                bins[du] += 1
-                deg[u] -= 1
+                bins[du] = pw + 1
+                deg[u] = du - 1
+
+
+def coreness(indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Core number of every node (Batagelj and Zaversnik, 2003, O(edges)); int32.
+
+    Nodes are processed in bucket order of their current degree ``d``; each
+    neighbour ``u`` with ``d(u) > d(v)`` moves one bucket down (a swap in the
+    flat ``vert``/``pos`` arrays). The final degrees are the core numbers.
+    int32 work arrays (half the cache footprint of int64) allocated by numpy.
+    """
+    n = indptr.shape[0] - 1
+    deg = np.empty(n, dtype=np.int32)
+    pos = np.empty(n, dtype=np.int32)
+    vert = np.empty(n, dtype=np.int32)
+    max_deg = int(np.diff(indptr).max()) if n else 0
+    bins = np.empty(max_deg + 1, dtype=np.int32)
+    _coreness(indptr, indices, deg, pos, vert, bins)
     return deg
 
 
 @njit(cache=True)
-def bridges_and_cut_nodes(indptr, indices):  # pragma: no cover - compiled
-    """Number of bridges and articulation-point mask of a simple undirected graph.
-
-    Iterative Tarjan DFS with low-links: tree edge ``(p, v)`` is a bridge iff
-    ``low[v] > disc[p]``; non-root ``p`` is a cut node iff some child has
-    ``low[v] >= disc[p]``; a DFS root iff it has two or more children.
-    """
+def _bridges_and_cut_nodes(
+    indptr, indices, disc, low, parent, nxt, stack, is_cut
+):  # pragma: no cover
     n = indptr.shape[0] - 1
-    disc = np.full(n, -1, dtype=np.int64)
-    low = np.zeros(n, dtype=np.int64)
-    parent = np.full(n, -1, dtype=np.int64)
-    nxt = indptr[:-1].copy()
-    stack = np.empty(n, dtype=np.int64)
-    is_cut = np.zeros(n, dtype=np.bool_)
     n_bridges = 0
     timer = 0
     for root in range(n):
@@ -575,39 +579,74 @@ def bridges_and_cut_nodes(indptr, indices):  # pragma: no cover - compiled
             continue
         disc[root] = timer
         low[root] = timer
+        parent[root] = -1
+        nxt[root] = indptr[root]
         timer += 1
-        sp = 0
-        stack[sp] = root
-        sp += 1
+        sp = 1
+        stack[0] = root
         root_children = 0
         while sp > 0:
             v = stack[sp - 1]
-            if nxt[v] < indptr[v + 1]:
-                w = indices[nxt[v]]
-                nxt[v] += 1
-                if disc[w] == -1:
-                    parent[w] = v
-                    disc[w] = timer
-                    low[w] = timer
-                    timer += 1
-                    stack[sp] = w
-                    sp += 1
-                    if v == root:
-                        root_children += 1
-                elif w != parent[v]:
-                    low[v] = min(low[v], disc[w])
+            p = nxt[v]
+            end = indptr[v + 1]
+            pv = parent[v]
+            lv = low[v]
+            child = -1
+            while p < end:  # scan v's neighbours until an unvisited one
+                w = indices[p]
+                p += 1
+                dw = disc[w]
+                if dw == -1:
+                    child = w
+                    break
+                if w != pv and dw < lv:
+                    lv = dw
+            low[v] = lv
+            if child >= 0:
+                nxt[v] = p
+                parent[child] = v
+                disc[child] = timer
+                low[child] = timer
+                nxt[child] = indptr[child]
+                timer += 1
+                stack[sp] = child
+                sp += 1
+                if v == root:
+                    root_children += 1
             else:
                 sp -= 1
-                p = parent[v]
-                if p != -1:
-                    low[p] = min(low[p], low[v])
-                    if low[v] > disc[p]:
+                if pv != -1:
+                    if lv < low[pv]:
+                        low[pv] = lv
+                    dp = disc[pv]
+                    if lv > dp:
                         n_bridges += 1
-                    if p != root and low[v] >= disc[p]:
-                        is_cut[p] = True
+                    if pv != root and lv >= dp:
+                        is_cut[pv] = True
         if root_children >= 2:
             is_cut[root] = True
-    return n_bridges, is_cut
+    return n_bridges
+
+
+def bridges_and_cut_nodes(indptr: np.ndarray, indices: np.ndarray) -> tuple[int, np.ndarray]:
+    """Number of bridges and articulation-point mask of a simple undirected graph.
+
+    Iterative Tarjan DFS with low-links: tree edge ``(p, v)`` is a bridge iff
+    ``low[v] > disc[p]``; non-root ``p`` is a cut node iff some child has
+    ``low[v] >= disc[p]``; a DFS root iff it has two or more children. Each
+    visit of ``v`` scans its neighbours in one tight loop up to the first
+    unvisited one (``low[v]`` kept in a register); int32 work arrays
+    allocated by numpy.
+    """
+    n = indptr.shape[0] - 1
+    disc = np.full(n, -1, dtype=np.int32)
+    low = np.empty(n, dtype=np.int32)
+    parent = np.empty(n, dtype=np.int32)
+    nxt = np.empty(n, dtype=np.int64)
+    stack = np.empty(n, dtype=np.int32)
+    is_cut = np.zeros(n, dtype=np.bool_)
+    n_bridges = _bridges_and_cut_nodes(indptr, indices, disc, low, parent, nxt, stack, is_cut)
+    return int(n_bridges), is_cut
 
 
 # ------------------------------------------------------------- triangles

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from _metric_graphs import build, full
-from scipy.sparse.csgraph import maximum_flow
+from scipy.sparse.csgraph import connected_components, maximum_flow
 
 from prunegraph.queries import _kernels as K
 from prunegraph.queries.paths import edge_connectivity
@@ -167,3 +167,89 @@ def test_structure_views_are_the_same_whichever_build_applies(parallel):
                 np.testing.assert_array_equal(got, want)
             for got, want in zip(st.upper, (up_ptr, up_idx, up_data, loops), strict=True):
                 np.testing.assert_array_equal(got, want)
+
+
+def _random_simple(seed, n, p):
+    """A random simple undirected graph as a sorted CSR, with pendant paths and isolated nodes."""
+    rng = np.random.default_rng(seed)
+    a = np.triu(rng.random((n, n)) < p, 1)
+    if n >= 6:  # a pendant path and a node left isolated
+        a[:, n - 3 :] = False
+        a[n - 3 :, :] = False
+        a[0, n - 3] = a[n - 3, n - 2] = True
+    a = a | a.T
+    m = sp.csr_matrix(a.astype(np.int8))
+    m.sort_indices()
+    return m.indptr.astype(np.int64), m.indices.astype(np.int32), a
+
+
+def _brute_coreness(a):
+    n = a.shape[0]
+    core = np.zeros(n, dtype=np.int64)
+    alive = np.ones(n, dtype=bool)
+    k = 0
+    while alive.any():
+        deg = (a & alive[None, :] & alive[:, None]).sum(axis=1)
+        low = alive & (deg <= k)
+        if low.any():
+            core[low] = k
+            alive &= ~low
+        else:
+            k += 1
+    return core
+
+
+def _brute_cuts(a):
+    n = a.shape[0]
+
+    def n_comp(adj, keep):
+        sub = adj[np.ix_(keep, keep)]
+        return connected_components(sp.csr_matrix(sub), directed=False)[0]
+
+    everyone = np.ones(n, dtype=bool)
+    base = n_comp(a, everyone)
+    bridges = 0
+    for u, v in zip(*np.nonzero(np.triu(a, 1)), strict=True):
+        b = a.copy()
+        b[u, v] = b[v, u] = False
+        bridges += n_comp(b, everyone) > base
+    cut = np.zeros(n, dtype=bool)
+    for v in range(n):
+        keep = everyone.copy()
+        keep[v] = False
+        cut[v] = n_comp(a, keep) > base - (a[v].sum() == 0)
+    return bridges, cut
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_coreness_bridges_and_cut_nodes_match_brute_force(seed):
+    n = 6 + seed * 2
+    ptr, idx, a = _random_simple(seed, n, p=0.08 + 0.03 * (seed % 5))
+    core = K.coreness(ptr, idx)
+    assert core.dtype == np.int32
+    np.testing.assert_array_equal(core, _brute_coreness(a))
+    bridges, cut = K.bridges_and_cut_nodes(ptr, idx)
+    want_bridges, want_cut = _brute_cuts(a)
+    assert bridges == want_bridges
+    np.testing.assert_array_equal(cut, want_cut)
+
+
+def test_coreness_and_cuts_on_structured_graphs():
+    # A cycle: 2-core, no bridge, no cut node; a path: all edges bridges, inner nodes cut.
+    n = 9
+    cyc = np.zeros((n, n), dtype=bool)
+    path = np.zeros((n, n), dtype=bool)
+    for i in range(n):
+        cyc[i, (i + 1) % n] = cyc[(i + 1) % n, i] = True
+        if i + 1 < n:
+            path[i, i + 1] = path[i + 1, i] = True
+    for a, core, bridges, cuts in ((cyc, 2, 0, 0), (path, 1, n - 1, n - 2)):
+        m = sp.csr_matrix(a.astype(np.int8))
+        m.sort_indices()
+        ptr, idx = m.indptr.astype(np.int64), m.indices.astype(np.int32)
+        assert np.all(K.coreness(ptr, idx) == core)
+        got_bridges, is_cut = K.bridges_and_cut_nodes(ptr, idx)
+        assert (got_bridges, int(is_cut.sum())) == (bridges, cuts)
+    empty = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32)
+    assert K.coreness(*empty).shape == (0,)
+    assert K.bridges_and_cut_nodes(*empty)[0] == 0
