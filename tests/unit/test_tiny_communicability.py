@@ -87,3 +87,16 @@ def test_engine_value_is_the_standalone_value():
     df = compute_metrics(g, write=False)
     row = df[df["metric"] == "ln_communicability"]
     assert float(row["value"].iloc[0]) == pytest.approx(ln_communicability(g), rel=1e-14)
+
+
+def test_zero_weight_edges_are_edges():
+    """The pattern keeps an edge whose weight is 0, as the matrix with the terminals does."""
+    g = build(
+        [3, 3, 2],
+        [
+            (0, 1, full(3, 3), np.zeros(9), "linear"),
+            (1, 2, full(3, 2), np.array([0, 1, 0, 2, 0, 0.0]), "linear"),
+        ],
+    )
+    assert ln_communicability(g) == pytest.approx(matrix_value(g), rel=1e-14)
+    assert ln_communicability(g) == pytest.approx(dense_value(g), rel=1e-11)
