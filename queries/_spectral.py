@@ -152,6 +152,30 @@ def lanczos_step(w, v, vp, beta_prev):  # pragma: no cover - compiled
     return alpha, beta
 
 
+@njit(cache=True, parallel=True)
+def lanczos_step_parallel(w, v, vp, beta_prev):  # pragma: no cover - compiled
+    """:func:`lanczos_step` over numba's threads (long vectors: three passes of ``n``)."""
+    n = w.shape[0]
+    alpha = 0.0
+    for i in prange(n):
+        alpha += v[i] * w[i]
+    ss = 0.0
+    for i in prange(n):
+        r = w[i] - alpha * v[i] - beta_prev * vp[i]
+        w[i] = r
+        ss += r * r
+    beta = np.sqrt(ss)
+    if beta > 0.0:
+        inv = 1.0 / beta
+        for i in prange(n):
+            w[i] *= inv
+    return alpha, beta
+
+
+#: From this vector length on, :class:`LanczosRun` updates with :func:`lanczos_step_parallel`.
+PARALLEL_STEP_MIN = 100_000
+
+
 # ----------------------------------------------------- small graphs, compiled
 @njit(cache=True)
 def _small_product(ptr, idx, data, diag, wdeg, x, mode, side, tmp, out):  # pragma: no cover
@@ -288,7 +312,8 @@ class LanczosRun:
     def advance(self, w: np.ndarray) -> None:
         """Take the product ``w = M v`` (overwritten), extend ``T``, test convergence."""
         beta_prev = self.beta[-1] if self.beta else 0.0
-        a, b = lanczos_step(w, self.v, self.vp, beta_prev)
+        step = lanczos_step_parallel if w.shape[0] >= PARALLEL_STEP_MIN else lanczos_step
+        a, b = step(w, self.v, self.vp, beta_prev)
         self.alpha.append(a)
         scale = max(1.0, max(abs(x) for x in self.alpha[-2:]))
         if b <= 1e-12 * scale:  # Krylov space closed: eigenvalues outside it would be missed
@@ -384,6 +409,7 @@ __all__ = [
     "accepted",
     "csr_matvec2",
     "lanczos_step",
+    "lanczos_step_parallel",
     "lockstep",
     "ritz_top",
     "small_lanczos",
