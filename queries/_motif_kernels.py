@@ -298,25 +298,42 @@ def pair_wedge_sums(indptr, indices, nodes, bounds):  # pragma: no cover - compi
 def two_hop_reach(indptr, indices, nodes, bounds):  # pragma: no cover - compiled
     """For each node ``a`` in ``nodes``: number of nodes ``v != a`` within 2 directed hops.
 
-    Branch-free marking: each visit adds ``stamp[v] != k`` and sets the stamp.
+    Marks visited nodes in a bit set (``n / 8`` bytes per chunk: cache-resident
+    where an int stamp per node is not); each visit adds 1 if its bit was clear
+    and sets it. The words touched (between the lowest and highest marked) are
+    cleared after each node.
     """
     n = indptr.shape[0] - 1
+    words = (n >> 6) + 1
+    one = np.uint64(1)
     out = np.zeros(nodes.shape[0], dtype=np.float64)
     for chunk in prange(bounds.shape[0] - 1):
-        stamp = np.full(n, -1, dtype=np.int64)
+        bits = np.zeros(words, dtype=np.uint64)
         for k in range(bounds[chunk], bounds[chunk + 1]):
             a = nodes[k]
-            stamp[a] = k
+            bits[a >> 6] |= one << np.uint64(a & 63)
+            first = a >> 6
+            last = first
             reach = 0
             for p in range(indptr[a], indptr[a + 1]):
                 x = indices[p]
-                reach += stamp[x] != k
-                stamp[x] = k
+                wx = x >> 6
+                mx = one << np.uint64(x & 63)
+                reach += (bits[wx] & mx) == 0
+                bits[wx] |= mx
+                first = min(first, wx)
+                last = max(last, wx)
                 for q in range(indptr[x], indptr[x + 1]):
                     w = indices[q]
-                    reach += stamp[w] != k
-                    stamp[w] = k
+                    ww = w >> 6
+                    mw = one << np.uint64(w & 63)
+                    reach += (bits[ww] & mw) == 0
+                    bits[ww] |= mw
+                    first = min(first, ww)
+                    last = max(last, ww)
             out[k] = reach
+            for i in range(first, last + 1):
+                bits[i] = 0
     return out
 
 
