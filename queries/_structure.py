@@ -41,6 +41,12 @@ SERIAL_MAX_EDGES = 200_000
 region's workers costs more than the work (2-3x slower on a demo network's graphs)."""
 
 
+BLOCKED_MIN_EDGES = SERIAL_MAX_EDGES
+"""Graphs with more edges build their symmetric CSR block by block
+(:func:`_kernels.blocked_symmetric`); below, its set-up (per-block tables, a few
+kernel calls: 0.1-0.2 ms) costs more than it saves, and the radix build runs."""
+
+
 @contextmanager
 def kernel_threads(n_edges: int) -> Iterator[None]:
     """One numba thread for small graphs (:data:`SERIAL_MAX_EDGES`), all of them otherwise."""
@@ -161,9 +167,13 @@ class GraphStructure:
 
         It applies when every block joins an earlier partition to a later one,
         no two blocks join the same pair and no block repeats an edge (every
-        MGE the encoder writes); the outcome is remembered.
+        MGE the encoder writes), above :data:`BLOCKED_MIN_EDGES` edges; the
+        outcome is remembered.
         """
         if self.__dict__.get("_blocked_failed"):
+            return None
+        if self.n_edges <= BLOCKED_MIN_EDGES:
+            self.__dict__["_blocked_failed"] = True
             return None
         g = self.graph
         full = K.blocked_symmetric(g.src, g.dst, g.weight, self.n, self._block_table)

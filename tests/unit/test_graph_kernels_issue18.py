@@ -147,8 +147,11 @@ def test_blocked_symmetric_declines_what_it_cannot_build():
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-def test_structure_views_are_the_same_whichever_build_applies(parallel):
+def test_structure_views_are_the_same_whichever_build_applies(parallel, monkeypatch):
+    from prunegraph.queries import _structure
     from prunegraph.queries._structure import GraphStructure
+
+    monkeypatch.setattr(_structure, "BLOCKED_MIN_EDGES", 0)  # tiny graphs build block-wise too
 
     for seed in range(6):
         g = _layered(seed, (5, 7, 6, 7, 5), density=0.4, parallel=parallel)
@@ -161,6 +164,7 @@ def test_structure_views_are_the_same_whichever_build_applies(parallel):
             for got, want in zip(st._symmetric_full, (ptr, idx, split, data), strict=True):
                 np.testing.assert_array_equal(got, want)
             assert st.is_dag_order
+            assert st.__dict__.get("_blocked_failed", False) is parallel
             # Released and rebuilt in the other order: the same arrays again.
             st.release_except(set())
             for got, want in zip(st._symmetric_full, (ptr, idx, split, data), strict=True):
