@@ -70,9 +70,10 @@ def triangle_terms(
     can use an edge of that partition pair in another role, else at its
     ``fwd`` position (one binary search). With ``k4``, each triangle adds the
     common neighbours above ``c`` of its three nodes (each 4-clique once).
-    ``per_node``, ``per_edge`` (int32, one per ``fwd`` entry) and ``per_low``
-    (int32, one per ``und`` entry, or length 1 when no pair is ``low_role``)
-    must be zero on entry. Returns ``(T, sum_e C(t_e, 2), K4)``.
+    ``per_node``, ``per_edge`` (one per ``fwd`` entry) and ``per_low`` (one per
+    ``und`` entry, or length 1 when no pair is ``low_role``) must be zero on
+    entry; the two edge counters may be uint16 when every degree is below
+    ``2^16`` (``t_e < min(d_u, d_v)``). Returns ``(T, sum_e C(t_e, 2), K4)``.
     """
     k_parts = p_start.shape[0]
     tri = np.int64(0)

@@ -215,8 +215,10 @@ def triangles(st: GraphStructure) -> Triangles:
     ranges = np.asarray(st.partition_ranges, dtype=np.int64).reshape(-1, 2)
     low = _pair_roles(st.partition_adjacency)
     per_node = np.zeros(st.n, dtype=np.int64)
-    per_edge = np.zeros(fidx.shape[0], dtype=np.int32)  # calloc: pages touched only where hit
-    per_low = np.zeros(uidx.shape[0] if low.any() else 1, dtype=np.int32)
+    # t_e < max degree: 16-bit counters when they fit (half the pages touched)
+    counter = np.uint16 if int(st.degree.max(initial=0)) <= 65535 else np.int32
+    per_edge = np.zeros(fidx.shape[0], dtype=counter)  # calloc: pages touched only where hit
+    per_low = np.zeros(uidx.shape[0] if low.any() else 1, dtype=counter)
     count, diamond, clique = MK.triangle_terms(
         fptr, fidx, uptr, usplit, uidx, st.node_partition, ranges[:, 0].copy(),
         ranges[:, 1].copy(), can_close, low, bool(st.partition_k4_possible),

@@ -225,3 +225,23 @@ def test_strata_moments_match_the_stratified_formula():
         if m < size:
             exp_var += size**2 * (1 - m / size) * v.var(ddof=1) / m
     assert total == pytest.approx(exp_total) and var == pytest.approx(exp_var)
+
+
+@pytest.mark.parametrize("counter", [np.uint16, np.int32])
+def test_triangle_kernel_counts_alike_with_both_counter_widths(counter):
+    from prunegraph.queries.motifs import _pair_roles
+
+    g = random_blocks(4, *CASES["chained skips"], 0.6)
+    st = GraphStructure(g)
+    fptr, fidx = st.forward
+    uptr, uidx, usplit = st.undirected
+    ranges = np.asarray(st.partition_ranges, dtype=np.int64)
+    per_node = np.zeros(st.n, dtype=np.int64)
+    count, diamond, clique = MK.triangle_terms(
+        fptr, fidx, uptr, usplit, uidx, st.node_partition, ranges[:, 0].copy(),
+        ranges[:, 1].copy(), st.closable_pairs, _pair_roles(st.partition_adjacency), True,
+        per_node, np.zeros(fidx.shape[0], dtype=counter), np.zeros(uidx.shape[0], dtype=counter),
+    )  # fmt: skip
+    tri, tailed, pairs, k4 = brute_triangle_terms(simple_nx(g))
+    assert (count, diamond, clique) == (tri, pairs, k4) and count > 0
+    assert int((per_node * (st.degree - 2)).sum()) == tailed
