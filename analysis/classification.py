@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -293,7 +292,7 @@ def classification_pending(
         order = sorted(range(len(cells)), key=lambda i: -size(cells[i]))
         run = map_cells(
             _classify_cell,
-            [(key, replace(part, layers=None), settings) for key, part in cells],
+            [(key, part.part(layers=None), settings) for key, part in cells],
             n_jobs=n_jobs,
             executor=executor,
             order=order,

@@ -429,14 +429,18 @@ def plot_layer_density_profiles(profile: pd.DataFrame, collapsed: pd.DataFrame) 
     )
     positive = profile["density_mean"][profile["density_mean"] > 0]
     floor = float(positive.min()) / 3 if len(positive) else 1e-3
+    # the rows of each panel and of each line, cut once (rows keep the table's order)
+    panels = dict(list(profile.groupby(["architecture", "sparsity"], sort=False)))
+    lines = dict(list(profile.groupby(["architecture", "sparsity", "pruner"], sort=False)))
     for r, arch in enumerate(archs):
         for c, sparsity in enumerate(sparsities):
             ax = axes[r][c]
-            part = profile[(profile["architecture"] == arch) & (profile["sparsity"] == sparsity)]
+            part = panels.get((arch, sparsity), profile.iloc[:0])
             for i, pruner in enumerate(pruners):
-                line = part[part["pruner"] == pruner].sort_values("layer")
-                if line.empty:
+                line = lines.get((arch, sparsity, pruner))
+                if line is None or line.empty:
                     continue
+                line = line.sort_values("layer")
                 y = line["density_mean"].to_numpy(dtype=float)
                 ax.plot(
                     line["layer"].to_numpy(dtype=float),

@@ -144,3 +144,26 @@ def test_pooled_report_runs_fit_free_sections_first_and_writes_the_serial_page(
     assert {"topology_vs_weights_gain.csv", "stability_by_pruner.csv", "probe.csv"} <= set(written)
     for name in written:  # every table, notes.txt and the page (figures included), byte for byte
         assert (serial / name).read_bytes() == (pooled / name).read_bytes(), name
+
+
+def test_part_of_a_checked_table_equals_a_rechecked_copy() -> None:
+    from dataclasses import replace
+
+    table = _table_with_weights()
+    mask = table.data["sparsity"] == table.data["sparsity"].max()
+    part = table.subset(mask)
+    rechecked = replace(part)  # dataclasses.replace runs __post_init__'s scan again
+    pd.testing.assert_frame_equal(part.data, rechecked.data)
+    assert part.layers is not None and rechecked.layers is not None
+    pd.testing.assert_frame_equal(part.layers, rechecked.layers)
+    assert (part.normalisation, part.dropped, part.notes) == (
+        rechecked.normalisation,
+        rechecked.dropped,
+        rechecked.notes,
+    )
+    assert len(part) == int(mask.sum()) and set(part.layers["network_id"]) == set(
+        part.data["network_id"]
+    )
+    assert table.part(layers=None).layers is None and table.part().data is table.data
+    with pytest.raises(TypeError, match="no field"):
+        table.part(rows=3)
