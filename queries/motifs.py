@@ -90,6 +90,8 @@ MIN_BIN_NODES = 16
 """A partition gets at most ``size // MIN_BIN_NODES`` cost strata (at least one)."""
 
 
+MAX_GROWTHS = 3
+"""A sample whose error is above its target grows at most this many times."""
 COST_PROBE = 1024
 """Cost cut points of a partition come from at most this many evenly strided nodes."""
 
@@ -117,10 +119,11 @@ def stratified_total(
     partition's). Each stratum's sample is a prefix of one random permutation
     (:func:`_motif_kernels.shuffle_prefixes`), so it is a simple random sample
     without replacement at any size. The first (pilot) sample costs about
-    ``pilot * budget``; if its relative error ``relative_error(total, se)``
-    (default ``se / |total|``) exceeds ``target_rse``, the sample grows once by
-    the factor ``1.2 (rse / target_rse)^2`` that the variance formula predicts,
-    to at most ``max_extra * budget`` of work.
+    ``pilot * budget``; while its relative error ``relative_error(total, se)``
+    (default ``se / |total|``) exceeds ``target_rse``, the sample grows by the
+    factor ``1.2 (rse / target_rse)^2`` that the variance formula predicts (at
+    least 1.5, at most :data:`MAX_GROWTHS` times), to at most ``max_extra *
+    budget`` of work.
     """
     total_cost = float(cost.sum())
     n = int(cost.shape[0])
@@ -149,12 +152,15 @@ def stratified_total(
         return float(total), math.sqrt(max(variance, 0.0)), int(taken.sum())
 
     fraction = min(1.0, pilot * budget / total_cost)
+    limit = min(1.0, max_extra * budget / total_cost)
     total, se, sample = grow(fraction)
-    error = rel(total, se)
-    if error > target_rse:
+    for _ in range(MAX_GROWTHS):
+        error = rel(total, se)
+        if error <= target_rse or fraction >= limit:
+            break
         factor = 1.2 * (error / target_rse) ** 2 if math.isfinite(error) else max_extra / pilot
-        limit = max_extra * budget / total_cost
-        total, se, sample = grow(min(1.0, limit, fraction * factor))
+        fraction = min(limit, fraction * max(factor, 1.5))
+        total, se, sample = grow(fraction)
     return Estimate(
         total,
         se,
