@@ -230,6 +230,11 @@ def report(res: dict, limit_ms: float) -> None:
                 f"mge {edges['mge']:>7,} / rolled {edges.get('rolled', 0):>6,} / "
                 f"ch {edges.get('rolled_channel', 0):>5,} edges"
             )
+    if any(r.get("breakdown") for r in rows):
+        print(
+            "-- (each cached structure is timed with the first metric that reads it: on the "
+            "MGE, ln_communicability builds the undirected pattern that section A reads next)"
+        )
     for r in rows:
         if not r.get("breakdown"):
             continue
