@@ -95,6 +95,45 @@ def default_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
+#: Fewest (rows x feature sets) for which the report's cells go to worker processes:
+#: below it, starting the workers (importing scikit-learn and XGBoost, ~2-3 s on a
+#: loaded 2-core machine) costs more than the cells.
+PARALLEL_MIN_WORK: int = 1_000
+
+
+def report_jobs(n_rows: int, n_feature_sets: int) -> int:
+    """Worker processes for a report on ``n_rows`` rows: :func:`default_jobs`, 1 for small tables."""
+    if n_rows * max(n_feature_sets, 1) < PARALLEL_MIN_WORK:
+        return 1
+    return default_jobs()
+
+
+def _import_analyses() -> int:
+    """Import what the report's cells need (run once in each worker); returns the pid."""
+    import importlib
+
+    for module in ("prunegraph.analysis.report", "prunegraph.analysis.added_value"):
+        importlib.import_module(module)  # the report imports every analysis module
+
+    return os.getpid()
+
+
+def start_workers(n_jobs: int) -> Executor | None:
+    """Start the pool of :func:`cell_executor` now, each worker importing the analyses.
+
+    The study runner calls it before reading the feature table, so the workers'
+    imports (~2 s each) overlap with the reading instead of delaying the first cells;
+    :func:`~prunegraph.analysis.report.write_report` then finds the same pool. Returns
+    None (and starts nothing) for ``n_jobs <= 1``.
+    """
+    if n_jobs <= 1:
+        return None
+    executor = cell_executor(n_jobs)
+    for _ in range(n_jobs):
+        executor.submit(_import_analyses)
+    return executor
+
+
 def map_cells(
     fn: Callable[..., Any],
     cells: Sequence[tuple[Any, ...]],

@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from prunegraph.analysis.cells import Pending, cell_executor, default_jobs
+from prunegraph.analysis.cells import PARALLEL_MIN_WORK as PARALLEL_MIN_WORK  # re-exported
+from prunegraph.analysis.cells import Pending, cell_executor, report_jobs
 from prunegraph.analysis.classification import CLASSIFIER_PARAMS, classification_pending
 from prunegraph.analysis.cv import single_threaded_blas
 from prunegraph.analysis.features import FeatureTable, load_features
@@ -1064,17 +1065,13 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
-#: Fewest (rows x feature sets) for which the report's cells go to worker processes:
-#: below it, starting the workers (importing scikit-learn and XGBoost, ~2-3 s on a
-#: loaded 2-core machine) costs more than the cells.
-PARALLEL_MIN_WORK: int = 1_000
-
-
 def auto_jobs(table: FeatureTable, n_feature_sets: int) -> int:
-    """Worker processes for the report's cells: ``min(cores, 4)``, 1 for small tables."""
-    if len(table) * max(n_feature_sets, 1) < PARALLEL_MIN_WORK:
-        return 1
-    return default_jobs()
+    """Worker processes for the report's cells: ``min(cores, 4)``, 1 for small tables.
+
+    :func:`~prunegraph.analysis.cells.report_jobs` of the table's rows (fewer than
+    :data:`PARALLEL_MIN_WORK` rows x feature sets: 1).
+    """
+    return report_jobs(len(table), n_feature_sets)
 
 
 _CSS = """

@@ -1142,13 +1142,20 @@ def run_analyses(
     (``outcomes=False``, e.g. pruning at initialisation without training) gets
     the analyses that need none: the Ramanujan-vs-layer-density report.
     """
+    from prunegraph.analysis.cells import report_jobs, start_workers
     from prunegraph.analysis.features import load_features
-    from prunegraph.analysis.report import REPORT_VERSION, write_report
+    from prunegraph.analysis.regression import DEFAULT_FEATURE_SETS
 
     if not outcomes:
         return _topology_report(store, study, out / "report")
 
     cache = out / "cache"  # trained weights: the `weights` feature set (Unterthiner et al. 2020)
+    # The report's worker processes import the analyses while the table is read: their
+    # number from the networks in the cache (a hint; the report decides on the table).
+    cached = len(list((cache / "networks").glob("*.pt"))) if (cache / "networks").is_dir() else 0
+    start_workers(report_jobs(cached, len(settings.feature_sets or DEFAULT_FEATURE_SETS)))
+    from prunegraph.analysis.report import REPORT_VERSION, write_report
+
     table = load_features(
         store,
         study=study,

@@ -167,3 +167,20 @@ def test_part_of_a_checked_table_equals_a_rechecked_copy() -> None:
     assert table.part(layers=None).layers is None and table.part().data is table.data
     with pytest.raises(TypeError, match="no field"):
         table.part(rows=3)
+
+
+def test_workers_are_started_once_and_only_for_a_large_report() -> None:
+    from prunegraph.analysis.cells import (
+        PARALLEL_MIN_WORK,
+        cell_executor,
+        default_jobs,
+        report_jobs,
+        start_workers,
+    )
+
+    assert report_jobs(PARALLEL_MIN_WORK // 5 - 1, 5) == 1
+    assert report_jobs(PARALLEL_MIN_WORK // 5, 5) == default_jobs()
+    assert start_workers(1) is None
+    pool = start_workers(2)
+    assert pool is not None and cell_executor(2) is pool  # the report finds the same pool
+    assert [pool.submit(_square_plus, 3, k).result() for k in range(2)] == [9, 10]
