@@ -542,9 +542,44 @@ def xgboost_train(
     # xgboost.train's own loop: the same updates without its callback container and the
     # final cache reset; the caches go with the booster
     booster = xgb.Booster(native, [dtrain])
-    for iteration in range(n_rounds):
-        booster.update(dtrain, iteration=iteration)
+    if n_rounds > 0:
+        booster.update(dtrain, iteration=0)  # checks and records the feature names once
+    update = _update_one_round(booster, dtrain)
+    for iteration in range(1, n_rounds):
+        update(iteration)
     return booster
+
+
+def _xgboost_update_call() -> tuple[Any, Any] | None:
+    """XGBoost's ``XGBoosterUpdateOneIter`` and its error check, or None where not found."""
+    from xgboost import core
+
+    lib, check = getattr(core, "_LIB", None), getattr(core, "_check_call", None)
+    native = getattr(lib, "XGBoosterUpdateOneIter", None)
+    return None if native is None or check is None else (native, check)
+
+
+def _update_one_round(booster: Any, dtrain: Any) -> Callable[[int], None]:
+    """``booster.update(dtrain, iteration=i)`` without re-checking the feature names each round.
+
+    ``Booster.update`` compares the DMatrix's feature names and types with the
+    booster's in Python before calling ``XGBoosterUpdateOneIter``; the names cannot
+    change between rounds on the same DMatrix, so after the first round the C call
+    is made directly (~10 % of a small fit). Falls back to ``update`` when
+    XGBoost's library handle is not where this version keeps it.
+    """
+    import ctypes
+
+    library = _xgboost_update_call()
+    if library is None:
+        return lambda iteration: booster.update(dtrain, iteration=iteration)
+    native, check = library
+    handle, data = booster.handle, dtrain.handle
+
+    def update(iteration: int) -> None:
+        check(native(handle, ctypes.c_int(iteration), data))
+
+    return update
 
 
 class XGBoostRegression(RegressorMixin, BaseEstimator):

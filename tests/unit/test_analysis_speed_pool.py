@@ -184,3 +184,33 @@ def test_workers_are_started_once_and_only_for_a_large_report() -> None:
     pool = start_workers(2)
     assert pool is not None and cell_executor(2) is pool  # the report finds the same pool
     assert [pool.submit(_square_plus, 3, k).result() for k in range(2)] == [9, 10]
+
+
+@pytest.mark.parametrize("rounds", [1, 2, 7])
+def test_xgboost_rounds_through_the_library_call_equal_booster_update(
+    rounds: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import xgboost
+
+    import prunegraph.analysis.regression as regression
+    from prunegraph.analysis.regression import XGBOOST_PARAMS, xgboost_train
+
+    rng = np.random.default_rng(rounds)
+    X, y = rng.random((120, 6)), rng.random(120)
+    params = dict(XGBOOST_PARAMS) | {"n_estimators": rounds, "subsample": 0.8, "random_state": 2}
+    direct = xgboost_train(X, y, params, objective="reg:squarederror")
+    assert regression._xgboost_update_call() is not None  # this XGBoost has the library call
+    # the fallback (a version without it): Booster.update every round
+    monkeypatch.setattr(regression, "_xgboost_update_call", lambda: None)
+    fallback = xgboost_train(X, y, params, objective="reg:squarederror")
+    monkeypatch.undo()
+    reference = xgboost.train(
+        {"max_depth": 3, "eta": 0.25, "tree_method": "hist", "max_bin": 64, "nthread": 1}
+        | {"subsample": 0.8, "seed": 2, "objective": "reg:squarederror", "verbosity": 0},
+        xgboost.DMatrix(X, label=y),
+        num_boost_round=rounds,
+    )
+    expected = reference.inplace_predict(X)
+    np.testing.assert_array_equal(direct.inplace_predict(X), expected)
+    np.testing.assert_array_equal(fallback.inplace_predict(X), expected)
+    assert direct.num_boosted_rounds() == rounds
