@@ -274,6 +274,9 @@ def _block_fill(
     bin_ptr,
     idx,
     data,
+    up_shift,
+    up_idx,
+    up_data,
 ):  # pragma: no cover - compiled
     """Fill every block's segments of the full symmetric CSR; True if a block repeats a pair.
 
@@ -281,8 +284,11 @@ def _block_fill(
     by destination (edge order), then the destinations row by row in ascending
     order (upper segments sorted), then the sources column by column in
     ascending order (lower segments sorted). Blocks write disjoint segments,
-    so the bins of blocks run in parallel.
+    so the bins of blocks run in parallel. With a non-empty ``up_shift`` the
+    second pass also writes the upper triangle: full position ``q`` of row
+    ``u`` is upper position ``q + up_shift[u]``.
     """
+    with_upper = up_shift.shape[0] > 0
     dup = np.zeros(bin_ptr.shape[0] - 1, dtype=np.bool_)
     for t in prange(bin_ptr.shape[0] - 1):
         for j in range(bin_ptr[t], bin_ptr[t + 1]):
@@ -307,6 +313,9 @@ def _block_fill(
                         dup[t] = True
                     idx[q] = v
                     data[q] = data[pos]
+                    if with_upper:
+                        up_idx[q + up_shift[plo + r]] = v
+                        up_data[q + up_shift[plo + r]] = data[pos]
                     ofill[r] = q + 1
             fill[:] = in_off[ib : ib + qhi - qlo]
             for r in range(phi - plo):
@@ -369,7 +378,15 @@ def blocked_symmetric(
     weight: np.ndarray,
     n: int,
     blocks: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    *,
+    upper: bool = False,
+) -> (
+    tuple[
+        tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    ]
+    | None
+):
     """Full weighted symmetric CSR of ``A_s`` built block by block, or None where it does not apply.
 
     ``blocks[b] = (start, stop, src_lo, src_hi, dst_lo, dst_hi, src_partition,
@@ -378,7 +395,9 @@ def blocked_symmetric(
     later one, and no two blocks join the same pair of partitions. Returns
     :func:`symmetric_from_upper`'s ``(indptr, indices, split, data)``, the same
     arrays, from per-block counting passes (parallel over blocks, each local to
-    two partitions) instead of two global radix passes and a transpose. None
+    two partitions) instead of two global radix passes and a transpose, and
+    with ``upper`` also the upper triangle ``(indptr, indices, data)`` (the
+    :func:`upper_of_full` arrays, written in the same pass), else None. None
     (the caller then uses :func:`weighted_upper_csr`) when a block repeats a
     pair ``(u, v)`` (parallel edges need merging), an edge lies outside its
     block's ranges, or the blocks are not as described.
@@ -411,6 +430,18 @@ def blocked_symmetric(
     idx = np.empty(int(ptr[n]), dtype=np.int32)
     data = np.empty(int(ptr[n]), dtype=np.float32)
     weight = np.ascontiguousarray(weight)
+    up: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    up_shift = np.zeros(0, dtype=np.int64)
+    if upper:
+        up_ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(ptr[1:] - split, out=up_ptr[1:])
+        up_shift = up_ptr[:-1] - split
+        up = (
+            up_ptr,
+            np.empty(int(up_ptr[n]), dtype=np.int32),
+            np.empty(int(up_ptr[n]), dtype=np.float32),
+        )
+    up_idx, up_data = (up[1], up[2]) if up is not None else (idx[:0], data[:0])
     dup = _block_fill(
         src,
         dst,
@@ -426,10 +457,13 @@ def blocked_symmetric(
         bin_ptr,
         idx,
         data,
+        up_shift,
+        up_idx,
+        up_data,
     )
     if dup:
         return None
-    return ptr, idx, split, data
+    return (ptr, idx, split, data), up
 
 
 def undirected_from_upper(

@@ -162,13 +162,15 @@ class GraphStructure:
         ]
         return np.array(rows, dtype=np.int64).reshape(-1, 8)
 
-    def _blocked_full(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-        """:attr:`_symmetric_full` by :func:`_kernels.blocked_symmetric`, None where it does not apply.
+    def _blocked_build(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """:attr:`_symmetric_full` and :attr:`upper` together by :func:`_kernels.blocked_symmetric`.
 
-        It applies when every block joins an earlier partition to a later one,
-        no two blocks join the same pair and no block repeats an edge (every
-        MGE the encoder writes), above :data:`BLOCKED_MIN_EDGES` edges; the
-        outcome is remembered.
+        Caches the upper triangle (written in the same pass) unless it is cached
+        already and returns the full CSR, or None where the build does not apply:
+        every block must join an earlier partition to a later one, no two blocks
+        the same pair, no block repeat an edge (every MGE the encoder writes), and
+        the graph have more than :data:`BLOCKED_MIN_EDGES` edges. The outcome is
+        remembered.
         """
         if self.__dict__.get("_blocked_failed"):
             return None
@@ -176,11 +178,16 @@ class GraphStructure:
             self.__dict__["_blocked_failed"] = True
             return None
         g = self.graph
-        full = K.blocked_symmetric(g.src, g.dst, g.weight, self.n, self._block_table)
-        if full is None:
+        built = K.blocked_symmetric(
+            g.src, g.dst, g.weight, self.n, self._block_table, upper="upper" not in self.__dict__
+        )
+        if built is None:
             self.__dict__["_blocked_failed"] = True
-        else:
-            self.__dict__.setdefault("is_dag_order", True)  # every edge joins ranges p < q
+            return None
+        full, up = built
+        self.__dict__.setdefault("is_dag_order", True)  # every edge joins ranges p < q
+        if up is not None:
+            self.__dict__["upper"] = (*up, np.zeros(self.n))  # no self-loops
         return full
 
     @cached_property
@@ -189,23 +196,23 @@ class GraphStructure:
 
         Row ``u`` lists its simple undirected neighbours ``v > u`` (sorted) with
         the summed ``|w|`` of every edge between them; ``loops`` is the diagonal.
-        Copied out of :attr:`_symmetric_full` when the block-wise build applies
-        (no self-loops then), else two radix passes over the edge list.
+        Written with :attr:`_symmetric_full` when the block-wise build applies
+        (copied out of it when that is cached alone), else two radix passes over
+        the edge list.
         """
-        # A cached full CSR is the block-wise one unless that build failed.
-        full = (
-            None if self.__dict__.get("_blocked_failed") else self.__dict__.get("_symmetric_full")
-        )
-        if full is None:
-            full = self._blocked_full()
+        if not self.__dict__.get("_blocked_failed"):
+            # A cached full CSR is the block-wise one unless that build failed.
+            full = self.__dict__.get("_symmetric_full")
+            if full is not None:
+                from numba import get_num_threads
+
+                ptr, idx, split, data = full
+                up = K.upper_of_full(ptr, idx, split, data, get_num_threads())
+                return (*up, np.zeros(self.n))
+            full = self._blocked_build()
             if full is not None:
                 self.__dict__["_symmetric_full"] = full
-        if full is not None:
-            from numba import get_num_threads
-
-            ptr, idx, split, data = full
-            up_ptr, up_idx, up_data = K.upper_of_full(ptr, idx, split, data, get_num_threads())
-            return up_ptr, up_idx, up_data, np.zeros(self.n)
+                return self.__dict__["upper"]  # type: ignore[no-any-return]
         g = self.graph
         return K.weighted_upper_csr(g.src, g.dst, g.weight, self.n, is_dag=self.is_dag_order)
 
@@ -230,7 +237,7 @@ class GraphStructure:
         allow, else from :attr:`upper`.
         """
         if "upper" not in self.__dict__:
-            full = self._blocked_full()
+            full = self._blocked_build()
             if full is not None:
                 return full
         ptr, idx, data, _ = self.upper

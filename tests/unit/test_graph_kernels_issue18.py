@@ -110,18 +110,25 @@ def test_blocked_symmetric_equals_the_radix_build(shape):
     for seed in range(15):
         g = _layered(seed, shape, density=0.4)
         (up_ptr, up_idx, up_data, _loops), reference = _reference_full(g)
-        full = K.blocked_symmetric(g.src, g.dst, g.weight, g.n_nodes, _block_table(g))
+        built = K.blocked_symmetric(g.src, g.dst, g.weight, g.n_nodes, _block_table(g), upper=True)
         if g.n_edges == 0:
-            assert full is None
+            assert built is None
             continue
-        assert full is not None
+        assert built is not None
+        full, written = built
         for got, want in zip(full, reference, strict=True):
             assert got.dtype == want.dtype
             np.testing.assert_array_equal(got, want)
         ptr, idx, split, data = full
-        upper = K.upper_of_full(ptr, idx, split, data, 3)
-        for got, want in zip(upper, (up_ptr, up_idx, up_data), strict=True):
-            assert got.dtype == want.dtype
+        copied = K.upper_of_full(ptr, idx, split, data, 3)
+        assert written is not None
+        for upper in (written, copied):
+            for got, want in zip(upper, (up_ptr, up_idx, up_data), strict=True):
+                assert got.dtype == want.dtype
+                np.testing.assert_array_equal(got, want)
+        alone = K.blocked_symmetric(g.src, g.dst, g.weight, g.n_nodes, _block_table(g))
+        assert alone is not None and alone[1] is None
+        for got, want in zip(alone[0], reference, strict=True):
             np.testing.assert_array_equal(got, want)
 
 
@@ -169,6 +176,11 @@ def test_structure_views_are_the_same_whichever_build_applies(parallel, monkeypa
             st.release_except(set())
             for got, want in zip(st._symmetric_full, (ptr, idx, split, data), strict=True):
                 np.testing.assert_array_equal(got, want)
+            for got, want in zip(st.upper, (up_ptr, up_idx, up_data, loops), strict=True):
+                np.testing.assert_array_equal(got, want)
+            # The upper triangle alone released: copied out of the full CSR (or rebuilt).
+            st.release_except({"_symmetric_full"})
+            assert "upper" not in st.__dict__
             for got, want in zip(st.upper, (up_ptr, up_idx, up_data, loops), strict=True):
                 np.testing.assert_array_equal(got, want)
 
