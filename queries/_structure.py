@@ -212,7 +212,7 @@ class GraphStructure:
             full = self._blocked_build()
             if full is not None:
                 self.__dict__["_symmetric_full"] = full
-                return self.__dict__["upper"]  # type: ignore[no-any-return]
+                return self.__dict__["upper"]
         g = self.graph
         return K.weighted_upper_csr(g.src, g.dst, g.weight, self.n, is_dag=self.is_dag_order)
 
