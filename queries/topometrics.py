@@ -416,19 +416,10 @@ def _joint_product(st: GraphStructure, kernel: str) -> Callable[[np.ndarray], np
         return lambda x: S.sym_matvec2(
             uptr, uidx, udata, loops, x, wdeg, _LAPLACIAN_COLUMNS, threads
         )
+    # The gather reads each row's entries once for both columns: about the cost of one
+    # one-column product (scipy's CSR times an (n, 2) array costs two).
     ptr, idx, data, diag, chunks = st.symmetric
-    if kernel == "gather":
-        return lambda x: S.csr_matvec2(ptr, idx, data, diag, x, wdeg, _LAPLACIAN_COLUMNS, chunks)
-    matrix = sp.csr_matrix((data.astype(np.float64), idx, ptr), shape=(st.n, st.n))
-    if diag.shape[0] == st.n:
-        matrix = (matrix + sp.diags(diag)).tocsr()
-
-    def product(x: np.ndarray) -> np.ndarray:
-        y = np.ascontiguousarray(np.asarray(matrix @ x).T)
-        y[1] = wdeg * x[:, 1] - y[1]
-        return y
-
-    return product
+    return lambda x: S.csr_matvec2(ptr, idx, data, diag, x, wdeg, _LAPLACIAN_COLUMNS, chunks)
 
 
 def _plain_spectra(
