@@ -428,3 +428,18 @@ def two_hop_reach_bits(indptr, indices, lo, hi):  # pragma: no cover - compiled
                 acc[k] = 0
             total += np.int64(s)
     return total
+
+
+@njit(cache=True, parallel=True)
+def reach_cost(indptr, indices, bounds):  # pragma: no cover - compiled
+    """``out[a] = d_out(a) + sum_{x in N_out(a)} d_out(x)`` (int64), row ranges ``bounds`` in parallel."""
+    n = indptr.shape[0] - 1
+    out = np.empty(n, dtype=np.int64)
+    for c in prange(bounds.shape[0] - 1):
+        for a in range(bounds[c], bounds[c + 1]):
+            s = np.int64(indptr[a + 1] - indptr[a])
+            for p in range(indptr[a], indptr[a + 1]):
+                x = indices[p]
+                s += indptr[x + 1] - indptr[x]
+            out[a] = s
+    return out

@@ -392,8 +392,7 @@ def n2(
     if st.n == 0:
         return Estimate(None)
     ptr, idx = st.directed
-    out = np.diff(ptr)
-    cost = K.neighbour_sums(ptr, idx, out) + out
+    cost = MK.reach_cost(ptr, idx, K.row_chunks(ptr, 4 * numba.get_num_threads()))
     if st.n <= BITSET_MAX_NODES:
         lo, hi = MK.word_spans(ptr, idx)
         bit_work = float(K.neighbour_sums(ptr, idx, hi - lo).sum()) + st.n * st.n / 64

@@ -245,3 +245,14 @@ def test_triangle_kernel_counts_alike_with_both_counter_widths(counter):
     tri, tailed, pairs, k4 = brute_triangle_terms(simple_nx(g))
     assert (count, diamond, clique) == (tri, pairs, k4) and count > 0
     assert int((per_node * (st.degree - 2)).sum()) == tailed
+
+
+def test_reach_cost_is_the_marking_work():
+    g = random_layered(6, sizes=(20, 30, 30, 20), density=0.3)
+    st = GraphStructure(g)
+    ptr, idx = st.directed
+    out = np.diff(ptr)
+    expected = [out[a] + sum(out[x] for x in idx[ptr[a] : ptr[a + 1]]) for a in range(st.n)]
+    for chunks in (1, 7):
+        got = MK.reach_cost(ptr, idx, K.row_chunks(ptr, chunks))
+        assert got.tolist() == [int(e) for e in expected] and got.sum() > st.n
