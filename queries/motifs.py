@@ -96,6 +96,21 @@ COST_PROBE = 1024
 """Cost cut points of a partition come from at most this many evenly strided nodes."""
 
 
+def balanced_chunks(work: np.ndarray, per_thread: int = 4) -> np.ndarray:
+    """Boundaries of about ``per_thread`` chunks per numba thread holding equal shares of ``work``.
+
+    A sample lists its strata one after another, the costliest nodes together;
+    chunks of equal node counts would leave one thread with most of the work.
+    """
+    count = int(work.shape[0])
+    parts = max(1, min(count, numba.get_num_threads() * per_thread))
+    if parts == 1:
+        return np.array([0, count], dtype=np.int64)
+    cum = np.cumsum(work, dtype=np.float64)
+    cuts = np.searchsorted(cum, np.linspace(0.0, cum[-1], parts + 1)[1:-1], side="right")
+    return np.concatenate(([0], np.maximum.accumulate(cuts), [count])).astype(np.int64)
+
+
 def stratified_total(
     per_node: Callable[[np.ndarray], np.ndarray],
     cost: np.ndarray,
@@ -323,7 +338,7 @@ def four_cycle_total(
         chunks = 1 if threads == 1 else 4 * threads
         return Estimate(float(4 * int(K.four_cycle_count(rptr, ridx, chunks))))
     return stratified_total(
-        lambda nodes: MK.pair_wedge_sums(ptr, idx, nodes, K.chunk_bounds(len(nodes))),
+        lambda nodes: MK.pair_wedge_sums(ptr, idx, nodes, balanced_chunks(cost[nodes])),
         cost,
         st.partition_ranges,
         budget,
@@ -399,7 +414,7 @@ def n2(
         if bit_work <= min(float(cost.sum()), budget):
             return Estimate(float(MK.two_hop_reach_bits(ptr, idx, lo, hi)) / st.n)
     total = stratified_total(
-        lambda nodes: MK.two_hop_reach(ptr, idx, nodes, K.chunk_bounds(len(nodes))),
+        lambda nodes: MK.two_hop_reach(ptr, idx, nodes, balanced_chunks(cost[nodes])),
         cost,
         st.partition_ranges,
         budget,

@@ -256,3 +256,15 @@ def test_reach_cost_is_the_marking_work():
     for chunks in (1, 7):
         got = MK.reach_cost(ptr, idx, K.row_chunks(ptr, chunks))
         assert got.tolist() == [int(e) for e in expected] and got.sum() > st.n
+
+
+def test_balanced_chunks_split_the_work_evenly():
+    from prunegraph.queries.motifs import balanced_chunks
+
+    work = np.concatenate((np.full(90, 1.0), np.full(10, 100.0)))  # costly nodes last
+    bounds = balanced_chunks(work, per_thread=4)
+    assert bounds[0] == 0 and bounds[-1] == 100 and np.all(np.diff(bounds) >= 0)
+    shares = np.add.reduceat(work, bounds[:-1][np.diff(bounds) > 0])
+    if len(shares) > 1:
+        assert shares.max() <= 2 * work.sum() / (len(bounds) - 1) + 100
+    assert balanced_chunks(np.ones(1)).tolist() == [0, 1]
