@@ -1076,28 +1076,39 @@ def unit_max_flow(n, src, dst, is_source, is_sink, cut_bound):  # pragma: no cov
     first. The value is the maximum flow either way.
     """
     m = src.shape[0]
-    out_ptr = np.zeros(n + 1, dtype=np.int64)
     in_ptr = np.zeros(n + 1, dtype=np.int64)
     out_terminal = 0
-    in_terminal = 0
     for k in range(m):
-        u, v = src[k], dst[k]
-        out_ptr[u + 1] += 1
-        in_ptr[v + 1] += 1
-        if is_source[u]:
+        in_ptr[dst[k] + 1] += 1
+        if is_source[src[k]]:
             out_terminal += 1
-        if is_sink[v]:
-            in_terminal += 1
-    deg = out_ptr + in_ptr  # every node's residual edges, for the Dinic phases below
+    in_terminal = 0
     for v in range(n):
-        out_ptr[v + 1] += out_ptr[v]
-        in_ptr[v + 1] += in_ptr[v]
+        if is_sink[v]:
+            in_terminal += in_ptr[v + 1]
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
     if in_terminal < out_terminal:
+        for v in range(n):
+            in_ptr[v + 1] += in_ptr[v]
         used, flow = _greedy_paths(n, dst, src, is_sink, is_source, in_ptr)
+        in_ptr = np.diff(in_ptr)  # back to the in-degrees
     else:
+        for k in range(m):
+            out_ptr[src[k] + 1] += 1
+        deg_out = out_ptr.copy()
+        for v in range(n):
+            out_ptr[v + 1] += out_ptr[v]
         used, flow = _greedy_paths(n, src, dst, is_source, is_sink, out_ptr)
+        out_ptr = deg_out[1:]
+        in_ptr = in_ptr[1:]
     if flow >= cut_bound:
         return flow
+    if out_ptr.shape[0] == n + 1:  # the backward greedy counted no out-degrees
+        for k in range(m):
+            out_ptr[src[k] + 1] += 1
+        out_ptr = out_ptr[1:]
+    deg = np.zeros(n + 1, dtype=np.int64)
+    deg[1:] = out_ptr + in_ptr  # every node's residual edges
     ptr = np.cumsum(deg)
     fill = ptr[:-1].copy()
     adj = np.empty(2 * m, dtype=np.int32)  # residual edge ids < 2^31 (checked by the caller)
