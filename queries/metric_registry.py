@@ -334,6 +334,10 @@ class MetricContext:
         Work units allowed for an exact count before a sampled metric samples.
     rng : numpy.random.Generator
         Seeded generator shared, in registration order, by the sampled metrics.
+    requested : frozenset of str or None
+        The metrics :func:`evaluate` was asked for (None outside it): a metric
+        that can produce a sibling in the same pass (``spectral_gap`` the
+        ``spectral_radius``) does so only when the sibling is wanted.
     """
 
     def __init__(self, structure: Any, *, budget: float, seed: int = 0) -> None:
@@ -343,6 +347,7 @@ class MetricContext:
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self._shared: dict[str, Any] = {}
+        self.requested: frozenset[str] | None = None
 
     def shared(self, key: str, build: Callable[[MetricContext], Any]) -> Any:
         """An intermediate several metrics read (``build(ctx)`` runs once per graph)."""
@@ -433,6 +438,7 @@ def evaluate(ctx: MetricContext, metrics: Iterable[Metric]) -> dict[str, Estimat
         raise ValidationError(f"Metric {bad[0]!r} is not a network-scope metric.")
     from prunegraph.queries._structure import kernel_threads
 
+    ctx.requested = frozenset(wanted)
     out: dict[str, Estimate] = {}
     with kernel_threads(ctx.graph.n_edges):
         for i, metric in enumerate(order):
