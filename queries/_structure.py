@@ -41,12 +41,6 @@ SERIAL_MAX_EDGES = 200_000
 region's workers costs more than the work (2-3x slower on a demo network's graphs)."""
 
 
-BLOCKED_MIN_EDGES = SERIAL_MAX_EDGES
-"""Graphs with more edges build their symmetric CSR block by block
-(:func:`_kernels.blocked_symmetric`); below, its set-up (per-block tables, a few
-kernel calls: 0.1-0.2 ms) costs more than it saves, and the radix build runs."""
-
-
 @contextmanager
 def kernel_threads(n_edges: int) -> Iterator[None]:
     """One numba thread for small graphs (:data:`SERIAL_MAX_EDGES`), all of them otherwise."""
@@ -144,75 +138,12 @@ class GraphStructure:
         return bool(np.all(self.graph.src < self.graph.dst))
 
     @cached_property
-    def _block_table(self) -> np.ndarray:
-        """Per edge block: ``(start, stop, src_lo, src_hi, dst_lo, dst_hi, src_p, dst_p)``."""
-        parts = self.graph.partitions
-        rows = [
-            (
-                b.start,
-                b.stop,
-                parts[b.src_partition].offset,
-                parts[b.src_partition].offset + parts[b.src_partition].size,
-                parts[b.dst_partition].offset,
-                parts[b.dst_partition].offset + parts[b.dst_partition].size,
-                b.src_partition,
-                b.dst_partition,
-            )
-            for b in self.graph.blocks
-        ]
-        return np.array(rows, dtype=np.int64).reshape(-1, 8)
-
-    def _blocked_build(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-        """:attr:`_symmetric_full` and :attr:`upper` together by :func:`_kernels.blocked_symmetric`.
-
-        Caches the upper triangle (written in the same pass) unless it is cached
-        already and returns the full CSR, or None where the build does not apply:
-        every block must join an earlier partition to a later one, no two blocks
-        the same pair, no block repeat an edge (every MGE the encoder writes), and
-        the graph have more than :data:`BLOCKED_MIN_EDGES` edges. The outcome is
-        remembered.
-        """
-        if self.__dict__.get("_blocked_failed"):
-            return None
-        if self.n_edges <= BLOCKED_MIN_EDGES:
-            self.__dict__["_blocked_failed"] = True
-            return None
-        g = self.graph
-        built = K.blocked_symmetric(
-            g.src, g.dst, g.weight, self.n, self._block_table, upper="upper" not in self.__dict__
-        )
-        if built is None:
-            self.__dict__["_blocked_failed"] = True
-            return None
-        full, up = built
-        self.__dict__.setdefault("is_dag_order", True)  # every edge joins ranges p < q
-        if up is not None:
-            self.__dict__["upper"] = (*up, np.zeros(self.n))  # no self-loops
-        return full
-
-    @cached_property
     def upper(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Upper triangle of ``A_s = A + A.T`` (``|w|``): ``(indptr, indices, data, loops)``.
 
         Row ``u`` lists its simple undirected neighbours ``v > u`` (sorted) with
         the summed ``|w|`` of every edge between them; ``loops`` is the diagonal.
-        Written with :attr:`_symmetric_full` when the block-wise build applies
-        (copied out of it when that is cached alone), else two radix passes over
-        the edge list.
         """
-        if not self.__dict__.get("_blocked_failed"):
-            # A cached full CSR is the block-wise one unless that build failed.
-            full = self.__dict__.get("_symmetric_full")
-            if full is not None:
-                from numba import get_num_threads
-
-                ptr, idx, split, data = full
-                up = K.upper_of_full(ptr, idx, split, data, get_num_threads())
-                return (*up, np.zeros(self.n))
-            full = self._blocked_build()
-            if full is not None:
-                self.__dict__["_symmetric_full"] = full
-                return self.__dict__["upper"]
         g = self.graph
         return K.weighted_upper_csr(g.src, g.dst, g.weight, self.n, is_dag=self.is_dag_order)
 
@@ -231,15 +162,7 @@ class GraphStructure:
 
     @cached_property
     def _symmetric_full(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Full weighted symmetric CSR of ``A_s``: ``(indptr, indices, split, data)``.
-
-        Built block by block (:func:`_kernels.blocked_symmetric`) when the blocks
-        allow, else from :attr:`upper`.
-        """
-        if "upper" not in self.__dict__:
-            full = self._blocked_build()
-            if full is not None:
-                return full
+        """Full weighted symmetric CSR of ``A_s``: ``(indptr, indices, split, data)``."""
         ptr, idx, data, _ = self.upper
         return K.symmetric_from_upper(ptr, idx, data)
 

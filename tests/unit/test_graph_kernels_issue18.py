@@ -1,4 +1,4 @@
-"""Issue 18 graph kernels (max flow, cores, cuts, CSR builds) against simple references.
+"""Issue 18 graph kernels (max flow, cores, cuts) against simple references.
 
 References: scipy.sparse.csgraph (maximum flow, connected components) and tiny
 brute forces (peeling for core numbers, edge/node deletion for bridges and
@@ -92,97 +92,6 @@ def test_greedy_paths_backwards_are_edge_disjoint_source_to_sink_paths():
         assert in_used[is_source].sum() == 0 and out_used[is_sink].sum() == 0
         assert out_used[is_source].sum() == paths == in_used[is_sink].sum()
         assert paths <= _scipy_max_flow(g)
-
-
-def _block_table(g):
-    from prunegraph.queries._structure import GraphStructure
-
-    return GraphStructure(g)._block_table
-
-
-def _reference_full(g):
-    up = K.weighted_upper_csr(g.src, g.dst, g.weight, g.n_nodes, is_dag=False)
-    return up, K.symmetric_from_upper(up[0], up[1], up[2])
-
-
-@pytest.mark.parametrize("shape", [*SHAPES, (7, 1, 9), (4, 0, 5, 6)])
-def test_blocked_symmetric_equals_the_radix_build(shape):
-    for seed in range(15):
-        g = _layered(seed, shape, density=0.4)
-        (up_ptr, up_idx, up_data, _loops), reference = _reference_full(g)
-        built = K.blocked_symmetric(g.src, g.dst, g.weight, g.n_nodes, _block_table(g), upper=True)
-        if g.n_edges == 0:
-            assert built is None
-            continue
-        assert built is not None
-        full, written = built
-        for got, want in zip(full, reference, strict=True):
-            assert got.dtype == want.dtype
-            np.testing.assert_array_equal(got, want)
-        ptr, idx, split, data = full
-        copied = K.upper_of_full(ptr, idx, split, data, 3)
-        assert written is not None
-        for upper in (written, copied):
-            for got, want in zip(upper, (up_ptr, up_idx, up_data), strict=True):
-                assert got.dtype == want.dtype
-                np.testing.assert_array_equal(got, want)
-        alone = K.blocked_symmetric(g.src, g.dst, g.weight, g.n_nodes, _block_table(g))
-        assert alone is not None and alone[1] is None
-        for got, want in zip(alone[0], reference, strict=True):
-            np.testing.assert_array_equal(got, want)
-
-
-def test_blocked_symmetric_declines_what_it_cannot_build():
-    g = _layered(3, (5, 7, 6, 7, 5), density=0.4)
-    table = _block_table(g)
-    assert K.blocked_symmetric(g.src, g.dst, g.weight, g.n_nodes, table) is not None
-    # A repeated pair inside a block (parallel edges need merging).
-    rep = _layered(3, (5, 7, 6, 7, 5), density=0.4, parallel=True)
-    assert K.blocked_symmetric(rep.src, rep.dst, rep.weight, rep.n_nodes, _block_table(rep)) is None
-    # An edge outside its block's partitions.
-    dst = g.dst.copy()
-    dst[0] = g.n_nodes - 1
-    assert K.blocked_symmetric(g.src, dst, g.weight, g.n_nodes, table) is None
-    # Two blocks over the same pair of partitions, and a block going backwards.
-    twice = table.copy()
-    twice[1, 6:] = twice[0, 6:]
-    twice[1, 2:6] = twice[0, 2:6]
-    assert K.blocked_symmetric(g.src, g.dst, g.weight, g.n_nodes, twice) is None
-    back = table.copy()
-    back[0, 6], back[0, 7] = back[0, 7], back[0, 6]
-    assert K.blocked_symmetric(g.src, g.dst, g.weight, g.n_nodes, back) is None
-
-
-@pytest.mark.parametrize("parallel", [False, True])
-def test_structure_views_are_the_same_whichever_build_applies(parallel, monkeypatch):
-    from prunegraph.queries import _structure
-    from prunegraph.queries._structure import GraphStructure
-
-    monkeypatch.setattr(_structure, "BLOCKED_MIN_EDGES", 0)  # tiny graphs build block-wise too
-
-    for seed in range(6):
-        g = _layered(seed, (5, 7, 6, 7, 5), density=0.4, parallel=parallel)
-        (up_ptr, up_idx, up_data, loops), (ptr, idx, split, data) = _reference_full(g)
-        for first in ("upper", "_symmetric_full"):
-            st = GraphStructure(g)
-            getattr(st, first)
-            for got, want in zip(st.upper, (up_ptr, up_idx, up_data, loops), strict=True):
-                np.testing.assert_array_equal(got, want)
-            for got, want in zip(st._symmetric_full, (ptr, idx, split, data), strict=True):
-                np.testing.assert_array_equal(got, want)
-            assert st.is_dag_order
-            assert st.__dict__.get("_blocked_failed", False) is parallel
-            # Released and rebuilt in the other order: the same arrays again.
-            st.release_except(set())
-            for got, want in zip(st._symmetric_full, (ptr, idx, split, data), strict=True):
-                np.testing.assert_array_equal(got, want)
-            for got, want in zip(st.upper, (up_ptr, up_idx, up_data, loops), strict=True):
-                np.testing.assert_array_equal(got, want)
-            # The upper triangle alone released: copied out of the full CSR (or rebuilt).
-            st.release_except({"_symmetric_full"})
-            assert "upper" not in st.__dict__
-            for got, want in zip(st.upper, (up_ptr, up_idx, up_data, loops), strict=True):
-                np.testing.assert_array_equal(got, want)
 
 
 def _random_simple(seed, n, p):
