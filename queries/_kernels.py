@@ -240,15 +240,6 @@ def csr_matvec(indptr, indices, data, diag, x, wdeg, laplacian, bounds):  # prag
 
 
 @njit(cache=True)
-def csr_matvec_serial(indptr, indices, data, diag, x, wdeg, laplacian):  # pragma: no cover
-    """:func:`csr_matvec` in the calling thread (small graphs: no parallel-region start-up)."""
-    n = indptr.shape[0] - 1
-    out = np.empty(n, dtype=np.float64)
-    _csr_rows(indptr, indices, data, diag, x, wdeg, laplacian, 0, n, out)
-    return out
-
-
-@njit(cache=True)
 def weighted_degree(up_ptr, up_idx, up_data, loops):  # pragma: no cover - compiled
     """Row sums of ``A_s`` from its upper triangle and diagonal (float64)."""
     n = up_ptr.shape[0] - 1
@@ -411,113 +402,6 @@ def bridges_and_cut_nodes(indptr: np.ndarray, indices: np.ndarray) -> tuple[int,
 # ------------------------------------------------------------- triangles
 
 
-@njit(cache=True)
-def _merge_count(a, b):  # pragma: no cover - compiled
-    i = j = c = 0
-    while i < a.shape[0] and j < b.shape[0]:
-        if a[i] < b[j]:
-            i += 1
-        elif a[i] > b[j]:
-            j += 1
-        else:
-            c += 1
-            i += 1
-            j += 1
-    return c
-
-
-@njit(cache=True)
-def triangles_on_edges(fwd_ptr, fwd_idx, und_ptr, und_split, und_idx, a, c):  # pragma: no cover
-    """List the triangles ``x < b < y`` closed by the candidate edges ``(x, y) = (a[k], c[k])``.
-
-    ``fwd`` holds the larger-id neighbours of each node; the smaller-id ones of
-    ``y`` are ``und_idx[und_ptr[y]:und_split[y]]``. Every triangle is found
-    once, at its edge between smallest and largest node. Returns three int32
-    arrays (smallest, middle, largest node).
-    """
-    m = a.shape[0]
-    counts = np.zeros(m, dtype=np.int64)
-    for k in range(m):
-        counts[k] = _merge_count(
-            fwd_idx[fwd_ptr[a[k]] : fwd_ptr[a[k] + 1]], und_idx[und_ptr[c[k]] : und_split[c[k]]]
-        )
-    total = counts.sum()
-    t0 = np.empty(total, dtype=np.int32)
-    t1 = np.empty(total, dtype=np.int32)
-    t2 = np.empty(total, dtype=np.int32)
-    out = 0
-    for k in range(m):
-        if counts[k] == 0:
-            continue
-        x = fwd_idx[fwd_ptr[a[k]] : fwd_ptr[a[k] + 1]]
-        y = und_idx[und_ptr[c[k]] : und_split[c[k]]]
-        i = j = 0
-        while i < x.shape[0] and j < y.shape[0]:
-            if x[i] < y[j]:
-                i += 1
-            elif x[i] > y[j]:
-                j += 1
-            else:
-                t0[out] = a[k]
-                t1[out] = x[i]
-                t2[out] = c[k]
-                out += 1
-                i += 1
-                j += 1
-    return t0, t1, t2
-
-
-@njit(cache=True)
-def _position(fwd_ptr, fwd_idx, u, v):  # pragma: no cover - compiled
-    lo, hi = fwd_ptr[u], fwd_ptr[u + 1]
-    return lo + np.searchsorted(fwd_idx[lo:hi], v)
-
-
-@njit(cache=True)
-def diamond_pairs(fwd_ptr, fwd_idx, t0, t1, t2):  # pragma: no cover - compiled
-    """``sum over edges e of C(t_e, 2)``, ``t_e`` the triangles on ``e``, from the triangle list.
-
-    Each triangle ``a < b < c`` adds one to its edges ``ab``, ``ac`` (row ``a``)
-    and ``bc`` (row ``b``), located by binary search in the sorted rows.
-    """
-    per_edge = np.zeros(fwd_ptr[fwd_ptr.shape[0] - 1], dtype=np.int32)
-    for k in range(t0.shape[0]):
-        per_edge[_position(fwd_ptr, fwd_idx, t0[k], t1[k])] += 1
-        per_edge[_position(fwd_ptr, fwd_idx, t0[k], t2[k])] += 1
-        per_edge[_position(fwd_ptr, fwd_idx, t1[k], t2[k])] += 1
-    total = np.int64(0)
-    for p in range(per_edge.shape[0]):
-        t = np.int64(per_edge[p])
-        total += t * (t - 1) // 2
-    return total
-
-
-@njit(cache=True)
-def k4_on_triangles(fwd_ptr, fwd_idx, t0, t1, t2):  # pragma: no cover - compiled
-    """Count 4-cliques ``a < b < c < d``: for each triangle, common larger neighbours of all three."""
-    total = 0
-    for k in range(t0.shape[0]):
-        x = fwd_idx[fwd_ptr[t0[k]] : fwd_ptr[t0[k] + 1]]
-        y = fwd_idx[fwd_ptr[t1[k]] : fwd_ptr[t1[k] + 1]]
-        z = fwd_idx[fwd_ptr[t2[k]] : fwd_ptr[t2[k] + 1]]
-        i = j = h = 0
-        while i < x.shape[0] and j < y.shape[0] and h < z.shape[0]:
-            m = max(x[i], y[j], z[h])
-            if x[i] == m and y[j] == m and z[h] == m:
-                total += 1
-                i += 1
-                j += 1
-                h += 1
-            else:
-                if x[i] < m:
-                    i += 1
-                if y[j] < m:
-                    j += 1
-                if z[h] < m:
-                    h += 1
-    return total
-
-
 # ------------------------------------------------- per-node 2-hop counts
 
 
@@ -525,68 +409,6 @@ def chunk_bounds(count: int, per_thread: int = 4) -> np.ndarray:
     """Boundaries of about ``per_thread`` chunks per numba thread over ``count`` items."""
     parts = max(1, min(count, get_num_threads() * per_thread))
     return np.linspace(0, count, parts + 1).astype(np.int64)
-
-
-@njit(cache=True, parallel=True)
-def pair_wedge_sums(indptr, indices, nodes, bounds):  # pragma: no cover - compiled
-    """For each node ``u`` in ``nodes``: ``sum_{w != u} C(c_uw, 2)``, ``c_uw`` = common neighbours.
-
-    Summed over all nodes this is four times the number of 4-cycles.
-    Cost per node: ``sum_{x in N(u)} deg(x)``; memory O(n) per thread (chunks
-    of ``nodes`` between ``bounds`` (see :func:`chunk_bounds`) run in parallel,
-    each with its own counters).
-    """
-    n = indptr.shape[0] - 1
-    out = np.zeros(nodes.shape[0], dtype=np.float64)
-    for chunk in prange(bounds.shape[0] - 1):
-        count = np.zeros(n, dtype=np.int32)
-        touched = np.empty(n, dtype=np.int32)
-        for k in range(bounds[chunk], bounds[chunk + 1]):
-            u = nodes[k]
-            nt = 0
-            for p in range(indptr[u], indptr[u + 1]):
-                x = indices[p]
-                for q in range(indptr[x], indptr[x + 1]):
-                    w = indices[q]
-                    if w == u:
-                        continue
-                    if count[w] == 0:
-                        touched[nt] = w
-                        nt += 1
-                    count[w] += 1
-            s = np.int64(0)
-            for t in range(nt):
-                c = np.int64(count[touched[t]])
-                s += c * (c - 1) // 2
-                count[touched[t]] = 0
-            out[k] = s
-    return out
-
-
-@njit(cache=True, parallel=True)
-def two_hop_reach(indptr, indices, nodes, bounds):  # pragma: no cover - compiled
-    """For each node ``a`` in ``nodes``: number of nodes ``v != a`` within 2 directed hops."""
-    n = indptr.shape[0] - 1
-    out = np.zeros(nodes.shape[0], dtype=np.float64)
-    for chunk in prange(bounds.shape[0] - 1):
-        stamp = np.full(n, -1, dtype=np.int64)
-        for k in range(bounds[chunk], bounds[chunk + 1]):
-            a = nodes[k]
-            stamp[a] = k
-            reach = 0
-            for p in range(indptr[a], indptr[a + 1]):
-                x = indices[p]
-                if stamp[x] != k:
-                    stamp[x] = k
-                    reach += 1
-                for q in range(indptr[x], indptr[x + 1]):
-                    w = indices[q]
-                    if stamp[w] != k:
-                        stamp[w] = k
-                        reach += 1
-            out[k] = reach
-            # nodes visited for earlier k carry older stamps; no reset needed
-    return out
 
 
 # --------------------------------------------------- symmetric mat-vec
@@ -638,18 +460,6 @@ def neighbour_sums(indptr, indices, values):  # pragma: no cover - compiled
             s += values[indices[p]]
         out[u] = s
     return out
-
-
-@njit(cache=True)
-def edge_degree_products(indptr, indices, deg):  # pragma: no cover - compiled
-    """``sum over edges (u, w) of (deg[u] - 1) * (deg[w] - 1)`` for a one-directional CSR."""
-    n = indptr.shape[0] - 1
-    total = 0
-    for u in range(n):
-        du = deg[u] - 1
-        for p in range(indptr[u], indptr[u + 1]):
-            total += du * (deg[indices[p]] - 1)
-    return total
 
 
 # ------------------------------------------------------------------ paths
@@ -919,29 +729,6 @@ def unit_max_flow(n, src, dst, is_source, is_sink, cut_bound):  # pragma: no cov
                     cap[e] -= 1
                     cap[e ^ 1] += 1
                 flow += 1
-
-
-@njit(cache=True)
-def closing_candidates(fwd_ptr, fwd_idx, part, can_close):  # pragma: no cover - compiled
-    """Edges ``(u, w)``, ``u < w``, whose partitions share a neighbouring partition."""
-    n = fwd_ptr.shape[0] - 1
-    count = 0
-    for u in range(n):
-        pu = part[u]
-        for p in range(fwd_ptr[u], fwd_ptr[u + 1]):
-            if can_close[pu, part[fwd_idx[p]]]:
-                count += 1
-    a = np.empty(count, dtype=np.int64)
-    c = np.empty(count, dtype=np.int64)
-    k = 0
-    for u in range(n):
-        pu = part[u]
-        for p in range(fwd_ptr[u], fwd_ptr[u + 1]):
-            if can_close[pu, part[fwd_idx[p]]]:
-                a[k] = u
-                c[k] = fwd_idx[p]
-                k += 1
-    return a, c
 
 
 @njit(cache=True)

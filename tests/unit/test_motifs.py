@@ -92,11 +92,12 @@ def test_budget_must_be_positive():
 @pytest.mark.parametrize(("seed", "skip"), [(0, True), (1, True), (2, False), (3, True)])
 def test_ranked_four_cycle_count_equals_the_per_node_wedge_sums(seed, skip):
     from prunegraph.queries import _kernels as K
+    from prunegraph.queries import _motif_kernels as MK
 
     g = random_layered(seed, sizes=(20, 30, 30, 20), density=0.3, skip=skip)
     st = GraphStructure(g)
     ptr, idx, _ = st.undirected
-    per_node = K.pair_wedge_sums(ptr, idx, np.arange(st.n), K.chunk_bounds(st.n)).sum()
+    per_node = MK.pair_wedge_sums(ptr, idx, np.arange(st.n), K.chunk_bounds(st.n)).sum()
     rptr, ridx = K.degree_ranked_csr(ptr, idx, st.degree)
     assert np.all(np.diff(ridx[rptr[0] : rptr[1]]) > 0)  # rows sorted by rank
     for chunks in (1, 5):

@@ -97,6 +97,3 @@ def test_symmetric_csr_and_its_gather_matvec(seed):
         np.testing.assert_allclose(y, sym @ x, **tol)
         lap = K.csr_matvec(fptr, fidx, fdata, loops, x, wdeg, True, bounds)
         np.testing.assert_allclose(lap, lap_expected, **tol)
-    np.testing.assert_allclose(
-        K.csr_matvec_serial(fptr, fidx, fdata, loops, x, wdeg, True), lap_expected, **tol
-    )
