@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -672,8 +673,50 @@ def warm_up() -> float:
     K.csr_matvec_ranges(ptr, idx, data, x, np.array([[0, st.n]], dtype=np.int64))
     K.csr_pattern(graph.dst, graph.src, st.n)  # graphs whose edges do not all go up
     K.weighted_upper_csr(graph.dst, graph.src, graph.weight, st.n, is_dag=False)
+    _warm_large_graph_paths(graph, chain)
+    # Per-layer metrics of the rolled graphs (and the BLAS thread controller they build).
+    compute_section_b(replace(graph, kind="rolled"))
     _WARM["seconds"] = _WARM["pending"] = perf_counter() - start
     return _WARM["seconds"]
+
+
+def _warm_large_graph_paths(*graphs: MultipartiteGraph) -> None:
+    """Run the large-graph spectral code on small graphs, so its kernels load now.
+
+    Above :data:`topometrics.PLAIN_LANCZOS_MIN_NODES` nodes the two spectra run
+    in lockstep through the two-column products (the gather or the upper-triangle
+    one, whichever :func:`topometrics.matvec_kernel` times faster), with the
+    parallel update step on long vectors: paths a small warm-up graph never
+    takes. The size thresholds are lowered for the duration of the call (the
+    worker's initializer runs alone, nothing else reads them meanwhile) and each
+    product kernel is forced in turn, so the real call sites load the kernels
+    with the real argument types.
+    """
+    import numba
+
+    from prunegraph.queries import _spectral
+    from prunegraph.queries import topometrics as T
+
+    saved = (T.PLAIN_LANCZOS_MIN_NODES, T.PARALLEL_MATVEC_MIN_ENTRIES, _spectral.PARALLEL_STEP_MIN)
+    threads = numba.get_num_threads()
+    try:
+        # Large graphs on all threads (parallel products and steps), then one thread
+        # per worker (serial halves of the folded product, the serial step).
+        for lowered, n_threads in (((0, 0, 0), threads), ((0, *saved[1:]), 1)):
+            T.PLAIN_LANCZOS_MIN_NODES, T.PARALLEL_MATVEC_MIN_ENTRIES = lowered[:2]
+            _spectral.PARALLEL_STEP_MIN = lowered[2]
+            numba.set_num_threads(n_threads)
+            for graph in graphs:
+                for kernel in ("gather", "upper"):
+                    st = GraphStructure(graph)
+                    st.__dict__["_matvec_kernel"] = kernel
+                    T.spectral_pair(st)
+                    T.spectral_pair(st, radius=False)
+                    T.spectral_pair(st, gap=False)
+    finally:
+        T.PLAIN_LANCZOS_MIN_NODES, T.PARALLEL_MATVEC_MIN_ENTRIES = saved[:2]
+        _spectral.PARALLEL_STEP_MIN = saved[2]
+        numba.set_num_threads(threads)
 
 
 def take_warm_up_seconds() -> float:
