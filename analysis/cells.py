@@ -151,7 +151,8 @@ def map_cells(
     cells : sequence of tuples
         The arguments of each call.
     n_jobs : int, optional
-        Without ``executor``: joblib workers (``None`` / 1: in this process).
+        Without ``executor``: worker processes of :func:`cell_executor` (``None`` / 1:
+        in this process; -1: :func:`default_jobs`).
     executor : Executor, optional
         A process pool (:func:`cell_executor`): the cells are submitted now and the
         returned callable waits for them; serial and joblib runs finish before returning.
@@ -164,10 +165,11 @@ def map_cells(
         futures = {i: executor.submit(fn, *cells[i]) for i in sequence}
         return lambda: [futures[i].result() for i in range(len(cells))]
     if n_jobs is not None and n_jobs != 1 and len(cells) > 1:
-        from joblib import Parallel, delayed
-
-        done = Parallel(n_jobs=n_jobs)(delayed(fn)(*cells[i]) for i in sequence)
-        results = dict(zip(sequence, done, strict=True))
+        # The same loky pool as an explicit executor: joblib's Parallel would try to
+        # reuse that pool as its own memory-mapping executor and fail on it.
+        pool = cell_executor(n_jobs if n_jobs > 0 else default_jobs())
+        futures = {i: pool.submit(fn, *cells[i]) for i in sequence}
+        results = {i: futures[i].result() for i in sequence}
     else:
         results = {i: fn(*cells[i]) for i in sequence}
     ordered = [results[i] for i in range(len(cells))]
