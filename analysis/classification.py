@@ -227,7 +227,7 @@ def classification_table(
     Columns ``target, feature_set, scenario, subset, balanced_accuracy_mean,
     balanced_accuracy_std`` (sample standard deviation over repeats, ddof = 1),
     ``chance, n_rows, n_classes, n_splits, cv``. ``adapt_splits`` fits the folds to
-    small cells (see :func:`classify`); ``n_jobs`` runs cells in parallel (joblib),
+    small cells (see :func:`classify`); ``n_jobs`` runs cells in worker processes,
     ``executor`` on a process pool (:func:`~prunegraph.analysis.cells.cell_executor`).
     Returns the table and notes on skipped cells (too few rows or classes).
     """

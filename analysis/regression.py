@@ -1062,10 +1062,10 @@ def regress(
     keep_models, refit : bool
         Passed to every :class:`RegressorPanel` (the report needs neither).
     n_jobs : int, optional
-        Cells fitted in parallel with joblib (``None``/1: in this process).
+        Worker processes for the cells (``None``/1: in this process).
     executor : Executor, optional
         A process pool (:func:`~prunegraph.analysis.cells.cell_executor`) for the cells
-        instead of joblib; :func:`regress_pending` returns before they are fitted.
+        given explicitly; :func:`regress_pending` returns before they are fitted.
     """
     return regress_pending(
         table,

@@ -1132,7 +1132,7 @@ def write_report(
         own sizes, :data:`~prunegraph.analysis.regression.XGBOOST_PARAMS` and
         :data:`~prunegraph.analysis.classification.CLASSIFIER_PARAMS`).
     n_jobs : int, optional
-        Worker processes for the regression and classification cells (joblib);
+        Worker processes for the regression and classification cells;
         default: :func:`auto_jobs`.
     stability : DataFrame, optional
         The study's stability pairs (library query ``similar_pairs``): adds the
