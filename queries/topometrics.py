@@ -40,6 +40,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from prunegraph.loader.graph import MultipartiteGraph
+from prunegraph.queries import _block_spectra as BS
 from prunegraph.queries import _kernels as K
 from prunegraph.queries import _spectral as S
 from prunegraph.queries._structure import GraphStructure, one_blas_thread
@@ -507,6 +508,21 @@ def _plain_spectra(
 SMALL_CHECK_EVERY = 3
 
 
+def _dense_blocks(st: GraphStructure) -> tuple[np.ndarray, np.ndarray] | None:
+    """``A_s`` as dense partition blocks (:func:`queries._block_spectra.partition_blocks`), or None.
+
+    None (the CSR products) when some edge joins two nodes of one partition or the
+    blocks hold more than :data:`queries._block_spectra.DENSE_BLOCK_MAX_FILL` times
+    the stored entries (a sparse graph: the CSR product reads less).
+    """
+    ptr, idx, data, _ = st.upper
+    ranges = st.partition_ranges
+    offsets = np.array([0, *(stop for _, stop in ranges)], dtype=np.int64)
+    if len(ranges) < 2 or offsets[-1] != st.n or [a for a, _ in ranges] != offsets[:-1].tolist():
+        return None  # not partitions in node order (not a graph the encoder builds)
+    return BS.partition_blocks(ptr, idx, data, st.node_partition, offsets, st.partition_adjacency)
+
+
 def _small_spectra(
     st: GraphStructure, gap: bool, radius: bool, tol_gap: float, tol_radius: float
 ) -> tuple[float | None, float | None, bool, bool]:
@@ -514,49 +530,58 @@ def _small_spectra(
 
     :func:`queries._spectral.small_lanczos` (the plain recurrence and
     :func:`queries._spectral.accepted`'s test in one numba call each, serial CSR
-    products): the gap folded on a bipartite graph (:func:`_folded_value`'s rules),
-    else on ``A_s``; the radius from the start vector of :func:`_plain_spectra`.
-    Returns ``(gap, radius, gap_done, radius_done)``; a spectrum not done (not
-    requested, or its recurrence gave up) is left to the caller.
+    products), or the same recurrence over dense partition blocks
+    (:func:`queries._block_spectra.block_lanczos`, BLAS ``gemv``) when the graph's
+    layers are dense enough (:func:`_dense_blocks`: the LeNet-5 and MLP graphs of
+    the demo at low sparsity): the gap folded on a bipartite graph
+    (:func:`_folded_value`'s rules), else on ``A_s``; the radius from the start
+    vector of :func:`_plain_spectra`. Returns ``(gap, radius, gap_done,
+    radius_done)``; a spectrum not done (not requested, or its recurrence gave up)
+    is left to the caller.
     """
     n = st.n
     ptr, idx, data, diag, _ = st.symmetric
     wdeg = st.weighted_degree
+    blocks = _dense_blocks(st)
+
+    def solve(side: np.ndarray, v: np.ndarray, mode: int, tol: float, is_gap: bool) -> Any:
+        if blocks is not None:
+            return BS.block_lanczos(
+                blocks[0], blocks[1], diag, wdeg, side, v, mode, tol, is_gap,
+                DEGENERACY_RTOL, steps, SMALL_CHECK_EVERY,
+            )  # fmt: skip
+        return S.small_lanczos(
+            ptr, idx, data, diag, wdeg, side, v, mode, tol, is_gap,
+            DEGENERACY_RTOL, steps, SMALL_CHECK_EVERY,
+        )  # fmt: skip
+
     v0 = np.random.default_rng(0).uniform(0.5, 1.5, n)
     steps = min(n, S.MAX_STEPS)
     no_side = np.zeros(0, dtype=np.bool_)
     gap_value: float | None = None
     radius_value: float | None = None
     gap_done = radius_done = False
-    if gap:
-        sides = _folded_sides(st)
-        if sides is not None:
-            side = np.zeros(n, dtype=np.bool_)
-            for start, stop in sides[0]:
-                side[start:stop] = True
-            status, t0, t1, _ = S.small_lanczos(
-                ptr, idx, data, diag, wdeg, side, v0 * side, 2, tol_gap, True,
-                DEGENERACY_RTOL, steps, SMALL_CHECK_EVERY,
-            )  # fmt: skip
+    with one_blas_thread():
+        if gap:
+            sides = _folded_sides(st)
+            if sides is not None:
+                side = np.zeros(n, dtype=np.bool_)
+                for start, stop in sides[0]:
+                    side[start:stop] = True
+                status, t0, t1, _ = solve(side, v0 * side, 2, tol_gap, True)
+                if status == 1:
+                    gap_value = _folded_value(np.array([t0, t1]))
+                    gap_done = gap_value is not None
+            if not gap_done:
+                status, t0, t1, _ = solve(no_side, v0, 0, tol_gap, True)
+                if status == 1:
+                    gap_value, gap_done = float(t0 - t1), True
+        if radius:
+            vr = v0.copy()
+            vr[int(np.argmax(wdeg))] += math.sqrt(n)
+            status, t0, _, _ = solve(no_side, vr, 1, tol_radius, False)
             if status == 1:
-                gap_value = _folded_value(np.array([t0, t1]))
-                gap_done = gap_value is not None
-        if not gap_done:
-            status, t0, t1, _ = S.small_lanczos(
-                ptr, idx, data, diag, wdeg, no_side, v0, 0, tol_gap, True,
-                DEGENERACY_RTOL, steps, SMALL_CHECK_EVERY,
-            )  # fmt: skip
-            if status == 1:
-                gap_value, gap_done = float(t0 - t1), True
-    if radius:
-        vr = v0.copy()
-        vr[int(np.argmax(wdeg))] += math.sqrt(n)
-        status, t0, _, _ = S.small_lanczos(
-            ptr, idx, data, diag, wdeg, no_side, vr, 1, tol_radius, False,
-            DEGENERACY_RTOL, steps, SMALL_CHECK_EVERY,
-        )  # fmt: skip
-        if status == 1:
-            radius_value, radius_done = float(t0), True
+                radius_value, radius_done = float(t0), True
     return gap_value, radius_value, gap_done, radius_done
 
 
