@@ -132,37 +132,54 @@ def top_two_magnitudes(b: Matrix) -> tuple[float | None, float | None]:
 
 
 def _top_two_dense(mats: list[np.ndarray]) -> list[tuple[float | None, float | None]]:
-    """:func:`top_two_magnitudes` of many small dense matrices with one stacked ``eigvalsh``.
+    """:func:`top_two_magnitudes` of many small dense matrices with a few stacked ``eigvalsh``.
 
-    Each Gram matrix (the smaller side) is padded with zeros to the largest
-    size; the padding only adds zero eigenvalues, and only the top ``min(shape)``
-    are read, so each matrix gets its own singular values (to rounding). One
-    LAPACK call per layer instead of one per degree group.
+    Each Gram matrix (the smaller side) is padded with zeros to the largest size
+    of its bucket (sizes ``2^(j-1) < r <= 2^j``: one LAPACK call per bucket, each
+    matrix padded to less than twice its size, where one stack padded to the
+    largest matrix cost up to twice as much on the MLP's layers); the padding
+    only adds zero eigenvalues and only the top ``min(shape)`` are read, so each
+    matrix gets its own singular values (to rounding). The distinct-magnitude
+    rule of :func:`top_two_magnitudes` is applied to all of them at once.
     """
+    if not mats:
+        return []
     grams = [b @ b.T if b.shape[0] <= b.shape[1] else b.T @ b for b in mats]
-    size = max(g.shape[0] for g in grams)
-    stack = np.zeros((len(grams), size, size))
-    for i, g in enumerate(grams):
-        stack[i, : g.shape[0], : g.shape[0]] = g
-    ev = np.linalg.eigvalsh(stack)
-    out: list[tuple[float | None, float | None]] = []
-    for i, b in enumerate(mats):
-        if _nnz(b) == 0:
-            out.append((None, None))
+    r = np.array([g.shape[0] for g in grams], dtype=np.int64)
+    width = int(r.max())
+    # Row i: the singular values of matrix i (descending), then 0 where the adjacency
+    # has zero eigenvalues (|L| + |R| > 2 min(|L|, |R|)), then -1 (nothing).
+    mags = np.full((len(mats), width + 1), -1.0)
+    bucket = np.ceil(np.log2(np.maximum(r, 1))).astype(np.int64)
+    for j in np.unique(bucket):
+        sel = np.flatnonzero(bucket == j)
+        size = int(r[sel].max())
+        if size == 0:
             continue
-        r = min(b.shape)
-        s = np.sqrt(np.clip(ev[i, size - r :], 0, None))[::-1]
-        t1 = float(s[0])
-        mags = list(s)
-        if sum(b.shape) > 2 * r:
-            mags.append(0.0)
-        tol = DISTINCT_RTOL * t1
-        pair: tuple[float | None, float | None] = (t1, None)
-        for m in mags[1:]:
-            if m < t1 - tol:
-                pair = (t1, 0.0 if m <= tol else float(m))
-                break
-        out.append(pair)
+        stack = np.zeros((len(sel), size, size))
+        for k, i in enumerate(sel.tolist()):
+            stack[k, : r[i], : r[i]] = grams[i]
+        top = np.sqrt(np.clip(np.linalg.eigvalsh(stack)[:, ::-1], 0, None))
+        cols = np.arange(size)
+        keep = cols[None, :] < r[sel][:, None]
+        mags[sel, :size] = np.where(keep, top, -1.0)
+    extra = np.array([sum(b.shape) for b in mats]) > 2 * r
+    mags[np.flatnonzero(extra), r[extra]] = 0.0
+    t1 = mags[:, 0]
+    tol = DISTINCT_RTOL * t1
+    rest = mags[:, 1:]
+    below = (rest >= 0) & (rest < (t1 - tol)[:, None])
+    has = below.any(axis=1)
+    second = rest[np.arange(len(mats)), np.argmax(below, axis=1)]
+    nonzero = np.array([bool(b.any()) for b in mats])
+    out: list[tuple[float | None, float | None]] = []
+    for i in range(len(mats)):
+        if not nonzero[i]:
+            out.append((None, None))
+        elif not has[i]:
+            out.append((float(t1[i]), None))
+        else:
+            out.append((float(t1[i]), 0.0 if second[i] <= tol[i] else float(second[i])))
     return out
 
 
@@ -356,6 +373,9 @@ def _spectral_layer_values(
     )
     deltas, gaps = [], []
     dense_groups: list[tuple[np.ndarray, np.ndarray]] = []
+    if isinstance(b_full, np.ndarray) and isinstance(w_full, np.ndarray):
+        dense_groups = _dense_degree_groups(b_full, w_full, left_deg)
+        left_deg = left_deg[:0]  # every group is in dense_groups
     for d in np.unique(left_deg):
         group = np.flatnonzero(left_deg == d)
         if d == 0 or len(group) < 3:
@@ -393,6 +413,31 @@ def _spectral_layer_values(
                 gaps.append(wt1 - wt2)
     out["delta_r_imdb"] = float(np.mean(deltas)) if deltas else None
     out["lambda_imsg"] = float(np.mean(gaps)) if gaps else None
+    return out
+
+
+def _dense_degree_groups(
+    b_full: np.ndarray, w_full: np.ndarray, left_deg: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The kept left-degree groups of a dense layer: ``[(B_g, W_g)]`` in increasing degree.
+
+    A group is the left nodes of one degree ``d >= 3`` (at least 3 of them) with
+    every right node any of them reaches; it is kept when ``dr = d |g| / |R_g| >= 3``.
+    The reached columns of all groups come from one product (group membership
+    times ``B``) instead of one pass per group.
+    """
+    degs, inverse, counts = np.unique(left_deg, return_inverse=True, return_counts=True)
+    cand = np.flatnonzero((degs >= 3) & (counts >= 3))
+    if not len(cand):
+        return []
+    member = inverse.reshape(-1)[None, :] == cand[:, None]
+    reached = member.astype(np.float64) @ b_full > 0
+    kept = reached.sum(axis=1)
+    dr = degs[cand] * counts[cand] / kept
+    out = []
+    for g in np.flatnonzero(dr >= 3).tolist():
+        cells = np.ix_(np.flatnonzero(member[g]), np.flatnonzero(reached[g]))
+        out.append((b_full[cells], w_full[cells]))
     return out
 
 
