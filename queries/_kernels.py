@@ -34,74 +34,161 @@ def abs_sum(values):  # pragma: no cover - compiled
     return total
 
 
+def build_chunks(n_entries: int, n: int) -> int:
+    """Number of parallel pieces of a CSR build: one per numba thread.
+
+    Each piece keeps an ``int64`` counter per node in two arrays, so the count
+    is capped at ``n_entries / (6 n)`` (that bookkeeping stays under about 3
+    bytes per entry) and at 16. More pieces than threads, taken dynamically,
+    measured slower: each piece's write heads scatter the same columns apart.
+    """
+    return int(max(1, min(get_num_threads(), 16, n_entries // max(6 * n, 1))))
+
+
 @njit(cache=True)
-def _radix_counts(rows, cols, weights, n, weighted, drop_loops):  # pragma: no cover - compiled
-    """Column and row pointers of the kept pairs; with ``drop_loops``, the ``A + A.T`` diagonal."""
-    loops = np.zeros(n if drop_loops else 0, dtype=np.float64)
-    col_ptr = np.zeros(n + 1, dtype=np.int64)
-    row_ptr = np.zeros(n + 1, dtype=np.int64)
-    for k in range(rows.shape[0]):
-        if drop_loops and rows[k] == cols[k]:
-            if weighted:
-                loops[rows[k]] += 2.0 * abs(np.float64(weights[k]))
-            continue
-        col_ptr[cols[k] + 1] += 1
-        row_ptr[rows[k] + 1] += 1
+def _piece_starts(counts, base):  # pragma: no cover - compiled
+    """In place: ``counts[t, v]`` becomes ``base[v] + sum_{s < t} counts[s, v]`` (write heads)."""
+    pieces, n = counts.shape
     for v in range(n):
-        col_ptr[v + 1] += col_ptr[v]
-        row_ptr[v + 1] += row_ptr[v]
-    return col_ptr, row_ptr, loops
+        at = base[v]
+        for t in range(pieces):
+            c = counts[t, v]
+            counts[t, v] = at
+            at += c
 
 
 @njit(cache=True)
-def _radix_by_col(rows, cols, weights, col_ptr, weighted, drop_loops):  # pragma: no cover
-    """Pass 1: rows (and ``|w|``) in column order."""
-    kept = col_ptr[col_ptr.shape[0] - 1]
+def _pointers(counts):  # pragma: no cover - compiled
+    """CSR pointers of the per-piece counts summed over pieces (``counts[t, v]``)."""
+    pieces, n = counts.shape
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    for v in range(n):
+        s = ptr[v]
+        for t in range(pieces):
+            s += counts[t, v]
+        ptr[v + 1] = s
+    return ptr
+
+
+@njit(cache=True, parallel=True)
+def _radix_counts(rows, cols, weights, n, weighted, drop_loops, ebounds):  # pragma: no cover
+    """Per edge piece: column and row counts and (``drop_loops``) the ``A + A.T`` diagonal."""
+    pieces = ebounds.shape[0] - 1
+    col_cnt = np.zeros((pieces, n), dtype=np.int64)
+    row_cnt = np.zeros((pieces, n), dtype=np.int64)
+    loops = np.zeros((pieces, n if drop_loops else 0), dtype=np.float64)
+    for t in prange(pieces):
+        cc = col_cnt[t]
+        rc = row_cnt[t]
+        for k in range(ebounds[t], ebounds[t + 1]):
+            r, c = rows[k], cols[k]
+            if drop_loops and r == c:
+                if weighted:
+                    loops[t, r] += 2.0 * abs(np.float64(weights[k]))
+                continue
+            cc[c] += 1
+            rc[r] += 1
+    return col_cnt, row_cnt, loops
+
+
+@njit(cache=True, parallel=True)
+def _radix_by_col(
+    rows, cols, weights, heads, kept, ebounds, weighted, drop_loops
+):  # pragma: no cover
+    """Pass 1: rows (and ``|w|``) in column order, each edge piece from its own write heads."""
+    pieces = ebounds.shape[0] - 1
     by_col = np.empty(kept, dtype=np.int32)
     w_by_col = np.empty(kept if weighted else 0, dtype=np.float32)
-    fill = col_ptr[:-1].copy()
-    for k in range(rows.shape[0]):
-        r, c = rows[k], cols[k]
-        if drop_loops and r == c:
-            continue
-        by_col[fill[c]] = r
-        if weighted:
-            w_by_col[fill[c]] = abs(weights[k])
-        fill[c] += 1
+    for t in prange(pieces):
+        fill = heads[t]
+        for k in range(ebounds[t], ebounds[t + 1]):
+            r, c = rows[k], cols[k]
+            if drop_loops and r == c:
+                continue
+            at = fill[c]
+            by_col[at] = r
+            if weighted:
+                w_by_col[at] = abs(weights[k])
+            fill[c] = at + 1
     return by_col, w_by_col
 
 
-@njit(cache=True)
-def _radix_to_rows(by_col, w_by_col, col_ptr, row_ptr, weighted):  # pragma: no cover - compiled
-    """Pass 2: scatter to rows visiting columns in ascending order, then merge duplicates."""
-    n = row_ptr.shape[0] - 1
-    kept = row_ptr[n]
+@njit(cache=True, parallel=True)
+def _rows_per_piece(by_col, col_ptr, cbounds, row_cnt):  # pragma: no cover - compiled
+    """``counts[j, r]``: entries of row ``r`` among the columns of piece ``j``.
+
+    ``row_cnt`` holds each edge piece's row counts; the last column piece gets
+    their total less the other pieces' counts (one scan fewer).
+    """
+    pieces = cbounds.shape[0] - 1
+    n = row_cnt.shape[1]
+    counts = np.zeros((pieces, n), dtype=np.int64)
+    for j in prange(pieces - 1):
+        cnt = counts[j]
+        for p in range(col_ptr[cbounds[j]], col_ptr[cbounds[j + 1]]):
+            cnt[by_col[p]] += 1
+    last = counts[pieces - 1]
+    for r in range(n):
+        s = 0
+        for t in range(row_cnt.shape[0]):
+            s += row_cnt[t, r]
+        for j in range(pieces - 1):
+            s -= counts[j, r]
+        last[r] = s
+    return counts
+
+
+@njit(cache=True, parallel=True)
+def _radix_to_rows(by_col, w_by_col, col_ptr, heads, cbounds, weighted):  # pragma: no cover
+    """Pass 2: each column piece scatters to its own slots of the rows, columns ascending.
+
+    A repeat of the last column written to a row (a duplicate pair: its copies
+    are consecutive in this piece's writes) adds its ``|w|`` there instead.
+    Returns ``(indices, data, fill, dups)``: ``fill[j, r]`` is where piece ``j``
+    stopped in row ``r``, ``dups[j]`` the merged repeats.
+    """
+    pieces = cbounds.shape[0] - 1
+    kept = col_ptr[col_ptr.shape[0] - 1]
     indices = np.empty(kept, dtype=np.int32)
     data = np.empty(kept if weighted else 0, dtype=np.float32)
-    fill = row_ptr[:-1].copy()
-    for c in range(n):
-        for p in range(col_ptr[c], col_ptr[c + 1]):
-            r = by_col[p]
-            indices[fill[r]] = c
-            if weighted:
-                data[fill[r]] = w_by_col[p]
-            fill[r] += 1
-    new_ptr = np.zeros(n + 1, dtype=np.int64)
+    fill = heads.copy()
+    dups = np.zeros(pieces, dtype=np.int64)
+    for j in prange(pieces):
+        start = heads[j]
+        f = fill[j]
+        d = 0
+        for c in range(cbounds[j], cbounds[j + 1]):
+            for p in range(col_ptr[c], col_ptr[c + 1]):
+                r = by_col[p]
+                at = f[r]
+                if at > start[r] and indices[at - 1] == c:
+                    if weighted:
+                        data[at - 1] += w_by_col[p]
+                    d += 1
+                    continue
+                indices[at] = c
+                if weighted:
+                    data[at] = w_by_col[p]
+                f[r] = at + 1
+        dups[j] = d
+    return indices, data, fill, dups
+
+
+@njit(cache=True)
+def _compact_rows(indices, data, heads, fill, weighted):  # pragma: no cover - compiled
+    """Close the gaps the merged duplicates left (in place, left to right): the row pointers."""
+    pieces, n = heads.shape
+    ptr = np.zeros(n + 1, dtype=np.int64)
     out = 0
     for r in range(n):
-        last = -1
-        for p in range(row_ptr[r], row_ptr[r + 1]):
-            c = indices[p]
-            if c != last:
-                indices[out] = c
+        for j in range(pieces):
+            for p in range(heads[j, r], fill[j, r]):
+                indices[out] = indices[p]
                 if weighted:
                     data[out] = data[p]
                 out += 1
-                last = c
-            elif weighted:
-                data[out - 1] += data[p]
-        new_ptr[r + 1] = out
-    return new_ptr, indices[:out], data[: out if weighted else 0]
+        ptr[r + 1] = out
+    return ptr
 
 
 def _radix_csr(
@@ -115,14 +202,43 @@ def _radix_csr(
     """CSR of the pairs by two stable counting passes (by column, then by row): sorted rows.
 
     O(edges + n) time, no comparison sort; duplicates ``(r, c)`` merged with
-    their ``|w|`` summed (float32). With ``drop_loops`` the pairs ``r == c`` are
-    left out and ``2 |w|`` (the diagonal of ``A + A.T``) summed per node into
-    the returned ``loops``. Peak extra memory: 16 bytes per pair.
+    their ``|w|`` summed (float32, in edge order). With ``drop_loops`` the pairs
+    ``r == c`` are left out and ``2 |w|`` (the diagonal of ``A + A.T``) summed
+    per node into the returned ``loops``. Peak extra memory: 16 bytes per pair.
+
+    Both passes run in :func:`build_chunks` pieces on the numba threads: pass 1
+    over contiguous edge ranges, pass 2 over column ranges of about equal
+    entries, each piece writing from its own heads (``base[v]`` plus the counts
+    of the pieces before it), so the result is the serial one, entry for entry.
+    Duplicates are merged as they are written (a repeat is always the last
+    column its row received from that piece); the gaps they leave are closed
+    by one serial pass only when there are any.
     """
-    col_ptr, row_ptr, loops = _radix_counts(rows, cols, weights, n, weighted, drop_loops)
-    by_col, w_by_col = _radix_by_col(rows, cols, weights, col_ptr, weighted, drop_loops)
-    ptr, idx, data = _radix_to_rows(by_col, w_by_col, col_ptr, row_ptr, weighted)
-    return ptr, idx, data, loops
+    pieces = build_chunks(rows.shape[0], n)
+    ebounds = np.linspace(0, rows.shape[0], pieces + 1).astype(np.int64)
+    col_cnt, row_cnt, loop_parts = _radix_counts(
+        rows, cols, weights, n, weighted, drop_loops, ebounds
+    )
+    loops = loop_parts.sum(axis=0) if drop_loops else np.zeros(0)
+    col_ptr = _pointers(col_cnt)
+    _piece_starts(col_cnt, col_ptr)
+    kept = int(col_ptr[n])
+    by_col, w_by_col = _radix_by_col(
+        rows, cols, weights, col_cnt, kept, ebounds, weighted, drop_loops
+    )
+    del col_cnt
+    cbounds = row_chunks(col_ptr, pieces)
+    heads = _rows_per_piece(by_col, col_ptr, cbounds, row_cnt)
+    del row_cnt
+    row_ptr = _pointers(heads)
+    _piece_starts(heads, row_ptr)
+    idx, data, fill, dups = _radix_to_rows(by_col, w_by_col, col_ptr, heads, cbounds, weighted)
+    del by_col, w_by_col
+    if dups.sum():
+        row_ptr = _compact_rows(idx, data, heads, fill, weighted)
+        kept = int(row_ptr[-1])
+        idx, data = idx[:kept], data[: kept if weighted else 0]
+    return row_ptr, idx, data, loops
 
 
 def csr_pattern(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -156,38 +272,78 @@ def weighted_upper_csr(
     return _radix_csr(lo, hi, weight, n, True, True)
 
 
+@njit(cache=True, parallel=True)
+def _lower_counts(up_ptr, up_idx, rbounds):  # pragma: no cover - compiled
+    """``counts[t, v]``: upper entries in column ``v`` among the rows of piece ``t``."""
+    pieces = rbounds.shape[0] - 1
+    n = up_ptr.shape[0] - 1
+    counts = np.zeros((pieces, n), dtype=np.int64)
+    for t in prange(pieces):
+        cnt = counts[t]
+        for p in range(up_ptr[rbounds[t]], up_ptr[rbounds[t + 1]]):
+            cnt[up_idx[p]] += 1
+    return counts
+
+
 @njit(cache=True)
-def symmetric_from_upper(up_ptr, up_idx, up_data):  # pragma: no cover - compiled
+def _symmetric_pointers(up_ptr, counts):  # pragma: no cover - compiled
+    """Pointers and split of the full CSR; ``counts`` becomes each piece's lower write heads."""
+    pieces, n = counts.shape
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    split = np.empty(n, dtype=np.int64)
+    for u in range(n):
+        at = ptr[u]
+        for t in range(pieces):
+            c = counts[t, u]
+            counts[t, u] = at
+            at += c
+        split[u] = at
+        ptr[u + 1] = at + (up_ptr[u + 1] - up_ptr[u])
+    return ptr, split
+
+
+@njit(cache=True, parallel=True)
+def _symmetric_fill(up_ptr, up_idx, up_data, ptr, split, heads, rbounds):  # pragma: no cover
+    """Each row piece copies its upper rows and deals its rows out to the lower parts."""
+    n = up_ptr.shape[0] - 1
+    idx = np.empty(ptr[n], dtype=np.int32)
+    data = np.empty(ptr[n], dtype=np.float32)
+    for t in prange(rbounds.shape[0] - 1):
+        fill = heads[t]
+        for u in range(rbounds[t], rbounds[t + 1]):
+            out = split[u]
+            for p in range(up_ptr[u], up_ptr[u + 1]):
+                v = up_idx[p]
+                w = up_data[p]
+                idx[out] = v
+                data[out] = w
+                out += 1
+                at = fill[v]
+                idx[at] = u
+                data[at] = w
+                fill[v] = at + 1
+    return idx, data
+
+
+def symmetric_from_upper(
+    up_ptr: np.ndarray, up_idx: np.ndarray, up_data: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Full weighted symmetric CSR of ``A_s`` from its upper triangle: ``(indptr, indices,
     split, data)``, rows sorted, row ``u``'s neighbours ``< u`` at ``[indptr[u], split[u])``.
 
     The weighted form of the undirected simple graph (same pattern and split, plus the
     float32 ``|w|`` sums), so the undirected metrics and the spectra share one structure.
-    One counting pass, O(edges + n).
+    One counting pass, O(edges + n), in :func:`build_chunks` row pieces of about
+    equal entries on the numba threads: piece ``t`` writes row ``u``'s lower
+    part from ``indptr[u]`` plus the entries the pieces before it put there, so
+    every lower part comes out sorted, as in a serial pass.
     """
     n = up_ptr.shape[0] - 1
-    lower = np.zeros(n, dtype=np.int64)
-    for p in range(up_ptr[n]):
-        lower[up_idx[p]] += 1
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    split = np.empty(n, dtype=np.int64)
-    for u in range(n):
-        split[u] = ptr[u] + lower[u]
-        ptr[u + 1] = split[u] + (up_ptr[u + 1] - up_ptr[u])
-    idx = np.empty(ptr[n], dtype=np.int32)
-    data = np.empty(ptr[n], dtype=np.float32)
-    fill = ptr[:-1].copy()
-    for u in range(n):
-        out = split[u]
-        for p in range(up_ptr[u], up_ptr[u + 1]):
-            v = up_idx[p]
-            w = up_data[p]
-            idx[out] = v
-            data[out] = w
-            out += 1
-            idx[fill[v]] = u
-            data[fill[v]] = w
-            fill[v] += 1
+    pieces = build_chunks(up_idx.shape[0], n)
+    rbounds = row_chunks(up_ptr, pieces)
+    heads = _lower_counts(up_ptr, up_idx, rbounds)
+    ptr, split = _symmetric_pointers(up_ptr, heads)
+    idx, data = _symmetric_fill(up_ptr, up_idx, up_data, ptr, split, heads, rbounds)
     return ptr, idx, split, data
 
 
@@ -257,7 +413,7 @@ def weighted_degree(up_ptr, up_idx, up_data, loops):  # pragma: no cover - compi
 # ------------------------------------------------------------ cores, cuts
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _coreness(indptr, indices, deg, pos, vert, bins):  # pragma: no cover - compiled
     n = indptr.shape[0] - 1
     max_deg = 0
@@ -317,7 +473,7 @@ def coreness(indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return deg
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _bridges_and_cut_nodes(
     indptr, indices, disc, low, parent, nxt, stack, is_cut
 ):  # pragma: no cover
@@ -465,7 +621,7 @@ def neighbour_sums(indptr, indices, values):  # pragma: no cover - compiled
 # ------------------------------------------------------------------ paths
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def path_block_update(
     src, dst, src_offset, dst_offset, g_src, mean_src, max_src, factor, total, weighted_len, ell
 ):  # pragma: no cover - compiled
@@ -499,7 +655,7 @@ def _find(parent, x):  # pragma: no cover - compiled
     return root
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def count_components(n, src, dst):  # pragma: no cover - compiled
     """Number of weakly connected components (union-find over the edge list, isolated nodes count)."""
     parent = np.arange(n, dtype=np.int64)
@@ -592,7 +748,7 @@ def _greedy_paths(n, src, dst, is_source, is_sink, ptr):  # pragma: no cover - c
     return used, paths
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def unit_max_flow(n, src, dst, is_source, is_sink, cut_bound):  # pragma: no cover - compiled
     """Maximum number of edge-disjoint paths from any ``is_source`` node to any ``is_sink`` node.
 

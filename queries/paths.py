@@ -32,7 +32,7 @@ from numba import njit
 from prunegraph.errors import ValidationError
 from prunegraph.loader.graph import MultipartiteGraph
 from prunegraph.queries import _kernels as K
-from prunegraph.queries._structure import GraphStructure
+from prunegraph.queries._structure import SERIAL_MAX_EDGES, GraphStructure, concurrently
 from prunegraph.queries.metric_registry import (
     DEFINITIONS,
     MetricContext,
@@ -466,7 +466,28 @@ def pca_elongation(graph: MultipartiteGraph) -> float | None:
 
 
 def _paths(ctx: MetricContext) -> tuple[float | None, float | None, int | None]:
-    return ctx.shared("paths", lambda c: path_counts(c.graph))
+    return ctx.shared("paths", _paths_and_flow)
+
+
+def _paths_and_flow(ctx: MetricContext) -> tuple[float | None, float | None, int | None]:
+    """:func:`path_counts`; on a large graph, :func:`edge_connectivity` alongside when requested.
+
+    The flow's value (or its exception, raised by its own metric) is kept as
+    the shared ``edge_connectivity`` entry.
+    """
+    graph = ctx.graph
+    if graph.n_edges <= SERIAL_MAX_EDGES or "edge_connectivity" not in (ctx.requested or ()):
+        return path_counts(graph)
+
+    def flow() -> int | Exception | None:
+        try:
+            return edge_connectivity(graph)
+        except Exception as err:  # raised again by edge_connectivity_metric
+            return err
+
+    counts, ec = concurrently(lambda: path_counts(graph), flow)
+    ctx.shared("edge_connectivity", lambda c: ec)
+    return counts
 
 
 @register_metric("log_paths", section="D", needs=("paths",))
@@ -488,10 +509,12 @@ def max_path_metric(ctx: MetricContext) -> float | None:
     return None if xp is None else float(xp)
 
 
-@register_metric("edge_connectivity", section="D", engine="numba")
+@register_metric("edge_connectivity", section="D", needs=("edge_connectivity",), engine="numba")
 def edge_connectivity_metric(ctx: MetricContext) -> float | None:
     """Minimum number of edges separating the inputs from the outputs."""
-    ec = edge_connectivity(ctx.graph)
+    ec = ctx.shared("edge_connectivity", lambda c: edge_connectivity(c.graph))
+    if isinstance(ec, Exception):
+        raise ec
     return None if ec is None else float(ec)
 
 
