@@ -43,7 +43,12 @@ from prunegraph.loader.graph import MultipartiteGraph
 from prunegraph.queries import _block_spectra as BS
 from prunegraph.queries import _kernels as K
 from prunegraph.queries import _spectral as S
-from prunegraph.queries._structure import GraphStructure, one_blas_thread
+from prunegraph.queries._structure import (
+    SERIAL_MAX_EDGES,
+    GraphStructure,
+    concurrently,
+    one_blas_thread,
+)
 from prunegraph.queries.metric_registry import (
     DEFINITIONS,
     DatabaseImpl,
@@ -797,8 +802,26 @@ def motif4_metric(ctx: MetricContext) -> Estimate:
     ),
 )
 def kcore_metric(ctx: MetricContext) -> float | None:
-    """Mean core number."""
-    return kcore(ctx.structure)
+    """Mean core number; on a large graph, alongside the cuts and components when requested."""
+    st = ctx.structure
+    wanted = ctx.requested or frozenset()
+    side: list[tuple[str, Callable[[GraphStructure], Any]]] = []
+    if st.n_edges > SERIAL_MAX_EDGES:
+        if wanted & {"cut_edges", "cut_nodes"}:
+            side.append(("cuts", cuts))
+        if wanted & {"components", "component_size"}:
+            side.append(("components", components))
+    if not side:
+        return kcore(st)
+    _ = st.undirected  # built before the threads read it
+
+    def side_jobs() -> None:  # the shared entries the later metrics read
+        for key, job in side:
+            if key not in ctx._shared:
+                ctx._shared[key] = job(st)
+
+    value, _ = concurrently(lambda: kcore(st), side_jobs)
+    return value
 
 
 @register_metric(
