@@ -155,7 +155,6 @@ def spectral_diagnostics(st) -> list[dict]:
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
-    from prunegraph.queries import _kernels as K
     from prunegraph.queries import _spectral as S
     from prunegraph.queries import topometrics as T
     from prunegraph.queries._structure import one_blas_thread
@@ -168,19 +167,24 @@ def spectral_diagnostics(st) -> list[dict]:
     x = np.random.default_rng(1).uniform(size=n)
     x2 = np.random.default_rng(2).uniform(size=(n, 2))
     sides = T._folded_sides(st)
-    gap_product = T._folded_product(st, *sides) if sides else T._product(st, kernel, False)
+    small = len(st.symmetric[1]) < T.PARALLEL_MATVEC_MIN_ENTRIES
+    if sides:  # the engine's folded products (B B^T, and the half after a joint product)
+        gap_product, half = T._plain_folded(st, sides, small)
+    else:
+        gap_product = T._product(st, kernel, False)
     t_gap = _time_calls(lambda: gap_product(x))
     t_rad = _time_calls(lambda: T._product(st, kernel, True)(x))
     joint = T._joint_product(st, kernel)
+    t_half = None
     if sides:
-        ptr, idx, data, _, _ = st.symmetric
 
         def joint_folded(v):
             y = joint(v)
-            y[0] = K.csr_matvec_ranges(ptr, idx, data, y[0], sides[0])
+            y[0] = half(y[0])
             return y
 
         t_joint = _time_calls(lambda: joint_folded(x2))
+        t_half = _time_calls(lambda: half(x))
     else:
         t_joint = _time_calls(lambda: joint(x2))
     record: list = []
@@ -253,6 +257,7 @@ def spectral_diagnostics(st) -> list[dict]:
                     "gap": 1e3 * t_gap[0],
                     "radius": 1e3 * t_rad[0],
                     "two-column": 1e3 * t_joint[0],
+                    **({"folded half": 1e3 * t_half[0]} if t_half else {}),
                 },
                 "before_s": before_s,
                 "before_cpu": before_cpu,

@@ -147,7 +147,7 @@ def _product(
     if kernel == "upper":
         uptr, uidx, udata, loops = st.upper
         threads = numba.get_num_threads()
-        return lambda x: K.sym_matvec(uptr, uidx, udata, loops, x, wdeg, laplacian, threads)
+        return lambda x: S.sym_matvec1(uptr, uidx, udata, loops, x, wdeg, laplacian, threads)
     ptr, idx, data, diag, chunks = st.symmetric
     if kernel == "gather":
         return lambda x: K.csr_matvec(ptr, idx, data, diag, x, wdeg, laplacian, chunks)
@@ -161,15 +161,20 @@ def _product(
     return lambda x: matrix @ x
 
 
+#: :func:`matvec_kernel` times each candidate product this many times, alternating.
+MATVEC_TIMING_ROUNDS = 2
+
+
 def matvec_kernel(st: GraphStructure) -> str:
     """The fastest mat-vec for this graph, chosen once per structure.
 
     Below :data:`PARALLEL_MATVEC_MIN_ENTRIES` (or on one numba thread) the serial
     gather. Above, the parallel gather and the upper-triangle kernel are each
-    timed on two products and the faster is kept: the gather reads twice the
-    entries but writes nothing shared, and which wins depends on the degree and
-    on the memory bandwidth left by other processes (ResNet-20 0.9: gather
-    faster; denser graphs: about equal).
+    timed on two products, alternating (a burst of load from other processes
+    then slows one product of each rather than both of one), and the faster by
+    its quicker product is kept: the gather reads twice the entries but writes
+    nothing shared, the upper kernel zeroes and sums one accumulator per thread
+    (on one thread it does 30-45 % less work on the ResNet-20 and Conv-6 MGEs).
     """
     chosen = st.__dict__.get("_matvec_kernel")
     if chosen is not None:
@@ -179,15 +184,13 @@ def matvec_kernel(st: GraphStructure) -> str:
         chosen = "serial"
     else:
         x = np.random.default_rng(1).uniform(size=st.n)
-        best = {}
-        for kernel in ("gather", "upper"):
-            product = _product(st, kernel, False)
-            times = []
-            for _ in range(2):
+        products = {kernel: _product(st, kernel, False) for kernel in ("gather", "upper")}
+        best = dict.fromkeys(products, math.inf)
+        for _ in range(MATVEC_TIMING_ROUNDS):
+            for kernel, product in products.items():
                 start = time.perf_counter()
                 product(x)
-                times.append(time.perf_counter() - start)
-            best[kernel] = min(times)
+                best[kernel] = min(best[kernel], time.perf_counter() - start)
         chosen = min(best, key=lambda k: best[k])
     st.__dict__["_matvec_kernel"] = chosen
     return chosen
@@ -413,6 +416,42 @@ PLAIN_CHECK_EVERY_SMALL = 3
 _LAPLACIAN_COLUMNS = np.array([False, True])
 
 
+def _plain_folded(
+    st: GraphStructure, sides: tuple[np.ndarray, np.ndarray], small: bool
+) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """The folded products of the plain Lanczos: ``(B B^T x, half)``, ``half(y)`` the rows
+    of the smaller side of ``A_s y`` (the second half of ``B B^T``, after a joint product).
+
+    Above :data:`PARALLEL_MATVEC_MIN_ENTRIES`: :func:`queries._spectral.folded_half`
+    over the upper triangle (threads balanced by entries); below, the serial halves
+    of :func:`_folded_product` over the full CSR.
+    """
+    rows, other = sides
+    if small:
+        ptr, idx, data, _, _ = st.symmetric
+
+        def serial_half(y: np.ndarray) -> np.ndarray:
+            return K.csr_matvec_ranges_serial(ptr, idx, data, y, rows)
+
+        return _folded_product(st, rows, other), serial_half
+    uptr, uidx, udata, _ = st.upper
+    threads = numba.get_num_threads()
+    on_rows = np.zeros(st.n, dtype=np.bool_)
+    on_other = np.zeros(st.n, dtype=np.bool_)
+    for flags, ranges in ((on_rows, rows), (on_other, other)):
+        for start, stop in ranges:
+            flags[start:stop] = True
+
+    def half(y: np.ndarray) -> np.ndarray:
+        return S.folded_half(uptr, uidx, udata, on_rows, y, threads)
+
+    def folded(x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float64).ravel()
+        return half(S.folded_half(uptr, uidx, udata, on_other, x, threads))
+
+    return folded, half
+
+
 def _joint_product(st: GraphStructure, kernel: str) -> Callable[[np.ndarray], np.ndarray]:
     """``[A_s x_0, (D - A_s) x_1]`` (rows of a ``(2, n)`` array) for an ``(n, 2)`` one: one pass."""
     wdeg = st.weighted_degree
@@ -450,7 +489,8 @@ def _plain_spectra(
     ``sqrt(n)`` on the node of largest weighted degree (where the Laplacian's top
     eigenvector concentrates: fewer steps). A step of both is one call of the
     two-column product; on a bipartite graph the gap's column is then folded
-    (``B B^T x``: the other side's rows of ``A_s x``, then one more half product).
+    (``B B^T x``: the other side's rows of ``A_s x``, then one more half product,
+    :func:`_plain_folded`).
     """
     n = st.n
     kernel = matvec_kernel(st)
@@ -462,12 +502,12 @@ def _plain_spectra(
     single: list[Callable[[np.ndarray], np.ndarray]] = []
     if gap:
         if sides is not None:
-            rows, other = sides
             mask = np.zeros(n)
-            for start, stop in rows:
+            for start, stop in sides[0]:
                 mask[start:stop] = 1.0
             runs.append(S.LanczosRun(v0 * mask, tol_gap, True, DEGENERACY_RTOL, check_every=every))
-            single.append(_folded_product(st, rows, other))
+            folded_single, folded_half = _plain_folded(st, sides, small)
+            single.append(folded_single)
         else:
             runs.append(S.LanczosRun(v0.copy(), tol_gap, True, DEGENERACY_RTOL, check_every=every))
             single.append(_product(st, kernel, False))
@@ -482,14 +522,10 @@ def _plain_spectra(
         if sides is None:
             joint = both
         else:
-            ptr, idx, data, _, _ = st.symmetric
-            parallel = not small and numba.get_num_threads() > 1
-            half = K.csr_matvec_ranges if parallel else K.csr_matvec_ranges_serial
-            rows = sides[0]
 
             def folded_joint(x: np.ndarray) -> np.ndarray:
                 y = both(x)  # row 0: A_s x_0, nonzero on the other side only
-                y[0] = half(ptr, idx, data, y[0], rows)
+                y[0] = folded_half(y[0])
                 return y
 
             joint = folded_joint

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from _metric_graphs import build, full, random_layered
 
 from prunegraph.queries import _spectral as S
@@ -231,3 +232,78 @@ def test_rank_one_layer_falls_back_to_arpack(plain):
     gap, radius = T.spectral_pair(GraphStructure(g))
     assert gap == pytest.approx(np.sqrt(1200.0), rel=1e-7)
     assert radius == pytest.approx(dense_spectra(g)[1], rel=1e-7)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("loops", [False, True])
+def test_one_column_upper_kernel_matches_scipy(threads, loops):
+    st = GraphStructure(random_layered(10, sizes=(30, 40, 40, 30), density=0.3))
+    uptr, uidx, udata, diag = st.upper
+    n = st.n
+    rng = np.random.default_rng(1)
+    if loops:
+        diag = rng.uniform(0.1, 1.0, n)
+    upper = sp.csr_matrix((udata.astype(np.float64), uidx, uptr), shape=(n, n))
+    a_s = upper + upper.T + (sp.diags(diag) if loops else 0)
+    wdeg = np.asarray(a_s.sum(axis=1)).ravel()
+    x = rng.standard_normal(n)
+    got = S.sym_matvec1(uptr, uidx, udata, diag, x, wdeg, False, threads)
+    np.testing.assert_allclose(got, a_s @ x, rtol=1e-12, atol=1e-12)
+    got = S.sym_matvec1(uptr, uidx, udata, diag, x, wdeg, True, threads)
+    np.testing.assert_allclose(got, wdeg * x - a_s @ x, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_folded_half_is_one_side_of_the_product(threads):
+    chain = random_layered(11, sizes=(30, 40, 40, 30), density=0.3, skip=False)
+    st = GraphStructure(chain)
+    rows, other = T._folded_sides(st)
+    uptr, uidx, udata, _ = st.upper
+    n = st.n
+    upper = sp.csr_matrix((udata.astype(np.float64), uidx, uptr), shape=(n, n))
+    a_s = (upper + upper.T).tocsr()
+    rng = np.random.default_rng(2)
+    y = rng.standard_normal(n)  # nonzero on both sides: the flagged side is never read
+    for ranges in (rows, other):
+        side = np.zeros(n, dtype=np.bool_)
+        for start, stop in ranges:
+            side[start:stop] = True
+        want = np.where(side, a_s @ np.where(side, 0.0, y), 0.0)
+        got = S.folded_half(uptr, uidx, udata, side, y, threads)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        assert not got[~side].any()
+    # Two halves make B B^T: the folded product of the parallel path.
+    folded, half = T._plain_folded(st, (rows, other), small=False)
+    x = np.zeros(n)
+    for start, stop in rows:
+        x[start:stop] = rng.standard_normal(stop - start)
+    np.testing.assert_allclose(folded(x), a_s @ (a_s @ x) * (x != 0), rtol=1e-12, atol=1e-12)
+    serial, serial_half = T._plain_folded(st, (rows, other), small=True)
+    np.testing.assert_allclose(serial(x), folded(x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(serial_half(a_s @ x), half(a_s @ x), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel", ["gather", "upper"])
+def test_parallel_folded_pair_matches_dense_spectra(plain, monkeypatch, kernel):
+    # Above the parallel size the folded gap's halves are folded_half's, in lockstep
+    # with the radius and alone.
+    monkeypatch.setattr(T, "PARALLEL_MATVEC_MIN_ENTRIES", 0)
+    calls = []
+    original = S.folded_half
+
+    def spy(*args):
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(S, "folded_half", spy)
+    chain = random_layered(12, sizes=(60, 80, 80, 60), density=0.2, skip=False)
+    dgap, dradius = dense_spectra(chain)
+    st = GraphStructure(chain)
+    st.__dict__["_matvec_kernel"] = kernel
+    gap, radius = T.spectral_pair(st)
+    assert calls
+    assert gap == pytest.approx(dgap, rel=1e-7)
+    assert radius == pytest.approx(dradius, rel=1e-7)
+    alone = GraphStructure(chain)
+    alone.__dict__["_matvec_kernel"] = kernel
+    assert T.spectral_gap(alone) == pytest.approx(gap, rel=1e-9)
