@@ -131,13 +131,52 @@ def top_two_magnitudes(b: Matrix) -> tuple[float | None, float | None]:
     return t1, None
 
 
+#: Gram matrices up to this size share one stacked solve (a LAPACK call costs more
+#: than padding them); larger ones are stacked by power-of-two size.
+SHARED_BUCKET_MAX = 16
+#: Up to this many small matrices (one shared stack) the distinct-magnitude rule runs
+#: per matrix: the vectorised form's fixed cost is larger there.
+FEW_MATRICES = 8
+
+
+def _top_two_one_stack(
+    mats: list[np.ndarray], grams: list[np.ndarray]
+) -> list[tuple[float | None, float | None]]:
+    """:func:`_top_two_dense` for a few small matrices: one stack, the rule per matrix."""
+    size = max(g.shape[0] for g in grams)
+    stack = np.zeros((len(grams), size, size))
+    for i, g in enumerate(grams):
+        stack[i, : g.shape[0], : g.shape[0]] = g
+    ev = np.linalg.eigvalsh(stack)
+    out: list[tuple[float | None, float | None]] = []
+    for i, b in enumerate(mats):
+        if not b.any():
+            out.append((None, None))
+            continue
+        r = min(b.shape)
+        s = np.sqrt(np.clip(ev[i, size - r :], 0, None))[::-1]
+        t1 = float(s[0])
+        mags = list(s)
+        if sum(b.shape) > 2 * r:
+            mags.append(0.0)
+        tol = DISTINCT_RTOL * t1
+        pair: tuple[float | None, float | None] = (t1, None)
+        for m in mags[1:]:
+            if m < t1 - tol:
+                pair = (t1, 0.0 if m <= tol else float(m))
+                break
+        out.append(pair)
+    return out
+
+
 def _top_two_dense(mats: list[np.ndarray]) -> list[tuple[float | None, float | None]]:
     """:func:`top_two_magnitudes` of many small dense matrices with a few stacked ``eigvalsh``.
 
     Each Gram matrix (the smaller side) is padded with zeros to the largest size
-    of its bucket (sizes ``2^(j-1) < r <= 2^j``: one LAPACK call per bucket, each
-    matrix padded to less than twice its size, where one stack padded to the
-    largest matrix cost up to twice as much on the MLP's layers); the padding
+    of its bucket (sizes up to :data:`SHARED_BUCKET_MAX` in one, larger ones by
+    ``2^(j-1) < r <= 2^j``: one LAPACK call per bucket, each matrix padded to
+    less than twice its size, where one stack padded to the largest matrix cost
+    up to twice as much on the MLP's layers); the padding
     only adds zero eigenvalues and only the top ``min(shape)`` are read, so each
     matrix gets its own singular values (to rounding). The distinct-magnitude
     rule of :func:`top_two_magnitudes` is applied to all of them at once.
@@ -147,10 +186,12 @@ def _top_two_dense(mats: list[np.ndarray]) -> list[tuple[float | None, float | N
     grams = [b @ b.T if b.shape[0] <= b.shape[1] else b.T @ b for b in mats]
     r = np.array([g.shape[0] for g in grams], dtype=np.int64)
     width = int(r.max())
+    if len(mats) <= FEW_MATRICES and width <= SHARED_BUCKET_MAX:
+        return _top_two_one_stack(mats, grams)
     # Row i: the singular values of matrix i (descending), then 0 where the adjacency
     # has zero eigenvalues (|L| + |R| > 2 min(|L|, |R|)), then -1 (nothing).
     mags = np.full((len(mats), width + 1), -1.0)
-    bucket = np.ceil(np.log2(np.maximum(r, 1))).astype(np.int64)
+    bucket = np.ceil(np.log2(np.maximum(r, SHARED_BUCKET_MAX))).astype(np.int64)
     for j in np.unique(bucket):
         sel = np.flatnonzero(bucket == j)
         size = int(r[sel].max())
@@ -423,21 +464,18 @@ def _dense_degree_groups(
 
     A group is the left nodes of one degree ``d >= 3`` (at least 3 of them) with
     every right node any of them reaches; it is kept when ``dr = d |g| / |R_g| >= 3``.
-    The reached columns of all groups come from one product (group membership
-    times ``B``) instead of one pass per group.
+    Only the degrees with at least 3 nodes are visited (one ``unique`` with counts),
+    not every distinct degree.
     """
-    degs, inverse, counts = np.unique(left_deg, return_inverse=True, return_counts=True)
-    cand = np.flatnonzero((degs >= 3) & (counts >= 3))
-    if not len(cand):
-        return []
-    member = inverse.reshape(-1)[None, :] == cand[:, None]
-    reached = member.astype(np.float64) @ b_full > 0
-    kept = reached.sum(axis=1)
-    dr = degs[cand] * counts[cand] / kept
+    degs, counts = np.unique(left_deg, return_counts=True)
     out = []
-    for g in np.flatnonzero(dr >= 3).tolist():
-        cells = np.ix_(np.flatnonzero(member[g]), np.flatnonzero(reached[g]))
-        out.append((b_full[cells], w_full[cells]))
+    for d in degs[(degs >= 3) & (counts >= 3)].tolist():
+        rows = np.flatnonzero(left_deg == d)
+        sub = b_full[rows]
+        keep = sub.any(axis=0)
+        if d * len(rows) / int(np.count_nonzero(keep)) < 3:
+            continue
+        out.append((sub[:, keep], w_full[rows][:, keep]))
     return out
 
 

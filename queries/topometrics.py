@@ -28,6 +28,7 @@ general. ``largest algebraic`` eigenvalues are taken either way.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -554,12 +555,23 @@ def _dense_blocks(st: GraphStructure) -> tuple[np.ndarray, np.ndarray] | None:
 
     None (the CSR products) when some edge joins two nodes of one partition or the
     blocks hold more than :data:`queries._block_spectra.DENSE_BLOCK_MAX_FILL` times
-    the stored entries (a sparse graph: the CSR product reads less).
+    the stored entries (a sparse graph: the CSR product reads less); that test
+    runs first on the partition pairs of the graph's blocks (a few microseconds).
     """
-    ptr, idx, data, _ = st.upper
     ranges = st.partition_ranges
+    pairs = {
+        (min(b.src_partition, b.dst_partition), max(b.src_partition, b.dst_partition))
+        for b in st.graph.blocks
+        if b.n_edges
+    }
+    if len(ranges) < 2 or not pairs or any(p == q for p, q in pairs):
+        return None
+    cells = sum((ranges[p][1] - ranges[p][0]) * (ranges[q][1] - ranges[q][0]) for p, q in pairs)
+    ptr, idx, data, _ = st.upper
+    if cells > BS.DENSE_BLOCK_MAX_FILL * int(ptr[-1]) or cells > BS.DENSE_BLOCK_MAX_CELLS:
+        return None
     offsets = np.array([0, *(stop for _, stop in ranges)], dtype=np.int64)
-    if len(ranges) < 2 or offsets[-1] != st.n or [a for a, _ in ranges] != offsets[:-1].tolist():
+    if offsets[-1] != st.n or [a for a, _ in ranges] != offsets[:-1].tolist():
         return None  # not partitions in node order (not a graph the encoder builds)
     return BS.partition_blocks(ptr, idx, data, st.node_partition, offsets, st.partition_adjacency)
 
@@ -602,7 +614,8 @@ def _small_spectra(
     gap_value: float | None = None
     radius_value: float | None = None
     gap_done = radius_done = False
-    with one_blas_thread():
+    # The block products call BLAS: one thread (small, memory-bound gemv).
+    with one_blas_thread() if blocks is not None else contextlib.nullcontext():
         if gap:
             sides = _folded_sides(st)
             if sides is not None:
