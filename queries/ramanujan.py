@@ -210,7 +210,7 @@ def _top_two_dense(mats: list[np.ndarray]) -> list[tuple[float | None, float | N
     tol = DISTINCT_RTOL * t1
     rest = mags[:, 1:]
     below = (rest >= 0) & (rest < (t1 - tol)[:, None])
-    has = below.any(axis=1)
+    has = np.asarray(below.any(axis=1), dtype=bool)
     second = rest[np.arange(len(mats)), np.argmax(below, axis=1)]
     nonzero = np.array([bool(b.any()) for b in mats])
     out: list[tuple[float | None, float | None]] = []
