@@ -14,6 +14,7 @@ the global id ``partitions[p].offset + i``. The edges of block ``b`` are
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,8 @@ class Partition:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 0
+        # math.prod: ~50x cheaper than np.prod on a short tuple, read per metric call
+        return int(math.prod(self.shape)) if self.shape else 0
 
 
 @dataclass(frozen=True)
