@@ -598,41 +598,6 @@ def chunk_bounds(count: int, per_thread: int = 4) -> np.ndarray:
 # --------------------------------------------------- symmetric mat-vec
 
 
-@njit(cache=True, parallel=True)
-def sym_matvec(indptr, indices, data, loops, x, wdeg, laplacian, threads):  # pragma: no cover
-    """``A_s @ x`` (or ``(D - A_s) @ x`` with ``laplacian``) from the upper triangle of ``A_s``.
-
-    ``threads`` row chunks (balanced by entries) run in parallel, each
-    scattering into its own accumulator; float32 weights, float64 sums.
-    """
-    n = indptr.shape[0] - 1
-    bounds = np.searchsorted(indptr, np.linspace(0, indptr[n], threads + 1)).astype(np.int64)
-    bounds[0] = 0
-    bounds[threads] = n
-    acc = np.zeros((threads, n), dtype=np.float64)
-    for t in prange(threads):
-        y = acc[t]
-        for u in range(bounds[t], bounds[t + 1]):
-            xu = x[u]
-            s = 0.0
-            for p in range(indptr[u], indptr[u + 1]):
-                w = indices[p]
-                val = np.float64(data[p])
-                s += val * x[w]
-                y[w] += val * xu
-            y[u] += s
-    out = np.empty(n, dtype=np.float64)
-    has_loops = loops.shape[0] == n
-    for v in prange(n):
-        s = 0.0
-        for t in range(threads):
-            s += acc[t, v]
-        if has_loops:
-            s += loops[v] * x[v]
-        out[v] = wdeg[v] * x[v] - s if laplacian else s
-    return out
-
-
 @njit(cache=True)
 def neighbour_sums(indptr, indices, values):  # pragma: no cover - compiled
     """``out[u] = sum_{x in N(u)} values[x]`` (int64)."""

@@ -137,9 +137,9 @@ def csr_matvec2(indptr, indices, data, diag, x, wdeg, laplacian, bounds):  # pra
 def sym_matvec1(indptr, indices, data, loops, x, wdeg, laplacian, threads):  # pragma: no cover
     """One column of :func:`sym_matvec2`: ``A_s x`` (or ``(D - A_s) x``) from the upper triangle.
 
-    Same pass as :func:`_kernels.sym_matvec` (each upper entry gathered for its
-    row and scattered to its column, per-thread accumulators over row chunks
-    balanced by entries), with fused multiply-adds.
+    Each upper entry gathered for its row and scattered to its column,
+    per-thread accumulators over row chunks balanced by entries, with fused
+    multiply-adds.
     """
     n = indptr.shape[0] - 1
     bounds = np.searchsorted(indptr, np.linspace(0, indptr[n], threads + 1)).astype(np.int64)

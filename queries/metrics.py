@@ -643,6 +643,7 @@ def warm_up() -> float:
     from time import perf_counter
 
     from prunegraph.queries import _kernels as K
+    from prunegraph.queries import _spectral as S
     from prunegraph.queries.metric_registry import definitions
 
     start = perf_counter()
@@ -656,7 +657,7 @@ def warm_up() -> float:
     x = np.ones(st.n)
     K.csr_matvec(ptr, idx, data, diag, x, st.weighted_degree, True, chunks)
     uptr, uidx, udata, loops = st.upper
-    K.sym_matvec(uptr, uidx, udata, loops, x, st.weighted_degree, True, 1)
+    S.sym_matvec1(uptr, uidx, udata, loops, x, st.weighted_degree, True, 1)
     # The same layers without the skip: a bipartite chain (folded gap, dense 4-cycle
     # count, half products of ln_communicability), then the parallel folded product.
     stop = graph.blocks[2].stop
