@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PRUNEGRAPH := $(VENV)/bin/prunegraph
 STAMP := $(VENV)/.installed
+VENV_NEED_KB := 8388608
 # root installs system packages directly; anyone else through sudo when it is there.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_ENV := DEBIAN_FRONTEND=noninteractive
@@ -19,6 +20,12 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "prunegraph: $(PYTHON) not found; install Python >= 3.11 or set PYTHON=..."; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# PyPI's torch for Linux pulls the CUDA libraries (~7 GB installed); say so before pip fails midway.
+	@avail=$$(df -Pk . | awk 'NR==2 {print $$4}'); \
+	if [ -n "$$avail" ] && [ "$$avail" -lt $(VENV_NEED_KB) ]; then \
+	  echo "prunegraph: warning: $$((avail / 1048576)) GB free here; the virtualenv needs about 8 GB" \
+	       "(PyPI's torch brings the CUDA libraries). Free disk space if the install below fails."; \
+	fi
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
