@@ -92,10 +92,23 @@ RELEASABLE: tuple[str, ...] = (
 _BACKING = {"undirected": "_symmetric_full", "symmetric": "_symmetric_full"}
 
 
+def unsigned(indices: np.ndarray) -> np.ndarray:
+    """``indices`` (int32 node ids, all >= 0) viewed as uint32, no copy.
+
+    A compiled kernel indexing an array with a signed integer checks it for a
+    negative (wrap-around) index at every access; with an unsigned one it does
+    not. In the products' inner loops (one gather and one scatter per stored
+    entry) that check cost 5-20 % of the time (ResNet-20 MGE at sparsity 0.9:
+    3.0 -> 2.3-2.6 ms per product), with identical results.
+    """
+    return indices.view(np.uint32) if indices.dtype == np.int32 else indices
+
+
 class GraphStructure:
     """Lazily built views of a graph: degrees, directed / undirected simple CSR patterns.
 
-    ``directed`` is the simple directed pattern (``src -> dst``, parallel edges
+    Column indices are uint32 views of the int32 arrays the kernels build
+    (:func:`unsigned`). ``directed`` is the simple directed pattern (``src -> dst``, parallel edges
     merged). ``upper`` is the upper triangle of the weighted symmetric
     adjacency and ``forward`` its pattern (each simple undirected edge once, at
     its smaller endpoint; self-loops dropped). ``undirected`` is the full
@@ -164,7 +177,10 @@ class GraphStructure:
         the summed ``|w|`` of every edge between them; ``loops`` is the diagonal.
         """
         g = self.graph
-        return K.weighted_upper_csr(g.src, g.dst, g.weight, self.n, is_dag=self.is_dag_order)
+        ptr, idx, data, loops = K.weighted_upper_csr(
+            g.src, g.dst, g.weight, self.n, is_dag=self.is_dag_order
+        )
+        return ptr, unsigned(idx), data, loops
 
     @property
     def forward(self) -> tuple[np.ndarray, np.ndarray]:
@@ -177,13 +193,15 @@ class GraphStructure:
         """Simple directed pattern ``src -> dst`` (the upper pattern when edges go up)."""
         if self.is_dag_order:
             return self.forward
-        return K.csr_pattern(self.graph.src, self.graph.dst, self.n)
+        ptr, idx = K.csr_pattern(self.graph.src, self.graph.dst, self.n)
+        return ptr, unsigned(idx)
 
     @cached_property
     def _symmetric_full(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Full weighted symmetric CSR of ``A_s``: ``(indptr, indices, split, data)``."""
         ptr, idx, data, _ = self.upper
-        return K.symmetric_from_upper(ptr, idx, data)
+        full_ptr, full_idx, split, full_data = K.symmetric_from_upper(ptr, idx, data)
+        return full_ptr, unsigned(full_idx), split, full_data
 
     @property
     def undirected(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -216,3 +216,26 @@ def test_paths_beside_edge_connectivity_equals_each_alone(monkeypatch):
     assert compute_section_d(g, ["log_paths"])["log_paths"] == alone["log_paths"]
     with pytest.raises(ValidationError, match="flow refused"):
         compute_section_d(g, ["log_paths", "edge_connectivity"])
+
+
+def test_structure_indices_are_unsigned_views_of_the_build():
+    """The structure hands the kernels uint32 views (no copy) of the int32 builds, same ids."""
+    from prunegraph.queries._structure import GraphStructure, unsigned
+
+    graph = _multipartite(5)
+    st = GraphStructure(graph)
+    ptr, idx, data, _ = K.weighted_upper_csr(
+        graph.src, graph.dst, graph.weight, graph.n_nodes, is_dag=True
+    )
+    uptr, uidx, udata, _ = st.upper
+    assert uidx.dtype == np.uint32 and np.array_equal(uidx.astype(np.int64), idx)
+    assert np.array_equal(uptr, ptr) and np.array_equal(udata, data)
+    full_idx = st.undirected[1]
+    assert full_idx.dtype == np.uint32 and np.shares_memory(full_idx, st.symmetric[1])
+    ref = sp.csr_matrix(
+        (np.ones(graph.n_edges), (graph.src, graph.dst)), shape=(graph.n_nodes,) * 2
+    )
+    ref = ((ref + ref.T) > 0).tocsr()
+    ref.sort_indices()
+    assert np.array_equal(full_idx.astype(np.int64), ref.indices)
+    assert unsigned(np.arange(3, dtype=np.int64)).dtype == np.int64  # only int32 is viewed
