@@ -90,13 +90,19 @@ def _pointers(counts):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def _radix_counts(
-    rows, cols, weights, weighted, drop_loops, ebounds, col_cnt, row_cnt, loops, t
+    rows, cols, weights, weighted, drop_loops, relabel, ebounds, col_cnt, row_cnt, loops, t
 ):  # pragma: no cover
-    """Edge piece ``t``: column and row counts and (``drop_loops``) the ``A + A.T`` diagonal."""
+    """Edge piece ``t``: column and row counts and (``drop_loops``) the ``A + A.T`` diagonal.
+
+    A non-empty ``relabel`` maps every node id first (``relabel[v]``).
+    """
     cc = col_cnt[t]
     rc = row_cnt[t]
+    mapped = relabel.shape[0] > 0
     for k in range(ebounds[t], ebounds[t + 1]):
         r, c = rows[k], cols[k]
+        if mapped:
+            r, c = relabel[r], relabel[c]
         if drop_loops and r == c:
             if weighted:
                 loops[t, r] += 2.0 * abs(np.float64(weights[k]))
@@ -107,12 +113,15 @@ def _radix_counts(
 
 @njit(cache=True, nogil=True)
 def _radix_by_col(
-    rows, cols, weights, heads, ebounds, weighted, drop_loops, by_col, w_by_col, t
+    rows, cols, weights, heads, ebounds, weighted, drop_loops, relabel, by_col, w_by_col, t
 ):  # pragma: no cover
     """Pass 1, edge piece ``t``: rows (and ``|w|``) in column order, from the piece's write heads."""
     fill = heads[t]
+    mapped = relabel.shape[0] > 0
     for k in range(ebounds[t], ebounds[t + 1]):
         r, c = rows[k], cols[k]
+        if mapped:
+            r, c = relabel[r], relabel[c]
         if drop_loops and r == c:
             continue
         at = fill[c]
@@ -198,8 +207,12 @@ def _radix_csr(
     n: int,
     weighted: bool,
     drop_loops: bool,
+    relabel: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """CSR of the pairs by two stable counting passes (by column, then by row): sorted rows.
+
+    ``relabel`` (int32, length ``n``), when given, renames every node ``v`` to
+    ``relabel[v]`` as the pairs are read (no relabelled copy of the edge arrays).
 
     O(edges + n) time, no comparison sort; duplicates ``(r, c)`` merged with
     their ``|w|`` summed (float32, in edge order). With ``drop_loops`` the pairs
@@ -216,6 +229,7 @@ def _radix_csr(
     """
     pieces = build_chunks(rows.shape[0], n)
     ebounds = np.linspace(0, rows.shape[0], pieces + 1).astype(np.int64)
+    relabel = np.zeros(0, dtype=np.int32) if relabel is None else relabel
     col_cnt = np.zeros((pieces, n), dtype=np.int64)
     row_cnt = np.zeros((pieces, n), dtype=np.int64)
     loop_parts = np.zeros((pieces, n if drop_loops else 0), dtype=np.float64)
@@ -227,6 +241,7 @@ def _radix_csr(
         weights,
         weighted,
         drop_loops,
+        relabel,
         ebounds,
         col_cnt,
         row_cnt,
@@ -248,6 +263,7 @@ def _radix_csr(
         ebounds,
         weighted,
         drop_loops,
+        relabel,
         by_col,
         w_by_col,
     )
@@ -288,21 +304,33 @@ def csr_pattern(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray,
 
 
 def weighted_upper_csr(
-    src: np.ndarray, dst: np.ndarray, weight: np.ndarray, n: int, *, is_dag: bool
+    src: np.ndarray,
+    dst: np.ndarray,
+    weight: np.ndarray,
+    n: int,
+    *,
+    is_dag: bool,
+    relabel: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Upper triangle of ``A_s = A + A.T`` (``|w|``) as CSR: row ``u`` holds its neighbours ``v > u``.
 
     Returns ``(indptr, indices, data, loops)``: ``data[p]`` sums ``|w|`` over
     every edge between ``u`` and ``v`` in either direction (float32), ``loops``
     the diagonal of ``A_s`` (float64, length ``n``). ``is_dag`` (every
-    ``src < dst``) skips the ``min``/``max`` copies.
+    ``src < dst``) skips the ``min``/``max`` copies. ``relabel`` (int32, length
+    ``n``) builds the CSR of the graph with node ``v`` renamed ``relabel[v]``; with
+    ``is_dag`` it must keep every ``relabel[src] < relabel[dst]`` (the caller's
+    promise: :attr:`_structure.GraphStructure.relabel` only renames nodes inside
+    their own partition, so it holds for edges between partitions).
     """
     weight = np.ascontiguousarray(weight)
     if is_dag:
         lo, hi = np.ascontiguousarray(src), np.ascontiguousarray(dst)
     else:
+        if relabel is not None:
+            src, dst, relabel = relabel[src], relabel[dst], None
         lo, hi = np.minimum(src, dst), np.maximum(src, dst)
-    return _radix_csr(lo, hi, weight, n, True, True)
+    return _radix_csr(lo, hi, weight, n, True, True, relabel)
 
 
 @njit(cache=True, nogil=True)

@@ -123,6 +123,7 @@ def stratified_total(
     relative_error: Callable[[float, float], float] | None = None,
     pilot: float = PILOT_FRACTION,
     max_extra: float = 8.0,
+    relabel: np.ndarray | None = None,
 ) -> Estimate:
     """Total of ``per_node(v)`` over all nodes: exact if ``sum(cost) <= budget``, else sampled.
 
@@ -139,7 +140,15 @@ def stratified_total(
     factor ``1.2 (rse / target_rse)^2`` that the variance formula predicts (at
     least 1.5, at most :data:`MAX_GROWTHS` times), to at most ``max_extra *
     budget`` of work.
+
+    ``relabel`` (a structure's :attr:`GraphStructure.relabel`): ``cost`` and
+    ``per_node`` are in the CSR views' ids; the strata and the sample are drawn
+    in the graph's node order all the same, so the estimate is the one the
+    graph's own ids give.
     """
+    if relabel is not None:
+        cost, in_structure = cost[relabel], per_node
+        per_node = lambda nodes: in_structure(relabel[nodes].astype(np.int64))  # noqa: E731
     total_cost = float(cost.sum())
     n = int(cost.shape[0])
     if total_cost <= budget or n == 0:
@@ -346,6 +355,7 @@ def four_cycle_total(
         "sum_w C(common(u, w), 2)",
         target_rse=target_rse,
         relative_error=relative_error,
+        relabel=st.relabel,
     )
 
 
@@ -420,6 +430,7 @@ def n2(
         budget,
         rng,
         "2-hop reach",
+        relabel=st.relabel,
     )
     assert total.value is not None
     return Estimate(

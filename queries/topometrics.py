@@ -282,6 +282,23 @@ def _lanczos_top(
     return None
 
 
+def start_vector(st: GraphStructure, seed: int = 0) -> np.ndarray:
+    """The solves' fixed pseudo-random start vector, uniform in ``[0.5, 1.5)`` per graph node.
+
+    Drawn in the graph's node order and placed in the CSR views' ids
+    (:meth:`GraphStructure.to_structure`), so a relabelled structure starts
+    from the same vector and takes the same steps.
+    """
+    return st.to_structure(np.random.default_rng(seed).uniform(0.5, 1.5, st.n))
+
+
+def spike_node(st: GraphStructure, wdeg: np.ndarray) -> int:
+    """The node of largest weighted degree (the first in graph order), in the CSR views' ids."""
+    if st.relabel is None:
+        return int(np.argmax(wdeg))
+    return int(st.relabel[int(np.argmax(wdeg[st.relabel]))])
+
+
 def _top_eigenvalues(
     st: GraphStructure, laplacian: bool, k: int, tol: float, seed: int = 0
 ) -> np.ndarray:
@@ -302,7 +319,7 @@ def _top_eigenvalues(
         if n <= DENSE_EIGEN_MAX_NODES:
             vals = sla.eigvalsh(_dense_matrix(st, laplacian), subset_by_index=[n - k, n - 1])
             return np.sort(vals)[::-1]
-        v0 = np.random.default_rng(seed).uniform(0.5, 1.5, n)
+        v0 = start_vector(st, seed)
         if n <= LANCZOS_FULL_MAX_NODES and k < n // 2:
             found = _lanczos_top(_product(st, matvec_kernel(st), laplacian), v0, k, tol)
             if found is not None:
@@ -390,7 +407,7 @@ def _folded_gap(st: GraphStructure, tol: float) -> float | None:
     mask = np.zeros(n)
     for start, stop in rows:
         mask[start:stop] = 1.0
-    v0 = np.random.default_rng(0).uniform(0.5, 1.5, n) * mask
+    v0 = start_vector(st) * mask
     with one_blas_thread():
         vals = _lanczos_top(product, v0, 2, tol) if n <= LANCZOS_FULL_MAX_NODES else None
         if vals is None:
@@ -497,7 +514,7 @@ def _plain_spectra(
     kernel = matvec_kernel(st)
     small = len(st.symmetric[1]) < PARALLEL_MATVEC_MIN_ENTRIES
     every = PLAIN_CHECK_EVERY_SMALL if small else 1
-    v0 = np.random.default_rng(0).uniform(0.5, 1.5, n)
+    v0 = start_vector(st)
     sides = _folded_sides(st) if gap and fold else None
     runs: list[S.LanczosRun] = []
     single: list[Callable[[np.ndarray], np.ndarray]] = []
@@ -514,7 +531,7 @@ def _plain_spectra(
             single.append(_product(st, kernel, False))
     if radius:
         vr = v0.copy()
-        vr[int(np.argmax(st.weighted_degree))] += math.sqrt(n)
+        vr[spike_node(st, st.weighted_degree)] += math.sqrt(n)
         runs.append(S.LanczosRun(vr, tol_radius, False, check_every=every))
         single.append(_product(st, kernel, True))
     joint: Callable[[np.ndarray], np.ndarray] | None = None
@@ -608,7 +625,7 @@ def _small_spectra(
             DEGENERACY_RTOL, steps, SMALL_CHECK_EVERY,
         )  # fmt: skip
 
-    v0 = np.random.default_rng(0).uniform(0.5, 1.5, n)
+    v0 = start_vector(st)
     steps = min(n, S.MAX_STEPS)
     no_side = np.zeros(0, dtype=np.bool_)
     gap_value: float | None = None
@@ -632,7 +649,7 @@ def _small_spectra(
                     gap_value, gap_done = float(t0 - t1), True
         if radius:
             vr = v0.copy()
-            vr[int(np.argmax(wdeg))] += math.sqrt(n)
+            vr[spike_node(st, wdeg)] += math.sqrt(n)
             status, t0, _, _ = solve(no_side, vr, 1, tol_radius, False)
             if status == 1:
                 radius_value, radius_done = float(t0), True
