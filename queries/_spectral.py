@@ -238,28 +238,41 @@ def lanczos_step(w, v, vp, beta_prev):  # pragma: no cover - compiled
     return alpha, beta
 
 
-@njit(cache=True, parallel=True)
-def lanczos_step_parallel(w, v, vp, beta_prev):  # pragma: no cover - compiled
-    """:func:`lanczos_step` over numba's threads (long vectors: three passes of ``n``)."""
+#: LLVM flags of :func:`lanczos_step_long`: the two reductions may be reassociated
+#: (vectorised, several partial sums), which changes their last bits only.
+REASSOC = {"reassoc", "contract"}
+
+
+@njit(cache=True, fastmath=REASSOC)
+def lanczos_step_long(w, v, vp, beta_prev):  # pragma: no cover - compiled
+    """:func:`lanczos_step` with vectorised reductions, for long vectors.
+
+    The dot product and the norm are summed in SIMD lanes (reassociated: the
+    last bits of ``alpha`` and ``beta`` differ from the sequential sums, far
+    below the solves' tolerances). One thread: on the 2-core machine 0.10 ms per
+    step at ``n = 191,498`` against 0.17 ms for the same passes over numba's
+    threads (a parallel region to wake three times per step) and 0.33 ms for
+    the sequential sums.
+    """
     n = w.shape[0]
     alpha = 0.0
-    for i in prange(n):
+    for i in range(n):
         alpha += v[i] * w[i]
     ss = 0.0
-    for i in prange(n):
+    for i in range(n):
         r = w[i] - alpha * v[i] - beta_prev * vp[i]
         w[i] = r
         ss += r * r
     beta = np.sqrt(ss)
     if beta > 0.0:
         inv = 1.0 / beta
-        for i in prange(n):
+        for i in range(n):
             w[i] *= inv
     return alpha, beta
 
 
-#: From this vector length on, :class:`LanczosRun` updates with :func:`lanczos_step_parallel`.
-PARALLEL_STEP_MIN = 100_000
+#: From this vector length on, :class:`LanczosRun` updates with :func:`lanczos_step_long`.
+LONG_STEP_MIN = 100_000
 
 
 # ----------------------------------------------------- small graphs, compiled
@@ -398,7 +411,7 @@ class LanczosRun:
     def advance(self, w: np.ndarray) -> None:
         """Take the product ``w = M v`` (overwritten), extend ``T``, test convergence."""
         beta_prev = self.beta[-1] if self.beta else 0.0
-        step = lanczos_step_parallel if w.shape[0] >= PARALLEL_STEP_MIN else lanczos_step
+        step = lanczos_step_long if w.shape[0] >= LONG_STEP_MIN else lanczos_step
         a, b = step(w, self.v, self.vp, beta_prev)
         self.alpha.append(a)
         scale = max(1.0, max(abs(x) for x in self.alpha[-2:]))
@@ -496,7 +509,7 @@ __all__ = [
     "csr_matvec2",
     "folded_half",
     "lanczos_step",
-    "lanczos_step_parallel",
+    "lanczos_step_long",
     "lockstep",
     "ritz_top",
     "small_lanczos",

@@ -707,7 +707,7 @@ def _warm_large_graph_paths(*graphs: MultipartiteGraph) -> None:
     Above :data:`topometrics.PLAIN_LANCZOS_MIN_NODES` nodes the two spectra run
     in lockstep through the two-column products (the gather or the upper-triangle
     one, whichever :func:`topometrics.matvec_kernel` times faster), with the
-    parallel update step on long vectors: paths a small warm-up graph never
+    vectorised update step on long vectors: paths a small warm-up graph never
     takes. The size thresholds are lowered for the duration of the call (the
     worker's initializer runs alone, nothing else reads them meanwhile) and each
     product kernel is forced in turn, so the real call sites load the kernels
@@ -718,14 +718,14 @@ def _warm_large_graph_paths(*graphs: MultipartiteGraph) -> None:
     from prunegraph.queries import _spectral
     from prunegraph.queries import topometrics as T
 
-    saved = (T.PLAIN_LANCZOS_MIN_NODES, T.PARALLEL_MATVEC_MIN_ENTRIES, _spectral.PARALLEL_STEP_MIN)
+    saved = (T.PLAIN_LANCZOS_MIN_NODES, T.PARALLEL_MATVEC_MIN_ENTRIES, _spectral.LONG_STEP_MIN)
     threads = numba.get_num_threads()
     try:
         # Large graphs on all threads (parallel products and steps), then one thread
         # per worker (serial halves of the folded product, the serial step).
         for lowered, n_threads in (((0, 0, 0), threads), ((0, *saved[1:]), 1)):
             T.PLAIN_LANCZOS_MIN_NODES, T.PARALLEL_MATVEC_MIN_ENTRIES = lowered[:2]
-            _spectral.PARALLEL_STEP_MIN = lowered[2]
+            _spectral.LONG_STEP_MIN = lowered[2]
             numba.set_num_threads(n_threads)
             for graph in graphs:
                 for kernel in ("gather", "upper"):
@@ -736,7 +736,7 @@ def _warm_large_graph_paths(*graphs: MultipartiteGraph) -> None:
                     T.spectral_pair(st, gap=False)
     finally:
         T.PLAIN_LANCZOS_MIN_NODES, T.PARALLEL_MATVEC_MIN_ENTRIES = saved[:2]
-        _spectral.PARALLEL_STEP_MIN = saved[2]
+        _spectral.LONG_STEP_MIN = saved[2]
         numba.set_num_threads(threads)
 
 

@@ -211,7 +211,7 @@ def test_two_column_kernels_match_dense_products(loops):
     np.testing.assert_allclose(got_gather.T, want, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("step", ["lanczos_step", "lanczos_step_parallel"])
+@pytest.mark.parametrize("step", ["lanczos_step", "lanczos_step_long"])
 def test_lanczos_step_is_the_three_term_update(step):
     rng = np.random.default_rng(2)
     v, vp, w = rng.standard_normal((3, 500))
@@ -307,3 +307,21 @@ def test_parallel_folded_pair_matches_dense_spectra(plain, monkeypatch, kernel):
     alone = GraphStructure(chain)
     alone.__dict__["_matvec_kernel"] = kernel
     assert T.spectral_gap(alone) == pytest.approx(gap, rel=1e-9)
+
+
+def test_matvec_kernel_keeps_the_upper_kernel_on_dense_enough_graphs(monkeypatch):
+    if numba.get_num_threads() < 2:
+        pytest.skip("the parallel products need two numba threads")
+    monkeypatch.setattr(T, "PARALLEL_MATVEC_MIN_ENTRIES", 0)
+    g = random_layered(4, sizes=(60, 80, 80, 60), density=0.3)
+    st = GraphStructure(g)
+    ratio = len(st.upper[1]) / (numba.get_num_threads() * st.n)
+    assert ratio >= T.UPPER_KERNEL_MIN_RATIO
+    timed = []
+    original = T._product
+    monkeypatch.setattr(T, "_product", lambda *a: timed.append(a[1]) or original(*a))
+    assert T.matvec_kernel(st) == "upper" and not timed  # chosen without timing
+    monkeypatch.setattr(T, "UPPER_KERNEL_MIN_RATIO", ratio * 2)
+    st = GraphStructure(g)
+    assert T.matvec_kernel(st) in ("gather", "upper")
+    assert sorted(set(timed)) == ["gather", "upper"]  # both timed below the ratio
