@@ -362,24 +362,29 @@ def _symmetric_pointers(up_ptr, counts):  # pragma: no cover - compiled
 def _symmetric_fill(
     up_ptr, up_idx, up_data, split, heads, rbounds, idx, data, t
 ):  # pragma: no cover
-    """Row piece ``t`` copies its upper rows and deals its rows out to the lower parts."""
+    """Row piece ``t`` copies its upper rows and deals its rows out to the lower parts.
+
+    An empty ``data`` builds the pattern alone (no ``|w|`` written).
+    """
     fill = heads[t]
+    weighted = data.shape[0] > 0
     for u in range(rbounds[t], rbounds[t + 1]):
         out = split[u]
         for p in range(up_ptr[u], up_ptr[u + 1]):
             v = up_idx[p]
-            w = up_data[p]
             idx[out] = v
-            data[out] = w
-            out += 1
             at = fill[v]
             idx[at] = u
-            data[at] = w
             fill[v] = at + 1
+            if weighted:
+                w = up_data[p]
+                data[out] = w
+                data[at] = w
+            out += 1
 
 
 def symmetric_from_upper(
-    up_ptr: np.ndarray, up_idx: np.ndarray, up_data: np.ndarray
+    up_ptr: np.ndarray, up_idx: np.ndarray, up_data: np.ndarray, *, weighted: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Full weighted symmetric CSR of ``A_s`` from its upper triangle: ``(indptr, indices,
     split, data)``, rows sorted, row ``u``'s neighbours ``< u`` at ``[indptr[u], split[u])``.
@@ -389,7 +394,8 @@ def symmetric_from_upper(
     One counting pass, O(edges + n), in :func:`build_chunks` row pieces of about
     equal entries (:func:`_in_pieces`): piece ``t`` writes row ``u``'s lower
     part from ``indptr[u]`` plus the entries the pieces before it put there, so
-    every lower part comes out sorted, as in a serial pass.
+    every lower part comes out sorted, as in a serial pass. ``weighted=False``
+    builds the pattern alone (``data`` empty): half the writes.
     """
     n = up_ptr.shape[0] - 1
     pieces = build_chunks(up_idx.shape[0], n)
@@ -398,7 +404,7 @@ def symmetric_from_upper(
     _in_pieces(_lower_counts, pieces, up_ptr, up_idx, rbounds, heads)
     ptr, split = _symmetric_pointers(up_ptr, heads)
     idx = np.empty(ptr[n], dtype=np.int32)
-    data = np.empty(ptr[n], dtype=np.float32)
+    data = np.empty(ptr[n] if weighted else 0, dtype=np.float32)
     _in_pieces(_symmetric_fill, pieces, up_ptr, up_idx, up_data, split, heads, rbounds, idx, data)
     return ptr, idx, split, data
 
@@ -410,7 +416,9 @@ def undirected_from_upper(
     neighbours ``< u`` are ``indices[indptr[u]:split[u]]``, those ``> u`` are
     ``indices[split[u]:indptr[u + 1]]`` (the pattern of :func:`symmetric_from_upper`).
     """
-    ptr, idx, split, _ = symmetric_from_upper(up_ptr, up_idx, np.zeros(len(up_idx), np.float32))
+    ptr, idx, split, _ = symmetric_from_upper(
+        up_ptr, up_idx, np.zeros(0, np.float32), weighted=False
+    )
     return ptr, idx, split
 
 

@@ -190,9 +190,9 @@ def matvec_kernel(st: GraphStructure) -> str:
     chosen = st.__dict__.get("_matvec_kernel")
     if chosen is not None:
         return str(chosen)
-    _, idx, _, _, chunks = st.symmetric
+    idx = st.undirected[1]
     threads = numba.get_num_threads()
-    if len(chunks) <= 2 or len(idx) < PARALLEL_MATVEC_MIN_ENTRIES:
+    if threads <= 1 or len(idx) < PARALLEL_MATVEC_MIN_ENTRIES:
         chosen = "serial"
     elif len(st.upper[1]) >= UPPER_KERNEL_MIN_RATIO * threads * st.n:
         chosen = "upper"
@@ -377,7 +377,8 @@ def _folded_product(
 def _folded_sides(st: GraphStructure) -> tuple[np.ndarray, np.ndarray] | None:
     """The sides of a bipartite graph to fold on (smaller first), or None (no folded gap)."""
     sides = bipartite_sides(st)
-    if sides is None or st.symmetric[3].shape[0]:
+    loops = st.upper[3]
+    if sides is None or (loops.shape[0] == st.n and loops.any()):
         return None
     if int((sides[0][:, 1] - sides[0][:, 0]).sum()) < 3:
         return None
@@ -525,7 +526,7 @@ def _plain_spectra(
     """
     n = st.n
     kernel = matvec_kernel(st)
-    small = len(st.symmetric[1]) < PARALLEL_MATVEC_MIN_ENTRIES
+    small = len(st.undirected[1]) < PARALLEL_MATVEC_MIN_ENTRIES
     every = PLAIN_CHECK_EVERY_SMALL if small else 1
     v0 = start_vector(st)
     sides = _folded_sides(st) if gap and fold else None

@@ -239,3 +239,24 @@ def test_structure_indices_are_unsigned_views_of_the_build():
     ref.sort_indices()
     assert np.array_equal(full_idx.astype(np.int64), ref.indices)
     assert unsigned(np.arange(3, dtype=np.int64)).dtype == np.int64  # only int32 is viewed
+
+
+def test_large_graphs_build_the_full_csr_as_a_pattern(monkeypatch):
+    """Above FULL_WEIGHTS_MAX_ENTRIES the full CSR has no sums; ``symmetric`` adds them."""
+    from prunegraph.queries import _structure as ST
+    from prunegraph.queries._structure import GraphStructure
+
+    graph = _multipartite(6)
+    weighted = GraphStructure(graph)
+    monkeypatch.setattr(ST, "FULL_WEIGHTS_MAX_ENTRIES", 0)
+    pattern = GraphStructure(graph)
+    assert pattern._symmetric_full[3].shape == (0,)
+    for got, want in zip(pattern.undirected, weighted.undirected, strict=True):
+        assert np.array_equal(got, want)
+    for got, want in zip(pattern.symmetric, weighted.symmetric, strict=True):
+        assert np.array_equal(got, want)
+    values = compute_section_a(GraphStructure(graph), seed=0)
+    monkeypatch.setattr(ST, "FULL_WEIGHTS_MAX_ENTRIES", 10**12)
+    assert values == compute_section_a(GraphStructure(graph), seed=0)
+    _, idx, _, data = K.symmetric_from_upper(*weighted.upper[:3], weighted=False)
+    assert data.shape == (0,) and np.array_equal(idx, weighted.undirected[1].view(np.int32))
