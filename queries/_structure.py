@@ -281,12 +281,15 @@ class GraphStructure:
         """Full symmetric CSR of ``A_s``: ``(indptr, indices, split, data)``.
 
         With the ``|w|`` sums (``data``) up to :data:`FULL_WEIGHTS_MAX_ENTRIES` upper
-        entries, where the spectra read this CSR; above, the pattern alone (``data``
-        empty): the solves there use the upper triangle, and :attr:`symmetric`
-        adds the sums only if a product on the full CSR is asked for.
+        entries or on one numba thread, where the spectra read this CSR; otherwise
+        the pattern alone (``data`` empty): the solves use the upper triangle, and
+        :attr:`symmetric` adds the sums only if a product on the full CSR is asked for.
         """
+        import numba
+
         ptr, idx, data, _ = self.upper
-        weighted = idx.shape[0] <= FULL_WEIGHTS_MAX_ENTRIES
+        # On one numba thread the solves' products read this CSR (matvec_kernel: serial)
+        weighted = idx.shape[0] <= FULL_WEIGHTS_MAX_ENTRIES or numba.get_num_threads() <= 1
         full_ptr, full_idx, split, full_data = K.symmetric_from_upper(
             ptr, idx, data, weighted=weighted
         )

@@ -243,7 +243,12 @@ def test_structure_indices_are_unsigned_views_of_the_build():
 
 def test_large_graphs_build_the_full_csr_as_a_pattern(monkeypatch):
     """Above FULL_WEIGHTS_MAX_ENTRIES the full CSR has no sums; ``symmetric`` adds them."""
+    import numba
+
     from prunegraph.queries import _structure as ST
+
+    if numba.get_num_threads() < 2:
+        pytest.skip("on one numba thread the full CSR always carries the sums")
     from prunegraph.queries._structure import GraphStructure
 
     graph = _multipartite(6)
@@ -260,3 +265,10 @@ def test_large_graphs_build_the_full_csr_as_a_pattern(monkeypatch):
     assert values == compute_section_a(GraphStructure(graph), seed=0)
     _, idx, _, data = K.symmetric_from_upper(*weighted.upper[:3], weighted=False)
     assert data.shape == (0,) and np.array_equal(idx, weighted.undirected[1].view(np.int32))
+    monkeypatch.setattr(ST, "FULL_WEIGHTS_MAX_ENTRIES", 0)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)  # one thread: the solves read the full CSR, built with its sums
+    try:
+        assert GraphStructure(graph)._symmetric_full[3].shape == weighted.symmetric[2].shape
+    finally:
+        numba.set_num_threads(before)
