@@ -79,7 +79,9 @@ def concurrently(*jobs: Callable[[], Any]) -> list[Any]:
 RELABEL_MIN_EDGES = 1_000_000
 """From this many edges on, the CSR views number each convolutional partition's nodes
 pixel-major (:func:`pixel_major_order`): the kernels then read each row's neighbours
-from a few runs of adjacent ids. Below, the graph's own ids (nothing to gain)."""
+from a few runs of adjacent ids. Below, the graph's own ids: on the ResNet-20 MGE at
+sparsity 0.98 (0.82 M edges) the renaming made the whole metric set 7-10 % slower, at
+0.9 (3.8 M edges) 10 % faster."""
 
 
 def pixel_major_order(partitions: Sequence[Partition], n: int) -> np.ndarray | None:
