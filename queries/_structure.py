@@ -114,11 +114,13 @@ def pixel_major_order(partitions: Sequence[Partition], n: int) -> np.ndarray | N
     return relabel
 
 
-FULL_WEIGHTS_MAX_ENTRIES = 250_000
-"""Up to this many upper-triangle entries the full symmetric CSR carries the ``|w|`` sums
-(the spectra's serial products read it); above, the pattern alone (see
-:attr:`GraphStructure._symmetric_full`): half the build's writes and 4 bytes per
-stored entry less (Conv-6 MGE at sparsity 0.6: 386 MB)."""
+PARALLEL_MATVEC_MIN_ENTRIES = 500_000
+"""Below this many stored entries of the full symmetric CSR the spectral mat-vec runs in
+the calling thread (starting a parallel region costs more than the product, about 2 ms
+on a busy 2-core machine) and reads that CSR, which then carries the ``|w|`` sums; above,
+the solves read the upper triangle and the full CSR is built as a pattern alone (see
+:attr:`GraphStructure._symmetric_full`): half the build's writes and 4 bytes per stored
+entry less (Conv-6 MGE at sparsity 0.6: 386 MB)."""
 
 
 #: The large cached structures, freed after their last use. Which metric reads
@@ -282,7 +284,7 @@ class GraphStructure:
     def _symmetric_full(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Full symmetric CSR of ``A_s``: ``(indptr, indices, split, data)``.
 
-        With the ``|w|`` sums (``data``) up to :data:`FULL_WEIGHTS_MAX_ENTRIES` upper
+        With the ``|w|`` sums (``data``) below :data:`PARALLEL_MATVEC_MIN_ENTRIES`
         entries or on one numba thread, where the spectra read this CSR; otherwise
         the pattern alone (``data`` empty): the solves use the upper triangle, and
         :attr:`symmetric` adds the sums only if a product on the full CSR is asked for.
@@ -291,7 +293,7 @@ class GraphStructure:
 
         ptr, idx, data, _ = self.upper
         # On one numba thread the solves' products read this CSR (matvec_kernel: serial)
-        weighted = idx.shape[0] <= FULL_WEIGHTS_MAX_ENTRIES or numba.get_num_threads() <= 1
+        weighted = 2 * idx.shape[0] < PARALLEL_MATVEC_MIN_ENTRIES or numba.get_num_threads() <= 1
         full_ptr, full_idx, split, full_data = K.symmetric_from_upper(
             ptr, idx, data, weighted=weighted
         )
@@ -327,13 +329,18 @@ class GraphStructure:
         """
         from numba import get_num_threads
 
-        ptr, idx, data, loops = self.upper
+        ptr, idx, data, _ = self.upper
         full_ptr, full_idx, _, full_data = self._symmetric_full
         if full_data.shape[0] != full_idx.shape[0]:  # built as a pattern: add the sums
             full_data = K.symmetric_from_upper(ptr, idx, data)[3]
-        diag = loops if loops.shape[0] == self.n and loops.any() else np.zeros(0)
         chunks = K.row_chunks(full_ptr, get_num_threads())
-        return full_ptr, full_idx, full_data, diag, chunks
+        return full_ptr, full_idx, full_data, self.diagonal, chunks
+
+    @property
+    def diagonal(self) -> np.ndarray:
+        """The diagonal of ``A_s`` (``2 |w|`` of the self-loops), empty without self-loops."""
+        loops = self.upper[3]
+        return loops if loops.shape[0] == self.n and loops.any() else np.zeros(0)
 
     @cached_property
     def weighted_degree(self) -> np.ndarray:

@@ -45,6 +45,7 @@ from prunegraph.queries import _block_spectra as BS
 from prunegraph.queries import _kernels as K
 from prunegraph.queries import _spectral as S
 from prunegraph.queries._structure import (
+    PARALLEL_MATVEC_MIN_ENTRIES,
     SERIAL_MAX_EDGES,
     GraphStructure,
     concurrently,
@@ -227,9 +228,6 @@ def spectral_operator(
     return spla.LinearOperator((st.n, st.n), matvec=matvec, dtype=np.float64)
 
 
-#: Below this many stored entries the mat-vec runs in the calling thread: starting a
-#: parallel region costs more than the product (about 2 ms on a busy 2-core machine).
-PARALLEL_MATVEC_MIN_ENTRIES = 500_000
 #: ARPACK's Lanczos basis size: 20 needed the fewest products for both spectra on the
 #: ResNet-20 and Conv-6 MGEs (10 or 40 need 15-40 % more).
 LANCZOS_NCV = 20
@@ -305,8 +303,9 @@ def start_vector(st: GraphStructure, seed: int = 0) -> np.ndarray:
     return st.to_structure(np.random.default_rng(seed).uniform(0.5, 1.5, st.n))
 
 
-def spike_node(st: GraphStructure, wdeg: np.ndarray) -> int:
+def spike_node(st: GraphStructure) -> int:
     """The node of largest weighted degree (the first in graph order), in the CSR views' ids."""
+    wdeg = st.weighted_degree
     if st.relabel is None:
         return int(np.argmax(wdeg))
     return int(st.relabel[int(np.argmax(wdeg[st.relabel]))])
@@ -377,8 +376,7 @@ def _folded_product(
 def _folded_sides(st: GraphStructure) -> tuple[np.ndarray, np.ndarray] | None:
     """The sides of a bipartite graph to fold on (smaller first), or None (no folded gap)."""
     sides = bipartite_sides(st)
-    loops = st.upper[3]
-    if sides is None or (loops.shape[0] == st.n and loops.any()):
+    if sides is None or st.diagonal.shape[0]:
         return None
     if int((sides[0][:, 1] - sides[0][:, 0]).sum()) < 3:
         return None
@@ -545,7 +543,7 @@ def _plain_spectra(
             single.append(_product(st, kernel, False))
     if radius:
         vr = v0.copy()
-        vr[spike_node(st, st.weighted_degree)] += math.sqrt(n)
+        vr[spike_node(st)] += math.sqrt(n)
         runs.append(S.LanczosRun(vr, tol_radius, False, check_every=every))
         single.append(_product(st, kernel, True))
     joint: Callable[[np.ndarray], np.ndarray] | None = None
@@ -663,7 +661,7 @@ def _small_spectra(
                     gap_value, gap_done = float(t0 - t1), True
         if radius:
             vr = v0.copy()
-            vr[spike_node(st, wdeg)] += math.sqrt(n)
+            vr[spike_node(st)] += math.sqrt(n)
             status, t0, _, _ = solve(no_side, vr, 1, tol_radius, False)
             if status == 1:
                 radius_value, radius_done = float(t0), True

@@ -242,7 +242,7 @@ def test_structure_indices_are_unsigned_views_of_the_build():
 
 
 def test_large_graphs_build_the_full_csr_as_a_pattern(monkeypatch):
-    """Above FULL_WEIGHTS_MAX_ENTRIES the full CSR has no sums; ``symmetric`` adds them."""
+    """From PARALLEL_MATVEC_MIN_ENTRIES on the full CSR has no sums; ``symmetric`` adds them."""
     import numba
 
     from prunegraph.queries import _structure as ST
@@ -253,7 +253,7 @@ def test_large_graphs_build_the_full_csr_as_a_pattern(monkeypatch):
 
     graph = _multipartite(6)
     weighted = GraphStructure(graph)
-    monkeypatch.setattr(ST, "FULL_WEIGHTS_MAX_ENTRIES", 0)
+    monkeypatch.setattr(ST, "PARALLEL_MATVEC_MIN_ENTRIES", 0)
     pattern = GraphStructure(graph)
     assert pattern._symmetric_full[3].shape == (0,)
     for got, want in zip(pattern.undirected, weighted.undirected, strict=True):
@@ -261,11 +261,11 @@ def test_large_graphs_build_the_full_csr_as_a_pattern(monkeypatch):
     for got, want in zip(pattern.symmetric, weighted.symmetric, strict=True):
         assert np.array_equal(got, want)
     values = compute_section_a(GraphStructure(graph), seed=0)
-    monkeypatch.setattr(ST, "FULL_WEIGHTS_MAX_ENTRIES", 10**12)
+    monkeypatch.setattr(ST, "PARALLEL_MATVEC_MIN_ENTRIES", 10**12)
     assert values == compute_section_a(GraphStructure(graph), seed=0)
     _, idx, _, data = K.symmetric_from_upper(*weighted.upper[:3], weighted=False)
     assert data.shape == (0,) and np.array_equal(idx, weighted.undirected[1].view(np.int32))
-    monkeypatch.setattr(ST, "FULL_WEIGHTS_MAX_ENTRIES", 0)
+    monkeypatch.setattr(ST, "PARALLEL_MATVEC_MIN_ENTRIES", 0)
     before = numba.get_num_threads()
     numba.set_num_threads(1)  # one thread: the solves read the full CSR, built with its sums
     try:
