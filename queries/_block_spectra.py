@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from prunegraph.queries._spectral import _small_accept, lanczos_step
+from prunegraph.queries._spectral import lanczos_step, ritz_accept
 
 #: The dense blocks are used when their cells are at most this many times the
 #: stored upper-triangle entries: on the demo's graphs the two products cost the
@@ -185,8 +185,10 @@ def block_lanczos(
             return -1, 0.0, 0.0, m + 1
         size = m + 1
         if size >= (2 if gap else 1) and (size % check_every == 0 or size == max_steps):
-            ok, top, second = _small_accept(alpha, beta, size, b, tol, gap, degeneracy)
-            if ok:
+            status, top, second = ritz_accept(alpha, beta, size, b, tol, gap, degeneracy)
+            if status < 0:
+                return -1, 0.0, 0.0, size
+            if status == 1:
                 return 1, top, second, size
         beta[m] = b
         b_prev = b

@@ -436,11 +436,15 @@ def evaluate(ctx: MetricContext, metrics: Iterable[Metric]) -> dict[str, Estimat
     bad = [m.name for m in order if m.scope != "network"]
     if bad:
         raise ValidationError(f"Metric {bad[0]!r} is not a network-scope metric.")
-    from prunegraph.queries._structure import kernel_threads
+    from prunegraph.queries._structure import kernel_threads, one_blas_thread
 
     ctx.requested = frozenset(wanted)
     out: dict[str, Estimate] = {}
-    with kernel_threads(ctx.graph.n_edges):
+    # BLAS on one thread throughout, not only in the dense branches: a threaded
+    # OpenBLAS call (a norm or dot over a long vector) leaves its workers spinning
+    # for a while, and they take a core from the next parallel numba kernel
+    # (ResNet-20 MGE at 0.9: the lockstep's first ten products 8 ms instead of 4).
+    with kernel_threads(ctx.graph.n_edges), one_blas_thread():
         for i, metric in enumerate(order):
             out[metric.name] = as_estimate(metric, metric.compute(ctx))
             ctx.release(set().union(*(m.needs for m in order[i + 1 :])))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numba
 import numpy as np
 import pytest
+import scipy.linalg as sla
 import scipy.sparse as sp
 from _metric_graphs import build, full, random_layered
 
@@ -325,3 +328,94 @@ def test_matvec_kernel_keeps_the_upper_kernel_on_dense_enough_graphs(monkeypatch
     st = GraphStructure(g)
     assert T.matvec_kernel(st) in ("gather", "upper")
     assert sorted(set(timed)) == ["gather", "upper"]  # both timed below the ratio
+
+
+def _tridiagonal_cases():
+    rng = np.random.default_rng(11)
+    yield "random", rng.standard_normal(40), np.abs(rng.standard_normal(40))
+    b = np.abs(rng.standard_normal(30))
+    b[[5, 17]] = 0.0  # splits into three blocks
+    yield "split", rng.standard_normal(30), b
+    yield "cluster", np.full(25, 3.0), np.full(25, 1e-9)  # eigenvalues within 2e-9 of 3
+    yield "scaled", 1e6 * rng.standard_normal(60), 1e-3 * np.abs(rng.standard_normal(60))
+    yield "one", np.array([2.5]), np.zeros(1)
+
+
+@pytest.mark.parametrize("case", list(_tridiagonal_cases()), ids=lambda c: c[0])
+def test_ritz_last_row_matches_lapack(case):
+    """Eigenvalues and |last eigenvector entries| of T_m equal LAPACK's (unsorted order aside)."""
+    _, alpha, beta = case
+    m = alpha.shape[0]
+    theta, last = np.empty(m), np.empty(m)
+    assert S.ritz_last_row(alpha, beta, m, theta, last)
+    want, vectors = (
+        sla.eigh_tridiagonal(alpha, beta[: m - 1]) if m > 1 else (alpha, np.ones((1, 1)))
+    )
+    order = np.argsort(theta)
+    scale = np.abs(want).max()
+    np.testing.assert_allclose(theta[order], want, rtol=0, atol=1e-13 * scale)
+    np.testing.assert_allclose(np.sum(last**2), 1.0, rtol=1e-12)
+    # An eigenvector is defined up to sign, and only up to rotation inside a cluster:
+    # compare the last entries where the eigenvalue stands apart.
+    apart = np.ones(m, dtype=bool)
+    if m > 1:
+        spacing = np.diff(want)
+        apart = np.minimum(np.r_[np.inf, spacing], np.r_[spacing, np.inf]) > 1e-6 * scale
+    np.testing.assert_allclose(np.abs(last[order])[apart], np.abs(vectors[-1])[apart], atol=1e-9)
+
+
+def test_compiled_and_lapack_acceptance_agree(monkeypatch):
+    """The same recurrence accepts the same values at the same step either way."""
+    rng = np.random.default_rng(3)
+    n = 300
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    a = (q * np.concatenate([[10.0, 10.0, 9.5], rng.uniform(-5, 5, n - 3)])) @ q.T
+    v0 = rng.uniform(0.5, 1.5, n)
+
+    def solve() -> S.LanczosRun:
+        run = S.LanczosRun(v0, 1e-8, True)
+        S.lockstep([run], [lambda x: a @ x], None)
+        return run
+
+    compiled = solve()
+    lapack_calls = []
+    original = S.accepted
+    monkeypatch.setattr(S, "accepted", lambda *args: lapack_calls.append(1) or original(*args))
+    assert not lapack_calls
+    monkeypatch.setattr(S, "RITZ_COMPILED_MAX", 0)
+    lapack = solve()
+    assert lapack_calls  # the long-T_m branch ran
+    assert compiled.steps == lapack.steps
+    np.testing.assert_allclose(compiled.result, lapack.result, rtol=1e-13)
+    np.testing.assert_allclose(compiled.result, [10.0, 9.5], rtol=1e-9)
+
+
+def test_ql_that_gives_up_hands_over_to_lapack(monkeypatch):
+    rng = np.random.default_rng(4)
+    n = 200
+    a = np.diag(rng.uniform(-1, 1, n)) + np.diag(rng.uniform(0.1, 1, n - 1), 1)
+    a = a + np.triu(a, 1).T
+    monkeypatch.setattr(S, "ritz_accept", lambda *args: (-1, 0.0, 0.0))  # QL gave up
+    run = S.LanczosRun(rng.uniform(0.5, 1.5, n), 1e-8, False)
+    S.lockstep([run], [lambda x: a @ x], None)
+    assert run.result is not None
+    assert run.result[0] == pytest.approx(np.linalg.eigvalsh(a)[-1], rel=1e-9)
+
+
+def test_metric_evaluation_holds_blas_to_one_thread(monkeypatch):
+    """No metric runs a threaded BLAS: its idle workers would spin on the cores numba uses."""
+    from threadpoolctl import threadpool_info
+
+    from prunegraph.queries import metric_registry as R
+
+    seen = []
+    definition = R.DEFINITIONS["strength"]
+    original = definition.compute
+
+    def spy(ctx):
+        seen.extend(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+        return original(ctx)
+
+    monkeypatch.setitem(R.DEFINITIONS, "strength", dataclasses.replace(definition, compute=spy))
+    compute_section_a(random_layered(2, sizes=(20, 30, 20), density=0.3), ["strength"])
+    assert seen and set(seen) == {1}
