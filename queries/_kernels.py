@@ -543,6 +543,7 @@ def _bridges_and_cut_nodes(
 ):  # pragma: no cover
     n = indptr.shape[0] - 1
     n_bridges = 0
+    roots = 0
     timer = 0
     for root in range(n):
         if disc[root] != -1:
@@ -595,7 +596,8 @@ def _bridges_and_cut_nodes(
                         is_cut[pv] = True
         if root_children >= 2:
             is_cut[root] = True
-    return n_bridges
+        roots += 1
+    return n_bridges, roots
 
 
 def bridges_and_cut_nodes(indptr: np.ndarray, indices: np.ndarray) -> tuple[int, np.ndarray]:
@@ -608,6 +610,16 @@ def bridges_and_cut_nodes(indptr: np.ndarray, indices: np.ndarray) -> tuple[int,
     unvisited one (``low[v]`` kept in a register); int32 work arrays
     allocated by numpy.
     """
+    n_bridges, is_cut, _ = cuts_and_components(indptr, indices)
+    return n_bridges, is_cut
+
+
+def cuts_and_components(indptr: np.ndarray, indices: np.ndarray) -> tuple[int, np.ndarray, int]:
+    """:func:`bridges_and_cut_nodes` plus the number of connected components.
+
+    The DFS starts one tree per component (its roots), so the count comes with the
+    cuts at no extra pass (isolated nodes are components of their own).
+    """
     n = indptr.shape[0] - 1
     disc = np.full(n, -1, dtype=np.int32)
     low = np.empty(n, dtype=np.int32)
@@ -615,8 +627,10 @@ def bridges_and_cut_nodes(indptr: np.ndarray, indices: np.ndarray) -> tuple[int,
     nxt = np.empty(n, dtype=np.int64)
     stack = np.empty(n, dtype=np.int32)
     is_cut = np.zeros(n, dtype=np.bool_)
-    n_bridges = _bridges_and_cut_nodes(indptr, indices, disc, low, parent, nxt, stack, is_cut)
-    return int(n_bridges), is_cut
+    n_bridges, roots = _bridges_and_cut_nodes(
+        indptr, indices, disc, low, parent, nxt, stack, is_cut
+    )
+    return int(n_bridges), is_cut, int(roots)
 
 
 # ------------------------------------------------------------- triangles

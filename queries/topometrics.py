@@ -119,9 +119,14 @@ def components(st: GraphStructure) -> tuple[int, float | None]:
 
 def cuts(st: GraphStructure) -> tuple[int, int]:
     """Number of bridges and of articulation points of the undirected graph."""
+    return cuts_and_components(st)[0]
+
+
+def cuts_and_components(st: GraphStructure) -> tuple[tuple[int, int], tuple[int, float | None]]:
+    """:func:`cuts` and :func:`components` from one DFS (its trees are the components)."""
     ptr, idx, _ = st.undirected
-    n_bridges, is_cut = K.bridges_and_cut_nodes(ptr, idx)
-    return int(n_bridges), int(is_cut.sum())
+    n_bridges, is_cut, count = K.cuts_and_components(ptr, idx)
+    return (int(n_bridges), int(is_cut.sum())), (count, st.n / count if count else None)
 
 
 # ---------------------------------------------------------------- spectra
@@ -883,20 +888,19 @@ def kcore_metric(ctx: MetricContext) -> float | None:
     """Mean core number; on a large graph, alongside the cuts and components when requested."""
     st = ctx.structure
     wanted = ctx.requested or frozenset()
-    side: list[tuple[str, Callable[[GraphStructure], Any]]] = []
-    if st.n_edges > SERIAL_MAX_EDGES:
-        if wanted & {"cut_edges", "cut_nodes"}:
-            side.append(("cuts", cuts))
-        if wanted & {"components", "component_size"}:
-            side.append(("components", components))
-    if not side:
+    want_cuts = bool(wanted & {"cut_edges", "cut_nodes"}) and "cuts" not in ctx._shared
+    want_components = (
+        bool(wanted & {"components", "component_size"}) and "components" not in ctx._shared
+    )
+    if st.n_edges <= SERIAL_MAX_EDGES or not (want_cuts or want_components):
         return kcore(st)
     _ = st.undirected  # built before the threads read it
 
     def side_jobs() -> None:  # the shared entries the later metrics read
-        for key, job in side:
-            if key not in ctx._shared:
-                ctx._shared[key] = job(st)
+        if want_cuts:
+            _cuts_and_components(ctx, want_components)
+        else:
+            ctx._shared["components"] = components(st)
 
     value, _ = concurrently(lambda: kcore(st), side_jobs)
     return value
@@ -949,6 +953,15 @@ def component_size_metric(ctx: MetricContext) -> float | None:
 
 
 _CUT_NEEDS = ("upper", "undirected", "cuts")
+
+
+def _cuts_and_components(ctx: MetricContext, components_too: bool) -> None:
+    """The shared ``cuts`` entry and, when asked, ``components`` from the same DFS
+    (on a large graph the union-find pass over the edges then is not needed)."""
+    found_cuts, found_components = cuts_and_components(ctx.structure)
+    ctx._shared["cuts"] = found_cuts
+    if components_too and "components" not in ctx._shared:
+        ctx._shared["components"] = found_components
 
 
 def _cuts(ctx: MetricContext) -> tuple[int, int]:

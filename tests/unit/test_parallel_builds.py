@@ -184,10 +184,14 @@ def _spy(monkeypatch, module):
 def test_kcore_beside_cuts_and_components_equals_each_alone(monkeypatch):
     g = _large()
     calls = _spy(monkeypatch, T)
+    union_find = []
+    count = K.count_components
+    monkeypatch.setattr(K, "count_components", lambda *a: union_find.append(1) or count(*a))
     together = compute_section_a(
         g, ["kcore", "components", "component_size", "cut_edges", "cut_nodes"]
     )
     assert calls == [2], "the side-by-side branch ran"
+    assert not union_find, "the components came from the cuts' DFS"
     for name in ("kcore", "components", "component_size", "cut_edges", "cut_nodes"):
         alone = compute_section_a(g, [name])[name]
         assert together[name].value == alone.value, name
