@@ -792,6 +792,77 @@ def _greedy_paths(n, src, dst, is_source, is_sink, ptr):  # pragma: no cover - c
 
 
 @njit(cache=True, nogil=True)
+def greedy_paths_simple(ptr, idx, split, is_source, is_sink):  # pragma: no cover - compiled
+    """:func:`_greedy_paths` on a DAG's full simple CSR (no parallel edges): the path count.
+
+    Row ``v`` lists its in-neighbours at ``[ptr[v], split[v])`` and its
+    out-neighbours at ``[split[v], ptr[v + 1])`` (every edge goes to a larger id),
+    so both walks read the rows in place: no by-tail or by-head copy of the edges
+    is sorted first. A CSR position stands for its edge (each edge is an
+    in-neighbour entry once and an out-neighbour entry once; a walk reads one
+    kind). Starts from the narrower end as :func:`unit_max_flow` does.
+    """
+    n = ptr.shape[0] - 1
+    in_terminal = 0
+    out_terminal = 0
+    for v in range(n):
+        if is_sink[v]:
+            in_terminal += split[v] - ptr[v]
+        if is_source[v]:
+            out_terminal += ptr[v + 1] - split[v]
+    backward = in_terminal < out_terminal
+    start = is_sink if backward else is_source
+    end = is_source if backward else is_sink
+    it = np.empty(n, dtype=np.int64)
+    stop = np.empty(n, dtype=np.int64)
+    for v in range(n):
+        it[v] = ptr[v] if backward else split[v]
+        stop[v] = split[v] if backward else ptr[v + 1]
+    used = np.zeros(idx.shape[0], dtype=np.bool_)
+    dead = np.zeros(n, dtype=np.bool_)
+    stack = np.empty(n + 1, dtype=np.int64)
+    tails = np.empty(n + 1, dtype=np.int64)
+    paths = 0
+    for s in range(n):
+        if not start[s]:
+            continue
+        while True:
+            depth = 0
+            v = s
+            found = False
+            while True:
+                if end[v] and depth > 0:
+                    found = True
+                    break
+                advanced = False
+                while it[v] < stop[v]:
+                    p = it[v]
+                    w = idx[p]
+                    if not used[p] and not dead[w] and not start[w]:
+                        stack[depth] = p
+                        tails[depth] = v
+                        depth += 1
+                        v = w
+                        advanced = True
+                        break
+                    it[v] += 1
+                if advanced:
+                    continue
+                if depth == 0:
+                    break
+                dead[v] = True
+                depth -= 1
+                v = tails[depth]
+                it[v] += 1
+            if not found:
+                break
+            for d in range(depth):
+                used[stack[d]] = True
+            paths += 1
+    return paths
+
+
+@njit(cache=True, nogil=True)
 def unit_max_flow(n, src, dst, is_source, is_sink, cut_bound):  # pragma: no cover - compiled
     """Maximum number of edge-disjoint paths from any ``is_source`` node to any ``is_sink`` node.
 

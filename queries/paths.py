@@ -114,11 +114,21 @@ def path_counts(graph: MultipartiteGraph) -> tuple[float | None, float | None, i
     return log_paths, mean_path, max_path
 
 
-def edge_connectivity(graph: MultipartiteGraph) -> int | None:
+def edge_connectivity(
+    graph: MultipartiteGraph, structure: GraphStructure | None = None
+) -> int | None:
     """Minimum number of real edges separating the virtual source from the virtual sink.
 
     Equals the maximum number of edge-disjoint partition-0 -> last-partition
-    paths (Menger); computed by Dinic's algorithm on unit capacities.
+    paths (Menger); computed by Dinic's algorithm on unit capacities, after a
+    greedy pass of edge-disjoint paths that ends the search when it reaches the
+    smallest layer cut. With a ``structure`` of the graph (the metric context's,
+    whose full simple CSR other metrics read too) the greedy pass walks that CSR
+    in place, built if needed (:func:`_kernels.greedy_paths_simple`; ResNet-20
+    MGE at sparsity 0.6: 143 ms -> 18 ms when it meets the bound), provided it
+    holds every edge once (every edge to a larger id, no parallel edges). Its ids
+    may be renamed inside partitions (:attr:`GraphStructure.relabel`): the
+    sources and sinks keep their id ranges and the flow its value.
     """
     _check_dag(graph)
     n = graph.n_nodes
@@ -137,7 +147,33 @@ def edge_connectivity(graph: MultipartiteGraph) -> int | None:
     for b in graph.blocks:
         crossing[b.src_partition : b.dst_partition] += b.n_edges
     bound = int(crossing.min())
+    csr = _simple_dag_csr(structure)
+    if csr is not None and K.greedy_paths_simple(*csr, is_source, is_sink) >= bound:
+        return bound
     return int(K.unit_max_flow(n, graph.src, graph.dst, is_source, is_sink, bound))
+
+
+def _simple_dag_csr(st: GraphStructure | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``st.undirected`` when it is the graph itself (every edge to a larger id, no parallel
+    edges: twice as many entries as edges), else None."""
+    if st is None or not st.is_dag_order:
+        return None
+    ptr, idx, split = st.undirected
+    return (ptr, idx, split) if int(ptr[-1]) == 2 * st.graph.n_edges else None
+
+
+#: Structure names behind the full simple CSR (:attr:`GraphStructure.undirected`).
+_FULL_CSR = frozenset({"undirected", "symmetric", "_symmetric_full"})
+
+
+def _flow_structure(ctx: MetricContext) -> GraphStructure | None:
+    """The context's structure for :func:`edge_connectivity` when its full CSR is built or
+    another requested metric reads it (then building it here costs nothing extra)."""
+    st = ctx.structure
+    if "_symmetric_full" in st.__dict__:
+        return st
+    others = (DEFINITIONS[m] for m in ctx.requested or () if m in DEFINITIONS)
+    return st if any(m.needs & _FULL_CSR for m in others if m.name != "edge_connectivity") else None
 
 
 def _with_terminals(graph: MultipartiteGraph) -> sp.csr_matrix:
@@ -479,9 +515,13 @@ def _paths_and_flow(ctx: MetricContext) -> tuple[float | None, float | None, int
     if graph.n_edges <= SERIAL_MAX_EDGES or "edge_connectivity" not in (ctx.requested or ()):
         return path_counts(graph)
 
+    st = _flow_structure(ctx)
+    if st is not None and st.is_dag_order:
+        _ = st.undirected  # built before the threads start (concurrently's rule)
+
     def flow() -> int | Exception | None:
         try:
-            return edge_connectivity(graph)
+            return edge_connectivity(graph, st)
         except Exception as err:  # raised again by edge_connectivity_metric
             return err
 
@@ -512,7 +552,7 @@ def max_path_metric(ctx: MetricContext) -> float | None:
 @register_metric("edge_connectivity", section="D", needs=("edge_connectivity",), engine="numba")
 def edge_connectivity_metric(ctx: MetricContext) -> float | None:
     """Minimum number of edges separating the inputs from the outputs."""
-    ec = ctx.shared("edge_connectivity", lambda c: edge_connectivity(c.graph))
+    ec = ctx.shared("edge_connectivity", lambda c: edge_connectivity(c.graph, _flow_structure(c)))
     if isinstance(ec, Exception):
         raise ec
     return None if ec is None else float(ec)

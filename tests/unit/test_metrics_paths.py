@@ -162,3 +162,69 @@ def test_ln_communicability_lanczos_matches_the_dense_eigendecomposition(seed, s
     s, t = g.n_nodes, g.n_nodes + 1
     expected = top + math.log(float((phi[s] * phi[t] * np.exp(lam - top)).sum()))
     assert ln_communicability(g) == pytest.approx(expected, rel=1e-11)
+
+
+def test_edge_connectivity_on_the_structure_csr_matches_networkx():
+    """The greedy pass over the built simple CSR (both walking directions, with and
+    without renamed ids) gives the max flow; short of the layer-cut bound, Dinic does."""
+    from prunegraph.queries import _kernels as K
+    from prunegraph.queries._structure import GraphStructure
+
+    csr_hits = directions = 0
+    for seed in range(40):
+        sizes = (5, 7, 6, 7, 4) if seed % 2 else (3, 7, 6, 7, 9)  # narrow end first or last
+        g = random_layered(seed, sizes=sizes, density=0.35)
+        st = GraphStructure(g)
+        if seed % 3 == 0:  # ids renamed inside partitions (as pixel-major order does)
+            rng = np.random.default_rng(seed)
+            relabel = np.arange(g.n_nodes, dtype=np.int32)
+            for p in g.partitions:
+                relabel[p.offset : p.offset + p.size] = p.offset + rng.permutation(p.size)
+            st.__dict__["relabel"] = relabel
+        _ = st.undirected  # built, as after section A
+        part = g.node_partition
+        G = nx.DiGraph()
+        G.add_edges_from(zip(g.src.tolist(), g.dst.tolist(), strict=True), capacity=1)
+        G.add_edges_from(("s", int(u), {"capacity": 10**6}) for u in np.flatnonzero(part == 0))
+        last = part == g.n_partitions - 1
+        G.add_edges_from((int(t), "t", {"capacity": 10**6}) for t in np.flatnonzero(last))
+        expected = nx.maximum_flow_value(G, "s", "t")
+        ptr, idx, split = st.undirected
+        greedy = K.greedy_paths_simple(ptr, idx, split, part == 0, last)
+        assert greedy <= expected, seed  # a set of edge-disjoint paths
+        assert edge_connectivity(g, st) == expected, seed
+        csr_hits += greedy == expected
+        directions += sizes[0] < sizes[-1]
+    assert 0 < csr_hits < 40 and 0 < directions < 40
+
+
+def test_edge_connectivity_leaves_a_structure_with_parallel_edges_alone(monkeypatch):
+    """Parallel edges merge in the simple CSR: the flow must count each one."""
+    from prunegraph.queries import _kernels as K
+    from prunegraph.queries._structure import GraphStructure
+
+    g = build([1, 1], [(0, 1, [(0, 0), (0, 0)], None, "conv")])  # two unit edges, one pair
+    st = GraphStructure(g)
+    _ = st.undirected
+    walked = []
+    original = K.greedy_paths_simple
+    monkeypatch.setattr(K, "greedy_paths_simple", lambda *a: walked.append(1) or original(*a))
+    assert edge_connectivity(g, st) == 2
+    assert not walked
+    simple = build([2, 2], [(0, 1, [(0, 0), (1, 1)], None, "conv")])
+    assert edge_connectivity(simple, GraphStructure(simple)) == 2 and walked
+
+
+def test_edge_connectivity_builds_the_csr_only_when_other_metrics_read_it(monkeypatch):
+    from prunegraph.queries import _kernels as K
+    from prunegraph.queries import paths as P
+
+    walked = []
+    original = K.greedy_paths_simple
+    monkeypatch.setattr(K, "greedy_paths_simple", lambda *a: walked.append(1) or original(*a))
+    g = random_layered(3, sizes=(5, 7, 6, 7, 4), density=0.35)
+    alone = compute_section_d(g, ["edge_connectivity"])["edge_connectivity"]
+    assert not walked  # nothing else reads the CSR: the flow's own edge scan is cheaper
+    monkeypatch.setattr(P, "SERIAL_MAX_EDGES", 0)  # the path counts beside the flow
+    both = compute_section_d(g, ["log_paths", "edge_connectivity", "ln_communicability"])
+    assert walked and both["edge_connectivity"] == alone

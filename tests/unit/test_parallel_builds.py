@@ -213,7 +213,7 @@ def test_paths_beside_edge_connectivity_equals_each_alone(monkeypatch):
     assert both["edge_connectivity"] > 0
 
     # An error of the flow is raised by its own metric, not by the path counts.
-    def refuse(graph):
+    def refuse(graph, structure=None):
         raise ValidationError("flow refused")
 
     monkeypatch.setattr(P, "edge_connectivity", refuse)
