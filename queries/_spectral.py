@@ -271,6 +271,31 @@ def lanczos_step_long(w, v, vp, beta_prev):  # pragma: no cover - compiled
     return alpha, beta
 
 
+@njit(cache=True, fastmath=REASSOC)
+def lanczos_step_into(w, v, vp, beta_prev, into):  # pragma: no cover - compiled
+    """:func:`lanczos_step_long` that also writes the new basis vector into ``into``.
+
+    ``into`` is a column of the lockstep's ``(n, 2)`` product input: the scaling
+    pass fills it, instead of a separate strided copy of the vector afterwards.
+    """
+    n = w.shape[0]
+    alpha = 0.0
+    for i in range(n):
+        alpha += v[i] * w[i]
+    ss = 0.0
+    for i in range(n):
+        r = w[i] - alpha * v[i] - beta_prev * vp[i]
+        w[i] = r
+        ss += r * r
+    beta = np.sqrt(ss)
+    inv = 1.0 / beta if beta > 0.0 else 1.0
+    for i in range(n):
+        r = w[i] * inv
+        w[i] = r
+        into[i] = r
+    return alpha, beta
+
+
 #: From this vector length on, :class:`LanczosRun` updates with :func:`lanczos_step_long`.
 LONG_STEP_MIN = 100_000
 
@@ -492,12 +517,21 @@ class LanczosRun:
         """Neither converged nor given up."""
         return self.result is None and not self.failed
 
-    def advance(self, w: np.ndarray) -> None:
-        """Take the product ``w = M v`` (overwritten), extend ``T``, test convergence."""
+    def advance(self, w: np.ndarray, into: np.ndarray | None = None) -> None:
+        """Take the product ``w = M v`` (overwritten), extend ``T``, test convergence.
+
+        ``into`` (optional) receives a copy of the new basis vector.
+        """
         m = self.steps
         beta_prev = self.beta[m - 1] if m else 0.0
-        step = lanczos_step_long if w.shape[0] >= LONG_STEP_MIN else lanczos_step
-        a, b = step(w, self.v, self.vp, beta_prev)
+        if w.shape[0] < LONG_STEP_MIN:
+            a, b = lanczos_step(w, self.v, self.vp, beta_prev)
+            if into is not None:
+                into[:] = w
+        elif into is not None:
+            a, b = lanczos_step_into(w, self.v, self.vp, beta_prev, into)
+        else:
+            a, b = lanczos_step_long(w, self.v, self.vp, beta_prev)
         self.alpha[m] = a
         self.steps = m = m + 1
         scale = max(1.0, abs(a), abs(self.alpha[m - 2]) if m > 1 else 0.0)
@@ -584,13 +618,13 @@ def lockstep(
         if not live:
             return
         if joint is not None and len(live) == 2:
-            if x2 is None:
+            if x2 is None:  # later steps write their new vectors here as they scale them
                 x2 = np.empty((runs[0].v.shape[0], 2))
-            x2[:, 0] = runs[live[0]].v
-            x2[:, 1] = runs[live[1]].v
+                x2[:, 0] = runs[live[0]].v
+                x2[:, 1] = runs[live[1]].v
             y = joint(x2)
             for col, i in enumerate(live):
-                runs[i].advance(y[col])
+                runs[i].advance(y[col], into=x2[:, col])
         else:
             for i in live:
                 runs[i].advance(single[i](runs[i].v))
@@ -603,6 +637,7 @@ __all__ = [
     "csr_matvec2",
     "folded_half",
     "lanczos_step",
+    "lanczos_step_into",
     "lanczos_step_long",
     "lockstep",
     "ritz_accept",

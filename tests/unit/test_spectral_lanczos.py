@@ -214,17 +214,22 @@ def test_two_column_kernels_match_dense_products(loops):
     np.testing.assert_allclose(got_gather.T, want, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("step", ["lanczos_step", "lanczos_step_long"])
+@pytest.mark.parametrize("step", ["lanczos_step", "lanczos_step_long", "lanczos_step_into"])
 def test_lanczos_step_is_the_three_term_update(step):
     rng = np.random.default_rng(2)
     v, vp, w = rng.standard_normal((3, 500))
     v /= np.linalg.norm(v)
     w0 = w.copy()
-    alpha, beta = getattr(S, step)(w, v, vp, 0.7)
+    pair = np.full((500, 2), np.nan)
+    extra = (pair[:, 1],) if step == "lanczos_step_into" else ()
+    alpha, beta = getattr(S, step)(w, v, vp, 0.7, *extra)
     r = w0 - (v @ w0) * v - 0.7 * vp
     assert alpha == pytest.approx(v @ w0, rel=1e-12)
     assert beta == pytest.approx(np.linalg.norm(r), rel=1e-12)
     np.testing.assert_allclose(w, r / np.linalg.norm(r), rtol=1e-13)
+    if extra:  # the new vector also lands in its column of the two-column input
+        np.testing.assert_array_equal(pair[:, 1], w)
+        assert np.isnan(pair[:, 0]).all()
 
 
 def test_rank_one_layer_falls_back_to_arpack(plain):
@@ -419,3 +424,28 @@ def test_metric_evaluation_holds_blas_to_one_thread(monkeypatch):
     monkeypatch.setitem(R.DEFINITIONS, "strength", dataclasses.replace(definition, compute=spy))
     compute_section_a(random_layered(2, sizes=(20, 30, 20), density=0.3), ["strength"])
     assert seen and set(seen) == {1}
+
+
+def test_lockstep_with_long_steps_equals_each_run_alone(monkeypatch):
+    """Two runs through the joint product, their vectors written into its input by the
+    step (long-vector path), take the steps and values of each run alone."""
+    monkeypatch.setattr(S, "LONG_STEP_MIN", 100)
+    rng = np.random.default_rng(8)
+    n = 300
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    a = (q * np.concatenate([[10.0, 9.0], rng.uniform(-5, 5, n - 2)])) @ q.T
+    b = (q * np.concatenate([[7.0, 6.5], rng.uniform(-5, 5, n - 2)])) @ q.T
+    v0, v1 = rng.uniform(0.5, 1.5, (2, n))
+    together = [S.LanczosRun(v0, 1e-8, True), S.LanczosRun(v1, 1e-8, False)]
+    S.lockstep(
+        together,
+        [lambda x: a @ x, lambda x: b @ x],
+        lambda x: np.stack([a @ x[:, 0], b @ x[:, 1]]),
+    )
+    alone = [S.LanczosRun(v0, 1e-8, True), S.LanczosRun(v1, 1e-8, False)]
+    S.lockstep(alone[:1], [lambda x: a @ x], None)
+    S.lockstep(alone[1:], [lambda x: b @ x], None)
+    for joint_run, run in zip(together, alone, strict=True):
+        assert joint_run.steps == run.steps
+        np.testing.assert_allclose(joint_run.result, run.result, rtol=1e-12)
+    np.testing.assert_allclose(together[0].result, [10.0, 9.0], rtol=1e-9)
