@@ -192,6 +192,19 @@ class GraphStructure:
     # ----------------------------------------------------------- degrees
     @cached_property
     def _directed_degrees(self) -> tuple[np.ndarray, np.ndarray]:
+        """Out- and in-degrees in the graph's ids, counting parallel edges.
+
+        From the full simple CSR when it is built and holds every edge once (every
+        edge to a larger id, no parallel edges): a row's upper and lower lengths,
+        O(n) instead of a pass over the edges (ResNet-20 MGE at sparsity 0.6: 20 ms).
+        """
+        full = self.__dict__.get("_symmetric_full")
+        if full is not None and self.is_dag_order and int(full[0][-1]) == 2 * self.n_edges:
+            ptr, _, split, _ = full
+            out, inn = ptr[1:] - split, split - ptr[:-1]
+            if self.relabel is not None:  # graph node v is row relabel[v]
+                out, inn = out[self.relabel], inn[self.relabel]
+            return out, inn
         return K.directed_degrees(self.graph.src, self.graph.dst, self.n)
 
     @property

@@ -13,6 +13,8 @@ by a small budget and above the plain-Lanczos size.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -129,3 +131,34 @@ def test_pixel_major_order():
     assert relabel[12:21].tolist() == list(range(12, 21))
     assert relabel[21:].tolist() == [21, 24, 22, 25, 23, 26]  # (c, w) -> w * 3 + c
     assert pixel_major_order(parts[1:3], 27) is None
+
+
+def test_directed_degrees_from_the_built_csr(monkeypatch):
+    """Once the full simple CSR exists (renamed ids), the directed degrees are read off its
+    rows, in the graph's ids, equal to the pass over the edges; parallel edges keep the pass."""
+    from prunegraph.queries import _kernels as K
+
+    graph = _graph("resnet20", (3, 8, 8), 0.5)
+    monkeypatch.setattr(ST, "RELABEL_MIN_EDGES", 0)
+    st = GraphStructure(graph)
+    assert st.relabel is not None
+    _ = st.undirected
+    passes = []
+    count = K.directed_degrees
+    monkeypatch.setattr(K, "directed_degrees", lambda *a: passes.append(1) or count(*a))
+    out, inn = st.out_degree, st.in_degree
+    assert not passes
+    want_out, want_in = count(graph.src, graph.dst, graph.n_nodes)
+    np.testing.assert_array_equal(out, want_out)
+    np.testing.assert_array_equal(inn, want_in)
+    blocks = [dataclasses.replace(graph.blocks[0], stop=graph.blocks[0].stop + 1)] + [
+        dataclasses.replace(b, start=b.start + 1, stop=b.stop + 1) for b in graph.blocks[1:]
+    ]  # edge 0 twice: a parallel edge inside the first block
+    doubled = graph.__class__(
+        graph.kind, graph.partitions, tuple(blocks), np.insert(graph.src, 1, graph.src[0]),
+        np.insert(graph.dst, 1, graph.dst[0]), np.insert(graph.weight, 1, graph.weight[0]),
+        dict(graph.meta),
+    )  # fmt: skip
+    st = GraphStructure(doubled)
+    _ = st.undirected
+    assert st.out_degree[graph.src[0]] == want_out[graph.src[0]] + 1 and passes
