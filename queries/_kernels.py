@@ -303,6 +303,152 @@ def csr_pattern(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray,
     return ptr, idx
 
 
+@njit(cache=True, nogil=True)
+def _block_row_counts(src, relabel, spans, heads, mine):  # pragma: no cover - compiled
+    """Row counts of each block in ``mine``: ``heads[span[6] + r]`` for its local row ``r``."""
+    mapped = relabel.shape[0] > 0
+    for j in mine:
+        start, stop, rows_at, heads_at = spans[j, 0], spans[j, 1], spans[j, 2], spans[j, 6]
+        for k in range(start, stop):
+            r = src[k]
+            if mapped:
+                r = relabel[r]
+            heads[heads_at + r - rows_at] += 1
+
+
+@njit(cache=True)
+def _block_heads(spans, heads, n):  # pragma: no cover - compiled
+    """Row pointers from the blocks' row counts, which become each block's write heads.
+
+    ``spans`` is in row order of the output: blocks by source partition, then by
+    destination partition, so a row's segments from its blocks follow each other
+    with their columns ascending.
+    """
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    for j in range(spans.shape[0]):
+        rows_at, rows, heads_at = spans[j, 2], spans[j, 3], spans[j, 6]
+        for r in range(rows):
+            ptr[rows_at + r + 1] += heads[heads_at + r]
+    for v in range(n):
+        ptr[v + 1] += ptr[v]
+    at = ptr[:-1].copy()
+    for j in range(spans.shape[0]):
+        rows_at, rows, heads_at = spans[j, 2], spans[j, 3], spans[j, 6]
+        for r in range(rows):
+            c = heads[heads_at + r]
+            heads[heads_at + r] = at[rows_at + r]
+            at[rows_at + r] += c
+    return ptr
+
+
+@njit(cache=True, nogil=True)
+def _block_fill(
+    src, dst, weight, relabel, spans, heads, by_col, w_by_col, indices, data, mine
+):  # pragma: no cover
+    """The two counting passes of :func:`_radix_csr` inside each block of ``mine``.
+
+    A block's columns are one partition's ids and its rows another's, so the
+    write heads (one per column, then one per row) cover that partition only and
+    its writes stay in the block's own stretch of ``by_col`` and of the output
+    rows. Returns the duplicate pairs met (the caller then builds globally).
+    """
+    mapped = relabel.shape[0] > 0
+    dups = 0
+    for j in mine:
+        start, stop = spans[j, 0], spans[j, 1]
+        rows_at, rows, cols_at, cols, heads_at = (
+            spans[j, 2], spans[j, 3], spans[j, 4], spans[j, 5], spans[j, 6]
+        )  # fmt: skip
+        col_ptr = np.zeros(cols + 1, dtype=np.int64)
+        for k in range(start, stop):
+            c = dst[k]
+            if mapped:
+                c = relabel[c]
+            col_ptr[c - cols_at + 1] += 1
+        for c in range(cols):
+            col_ptr[c + 1] += col_ptr[c]
+        fill = col_ptr[:-1] + start
+        for k in range(start, stop):
+            r, c = src[k], dst[k]
+            if mapped:
+                r, c = relabel[r], relabel[c]
+            at = fill[c - cols_at]
+            by_col[at] = r - rows_at
+            w_by_col[at] = abs(weight[k])
+            fill[c - cols_at] = at + 1
+        head = heads[heads_at : heads_at + rows]
+        first = head.copy()
+        for local in range(cols):
+            c = cols_at + local
+            for p in range(start + col_ptr[local], start + col_ptr[local + 1]):
+                r = by_col[p]
+                at = head[r]
+                if at > first[r] and indices[at - 1] == c:
+                    dups += 1
+                    continue
+                indices[at] = c
+                data[at] = w_by_col[p]
+                head[r] = at + 1
+    return dups
+
+
+def block_upper_csr(
+    src: np.ndarray,
+    dst: np.ndarray,
+    weight: np.ndarray,
+    n: int,
+    spans: np.ndarray,
+    relabel: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`weighted_upper_csr` of a graph whose edges come in blocks between two partitions.
+
+    ``spans`` holds one row per non-empty block, ``(start, stop, src offset, src
+    size, dst offset, dst size, 0)``: its edges ``start:stop`` all go from the
+    first id range to the second, a later one (no two blocks join the same two
+    partitions). Each block is sorted on its own by the two counting passes of
+    :func:`_radix_csr`, whose write heads then span one partition instead of the
+    whole graph (ResNet-20 MGE at sparsity 0.9: 63 -> 51 ms median of 12), blocks
+    split over :func:`build_chunks` threads by edges. The result is
+    :func:`weighted_upper_csr`'s, entry for entry; None when a block holds a
+    pair twice (the caller builds it globally, merging the duplicates).
+    """
+    spans = np.array(spans, dtype=np.int64).reshape(-1, 7)
+    order = np.lexsort((spans[:, 4], spans[:, 2]))  # rows' order: source, then destination
+    spans = spans[order]
+    spans[:, 6] = np.concatenate(([0], np.cumsum(spans[:-1, 3])))
+    heads = np.zeros(int(spans[:, 3].sum()), dtype=np.int64)
+    sizes = spans[:, 1] - spans[:, 0]
+    pieces = max(1, min(build_chunks(int(sizes.sum()), n), len(spans)))
+    load = np.zeros(pieces)
+    mine: list[list[int]] = [[] for _ in range(pieces)]
+    for j in np.argsort(-sizes, kind="stable"):  # largest first onto the lightest piece
+        t = int(np.argmin(load))
+        mine[t].append(int(j))
+        load[t] += sizes[j]
+    groups = [np.array(sorted(m), dtype=np.int64) for m in mine]
+    mapped = np.zeros(0, dtype=np.int32) if relabel is None else relabel
+    from prunegraph.queries._structure import concurrently
+
+    concurrently(*(partial(_block_row_counts, src, mapped, spans, heads, m) for m in groups))
+    ptr = _block_heads(spans, heads, n)
+    kept = int(ptr[n])
+    by_col = np.empty(kept, dtype=np.int32)
+    w_by_col = np.empty(kept, dtype=np.float32)
+    idx = np.empty(kept, dtype=np.int32)
+    data = np.empty(kept, dtype=np.float32)
+    dups = concurrently(
+        *(
+            partial(
+                _block_fill, src, dst, weight, mapped, spans, heads, by_col, w_by_col, idx, data, m
+            )
+            for m in groups
+        )
+    )
+    if sum(dups):
+        return None
+    return ptr, idx, data, np.zeros(n)
+
+
 def weighted_upper_csr(
     src: np.ndarray,
     dst: np.ndarray,

@@ -274,10 +274,36 @@ class GraphStructure:
         the summed ``|w|`` of every edge between them; ``loops`` is the diagonal.
         """
         g = self.graph
-        ptr, idx, data, loops = K.weighted_upper_csr(
-            g.src, g.dst, g.weight, self.n, is_dag=self.is_dag_order, relabel=self.relabel
-        )
+        built = None
+        spans = self._block_spans
+        if spans is not None:
+            built = K.block_upper_csr(g.src, g.dst, g.weight, self.n, spans, self.relabel)
+        if built is None:
+            built = K.weighted_upper_csr(
+                g.src, g.dst, g.weight, self.n, is_dag=self.is_dag_order, relabel=self.relabel
+            )
+        ptr, idx, data, loops = built
         return ptr, unsigned(idx), data, loops
+
+    @property
+    def _block_spans(self) -> np.ndarray | None:
+        """The blocks for :func:`_kernels.block_upper_csr`, or None (the global build).
+
+        Where the CSR views are renamed (:attr:`relabel`: a large graph whose every
+        block was checked to join two different partitions, its ids inside them)
+        and no two blocks join the same two partitions.
+        """
+        if self.relabel is None:
+            return None
+        g = self.graph
+        blocks = [b for b in g.blocks if b.stop > b.start]
+        if len({(b.src_partition, b.dst_partition) for b in blocks}) < len(blocks):
+            return None
+        spans = []
+        for b in blocks:
+            p, q = g.partitions[b.src_partition], g.partitions[b.dst_partition]
+            spans.append((b.start, b.stop, p.offset, p.size, q.offset, q.size, 0))
+        return np.array(spans, dtype=np.int64).reshape(-1, 7)
 
     @property
     def forward(self) -> tuple[np.ndarray, np.ndarray]:

@@ -162,3 +162,70 @@ def test_directed_degrees_from_the_built_csr(monkeypatch):
     st = GraphStructure(doubled)
     _ = st.undirected
     assert st.out_degree[graph.src[0]] == want_out[graph.src[0]] + 1 and passes
+
+
+@pytest.mark.parametrize(("arch", "density"), [("resnet20", 0.5), ("conv6", 0.3)])
+def test_block_upper_build_equals_the_global_one(arch, density, monkeypatch):
+    """Per-block counting passes give the global radix build's CSR, entry for entry."""
+    from prunegraph.queries import _kernels as K
+
+    graph = _graph(arch, (3, 8, 8), density)
+    monkeypatch.setattr(ST, "RELABEL_MIN_EDGES", 0)
+    st = GraphStructure(graph)
+    spans = st._block_spans
+    assert spans is not None and len(spans) == sum(b.stop > b.start for b in graph.blocks)
+    want = K.weighted_upper_csr(
+        graph.src, graph.dst, graph.weight, graph.n_nodes, is_dag=True, relabel=st.relabel
+    )
+    got = K.block_upper_csr(graph.src, graph.dst, graph.weight, graph.n_nodes, spans, st.relabel)
+    assert got is not None
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # the structure takes this path; without renamed ids it does not
+    built = []
+    original = K.block_upper_csr
+    monkeypatch.setattr(K, "block_upper_csr", lambda *a: built.append(1) or original(*a))
+    np.testing.assert_array_equal(GraphStructure(graph).upper[1], want[1])
+    assert built
+    monkeypatch.setattr(ST, "RELABEL_MIN_EDGES", graph.n_edges + 1)
+    assert GraphStructure(graph)._block_spans is None
+
+
+def test_block_upper_build_hands_duplicates_to_the_global_one(monkeypatch):
+    """A pair twice in a block: the block build gives up, the global one merges it."""
+    from prunegraph.queries import _kernels as K
+
+    graph = _graph("resnet20", (3, 8, 8), 0.5)
+    blocks = [dataclasses.replace(graph.blocks[0], stop=graph.blocks[0].stop + 1)] + [
+        dataclasses.replace(b, start=b.start + 1, stop=b.stop + 1) for b in graph.blocks[1:]
+    ]
+    doubled = graph.__class__(
+        graph.kind, graph.partitions, tuple(blocks), np.insert(graph.src, 1, graph.src[0]),
+        np.insert(graph.dst, 1, graph.dst[0]), np.insert(graph.weight, 1, graph.weight[0]),
+        dict(graph.meta),
+    )  # fmt: skip
+    monkeypatch.setattr(ST, "RELABEL_MIN_EDGES", 0)
+    st = GraphStructure(doubled)
+    assert st._block_spans is not None
+    assert K.block_upper_csr(doubled.src, doubled.dst, doubled.weight, doubled.n_nodes,
+                             st._block_spans, st.relabel) is None  # fmt: skip
+    ptr, idx, data, _ = st.upper
+    assert int(ptr[-1]) == graph.n_edges  # the repeat merged
+    single = GraphStructure(graph)
+    np.testing.assert_array_equal(idx, single.upper[1])
+    assert data.sum() == pytest.approx(single.upper[2].sum() + abs(graph.weight[0]), rel=1e-6)
+
+
+def test_blocks_joining_the_same_partitions_take_the_global_build(monkeypatch):
+    graph = _graph("resnet20", (3, 8, 8), 0.5)
+    first = graph.blocks[0]
+    mid = (first.start + first.stop) // 2
+    halves = (dataclasses.replace(first, stop=mid), dataclasses.replace(first, start=mid))
+    split = graph.__class__(
+        graph.kind, graph.partitions, halves + tuple(graph.blocks[1:]), graph.src, graph.dst,
+        graph.weight, dict(graph.meta),
+    )  # fmt: skip
+    monkeypatch.setattr(ST, "RELABEL_MIN_EDGES", 0)
+    st = GraphStructure(split)
+    assert st.relabel is not None and st._block_spans is None
+    np.testing.assert_array_equal(st.upper[1], GraphStructure(graph).upper[1])
