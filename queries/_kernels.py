@@ -28,7 +28,7 @@ def directed_degrees(src, dst, n):  # pragma: no cover - compiled
     return out, inn
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def abs_sum(values):  # pragma: no cover - compiled
     """``sum |v|`` in float64 without a temporary array."""
     total = 0.0

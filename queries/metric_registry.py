@@ -420,6 +420,99 @@ def as_estimate(metric: Metric, value: Any) -> Estimate:
     return Estimate(None if value is None else float(value))
 
 
+@dataclass(frozen=True)
+class SideJob:
+    """A serial intermediate of a large graph, run beside the others before the metrics.
+
+    Attributes
+    ----------
+    key : str
+        The :meth:`MetricContext.shared` entry it fills (its readers declare it in ``needs``).
+    build : callable
+        ``build(ctx)``, the entry's value; a compiled kernel that releases the GIL,
+        so two jobs on two threads run at once.
+    metrics : frozenset of str
+        The metrics that read it: the job runs when one of them is requested.
+    prepare : callable
+        ``prepare(ctx)`` builds, in the calling thread, every cached structure
+        ``build`` reads (no job may build one another job reads).
+    cost : float
+        Relative cost, from measurements: the queue hands out the largest first.
+    skip_with : str or None
+        Another job's key that fills this entry too (this one then does not run).
+    """
+
+    key: str
+    build: Callable[[MetricContext], Any] = field(repr=False)
+    metrics: frozenset[str]
+    prepare: Callable[[MetricContext], Any] = field(repr=False)
+    cost: float = 1.0
+    skip_with: str | None = None
+
+
+#: Side jobs by key (:func:`register_side_job`).
+SIDE_JOBS: dict[str, SideJob] = {}
+
+
+def register_side_job(
+    key: str,
+    build: Callable[[MetricContext], Any],
+    *,
+    metrics: Iterable[str],
+    prepare: Callable[[MetricContext], Any] = lambda ctx: None,
+    cost: float = 1.0,
+    skip_with: str | None = None,
+) -> None:
+    """Register :class:`SideJob` ``key`` (replacing one of the same key)."""
+    SIDE_JOBS[key] = SideJob(key, build, frozenset(metrics), prepare, cost, skip_with)
+
+
+def run_side_jobs(ctx: MetricContext, threads: int) -> list[str]:
+    """Fill the shared entries of the requested metrics' side jobs, ``threads`` at a time.
+
+    The serial kernels of a large graph (core numbers, cut search, path counts,
+    triangles, flow, ...) are independent once the structures they read exist:
+    two threads pulling the largest remaining job from one queue keep both cores
+    busy, where running them metric by metric left one idle for all but the
+    pairs written side by side. A job that raises leaves its entry empty (its
+    metric computes it again and raises there). Returns the keys run, in start order.
+    """
+    wanted = ctx.requested or frozenset()
+    jobs = [j for j in SIDE_JOBS.values() if j.metrics & wanted and j.key not in ctx._shared]
+    keys = {j.key for j in jobs}
+    jobs = [j for j in jobs if j.skip_with not in keys]
+    if len(jobs) < 2 or threads < 2:
+        return []
+    for job in jobs:
+        job.prepare(ctx)
+    jobs.sort(key=lambda j: -j.cost)
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    lock = threading.Lock()
+    queue = list(jobs)
+    started: list[str] = []
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                job = queue.pop(0)
+                started.append(job.key)
+            try:
+                ctx._shared[job.key] = job.build(ctx)
+            except Exception:
+                ctx._shared.pop(job.key, None)
+
+    with ThreadPoolExecutor(min(threads, len(jobs)) - 1) as pool:
+        futures = [pool.submit(worker) for _ in range(min(threads, len(jobs)) - 1)]
+        worker()
+        for f in futures:
+            f.result()
+    return started
+
+
 def evaluate(ctx: MetricContext, metrics: Iterable[Metric]) -> dict[str, Estimate]:
     """Run network-scope ``metrics`` on one graph in registration order.
 
@@ -436,7 +529,9 @@ def evaluate(ctx: MetricContext, metrics: Iterable[Metric]) -> dict[str, Estimat
     bad = [m.name for m in order if m.scope != "network"]
     if bad:
         raise ValidationError(f"Metric {bad[0]!r} is not a network-scope metric.")
-    from prunegraph.queries._structure import kernel_threads, one_blas_thread
+    import numba
+
+    from prunegraph.queries._structure import SERIAL_MAX_EDGES, kernel_threads, one_blas_thread
 
     ctx.requested = frozenset(wanted)
     out: dict[str, Estimate] = {}
@@ -445,6 +540,8 @@ def evaluate(ctx: MetricContext, metrics: Iterable[Metric]) -> dict[str, Estimat
     # for a while, and they take a core from the next parallel numba kernel
     # (ResNet-20 MGE at 0.9: the lockstep's first ten products 8 ms instead of 4).
     with kernel_threads(ctx.graph.n_edges), one_blas_thread():
+        if ctx.graph.n_edges > SERIAL_MAX_EDGES:
+            run_side_jobs(ctx, numba.get_num_threads())
         for i, metric in enumerate(order):
             out[metric.name] = as_estimate(metric, metric.compute(ctx))
             ctx.release(set().union(*(m.needs for m in order[i + 1 :])))
@@ -456,17 +553,21 @@ __all__ = [
     "GRAPH_PREFIXES",
     "LAYER_PREFIXES",
     "METRICS",
+    "SIDE_JOBS",
     "DatabaseImpl",
     "LayerContext",
     "Metric",
     "MetricContext",
     "MetricSpec",
+    "SideJob",
     "add_metric",
     "as_estimate",
     "database_names",
     "definitions",
     "evaluate",
     "register_metric",
+    "register_side_job",
     "remove_metric",
+    "run_side_jobs",
     "section_names",
 ]

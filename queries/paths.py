@@ -32,12 +32,13 @@ from numba import njit
 from prunegraph.errors import ValidationError
 from prunegraph.loader.graph import MultipartiteGraph
 from prunegraph.queries import _kernels as K
-from prunegraph.queries._structure import SERIAL_MAX_EDGES, GraphStructure, concurrently
+from prunegraph.queries._structure import GraphStructure
 from prunegraph.queries.metric_registry import (
     DEFINITIONS,
     MetricContext,
     evaluate,
     register_metric,
+    register_side_job,
     section_names,
 )
 from prunegraph.queries.motifs import DEFAULT_BUDGET
@@ -502,32 +503,33 @@ def pca_elongation(graph: MultipartiteGraph) -> float | None:
 
 
 def _paths(ctx: MetricContext) -> tuple[float | None, float | None, int | None]:
-    return ctx.shared("paths", _paths_and_flow)
+    return ctx.shared("paths", lambda c: path_counts(c.graph))
 
 
-def _paths_and_flow(ctx: MetricContext) -> tuple[float | None, float | None, int | None]:
-    """:func:`path_counts`; on a large graph, :func:`edge_connectivity` alongside when requested.
+def _flow_job(ctx: MetricContext) -> int | None:
+    return edge_connectivity(ctx.graph, _flow_structure(ctx))
 
-    The flow's value (or its exception, raised by its own metric) is kept as
-    the shared ``edge_connectivity`` entry.
-    """
-    graph = ctx.graph
-    if graph.n_edges <= SERIAL_MAX_EDGES or "edge_connectivity" not in (ctx.requested or ()):
-        return path_counts(graph)
 
+def _prepare_flow(ctx: MetricContext) -> None:
     st = _flow_structure(ctx)
     if st is not None and st.is_dag_order:
-        _ = st.undirected  # built before the threads start (concurrently's rule)
+        _ = st.undirected
 
-    def flow() -> int | Exception | None:
-        try:
-            return edge_connectivity(graph, st)
-        except Exception as err:  # raised again by edge_connectivity_metric
-            return err
 
-    counts, ec = concurrently(lambda: path_counts(graph), flow)
-    ctx.shared("edge_connectivity", lambda c: ec)
-    return counts
+# Side jobs of a large graph (metric_registry.run_side_jobs), beside the other serial kernels.
+register_side_job(
+    "paths",
+    lambda c: path_counts(c.graph),
+    metrics={"log_paths", "mean_path", "max_path"},
+    cost=0.4,
+)
+register_side_job(
+    "edge_connectivity",
+    _flow_job,
+    metrics={"edge_connectivity"},
+    prepare=_prepare_flow,
+    cost=0.15,
+)
 
 
 @register_metric("log_paths", section="D", needs=("paths",))
@@ -552,9 +554,7 @@ def max_path_metric(ctx: MetricContext) -> float | None:
 @register_metric("edge_connectivity", section="D", needs=("edge_connectivity",), engine="numba")
 def edge_connectivity_metric(ctx: MetricContext) -> float | None:
     """Minimum number of edges separating the inputs from the outputs."""
-    ec = ctx.shared("edge_connectivity", lambda c: edge_connectivity(c.graph, _flow_structure(c)))
-    if isinstance(ec, Exception):
-        raise ec
+    ec = ctx.shared("edge_connectivity", _flow_job)
     return None if ec is None else float(ec)
 
 

@@ -217,7 +217,6 @@ def test_edge_connectivity_leaves_a_structure_with_parallel_edges_alone(monkeypa
 
 def test_edge_connectivity_builds_the_csr_only_when_other_metrics_read_it(monkeypatch):
     from prunegraph.queries import _kernels as K
-    from prunegraph.queries import paths as P
 
     walked = []
     original = K.greedy_paths_simple
@@ -225,6 +224,5 @@ def test_edge_connectivity_builds_the_csr_only_when_other_metrics_read_it(monkey
     g = random_layered(3, sizes=(5, 7, 6, 7, 4), density=0.35)
     alone = compute_section_d(g, ["edge_connectivity"])["edge_connectivity"]
     assert not walked  # nothing else reads the CSR: the flow's own edge scan is cheaper
-    monkeypatch.setattr(P, "SERIAL_MAX_EDGES", 0)  # the path counts beside the flow
     both = compute_section_d(g, ["log_paths", "edge_connectivity", "ln_communicability"])
     assert walked and both["edge_connectivity"] == alone

@@ -21,7 +21,6 @@ from _metric_graphs import build
 from prunegraph.errors import ValidationError
 from prunegraph.queries import _kernels as K
 from prunegraph.queries import paths as P
-from prunegraph.queries import topometrics as T
 from prunegraph.queries._structure import SERIAL_MAX_EDGES, concurrently
 from prunegraph.queries.paths import compute_section_d
 from prunegraph.queries.topometrics import compute_section_a
@@ -170,29 +169,36 @@ def _large(seed=0, width=700, per_block=75_000):
     return g
 
 
-def _spy(monkeypatch, module):
-    calls = []
+def _spy(monkeypatch):
+    """The keys of every side-job run (metric_registry.run_side_jobs), in start order."""
+    from prunegraph.queries import metric_registry as R
 
-    def spy(*jobs):
-        calls.append(len(jobs))
-        return concurrently(*jobs)
+    runs = []
+    original = R.run_side_jobs
 
-    monkeypatch.setattr(module, "concurrently", spy)
-    return calls
+    def spy(ctx, threads):
+        started = original(ctx, threads)
+        runs.append(started)
+        return started
+
+    monkeypatch.setattr(R, "run_side_jobs", spy)
+    return runs
 
 
 def test_kcore_beside_cuts_and_components_equals_each_alone(monkeypatch):
     g = _large()
-    calls = _spy(monkeypatch, T)
+    runs = _spy(monkeypatch)
     union_find = []
     count = K.count_components
     monkeypatch.setattr(K, "count_components", lambda *a: union_find.append(1) or count(*a))
     together = compute_section_a(
-        g, ["kcore", "components", "component_size", "cut_edges", "cut_nodes"]
+        g, ["kcore", "components", "component_size", "cut_edges", "cut_nodes", "motif3"]
     )
-    assert calls == [2], "the side-by-side branch ran"
-    assert not union_find, "the components came from the cuts' DFS"
-    for name in ("kcore", "components", "component_size", "cut_edges", "cut_nodes"):
+    if numba_threads() > 1:
+        assert sorted(runs[0]) == ["coreness", "cuts", "triangles"], "side by side"
+        assert runs[0][0] == "coreness"  # the largest first
+        assert not union_find, "the components came from the cuts' DFS"
+    for name in ("kcore", "components", "component_size", "cut_edges", "cut_nodes", "motif3"):
         alone = compute_section_a(g, [name])[name]
         assert together[name].value == alone.value, name
     assert together["components"].value == 21  # the isolated nodes
@@ -201,9 +207,10 @@ def test_kcore_beside_cuts_and_components_equals_each_alone(monkeypatch):
 
 def test_paths_beside_edge_connectivity_equals_each_alone(monkeypatch):
     g = _large(1)
-    calls = _spy(monkeypatch, P)
+    runs = _spy(monkeypatch)
     both = compute_section_d(g, ["log_paths", "max_path", "edge_connectivity"])
-    assert calls == [2], "the side-by-side branch ran"
+    if numba_threads() > 1:
+        assert runs[0] == ["paths", "edge_connectivity"], "side by side, the larger first"
     assert (
         both["edge_connectivity"]
         == compute_section_d(g, ["edge_connectivity"])["edge_connectivity"]
@@ -220,6 +227,22 @@ def test_paths_beside_edge_connectivity_equals_each_alone(monkeypatch):
     assert compute_section_d(g, ["log_paths"])["log_paths"] == alone["log_paths"]
     with pytest.raises(ValidationError, match="flow refused"):
         compute_section_d(g, ["log_paths", "edge_connectivity"])
+
+
+def test_side_jobs_skip_small_graphs_and_single_jobs(monkeypatch):
+    runs = _spy(monkeypatch)
+    small = _multipartite(3)
+    assert small.n_edges <= SERIAL_MAX_EDGES
+    compute_section_a(small, ["kcore", "cut_edges"])
+    assert runs == []  # not called: one thread's serial order is cheaper there
+    compute_section_a(_large(), ["kcore"])
+    assert runs == [[]]  # one job alone: nothing to run beside it
+
+
+def numba_threads() -> int:
+    import numba
+
+    return int(numba.get_num_threads())
 
 
 def test_structure_indices_are_unsigned_views_of_the_build():
