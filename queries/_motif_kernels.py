@@ -50,7 +50,7 @@ def _k4_above(fwd_ptr, fwd_idx, a, b, c, ka):  # pragma: no cover - compiled
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def triangle_terms(
     fwd_ptr, fwd_idx, und_ptr, und_split, und_idx, part, p_start, p_stop, can_close, low_role, k4,
     per_node, per_edge, per_low,
