@@ -879,8 +879,9 @@ def _greedy_unit_flow(n, src, dst, is_source, is_sink):  # pragma: no cover - co
 def _greedy_paths(n, src, dst, is_source, is_sink, ptr):  # pragma: no cover - compiled
     """Edge-disjoint source-to-sink paths along original edges only: ``(used, paths)``.
 
-    The graph is a DAG, so a current-arc DFS with dead-end marking is one
-    O(E) pass over a CSR of edge ids by tail (``ptr``: the cumulative
+    The graph is a DAG, so a current-arc DFS with dead-end marking
+    (:func:`_walk_disjoint_paths`) is one O(E) pass over a CSR of the edges by
+    tail, their heads copied beside their ids (``ptr``: the cumulative
     out-degrees, counting parallel edges; ``src`` is nearly sorted for the MGE,
     so the pass is close to sequential). Each path enters no source and stops
     at the first sink. Called with ``(dst, src, is_sink, is_source)`` and the
@@ -889,33 +890,55 @@ def _greedy_paths(n, src, dst, is_source, is_sink, ptr):  # pragma: no cover - c
     """
     m = src.shape[0]
     edge = np.empty(m, dtype=np.int32)
+    heads = np.empty(m, dtype=np.int32)
     fill = ptr[:-1].copy()
     for k in range(m):
-        edge[fill[src[k]]] = k
-        fill[src[k]] += 1
+        at = fill[src[k]]
+        edge[at] = k
+        heads[at] = dst[k]
+        fill[src[k]] = at + 1
+    on_path = np.zeros(m, dtype=np.bool_)
+    paths = _walk_disjoint_paths(ptr[:-1].copy(), ptr[1:], heads, is_source, is_sink, on_path)
     used = np.zeros(m, dtype=np.bool_)
+    for p in range(m):
+        if on_path[p]:
+            used[edge[p]] = True
+    return used, paths
+
+
+@njit(cache=True, nogil=True)
+def _walk_disjoint_paths(it, stop, heads, start, end, used):  # pragma: no cover - compiled
+    """Edge-disjoint paths from the ``start`` nodes to the ``end`` nodes, greedily; their count.
+
+    Node ``v``'s arcs are the positions ``[it[v], stop[v])``, arc ``p`` leading to
+    ``heads[p]``; ``it`` is advanced in place (current-arc pointers). A DAG walk:
+    a current-arc DFS with dead-end marking, one O(arcs) pass, each path entering
+    no start node and stopping at the first end node; ``used[p]`` marks the arcs
+    of the paths found.
+    """
+    n = it.shape[0]
     dead = np.zeros(n, dtype=np.bool_)
-    it = fill  # reused as the current-arc pointers
-    it[:] = ptr[:-1]
     stack = np.empty(n + 1, dtype=np.int64)
+    tails = np.empty(n + 1, dtype=np.int64)
     paths = 0
     for s in range(n):
-        if not is_source[s]:
+        if not start[s]:
             continue
         while True:
             depth = 0
             v = s
             found = False
             while True:
-                if is_sink[v] and depth > 0:
+                if end[v] and depth > 0:
                     found = True
                     break
                 advanced = False
-                while it[v] < ptr[v + 1]:
-                    k = edge[it[v]]
-                    w = dst[k]
-                    if not used[k] and not dead[w] and not is_source[w]:
-                        stack[depth] = k
+                while it[v] < stop[v]:
+                    p = it[v]
+                    w = heads[p]
+                    if not used[p] and not dead[w] and not start[w]:
+                        stack[depth] = p
+                        tails[depth] = v
                         depth += 1
                         v = w
                         advanced = True
@@ -927,14 +950,14 @@ def _greedy_paths(n, src, dst, is_source, is_sink, ptr):  # pragma: no cover - c
                     break
                 dead[v] = True
                 depth -= 1
-                v = src[stack[depth]]
+                v = tails[depth]
                 it[v] += 1
             if not found:
                 break
             for d in range(depth):
                 used[stack[d]] = True
             paths += 1
-    return used, paths
+    return paths
 
 
 @njit(cache=True, nogil=True)
@@ -965,47 +988,7 @@ def greedy_paths_simple(ptr, idx, split, is_source, is_sink):  # pragma: no cove
         it[v] = ptr[v] if backward else split[v]
         stop[v] = split[v] if backward else ptr[v + 1]
     used = np.zeros(idx.shape[0], dtype=np.bool_)
-    dead = np.zeros(n, dtype=np.bool_)
-    stack = np.empty(n + 1, dtype=np.int64)
-    tails = np.empty(n + 1, dtype=np.int64)
-    paths = 0
-    for s in range(n):
-        if not start[s]:
-            continue
-        while True:
-            depth = 0
-            v = s
-            found = False
-            while True:
-                if end[v] and depth > 0:
-                    found = True
-                    break
-                advanced = False
-                while it[v] < stop[v]:
-                    p = it[v]
-                    w = idx[p]
-                    if not used[p] and not dead[w] and not start[w]:
-                        stack[depth] = p
-                        tails[depth] = v
-                        depth += 1
-                        v = w
-                        advanced = True
-                        break
-                    it[v] += 1
-                if advanced:
-                    continue
-                if depth == 0:
-                    break
-                dead[v] = True
-                depth -= 1
-                v = tails[depth]
-                it[v] += 1
-            if not found:
-                break
-            for d in range(depth):
-                used[stack[d]] = True
-            paths += 1
-    return paths
+    return _walk_disjoint_paths(it, stop, idx, start, end, used)
 
 
 @njit(cache=True, nogil=True)

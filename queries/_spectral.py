@@ -254,21 +254,7 @@ def lanczos_step_long(w, v, vp, beta_prev):  # pragma: no cover - compiled
     threads (a parallel region to wake three times per step) and 0.33 ms for
     the sequential sums.
     """
-    n = w.shape[0]
-    alpha = 0.0
-    for i in range(n):
-        alpha += v[i] * w[i]
-    ss = 0.0
-    for i in range(n):
-        r = w[i] - alpha * v[i] - beta_prev * vp[i]
-        w[i] = r
-        ss += r * r
-    beta = np.sqrt(ss)
-    if beta > 0.0:
-        inv = 1.0 / beta
-        for i in range(n):
-            w[i] *= inv
-    return alpha, beta
+    return lanczos_step_into(w, v, vp, beta_prev, w)
 
 
 @njit(cache=True, fastmath=REASSOC)
