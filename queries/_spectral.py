@@ -238,51 +238,92 @@ def lanczos_step(w, v, vp, beta_prev):  # pragma: no cover - compiled
     return alpha, beta
 
 
-#: LLVM flags of :func:`lanczos_step_long`: the two reductions may be reassociated
+#: LLVM flags of the long-vector steps: their reductions may be reassociated
 #: (vectorised, several partial sums), which changes their last bits only.
 REASSOC = {"reassoc", "contract"}
 
 
-@njit(cache=True, fastmath=REASSOC)
-def lanczos_step_long(w, v, vp, beta_prev):  # pragma: no cover - compiled
-    """:func:`lanczos_step` with vectorised reductions, for long vectors.
+@njit(cache=True, parallel=True, fastmath=REASSOC)
+def lanczos_step_scaled(w, v, vp, scale, scale_prev, beta_prev):  # pragma: no cover
+    r"""One Lanczos update of unnormalised vectors, for long vectors; returns ``(alpha, beta)``.
 
-    The dot product and the norm are summed in SIMD lanes (reassociated: the
-    last bits of ``alpha`` and ``beta`` differ from the sequential sums, far
-    below the solves' tolerances). One thread: on the 2-core machine 0.10 ms per
-    step at ``n = 191,498`` against 0.17 ms for the same passes over numba's
-    threads (a parallel region to wake three times per step) and 0.33 ms for
-    the sequential sums.
-    """
-    return lanczos_step_into(w, v, vp, beta_prev, w)
+    The basis vectors are kept unscaled: ``v_k = s v`` and ``v_{k-1} = s_p vp``
+    (``scale``, ``scale_prev``), and ``w = M v`` is the product of the stored
+    ``v``. Two passes over the threads,
 
+    .. math::
 
-@njit(cache=True, fastmath=REASSOC)
-def lanczos_step_into(w, v, vp, beta_prev, into):  # pragma: no cover - compiled
-    """:func:`lanczos_step_long` that also writes the new basis vector into ``into``.
+        \alpha = s^2 v^T w, \quad
+        w \leftarrow s w - \alpha s v - \beta_{prev} s_p vp, \quad \beta = \|w\|,
 
-    ``into`` is a column of the lockstep's ``(n, 2)`` product input: the scaling
-    pass fills it, instead of a separate strided copy of the vector afterwards.
+    leave the next unnormalised vector in ``w`` (its scale is ``1 / beta``): the
+    normalising pass of the plain step is folded into the next step's
+    coefficients. The reductions are reassociated (SIMD lanes, per-thread
+    partial sums): the last bits of ``alpha`` and ``beta`` differ from
+    sequential sums, far below the solves' tolerances.
     """
     n = w.shape[0]
-    alpha = 0.0
-    for i in range(n):
-        alpha += v[i] * w[i]
+    dot = 0.0
+    for i in prange(n):
+        dot += v[i] * w[i]
+    alpha = dot * scale * scale
+    c_w = scale
+    c_v = alpha * scale
+    c_p = beta_prev * scale_prev
     ss = 0.0
-    for i in range(n):
-        r = w[i] - alpha * v[i] - beta_prev * vp[i]
+    for i in prange(n):
+        r = c_w * w[i] - c_v * v[i] - c_p * vp[i]
         w[i] = r
         ss += r * r
-    beta = np.sqrt(ss)
-    inv = 1.0 / beta if beta > 0.0 else 1.0
-    for i in range(n):
-        r = w[i] * inv
-        w[i] = r
-        into[i] = r
-    return alpha, beta
+    return alpha, np.sqrt(ss)
 
 
-#: From this vector length on, :class:`LanczosRun` updates with :func:`lanczos_step_long`.
+@njit(cache=True, parallel=True, fastmath=REASSOC)
+def lanczos_pair_step(y, x, prev, scale, scale_prev, beta_prev, out):  # pragma: no cover
+    """:func:`lanczos_step_scaled` of two runs at once, after their joint product.
+
+    ``x`` (``(n, 2)``, the product's input) and ``prev`` hold the two runs'
+    current and previous unnormalised vectors column by column, ``y`` (``(2, n)``)
+    the products ``M_j x[:, j]``. One pass for the two dot products, one that
+    moves ``x`` into ``prev`` and writes the next vectors into ``x``: the next
+    joint product reads them where they are. ``out`` receives
+    ``(alpha_0, alpha_1, beta_0, beta_1)``.
+    """
+    n = y.shape[1]
+    dot0 = 0.0
+    dot1 = 0.0
+    for i in prange(n):
+        dot0 += y[0, i] * x[i, 0]
+        dot1 += y[1, i] * x[i, 1]
+    s0 = scale[0]
+    s1 = scale[1]
+    alpha0 = dot0 * s0 * s0
+    alpha1 = dot1 * s1 * s1
+    cv0 = alpha0 * s0
+    cv1 = alpha1 * s1
+    cp0 = beta_prev[0] * scale_prev[0]
+    cp1 = beta_prev[1] * scale_prev[1]
+    ss0 = 0.0
+    ss1 = 0.0
+    for i in prange(n):
+        u0 = x[i, 0]
+        u1 = x[i, 1]
+        r0 = s0 * y[0, i] - cv0 * u0 - cp0 * prev[i, 0]
+        r1 = s1 * y[1, i] - cv1 * u1 - cp1 * prev[i, 1]
+        prev[i, 0] = u0
+        prev[i, 1] = u1
+        x[i, 0] = r0
+        x[i, 1] = r1
+        ss0 += r0 * r0
+        ss1 += r1 * r1
+    out[0] = alpha0
+    out[1] = alpha1
+    out[2] = np.sqrt(ss0)
+    out[3] = np.sqrt(ss1)
+
+
+#: From this vector length on, :class:`LanczosRun` keeps its vectors unnormalised and
+#: steps with :func:`lanczos_step_scaled` (and two runs with :func:`lanczos_pair_step`).
 LONG_STEP_MIN = 100_000
 
 
@@ -478,6 +519,9 @@ class LanczosRun:
     :func:`accepted`); the test runs every ``check_every`` steps, compiled
     (:func:`ritz_accept`: microseconds, against about 0.3 ms for LAPACK's
     tridiagonal solver behind scipy's checks, once per step of every run).
+    From :data:`LONG_STEP_MIN` entries on, ``v`` and ``vp`` are stored
+    unnormalised: the basis vectors are ``scale * v`` and ``scale_prev * vp``
+    (a product of ``v`` is what :meth:`advance` takes).
     """
 
     v: np.ndarray
@@ -488,6 +532,8 @@ class LanczosRun:
     vp: np.ndarray = field(init=False)
     alpha: np.ndarray = field(init=False)
     beta: np.ndarray = field(init=False)
+    scale: float = field(init=False, default=1.0)
+    scale_prev: float = field(init=False, default=1.0)
     steps: int = 0
     result: np.ndarray | None = None
     failed: bool = False
@@ -503,28 +549,37 @@ class LanczosRun:
         """Neither converged nor given up."""
         return self.result is None and not self.failed
 
+    @property
+    def beta_prev(self) -> float:
+        """``beta`` of the last step (0 before the first)."""
+        return float(self.beta[self.steps - 1]) if self.steps else 0.0
+
     def advance(self, w: np.ndarray, into: np.ndarray | None = None) -> None:
         """Take the product ``w = M v`` (overwritten), extend ``T``, test convergence.
 
-        ``into`` (optional) receives a copy of the new basis vector.
+        ``into`` (optional, short vectors) receives a copy of the new basis vector.
         """
-        m = self.steps
-        beta_prev = self.beta[m - 1] if m else 0.0
         if w.shape[0] < LONG_STEP_MIN:
-            a, b = lanczos_step(w, self.v, self.vp, beta_prev)
+            a, b = lanczos_step(w, self.v, self.vp, self.beta_prev)
             if into is not None:
                 into[:] = w
-        elif into is not None:
-            a, b = lanczos_step_into(w, self.v, self.vp, beta_prev, into)
         else:
-            a, b = lanczos_step_long(w, self.v, self.vp, beta_prev)
+            a, b = lanczos_step_scaled(
+                w, self.v, self.vp, self.scale, self.scale_prev, self.beta_prev
+            )
+            self.scale_prev, self.scale = self.scale, 1.0 / b if b > 0.0 else 1.0
+        self.vp, self.v = self.v, w
+        self.record(a, b)
+
+    def record(self, a: float, b: float) -> None:
+        """Extend ``T`` by ``alpha = a`` and the new ``beta = b``; test convergence."""
+        m = self.steps
         self.alpha[m] = a
         self.steps = m = m + 1
         scale = max(1.0, abs(a), abs(self.alpha[m - 2]) if m > 1 else 0.0)
         if b <= 1e-12 * scale:  # Krylov space closed: eigenvalues outside it would be missed
             self.failed = True
             return
-        self.vp, self.v = self.v, w
         found = None
         if m % self.check_every == 0 and m >= (2 if self.gap else 1):
             status = -1
@@ -596,24 +651,54 @@ def lockstep(
     While two runs are active and ``joint`` is given, one step of both is one
     call of ``joint`` on the ``(n, 2)`` array of their vectors (one pass over
     the matrix; it returns the two products as the rows of a ``(2, n)`` array);
-    otherwise each active run calls its own ``single`` product.
+    otherwise each active run calls its own ``single`` product. On long
+    vectors both runs then step in one compiled call (:func:`lanczos_pair_step`),
+    which leaves their next vectors in the product's input; each run gets its
+    own vectors back when the other stops.
     """
     x2: np.ndarray | None = None
+    prev2 = np.empty((0, 2))
+    pair: list[int] = []
+    out = np.empty(4)
     while True:
         live = [i for i, r in enumerate(runs) if r.active]
         if not live:
             return
         if joint is not None and len(live) == 2:
-            if x2 is None:  # later steps write their new vectors here as they scale them
+            long = runs[live[0]].v.shape[0] >= LONG_STEP_MIN
+            if x2 is None:
+                pair = live
                 x2 = np.empty((runs[0].v.shape[0], 2))
                 x2[:, 0] = runs[live[0]].v
                 x2[:, 1] = runs[live[1]].v
+                if long:
+                    prev2 = np.empty_like(x2)
+                    prev2[:, 0] = runs[live[0]].vp
+                    prev2[:, 1] = runs[live[1]].vp
             y = joint(x2)
-            for col, i in enumerate(live):
-                runs[i].advance(y[col], into=x2[:, col])
-        else:
-            for i in live:
-                runs[i].advance(single[i](runs[i].v))
+            if not long:  # short vectors: each run's own step, its vector copied into x2
+                for col, i in enumerate(live):
+                    runs[i].advance(y[col], into=x2[:, col])
+                continue
+            pr = [runs[i] for i in live]
+            lanczos_pair_step(
+                y, x2, prev2,
+                np.array([r.scale for r in pr]), np.array([r.scale_prev for r in pr]),
+                np.array([r.beta_prev for r in pr]), out,
+            )  # fmt: skip
+            for col, r in enumerate(pr):
+                b = float(out[2 + col])
+                r.scale_prev, r.scale = r.scale, 1.0 / b if b > 0.0 else 1.0
+                r.record(float(out[col]), b)
+            continue
+        if x2 is not None and pair:  # the pair split: each run takes its vectors back
+            for col, i in enumerate(pair):
+                if runs[i].active and prev2.shape[0]:
+                    runs[i].v = x2[:, col].copy()
+                    runs[i].vp = prev2[:, col].copy()
+            pair = []
+        for i in live:
+            runs[i].advance(single[i](runs[i].v))
 
 
 __all__ = [
@@ -622,9 +707,9 @@ __all__ = [
     "accepted",
     "csr_matvec2",
     "folded_half",
+    "lanczos_pair_step",
     "lanczos_step",
-    "lanczos_step_into",
-    "lanczos_step_long",
+    "lanczos_step_scaled",
     "lockstep",
     "ritz_accept",
     "ritz_last_row",
