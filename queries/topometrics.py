@@ -148,12 +148,14 @@ def _product(
 ) -> Callable[[np.ndarray], np.ndarray]:
     """One mat-vec of ``A_s`` (or ``D - A_s``): ``gather`` (full symmetric CSR, parallel rows),
     ``serial`` (the same matrix through scipy's CSR product, in the calling thread) or ``upper`` (upper triangle, each entry
-    gathered and scattered, per-thread accumulators: half the entries to read)."""
+    gathered and scattered, per-thread accumulators: half the entries to read; one
+    workspace for all the calls of the returned product, which must not overlap)."""
     wdeg = st.weighted_degree if laplacian or kernel == "upper" else np.zeros(0)
     if kernel == "upper":
         uptr, uidx, udata, loops = st.upper
-        threads = numba.get_num_threads()
-        return lambda x: S.sym_matvec1(uptr, uidx, udata, loops, x, wdeg, laplacian, threads)
+        spans = S.upper_spans(uptr, uidx, numba.get_num_threads())
+        acc = np.zeros((spans.shape[0], st.n))  # workspace of this product's calls
+        return lambda x: S.sym_matvec1_ws(uptr, uidx, udata, loops, x, wdeg, laplacian, spans, acc)
     ptr, idx, data, diag, chunks = st.symmetric
     if kernel == "gather":
         return lambda x: K.csr_matvec(ptr, idx, data, diag, x, wdeg, laplacian, chunks)
@@ -491,9 +493,10 @@ def _joint_product(st: GraphStructure, kernel: str) -> Callable[[np.ndarray], np
     wdeg = st.weighted_degree
     if kernel == "upper":
         uptr, uidx, udata, loops = st.upper
-        threads = numba.get_num_threads()
-        return lambda x: S.sym_matvec2(
-            uptr, uidx, udata, loops, x, wdeg, _LAPLACIAN_COLUMNS, threads
+        spans = S.upper_spans(uptr, uidx, numba.get_num_threads())
+        acc = np.zeros((spans.shape[0], st.n, 2))  # workspace of this product's calls
+        return lambda x: S.sym_matvec2_ws(
+            uptr, uidx, udata, loops, x, wdeg, _LAPLACIAN_COLUMNS, spans, acc
         )
     # The gather reads each row's entries once for both columns: about the cost of one
     # one-column product (scipy's CSR times an (n, 2) array costs two).

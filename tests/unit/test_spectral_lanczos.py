@@ -271,6 +271,35 @@ def test_rank_one_layer_falls_back_to_arpack(plain):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
+def test_upper_kernels_reuse_their_workspace(threads):
+    """Products through one workspace, one after another, each equal to a fresh product:
+    every thread zeroes the stretch it writes, and nothing outside it."""
+    st = GraphStructure(random_layered(11, sizes=(30, 40, 40, 30), density=0.3))
+    uptr, uidx, udata, loops = st.upper
+    n, wdeg = st.n, st.weighted_degree
+    spans = S.upper_spans(uptr, uidx, threads)
+    assert spans[0, 0] == 0 and spans[-1, 1] == n
+    assert np.all(spans[:, 2] >= spans[:, 1]) and np.all(spans[1:, 0] == spans[:-1, 1])
+    for t in range(threads):  # the accumulator stop covers every column its rows reach
+        cols = uidx[uptr[spans[t, 0]] : uptr[spans[t, 1]]]
+        assert cols.size == 0 or cols.max() < spans[t, 2]
+    acc1, acc2 = np.zeros((threads, n)), np.zeros((threads, n, 2))
+    lap = np.array([False, True])
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        x = rng.standard_normal((n, 2))
+        x1 = np.ascontiguousarray(x[:, 1])
+        np.testing.assert_array_equal(
+            S.sym_matvec2_ws(uptr, uidx, udata, loops, x, wdeg, lap, spans, acc2),
+            S.sym_matvec2(uptr, uidx, udata, loops, x, wdeg, lap, threads),
+        )
+        np.testing.assert_array_equal(
+            S.sym_matvec1_ws(uptr, uidx, udata, loops, x1, wdeg, True, spans, acc1),
+            S.sym_matvec1(uptr, uidx, udata, loops, x1, wdeg, True, threads),
+        )
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("loops", [False, True])
 def test_one_column_upper_kernel_matches_scipy(threads, loops):
     st = GraphStructure(random_layered(10, sizes=(30, 40, 40, 30), density=0.3))
