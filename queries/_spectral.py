@@ -232,7 +232,8 @@ def upper_spans(indptr, indices, threads):  # pragma: no cover - compiled
 
     Row chunks hold about equal numbers of entries; a chunk's rows scatter only
     to columns above its first row, so its accumulator is live from that row to
-    its largest column (+1) or its row stop, whichever is larger.
+    its largest column (+1) or its row stop, whichever is larger. Rows are
+    sorted: a row's largest column is its last entry (O(n)).
     """
     n = indptr.shape[0] - 1
     bounds = np.searchsorted(indptr, np.linspace(0, indptr[n], threads + 1)).astype(np.int64)
@@ -241,8 +242,9 @@ def upper_spans(indptr, indices, threads):  # pragma: no cover - compiled
     spans = np.empty((threads, 3), dtype=np.int64)
     for t in range(threads):
         top = bounds[t + 1]
-        for p in range(indptr[bounds[t]], indptr[bounds[t + 1]]):
-            top = max(top, np.int64(indices[p]) + 1)
+        for u in range(bounds[t], bounds[t + 1]):
+            if indptr[u + 1] > indptr[u]:
+                top = max(top, np.int64(indices[indptr[u + 1] - 1]) + 1)
         spans[t, 0] = bounds[t]
         spans[t, 1] = bounds[t + 1]
         spans[t, 2] = top
