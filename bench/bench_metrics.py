@@ -173,7 +173,8 @@ def spectral_diagnostics(st) -> list[dict]:
     else:
         gap_product = T._product(st, kernel, False)
     t_gap = _time_calls(lambda: gap_product(x))
-    t_rad = _time_calls(lambda: T._product(st, kernel, True)(x))
+    radius_product = T._product(st, kernel, True)  # built once, as a solve builds it
+    t_rad = _time_calls(lambda: radius_product(x))
     joint = T._joint_product(st, kernel)
     t_half = None
     if sides:
