@@ -6,12 +6,14 @@ of the Laplacian ``L = D - A_s``. On a large graph both solves are bound by
 memory traffic: one product reads every stored entry of ``A_s``. This module
 brings a solve down to the cost of its products:
 
-* :func:`lanczos_top` is the three-term Lanczos recurrence (Lanczos, 1950)
-  with no reorthogonalisation: each step is one product plus one fused pass
-  over three vectors (:func:`lanczos_step`), against ARPACK's restarted basis
-  of 20 vectors, swept at every step and every restart.
+* :class:`LanczosRun` is the three-term Lanczos recurrence (Lanczos, 1950)
+  with no reorthogonalisation: each step is one product plus a few passes
+  over three vectors (:func:`lanczos_step`; on long vectors, kept unnormalised,
+  the two passes of :func:`lanczos_step_scaled`), against ARPACK's restarted
+  basis of 20 vectors, swept at every step and every restart.
 * Several recurrences run in lockstep through one multi-column product
-  (:func:`sym_matvec2`, :func:`csr_matvec2`): the gap's and the radius's
+  (:func:`sym_matvec2_ws`, :func:`csr_matvec2`; both runs then step in one
+  call of :func:`lanczos_pair_step`): the gap's and the radius's
   vectors read the matrix once per step (``L x = d * x - A_s x`` in the same
   pass).
 * On a bipartite graph the gap's folded product ``B B^T x`` is two halves of
